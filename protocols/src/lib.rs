@@ -1,0 +1,60 @@
+//! # credence-protocols
+//!
+//! The verification-first library of Credence. Banks, partner regions and privacy auditors
+//! depend on this crate — and only this crate — to check everything the Credence service says:
+//!
+//! | module | what it is |
+//! |---|---|
+//! | [`identifiers`] | USCC (GB 32100) and resident ID (GB 11643) validation |
+//! | [`pseudonym`] | keyed SHA3 pseudonyms: how the service names a subject |
+//! | [`names`] | party and catalogue attribute identifiers |
+//! | [`signing`] | Ed25519 keys by role; canonical, versioned, domain-separated signing |
+//! | [`commitment`] | attribute commitments with range certificates `[0, max]` |
+//! | [`predicate`] | aggregated predicate proofs (`≥`, `≤`, not-listed-on-day, weighted sums) |
+//! | [`seal`] | sealing an opening to its subject (libsodium sealed boxes) |
+//! | [`log`] | RFC 9162 Merkle log math, C2SP checkpoints, typed entries |
+//! | [`verdict`] | signed verdicts and the bank's one-call verification |
+//! | [`transcript`] | Merlin transcript conventions and every label used |
+//! | [`encoding`] | the canonical binary encoding everything signs and hashes |
+//!
+//! It has no dependency on TFHE, tokio or axum. Protocol specifications live next to the code
+//! in `protocols/*.md` and are included below.
+//!
+//! ## Security conventions
+//! * `#![forbid(unsafe_code)]`; no home-made primitives: `curve25519-dalek`, `bulletproofs`,
+//!   `merlin`, `ed25519-dalek`, `sha3`, `crypto_box`.
+//! * Secrets ([`pseudonym::PseudonymKey`], [`signing::SigningKey`], [`commitment::Opening`],
+//!   [`seal::SealingSecretKey`]) are zeroized on drop, never `Debug`-printed, and compared in
+//!   constant time.
+//! * Verification failures are opaque; parse errors name the field.
+//! * Every decoder of untrusted bytes bounds every length before allocating, rejects trailing
+//!   bytes and non-canonical group elements, and never panics (property-tested and fuzzed).
+#![doc = include_str!("../notation.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod commitment;
+pub mod encoding;
+pub mod error;
+pub mod identifiers;
+pub mod log;
+pub mod names;
+pub mod predicate;
+pub mod pseudonym;
+pub mod seal;
+pub mod signing;
+pub mod transcript;
+pub mod verdict;
+
+#[doc = include_str!("../proofs.md")]
+pub mod spec_proofs {}
+#[doc = include_str!("../encoding.md")]
+pub mod spec_encoding {}
+#[doc = include_str!("../identifiers.md")]
+pub mod spec_identifiers {}
+#[doc = include_str!("../signatures.md")]
+pub mod spec_signatures {}
+#[doc = include_str!("../verdict.md")]
+pub mod spec_verdict {}
+
+pub use error::{CheckpointError, DecodeError, LogError, ProofError, SignatureError, VerdictError};

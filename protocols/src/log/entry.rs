@@ -1,0 +1,524 @@
+//! Typed, versioned log entries. A leaf of the log is the canonical encoding of a
+//! [`LogLeaf`]: format version, time, entry kind tag and the kind's fields.
+//!
+//! Entries carry pseudonyms, hashes, commitments and public keys — never raw attribute values
+//! and never raw identifiers. The full field tables are in `protocols/log.md`.
+
+use super::hash::Hash;
+use crate::commitment::{decode_pseudonym, encode_pseudonym};
+use crate::encoding::{Reader, Writer};
+use crate::error::DecodeError;
+use crate::names::{AttributeId, PartyId};
+use crate::pseudonym::Pseudonym;
+use crate::signing::PublicKey;
+
+/// Leaf format version.
+pub const LEAF_VERSION: u8 = 1;
+/// Largest leaf accepted by [`LogLeaf::from_bytes`].
+pub const MAX_LEAF_LEN: usize = 64 * 1024;
+/// Most hashes in one list field (e.g. evaluation inputs).
+pub const MAX_HASH_LIST: usize = 1024;
+/// Longest free-text field (purpose, policy id, reason).
+pub const MAX_TEXT: usize = 256;
+
+/// How an attribute value is held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvaluationPath {
+    /// Encrypted under the TFHE public key; evaluated homomorphically.
+    Sealed,
+    /// Pedersen-committed; proven in zero knowledge by the subject.
+    Proven,
+}
+
+impl EvaluationPath {
+    fn tag(self) -> u8 {
+        match self {
+            EvaluationPath::Sealed => 1,
+            EvaluationPath::Proven => 2,
+        }
+    }
+    pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match r.u8("evaluation path")? {
+            1 => Ok(EvaluationPath::Sealed),
+            2 => Ok(EvaluationPath::Proven),
+            tag => Err(DecodeError::UnknownTag {
+                field: "evaluation path",
+                tag,
+            }),
+        }
+    }
+    pub(crate) fn encode(self, w: &mut Writer) {
+        w.u8(self.tag());
+    }
+}
+
+/// The result a policy produced: a yes/no or a small grade (0 = A, 1 = B, …).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Eligible or not.
+    Eligible(bool),
+    /// A grade index.
+    Grade(u8),
+}
+
+impl Outcome {
+    pub(crate) fn encode(self, w: &mut Writer) {
+        match self {
+            Outcome::Eligible(b) => w.u8(1).u8(u8::from(b)),
+            Outcome::Grade(g) => w.u8(2).u8(g),
+        };
+    }
+    pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match r.u8("outcome tag")? {
+            1 => Ok(Outcome::Eligible(r.bool("outcome")?)),
+            2 => Ok(Outcome::Grade(r.u8("grade")?)),
+            tag => Err(DecodeError::UnknownTag {
+                field: "outcome tag",
+                tag,
+            }),
+        }
+    }
+}
+
+/// How a holder answered a dispute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DisputeOutcome {
+    /// The record stands.
+    Upheld,
+    /// The record was corrected by the submission logged at this index.
+    Corrected {
+        /// Log index of the correcting submission.
+        submission_index: u64,
+    },
+}
+
+/// One typed log entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LogEntry {
+    /// A party and its key were registered (holder, bank, witness, key authority, …).
+    PartyRegistered {
+        /// The party.
+        party: PartyId,
+        /// Its key (the role is part of the key).
+        key: PublicKey,
+    },
+    /// A policy version was published.
+    PolicyPublished {
+        /// Policy name, e.g. `xinyidai`.
+        policy: String,
+        /// Policy version.
+        version: u32,
+        /// SHA3-256 of the policy's canonical form.
+        policy_hash: Hash,
+    },
+    /// A holder submitted an attribute value (ciphertext or commitment).
+    AttributeSubmitted {
+        /// The holder.
+        holder: PartyId,
+        /// The catalogue attribute.
+        attribute: AttributeId,
+        /// The subject.
+        subject: Pseudonym,
+        /// The holder's submission id.
+        submission: u64,
+        /// Sealed or proven.
+        path: EvaluationPath,
+        /// SHA3-256 of the signed ciphertext list or signed commitment as stored.
+        content_hash: Hash,
+    },
+    /// The root of the commitment directory at an epoch.
+    DirectoryRoot {
+        /// Epoch number.
+        epoch: u64,
+        /// Directory root hash.
+        root: Hash,
+    },
+    /// A querier asked a question.
+    Query {
+        /// The querier.
+        bank: PartyId,
+        /// The subject.
+        subject: Pseudonym,
+        /// The policy asked about.
+        policy_hash: Hash,
+        /// The day asked about.
+        as_of_day: u32,
+        /// Declared purpose.
+        purpose: String,
+        /// Hash of the consent token, where one was needed.
+        consent_hash: Option<Hash>,
+    },
+    /// The compute engine evaluated a policy on ciphertexts.
+    Evaluation {
+        /// Log index of the query.
+        query_index: u64,
+        /// The policy evaluated.
+        policy_hash: Hash,
+        /// Hashes of the holder-signed input ciphertexts.
+        input_hashes: Vec<Hash>,
+        /// Hash of the output ciphertext.
+        output_hash: Hash,
+    },
+    /// The key authority decrypted the output of a logged evaluation.
+    Decryption {
+        /// Log index of the evaluation.
+        evaluation_index: u64,
+        /// Hash of the output ciphertext decrypted.
+        output_hash: Hash,
+    },
+    /// A verdict was issued.
+    Verdict {
+        /// SHA3-256 of the signed verdict's canonical encoding.
+        verdict_hash: Hash,
+        /// The subject.
+        subject: Pseudonym,
+        /// The querier it was issued to.
+        bank: PartyId,
+    },
+    /// A subject disputed a log entry.
+    DisputeFiled {
+        /// The subject.
+        subject: Pseudonym,
+        /// Log index of the disputed entry.
+        disputed_index: u64,
+        /// Hash of the subject's signed dispute statement.
+        statement_hash: Hash,
+        /// Last day for the holder's answer.
+        answer_by_day: u32,
+    },
+    /// A holder answered a dispute.
+    DisputeAnswered {
+        /// Log index of the dispute.
+        dispute_index: u64,
+        /// The holder.
+        holder: PartyId,
+        /// The answer.
+        outcome: DisputeOutcome,
+    },
+    /// A holder repaired a record (信用修复): the listing ends on `repair_day`.
+    Repair {
+        /// The holder.
+        holder: PartyId,
+        /// The attribute repaired.
+        attribute: AttributeId,
+        /// The subject.
+        subject: Pseudonym,
+        /// Log index of the submission carrying the repaired value.
+        submission_index: u64,
+        /// The day the listing ends.
+        repair_day: u32,
+    },
+    /// A party rotated its key.
+    KeyRotation {
+        /// The party.
+        party: PartyId,
+        /// The old key.
+        old_key: PublicKey,
+        /// The new key.
+        new_key: PublicKey,
+    },
+}
+
+impl LogEntry {
+    /// The kind tag (stable; listed in `protocols/log.md`).
+    pub fn tag(&self) -> u8 {
+        match self {
+            LogEntry::PartyRegistered { .. } => 1,
+            LogEntry::PolicyPublished { .. } => 2,
+            LogEntry::AttributeSubmitted { .. } => 3,
+            LogEntry::DirectoryRoot { .. } => 4,
+            LogEntry::Query { .. } => 5,
+            LogEntry::Evaluation { .. } => 6,
+            LogEntry::Decryption { .. } => 7,
+            LogEntry::Verdict { .. } => 8,
+            LogEntry::DisputeFiled { .. } => 9,
+            LogEntry::DisputeAnswered { .. } => 10,
+            LogEntry::Repair { .. } => 11,
+            LogEntry::KeyRotation { .. } => 12,
+        }
+    }
+
+    fn encode(&self, w: &mut Writer) {
+        w.u8(self.tag());
+        match self {
+            LogEntry::PartyRegistered { party, key } => {
+                party.encode(w);
+                key.encode(w);
+            }
+            LogEntry::PolicyPublished {
+                policy,
+                version,
+                policy_hash,
+            } => {
+                w.str(policy).u32(*version).fixed(policy_hash);
+            }
+            LogEntry::AttributeSubmitted {
+                holder,
+                attribute,
+                subject,
+                submission,
+                path,
+                content_hash,
+            } => {
+                holder.encode(w);
+                attribute.encode(w);
+                encode_pseudonym(subject, w);
+                w.u64(*submission);
+                path.encode(w);
+                w.fixed(content_hash);
+            }
+            LogEntry::DirectoryRoot { epoch, root } => {
+                w.u64(*epoch).fixed(root);
+            }
+            LogEntry::Query {
+                bank,
+                subject,
+                policy_hash,
+                as_of_day,
+                purpose,
+                consent_hash,
+            } => {
+                bank.encode(w);
+                encode_pseudonym(subject, w);
+                w.fixed(policy_hash).u32(*as_of_day).str(purpose);
+                match consent_hash {
+                    None => w.u8(0),
+                    Some(h) => w.u8(1).fixed(h),
+                };
+            }
+            LogEntry::Evaluation {
+                query_index,
+                policy_hash,
+                input_hashes,
+                output_hash,
+            } => {
+                w.u64(*query_index).fixed(policy_hash).count(input_hashes.len());
+                for h in input_hashes {
+                    w.fixed(h);
+                }
+                w.fixed(output_hash);
+            }
+            LogEntry::Decryption {
+                evaluation_index,
+                output_hash,
+            } => {
+                w.u64(*evaluation_index).fixed(output_hash);
+            }
+            LogEntry::Verdict {
+                verdict_hash,
+                subject,
+                bank,
+            } => {
+                w.fixed(verdict_hash);
+                encode_pseudonym(subject, w);
+                bank.encode(w);
+            }
+            LogEntry::DisputeFiled {
+                subject,
+                disputed_index,
+                statement_hash,
+                answer_by_day,
+            } => {
+                encode_pseudonym(subject, w);
+                w.u64(*disputed_index).fixed(statement_hash).u32(*answer_by_day);
+            }
+            LogEntry::DisputeAnswered {
+                dispute_index,
+                holder,
+                outcome,
+            } => {
+                w.u64(*dispute_index);
+                holder.encode(w);
+                match outcome {
+                    DisputeOutcome::Upheld => w.u8(1),
+                    DisputeOutcome::Corrected { submission_index } => {
+                        w.u8(2).u64(*submission_index)
+                    }
+                };
+            }
+            LogEntry::Repair {
+                holder,
+                attribute,
+                subject,
+                submission_index,
+                repair_day,
+            } => {
+                holder.encode(w);
+                attribute.encode(w);
+                encode_pseudonym(subject, w);
+                w.u64(*submission_index).u32(*repair_day);
+            }
+            LogEntry::KeyRotation {
+                party,
+                old_key,
+                new_key,
+            } => {
+                party.encode(w);
+                old_key.encode(w);
+                new_key.encode(w);
+            }
+        }
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let tag = r.u8("entry kind")?;
+        Ok(match tag {
+            1 => LogEntry::PartyRegistered {
+                party: PartyId::decode(r)?,
+                key: PublicKey::decode(r, "party key")?,
+            },
+            2 => LogEntry::PolicyPublished {
+                policy: text(r, "policy name")?,
+                version: r.u32("policy version")?,
+                policy_hash: r.array("policy hash")?,
+            },
+            3 => LogEntry::AttributeSubmitted {
+                holder: PartyId::decode(r)?,
+                attribute: AttributeId::decode(r)?,
+                subject: decode_pseudonym(r)?,
+                submission: r.u64("submission")?,
+                path: EvaluationPath::decode(r)?,
+                content_hash: r.array("content hash")?,
+            },
+            4 => LogEntry::DirectoryRoot {
+                epoch: r.u64("epoch")?,
+                root: r.array("directory root")?,
+            },
+            5 => LogEntry::Query {
+                bank: PartyId::decode(r)?,
+                subject: decode_pseudonym(r)?,
+                policy_hash: r.array("policy hash")?,
+                as_of_day: r.u32("as-of day")?,
+                purpose: text(r, "purpose")?,
+                consent_hash: match r.u8("consent presence")? {
+                    0 => None,
+                    1 => Some(r.array("consent hash")?),
+                    tag => {
+                        return Err(DecodeError::UnknownTag {
+                            field: "consent presence",
+                            tag,
+                        })
+                    }
+                },
+            },
+            6 => {
+                let query_index = r.u64("query index")?;
+                let policy_hash = r.array("policy hash")?;
+                let n = r.count("input hashes", MAX_HASH_LIST)?;
+                let mut input_hashes = Vec::with_capacity(n);
+                for _ in 0..n {
+                    input_hashes.push(r.array("input hash")?);
+                }
+                LogEntry::Evaluation {
+                    query_index,
+                    policy_hash,
+                    input_hashes,
+                    output_hash: r.array("output hash")?,
+                }
+            }
+            7 => LogEntry::Decryption {
+                evaluation_index: r.u64("evaluation index")?,
+                output_hash: r.array("output hash")?,
+            },
+            8 => LogEntry::Verdict {
+                verdict_hash: r.array("verdict hash")?,
+                subject: decode_pseudonym(r)?,
+                bank: PartyId::decode(r)?,
+            },
+            9 => LogEntry::DisputeFiled {
+                subject: decode_pseudonym(r)?,
+                disputed_index: r.u64("disputed index")?,
+                statement_hash: r.array("statement hash")?,
+                answer_by_day: r.u32("answer-by day")?,
+            },
+            10 => LogEntry::DisputeAnswered {
+                dispute_index: r.u64("dispute index")?,
+                holder: PartyId::decode(r)?,
+                outcome: match r.u8("dispute outcome")? {
+                    1 => DisputeOutcome::Upheld,
+                    2 => DisputeOutcome::Corrected {
+                        submission_index: r.u64("correcting submission index")?,
+                    },
+                    tag => {
+                        return Err(DecodeError::UnknownTag {
+                            field: "dispute outcome",
+                            tag,
+                        })
+                    }
+                },
+            },
+            11 => LogEntry::Repair {
+                holder: PartyId::decode(r)?,
+                attribute: AttributeId::decode(r)?,
+                subject: decode_pseudonym(r)?,
+                submission_index: r.u64("submission index")?,
+                repair_day: r.u32("repair day")?,
+            },
+            12 => LogEntry::KeyRotation {
+                party: PartyId::decode(r)?,
+                old_key: PublicKey::decode(r, "old key")?,
+                new_key: PublicKey::decode(r, "new key")?,
+            },
+            tag => {
+                return Err(DecodeError::UnknownTag {
+                    field: "entry kind",
+                    tag,
+                })
+            }
+        })
+    }
+}
+
+fn text(r: &mut Reader<'_>, field: &'static str) -> Result<String, DecodeError> {
+    let s = r.str(field, MAX_TEXT)?;
+    if s.chars().any(char::is_control) {
+        return Err(DecodeError::Invalid {
+            field,
+            reason: "control characters are not allowed",
+        });
+    }
+    Ok(s.to_string())
+}
+
+/// A log leaf: an entry and the time the log appended it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLeaf {
+    /// Seconds since the Unix epoch, as the log saw it.
+    pub time: u64,
+    /// The entry.
+    pub entry: LogEntry,
+}
+
+impl LogLeaf {
+    /// The leaf data that is hashed into the tree.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u8(LEAF_VERSION).u64(self.time);
+        self.entry.encode(&mut w);
+        w.into_bytes()
+    }
+
+    /// Decodes a leaf (untrusted input).
+    pub fn from_bytes(b: &[u8]) -> Result<Self, DecodeError> {
+        if b.len() > MAX_LEAF_LEN {
+            return Err(DecodeError::TooLong {
+                field: "log leaf",
+                len: b.len(),
+                max: MAX_LEAF_LEN,
+            });
+        }
+        let mut r = Reader::new(b);
+        let v = r.u8("leaf version")?;
+        if v != LEAF_VERSION {
+            return Err(DecodeError::UnknownTag {
+                field: "leaf version",
+                tag: v,
+            });
+        }
+        let time = r.u64("leaf time")?;
+        let entry = LogEntry::decode(&mut r)?;
+        r.finish()?;
+        Ok(LogLeaf { time, entry })
+    }
+}
