@@ -70,7 +70,7 @@ pub enum IdRule {
     UsccCheck,
     /// Resident ID: a non-digit among positions 1–17, or position 18 neither a digit nor `X`.
     Digit,
-    /// Resident ID positions 7–14: not a real calendar date between 1900-01-01 and 2099-12-31.
+    /// Resident ID positions 7–14: not a real calendar date between 1800-01-01 and 2099-12-31.
     BirthDate,
     /// Resident ID position 18: the ISO 7064 MOD 11-2 check character is wrong.
     ResidentIdCheck,
@@ -95,7 +95,7 @@ impl IdRule {
             }
             IdRule::UsccCheck => "is not the GB 32100 MOD 31 check character",
             IdRule::Digit => "must be a digit (position 18: a digit or X)",
-            IdRule::BirthDate => "breaks the birth date (YYYYMMDD, a real date 1900-2099)",
+            IdRule::BirthDate => "breaks the birth date (YYYYMMDD, a real date 1800-2099)",
             IdRule::ResidentIdCheck => "is not the ISO 7064 MOD 11-2 check character",
         }
     }
@@ -352,14 +352,14 @@ fn resident_check_char(b: &[u8]) -> u8 {
     C[(sum % 11) as usize]
 }
 
-/// `YYYYMMDD` must be a real calendar date in 1900–2099. Returns the offset (0-based, within
+/// `YYYYMMDD` must be a real calendar date in 1800–2099. Returns the offset (0-based, within
 /// the date) of the field that is wrong: 0 for the year, 4 for the month, 6 for the day.
 fn birth_date_error(d: &[u8]) -> Option<usize> {
     let num = |r: std::ops::Range<usize>| -> u32 {
         d[r].iter().fold(0, |acc, &c| acc * 10 + u32::from(c - b'0'))
     };
     let (y, m, day) = (num(0..4), num(4..6), num(6..8));
-    if !(1900..=2099).contains(&y) {
+    if !(1800..=2099).contains(&y) {
         return Some(0);
     }
     if !(1..=12).contains(&m) {
