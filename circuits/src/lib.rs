@@ -1,1 +1,35 @@
-//! x
+//! # credence-circuits
+//!
+//! Credence policies: the catalogue of attributes (公共信用信息目录), the policy language, the
+//! plaintext reference evaluator, and the lowerings to FHE and to proof statements.
+//!
+//! This crate is being built (see the tracker's "Policies and the sealed path" issue); for now
+//! it fixes the policy-hash convention every verdict relies on.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use sha3::{Digest, Sha3_256};
+
+/// Domain separator of policy hashes.
+pub const POLICY_HASH_DOMAIN: &[u8] = b"credence/v1/policy\0";
+
+/// The SHA3-256 policy hash of a policy's canonical text:
+/// `SHA3-256("credence/v1/policy\0" || canonical text)`.
+pub fn policy_hash(canonical_text: &str) -> [u8; 32] {
+    let mut h = Sha3_256::new();
+    h.update(POLICY_HASH_DOMAIN);
+    h.update(canonical_text.as_bytes());
+    h.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn policy_hash_is_domain_separated() {
+        use sha3::Digest;
+        let text = "xinyidai v1";
+        let plain: [u8; 32] = sha3::Sha3_256::digest(text.as_bytes()).into();
+        assert_ne!(super::policy_hash(text), plain);
+        assert_eq!(super::policy_hash(text), super::policy_hash(text));
+    }
+}

@@ -1,0 +1,18 @@
+//! # credence
+//!
+//! The Credence service: privacy-preserving credit computation. Data holders submit credit
+//! attributes encrypted (TFHE) or committed (Pedersen); banks ask eligibility questions and get
+//! verdicts backed by homomorphic evaluation or zero-knowledge proofs, recorded in a
+//! tamper-evident log that privacy auditors verify.
+//!
+//! Everything a verifier needs lives in [`credence_protocols`]; policies live in
+//! [`credence_circuits`]. This crate is the service around them. So far it holds the
+//! verifiable-core story that `credence demo` runs ([`demo`]); the HTTP service, storage,
+//! FHE engine and key authority follow.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod demo;
+
+pub use credence_circuits as circuits;
+pub use credence_protocols as protocols;
