@@ -54,19 +54,55 @@ struct Attr {
 }
 
 const ATTRS: [Attr; 6] = [
-    Attr { holder: 0, id: "court.dishonest_debtor", max: 40_000 },
-    Attr { holder: 2, id: "market.abnormal_operation", max: 40_000 },
-    Attr { holder: 0, id: "court.serious_dishonesty", max: 40_000 },
-    Attr { holder: 1, id: "tax.credit_score", max: 100 },
-    Attr { holder: 2, id: "market.compliance_score", max: 100 },
-    Attr { holder: 0, id: "court.performance_score", max: 100 },
+    Attr {
+        holder: 0,
+        id: "court.dishonest_debtor",
+        max: 40_000,
+    },
+    Attr {
+        holder: 2,
+        id: "market.abnormal_operation",
+        max: 40_000,
+    },
+    Attr {
+        holder: 0,
+        id: "court.serious_dishonesty",
+        max: 40_000,
+    },
+    Attr {
+        holder: 1,
+        id: "tax.credit_score",
+        max: 100,
+    },
+    Attr {
+        holder: 2,
+        id: "market.compliance_score",
+        max: 100,
+    },
+    Attr {
+        holder: 0,
+        id: "court.performance_score",
+        max: 100,
+    },
 ];
 
 /// `(name, USCC prefix, values in ATTRS order)`.
 const ENTERPRISES: [(&str, &str, [u64; 6]); 4] = [
-    ("Jingcheng Precision Machinery", "91110108MA01AB2C", [0, 0, 0, 90, 80, 70]),
-    ("Haidian Cloud Software", "91110108MA02CD4E", [20_700, 0, 0, 95, 90, 90]),
-    ("Chaoyang Logistics (repaired)", "91110105MA03EF6G", [DAY as u64, 0, 0, 85, 80, 75]),
+    (
+        "Jingcheng Precision Machinery",
+        "91110108MA01AB2C",
+        [0, 0, 0, 90, 80, 70],
+    ),
+    (
+        "Haidian Cloud Software",
+        "91110108MA02CD4E",
+        [20_700, 0, 0, 95, 90, 90],
+    ),
+    (
+        "Chaoyang Logistics (repaired)",
+        "91110105MA03EF6G",
+        [DAY as u64, 0, 0, 85, 80, 75],
+    ),
     ("Fengtai Trading", "91110106MA04GH8J", [0, 0, 0, 60, 50, 40]),
 ];
 
@@ -120,7 +156,10 @@ pub fn run() -> Result<StoryReport, Box<dyn std::error::Error>> {
     };
     let witness_key = SigningKey::generate(Role::Witness, &mut rng);
 
-    writeln!(out, "== Credence verifiable core: 信易贷 on the proven path ==")?;
+    writeln!(
+        out,
+        "== Credence verifiable core: 信易贷 on the proven path =="
+    )?;
     writeln!(out, "policy hash {}", hex::encode(policy_hash))?;
     log.append(LogEntry::PolicyPublished {
         policy: "xinyidai".into(),
@@ -147,7 +186,10 @@ pub fn run() -> Result<StoryReport, Box<dyn std::error::Error>> {
         log: NoteVerifier::log(ORIGIN, log.key.public())?,
         service: log.key.public(),
         key_authority: SigningKey::generate(Role::KeyAuthority, &mut rng).public(),
-        holders: holders.iter().map(|(id, k)| (id.clone(), k.public())).collect(),
+        holders: holders
+            .iter()
+            .map(|(id, k)| (id.clone(), k.public()))
+            .collect(),
         witnesses: vec![NoteVerifier::witness(WITNESS, witness_key.public())?],
         witness_quorum: 1,
     };
@@ -158,7 +200,12 @@ pub fn run() -> Result<StoryReport, Box<dyn std::error::Error>> {
         let uscc = Uscc::with_check_chars(prefix)?;
         let subject = pseudonyms.pseudonym(&SubjectId::Enterprise(uscc.clone()));
         let subject_box = SealingSecretKey::generate(&mut rng);
-        writeln!(out, "\n-- {name} ({}, pseudonym {}…)", uscc.as_str(), &subject.to_text()[..23])?;
+        writeln!(
+            out,
+            "\n-- {name} ({}, pseudonym {}…)",
+            uscc.as_str(),
+            &subject.to_text()[..23]
+        )?;
 
         // Holders commit, sign, log, and seal each opening to the subject.
         let mut signed = Vec::new();
@@ -199,13 +246,23 @@ pub fn run() -> Result<StoryReport, Box<dyn std::error::Error>> {
             ));
             signed.push(s);
         }
-        writeln!(out, "   {} holder-signed commitments logged; openings sealed to the subject", signed.len())?;
+        writeln!(
+            out,
+            "   {} holder-signed commitments logged; openings sealed to the subject",
+            signed.len()
+        )?;
 
         // The subject opens its sealed openings and proves the policy.
         let openings = signed
             .iter()
             .zip(&sealed)
-            .map(|(s, b)| b.open(&subject_box, &s.commitment.context, &s.commitment.commitment))
+            .map(|(s, b)| {
+                b.open(
+                    &subject_box,
+                    &s.commitment.context,
+                    &s.commitment.commitment,
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let statement = xinyidai_statement(policy_hash, subject, &signed);
         let proof = match PredicateProof::prove(
@@ -230,7 +287,12 @@ pub fn run() -> Result<StoryReport, Box<dyn std::error::Error>> {
             }
             Err(e) => return Err(e.into()),
         };
-        writeln!(out, "   subject proved {} predicates in one aggregated proof ({} bytes)", statement.predicates.len(), proof.size())?;
+        writeln!(
+            out,
+            "   subject proved {} predicates in one aggregated proof ({} bytes)",
+            statement.predicates.len(),
+            proof.size()
+        )?;
 
         // The service checks the proof, issues, signs and logs the verdict.
         proof.verify(&mut Transcript::new(labels::APP_VERDICT), &statement)?;
@@ -339,7 +401,11 @@ fn xinyidai_statement(
 
 /// The auditor: parse every leaf, recompute the tree, check a consistency proof between an
 /// early and the final checkpoint, and count entries by kind.
-fn audit(log: &Log, anchors: &TrustAnchors, out: &mut String) -> Result<bool, Box<dyn std::error::Error>> {
+fn audit(
+    log: &Log,
+    anchors: &TrustAnchors,
+    out: &mut String,
+) -> Result<bool, Box<dyn std::error::Error>> {
     writeln!(out, "\n-- auditor")?;
     let mut replay = MemoryTree::<Sha3Log>::new();
     let mut kinds = std::collections::BTreeMap::<&str, usize>::new();
@@ -372,6 +438,10 @@ fn audit(log: &Log, anchors: &TrustAnchors, out: &mut String) -> Result<bool, Bo
         "   replayed {} leaves: root matches checkpoint: {root_ok}; consistent with size {early}: {consistent}",
         log.leaves.len()
     )?;
-    writeln!(out, "   empty-tree root (SHA3-256) {}", hex::encode(Sha3Log::empty_root()))?;
+    writeln!(
+        out,
+        "   empty-tree root (SHA3-256) {}",
+        hex::encode(Sha3Log::empty_root())
+    )?;
     Ok(root_ok && consistent)
 }

@@ -20,7 +20,10 @@ fn main() -> ExitCode {
             Ok(report) => {
                 print!("{}", report.text);
                 if report.audit_ok {
-                    println!("\ndemo finished: {} log entries, audit passed", report.log_size);
+                    println!(
+                        "\ndemo finished: {} log entries, audit passed",
+                        report.log_size
+                    );
                     ExitCode::SUCCESS
                 } else {
                     eprintln!("\ndemo finished but the audit FAILED");

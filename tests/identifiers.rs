@@ -36,7 +36,10 @@ fn kind(s: &str) -> SubjectKind {
 }
 
 fn load() -> Vectors {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/identifiers.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/identifiers.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -81,12 +84,23 @@ fn invalid_vectors_name_rule_and_position() {
         ("person", "BirthDate"),
         ("person", "ResidentIdCheck"),
     ] {
-        assert!(rules_seen.contains(&(k.to_string(), r.to_string())), "no vector for {k} {r}");
+        assert!(
+            rules_seen.contains(&(k.to_string(), r.to_string())),
+            "no vector for {k} {r}"
+        );
     }
 }
 
-const VALID_USCC: &[&str] = &["914403001922038216", "9144030071526726XG", "91330100799655058B"];
-const VALID_IDS: &[&str] = &["11010519491231002X", "440524188001010014", "510108198512315675"];
+const VALID_USCC: &[&str] = &[
+    "914403001922038216",
+    "9144030071526726XG",
+    "91330100799655058B",
+];
+const VALID_IDS: &[&str] = &[
+    "11010519491231002X",
+    "440524188001010014",
+    "510108198512315675",
+];
 
 proptest! {
     #[test]

@@ -64,7 +64,9 @@ fn inclusion_mutants(p: &InclusionProof) -> Vec<(String, InclusionProof)> {
         ("tree size + 1", p.tree_size + 1),
         ("tree size - 1", p.tree_size.saturating_sub(1)),
     ] {
-        if size != p.tree_size && (p.leaf_index >= size || inclusion_len(p.leaf_index, size) != p.path.len()) {
+        if size != p.tree_size
+            && (p.leaf_index >= size || inclusion_len(p.leaf_index, size) != p.path.len())
+        {
             let mut m = p.clone();
             m.tree_size = size;
             out.push((what.into(), m));
@@ -79,7 +81,11 @@ fn inclusion_len(m: u64, n: u64) -> usize {
         return 0;
     }
     let k = 1u64 << (63 - (n - 1).leading_zeros());
-    1 + if m < k { inclusion_len(m, k) } else { inclusion_len(m - k, n - k) }
+    1 + if m < k {
+        inclusion_len(m, k)
+    } else {
+        inclusion_len(m - k, n - k)
+    }
 }
 
 /// Length of RFC 9162 PROOF(m, D[n]) for 0 < m < n.
@@ -89,9 +95,17 @@ fn consistency_len(m: u64, n: u64) -> usize {
             return usize::from(!b);
         }
         let k = 1u64 << (63 - (n - 1).leading_zeros());
-        1 + if m <= k { sub(m, k, b) } else { sub(m - k, n - k, false) }
+        1 + if m <= k {
+            sub(m, k, b)
+        } else {
+            sub(m - k, n - k, false)
+        }
     }
-    if m == 0 || m >= n { 0 } else { sub(m, n, true) }
+    if m == 0 || m >= n {
+        0
+    } else {
+        sub(m, n, true)
+    }
 }
 
 #[test]
@@ -114,7 +128,9 @@ fn inclusion_mutations_are_rejected() {
             assert!(p.verify::<Sha3Log>(&leaf(i + 1), &root).is_err());
             assert!(p.verify::<Sha3Log>(&leaf(i), &[0u8; 32]).is_err());
             if n > 1 {
-                assert!(p.verify::<Sha3Log>(&leaf(i), &t.root_at(n - 1).unwrap()).is_err());
+                assert!(p
+                    .verify::<Sha3Log>(&leaf(i), &t.root_at(n - 1).unwrap())
+                    .is_err());
             }
             // Encoding round trip, and every truncation of the encoding fails to decode.
             let bytes = p.to_bytes();
@@ -131,16 +147,32 @@ fn inclusion_mutations_are_rejected() {
 
 #[test]
 fn consistency_mutations_are_rejected() {
-    for (m, n) in [(1u64, 2u64), (2, 5), (3, 7), (4, 8), (6, 8), (5, 13), (31, 64), (63, 100)] {
+    for (m, n) in [
+        (1u64, 2u64),
+        (2, 5),
+        (3, 7),
+        (4, 8),
+        (6, 8),
+        (5, 13),
+        (31, 64),
+        (63, 100),
+    ] {
         let t = tree(n);
         let (r1, r2) = (t.root_at(m).unwrap(), t.root());
         let p = t.consistency_proof(m, n).unwrap();
         p.verify::<Sha3Log>(&r1, &r2).unwrap();
         // Swapped roots.
-        assert!(p.verify::<Sha3Log>(&r2, &r1).is_err(), "{m}->{n} swapped roots");
+        assert!(
+            p.verify::<Sha3Log>(&r2, &r1).is_err(),
+            "{m}->{n} swapped roots"
+        );
         // Wrong roots.
-        assert!(p.verify::<Sha3Log>(&t.root_at(m - 1).unwrap(), &r2).is_err());
-        assert!(p.verify::<Sha3Log>(&r1, &t.root_at(n - 1).unwrap()).is_err());
+        assert!(p
+            .verify::<Sha3Log>(&t.root_at(m - 1).unwrap(), &r2)
+            .is_err());
+        assert!(p
+            .verify::<Sha3Log>(&r1, &t.root_at(n - 1).unwrap())
+            .is_err());
         let mut mutants: Vec<(String, ConsistencyProof)> = Vec::new();
         let mut x = p.clone();
         x.path.clear();
@@ -163,7 +195,14 @@ fn consistency_mutations_are_rejected() {
         }
         // Wrong sizes (see the note on tree sizes above: we mutate to sizes whose proofs
         // have a different shape, or that are out of order).
-        for (m2, n2) in [(m + 1, n), (m - 1, n), (m, n + 1), (m, n - 1), (m, n * 2), (m * 2, n)] {
+        for (m2, n2) in [
+            (m + 1, n),
+            (m - 1, n),
+            (m, n + 1),
+            (m, n - 1),
+            (m, n * 2),
+            (m * 2, n),
+        ] {
             if (m2, n2) != (m, n) && (m2 > n2 || consistency_len(m2, n2) != p.path.len()) {
                 let mut x = p.clone();
                 x.old_size = m2;
@@ -172,7 +211,10 @@ fn consistency_mutations_are_rejected() {
             }
         }
         for (what, x) in mutants {
-            assert!(x.verify::<Sha3Log>(&r1, &r2).is_err(), "{m}->{n}: {what} accepted");
+            assert!(
+                x.verify::<Sha3Log>(&r1, &r2).is_err(),
+                "{m}->{n}: {what} accepted"
+            );
         }
         let bytes = p.to_bytes();
         assert_eq!(ConsistencyProof::from_bytes(&bytes).unwrap(), p);
@@ -189,10 +231,13 @@ fn degenerate_requests() {
     let p = t.consistency_proof(5, 5).unwrap();
     assert!(p.path.is_empty());
     p.verify::<Sha3Log>(&t.root(), &t.root()).unwrap();
-    assert!(p.verify::<Sha3Log>(&t.root_at(4).unwrap(), &t.root()).is_err());
+    assert!(p
+        .verify::<Sha3Log>(&t.root_at(4).unwrap(), &t.root())
+        .is_err());
     // From the empty tree.
     let p = t.consistency_proof(0, 5).unwrap();
-    p.verify::<Sha3Log>(&Sha3Log::empty_root(), &t.root()).unwrap();
+    p.verify::<Sha3Log>(&Sha3Log::empty_root(), &t.root())
+        .unwrap();
 }
 
 proptest! {

@@ -53,7 +53,8 @@ struct ConsistencyVector {
 /// Runs one inclusion vector; `Ok` if it verified.
 fn check_inclusion<H: LogHasher>(v: &InclusionVector) -> Result<(), String> {
     let parts: Vec<Vec<u8>> = v.proof.iter().flatten().map(|p| b64(p)).collect();
-    let proof = InclusionProof::from_parts(v.leaf_idx, v.tree_size, &parts).map_err(|e| e.to_string())?;
+    let proof =
+        InclusionProof::from_parts(v.leaf_idx, v.tree_size, &parts).map_err(|e| e.to_string())?;
     let leaf = hash(&v.leaf_hash).ok_or("leaf hash is not 32 bytes")?;
     let root = hash(&v.root).ok_or("root is not 32 bytes")?;
     proof.verify::<H>(&leaf, &root).map_err(|e| e.to_string())
@@ -61,7 +62,8 @@ fn check_inclusion<H: LogHasher>(v: &InclusionVector) -> Result<(), String> {
 
 fn check_consistency<H: LogHasher>(v: &ConsistencyVector) -> Result<(), String> {
     let parts: Vec<Vec<u8>> = v.proof.iter().flatten().map(|p| b64(p)).collect();
-    let proof = ConsistencyProof::from_parts(v.size1, v.size2, &parts).map_err(|e| e.to_string())?;
+    let proof =
+        ConsistencyProof::from_parts(v.size1, v.size2, &parts).map_err(|e| e.to_string())?;
     let r1 = hash(&v.root1).ok_or("root1 is not 32 bytes")?;
     let r2 = hash(&v.root2).ok_or("root2 is not 32 bytes")?;
     proof.verify::<H>(&r1, &r2).map_err(|e| e.to_string())
@@ -73,7 +75,10 @@ fn load<T: for<'de> Deserialize<'de>>(dir: &str) -> Vec<(String, T)> {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "json") {
             let text = std::fs::read_to_string(&p).unwrap();
-            out.push((p.file_name().unwrap().to_string_lossy().into_owned(), serde_json::from_str(&text).unwrap()));
+            out.push((
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                serde_json::from_str(&text).unwrap(),
+            ));
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -131,7 +136,11 @@ fn generated_proofs_match_transparency_dev() {
         let p = tree.inclusion_proof(v.leaf_idx, v.tree_size).unwrap();
         let want: Vec<Hash> = v.proof.iter().flatten().map(|h| hash(h).unwrap()).collect();
         assert_eq!(p.path, want, "{name}");
-        assert_eq!(tree.root_at(v.tree_size).unwrap(), hash(&v.root).unwrap(), "{name}");
+        assert_eq!(
+            tree.root_at(v.tree_size).unwrap(),
+            hash(&v.root).unwrap(),
+            "{name}"
+        );
     }
     for (name, v) in load::<ConsistencyVector>("transparency-dev/consistency") {
         if v.want_err {
@@ -187,7 +196,12 @@ fn credence_sha3_vectors() {
         tree.append(&hex::decode(l).unwrap());
     }
     for r in &v.roots {
-        assert_eq!(tree.root_at(r.size).unwrap(), hash(&r.root).unwrap(), "root at {}", r.size);
+        assert_eq!(
+            tree.root_at(r.size).unwrap(),
+            hash(&r.root).unwrap(),
+            "root at {}",
+            r.size
+        );
     }
     for c in &v.inclusion {
         let leaf = hash(&c.leaf_hash).unwrap();

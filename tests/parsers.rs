@@ -165,7 +165,8 @@ fn parse_all(bytes: &[u8]) {
     if let Ok(x) = Statement::from_bytes(bytes) {
         assert_eq!(x.to_bytes(), bytes);
         let _ = x.bits();
-        let _ = PredicateProof::from_bytes(&s.proof, &x).map(|p| p.verify(&mut Transcript::new(b"t"), &x));
+        let _ = PredicateProof::from_bytes(&s.proof, &x)
+            .map(|p| p.verify(&mut Transcript::new(b"t"), &x));
     }
     if let Ok(p) = PredicateProof::from_bytes(bytes, &s.statement) {
         assert_eq!(p.to_bytes(), bytes);

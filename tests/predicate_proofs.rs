@@ -59,7 +59,10 @@ fn xinyidai(untils: [u64; 8], scores: [u64; 6]) -> (Statement, Vec<Opening>) {
         openings.push(o);
     }
     let mut predicates: Vec<Predicate> = (0..8)
-        .map(|i| Predicate::NotListedOn { input: i, day: 20415 })
+        .map(|i| Predicate::NotListedOn {
+            input: i,
+            day: 20415,
+        })
         .collect();
     predicates.push(Predicate::WeightedSumAtLeast {
         terms: vec![(8, 3), (9, 2), (10, 2), (11, 1), (12, 1), (13, 1)],
@@ -93,7 +96,10 @@ fn xinyidai_eligible_and_each_failure() {
     let (s, o) = xinyidai([0; 8], [100, 100, 50, 0, 0, 0]); // 300+200+100 = 600
     verify(&s, &prove(&s, &o).unwrap()).unwrap();
     let (s, o) = xinyidai([0; 8], [100, 100, 49, 1, 0, 0]); // 300+200+98+1 = 599
-    assert_eq!(prove(&s, &o).unwrap_err(), ProofError::Unsatisfied { index: 8 });
+    assert_eq!(
+        prove(&s, &o).unwrap_err(),
+        ProofError::Unsatisfied { index: 8 }
+    );
 
     // Listed until D + 1 means listed on D.
     for list in 0..8 {
@@ -138,7 +144,9 @@ fn proof_does_not_transfer_between_statements() {
     s2.inputs[9].max = 101;
     assert!(verify(&s2, &p).is_err());
     // Another transcript label.
-    assert!(p.verify(&mut Transcript::new(b"another label"), &s).is_err());
+    assert!(p
+        .verify(&mut Transcript::new(b"another label"), &s)
+        .is_err());
     // Dropping a predicate.
     let mut s2 = s.clone();
     s2.predicates.pop();
@@ -170,7 +178,10 @@ fn every_byte_of_proof_and_statement_matters() {
         let mut m = bytes.clone();
         m[i] ^= 0x01;
         if let Ok(q) = PredicateProof::from_bytes(&m, &s) {
-            assert!(verify(&s, &q).is_err(), "proof byte {i} flipped still verifies");
+            assert!(
+                verify(&s, &q).is_err(),
+                "proof byte {i} flipped still verifies"
+            );
         }
     }
     let sb = s.to_bytes();
@@ -179,7 +190,10 @@ fn every_byte_of_proof_and_statement_matters() {
         let mut m = sb.clone();
         m[i] ^= 0x01;
         if let Ok(s2) = Statement::from_bytes(&m) {
-            assert!(verify(&s2, &p).is_err(), "statement byte {i} flipped still verifies");
+            assert!(
+                verify(&s2, &p).is_err(),
+                "statement byte {i} flipped still verifies"
+            );
         }
     }
 }
@@ -199,7 +213,11 @@ fn separate_and_aggregated_agree() {
         assert!(verify(&s, &p).is_err());
         total += p.size();
     }
-    assert!(agg.size() < total / 4, "aggregation saves space: {} vs {total}", agg.size());
+    assert!(
+        agg.size() < total / 4,
+        "aggregation saves space: {} vs {total}",
+        agg.size()
+    );
 }
 
 #[test]
@@ -235,7 +253,7 @@ fn ill_formed_statements_are_refused() {
         predicates: vec![],
     };
     assert!(matches!(
-        prove(&base, &[a.clone()]),
+        prove(&base, std::slice::from_ref(&a)),
         Err(ProofError::InvalidStatement(_))
     ));
     let mut s = base.clone();
@@ -244,7 +262,7 @@ fn ill_formed_statements_are_refused() {
         threshold: 0,
     });
     assert!(matches!(
-        prove(&s, &[a.clone()]),
+        prove(&s, std::slice::from_ref(&a)),
         Err(ProofError::InvalidStatement(_))
     ));
     let mut s = base.clone();
@@ -329,7 +347,10 @@ proptest! {
 /// Regenerate only on a deliberate format change: `CREDENCE_WRITE_VECTORS=1 cargo test --test predicate_proofs`.
 #[test]
 fn frozen_predicate_proof_v1_still_verifies() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/predicate-proof-v1.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/predicate-proof-v1.json"
+    );
     if std::env::var_os("CREDENCE_WRITE_VECTORS").is_some() {
         let (s, o) = xinyidai([0, 0, 20415, 0, 0, 0, 0, 0], [100, 100, 50, 0, 0, 0]);
         let p = prove(&s, &o).unwrap();
@@ -341,9 +362,12 @@ fn frozen_predicate_proof_v1_still_verifies() {
         });
         std::fs::write(path, serde_json::to_string_pretty(&json).unwrap() + "\n").unwrap();
     }
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let s = Statement::from_bytes(&hex::decode(v["statement_hex"].as_str().unwrap()).unwrap()).unwrap();
-    let p = PredicateProof::from_bytes(&hex::decode(v["proof_hex"].as_str().unwrap()).unwrap(), &s).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let s =
+        Statement::from_bytes(&hex::decode(v["statement_hex"].as_str().unwrap()).unwrap()).unwrap();
+    let p = PredicateProof::from_bytes(&hex::decode(v["proof_hex"].as_str().unwrap()).unwrap(), &s)
+        .unwrap();
     let label = v["transcript_label"].as_str().unwrap().as_bytes().to_vec();
     assert_eq!(label, LABEL);
     p.verify(&mut Transcript::new(LABEL), &s).unwrap();

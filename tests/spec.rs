@@ -49,7 +49,10 @@ fn every_transcript_label_is_specified() {
     let proofs = spec("proofs.md");
     for label in labels::ALL {
         let label = std::str::from_utf8(label).unwrap();
-        assert!(proofs.contains(&format!("`{label}`")), "label `{label}` is missing from protocols/proofs.md");
+        assert!(
+            proofs.contains(&format!("`{label}`")),
+            "label `{label}` is missing from protocols/proofs.md"
+        );
     }
     // And every byte literal in transcript.rs is one of them (nothing defined off the list).
     let src = std::fs::read_to_string(protocols_dir().join("src/transcript.rs")).unwrap();
@@ -110,17 +113,28 @@ fn every_signed_kind_and_domain_is_specified() {
         }
     }
     assert!(kinds >= 2);
-    let all_specs: String = ["identifiers.md", "signatures.md", "proofs.md", "log.md", "verdict.md"]
-        .iter()
-        .map(|f| spec(f))
-        .collect();
+    let all_specs: String = [
+        "identifiers.md",
+        "signatures.md",
+        "proofs.md",
+        "log.md",
+        "verdict.md",
+    ]
+    .iter()
+    .map(|f| spec(f))
+    .collect();
     for domain in [
         credence_protocols::pseudonym::PSEUDONYM_DOMAIN.as_bytes(),
         credence_protocols::signing::SIGNING_DOMAIN,
         credence_protocols::seal::SEALED_OPENING_DOMAIN,
     ] {
-        let d = String::from_utf8(domain.to_vec()).unwrap().replace('\0', "\\0");
-        assert!(all_specs.contains(&d), "domain separator {d:?} is not in any spec");
+        let d = String::from_utf8(domain.to_vec())
+            .unwrap()
+            .replace('\0', "\\0");
+        assert!(
+            all_specs.contains(&d),
+            "domain separator {d:?} is not in any spec"
+        );
     }
 }
 

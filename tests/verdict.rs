@@ -72,7 +72,13 @@ fn world() -> World {
 }
 
 impl World {
-    fn commitment(&self, holder_key: &SigningKey, holder: &str, subject: Pseudonym, value: u64) -> (SignedAttributeCommitment, Opening) {
+    fn commitment(
+        &self,
+        holder_key: &SigningKey,
+        holder: &str,
+        subject: Pseudonym,
+        value: u64,
+    ) -> (SignedAttributeCommitment, Opening) {
         let mut rng = thread_rng();
         let o = Opening::random(value, &mut rng);
         let c = AttributeCommitment::create(
@@ -155,9 +161,15 @@ impl World {
         let leaf_index = self.tree.append(&leaf.to_bytes());
         self.tree.append(b"a later entry");
         let size = self.tree.size();
-        let mut checkpoint =
-            SignedCheckpoint::sign(Checkpoint::new(ORIGIN, size, self.tree.root()).unwrap(), ORIGIN, &self.log_key).unwrap();
-        checkpoint.cosign("witness.tianjin", &self.witness, 1_763_856_002).unwrap();
+        let mut checkpoint = SignedCheckpoint::sign(
+            Checkpoint::new(ORIGIN, size, self.tree.root()).unwrap(),
+            ORIGIN,
+            &self.log_key,
+        )
+        .unwrap();
+        checkpoint
+            .cosign("witness.tianjin", &self.witness, 1_763_856_002)
+            .unwrap();
         VerdictReceipt {
             verdict,
             leaf,
@@ -182,10 +194,16 @@ fn proven_path_receipt_verifies_and_survives_the_wire() {
     let (signed, o) = w.commitment(&w.holder.clone(), "court.beijing", w.subject, DAY as u64);
     let v = w.proven_verdict(signed, o).sign(&w.log_key).unwrap();
     let r = w.receipt(v);
-    assert_eq!(r.verify(&w.anchors, &w.question()).unwrap(), Outcome::Eligible(true));
+    assert_eq!(
+        r.verify(&w.anchors, &w.question()).unwrap(),
+        Outcome::Eligible(true)
+    );
     let wire = r.to_bytes();
     let back = VerdictReceipt::from_bytes(&wire).unwrap();
-    assert_eq!(back.verify(&w.anchors, &w.question()).unwrap(), Outcome::Eligible(true));
+    assert_eq!(
+        back.verify(&w.anchors, &w.question()).unwrap(),
+        Outcome::Eligible(true)
+    );
 
     // Flip bytes across the whole receipt: each must fail to parse or to verify.
     let step = (wire.len() / 400).max(1);
@@ -193,7 +211,10 @@ fn proven_path_receipt_verifies_and_survives_the_wire() {
         let mut m = wire.clone();
         m[i] ^= 0x04;
         if let Ok(x) = VerdictReceipt::from_bytes(&m) {
-            assert!(x.verify(&w.anchors, &w.question()).is_err(), "byte {i} flipped still verifies");
+            assert!(
+                x.verify(&w.anchors, &w.question()).is_err(),
+                "byte {i} flipped still verifies"
+            );
         }
     }
 }
@@ -201,18 +222,31 @@ fn proven_path_receipt_verifies_and_survives_the_wire() {
 #[test]
 fn sealed_path_receipt_needs_the_key_authority() {
     let mut w = world();
-    for outcome in [Outcome::Eligible(false), Outcome::Eligible(true), Outcome::Grade(2)] {
+    for outcome in [
+        Outcome::Eligible(false),
+        Outcome::Eligible(true),
+        Outcome::Grade(2),
+    ] {
         let v = w.sealed_verdict(outcome).sign(&w.ka_key).unwrap();
         let r = w.receipt(v);
         assert_eq!(r.verify(&w.anchors, &w.question()).unwrap(), outcome);
     }
     // The service may not sign a sealed-path verdict.
-    assert!(w.sealed_verdict(Outcome::Eligible(true)).sign(&w.log_key).is_err());
+    assert!(w
+        .sealed_verdict(Outcome::Eligible(true))
+        .sign(&w.log_key)
+        .is_err());
     // A key-authority key that is not the anchored one.
     let rogue = SigningKey::generate(Role::KeyAuthority, &mut thread_rng());
-    let v = w.sealed_verdict(Outcome::Eligible(true)).sign(&rogue).unwrap();
+    let v = w
+        .sealed_verdict(Outcome::Eligible(true))
+        .sign(&rogue)
+        .unwrap();
     let r = w.receipt(v);
-    assert_eq!(r.verify(&w.anchors, &w.question()).unwrap_err(), VerdictError::VerificationFailed);
+    assert_eq!(
+        r.verify(&w.anchors, &w.question()).unwrap_err(),
+        VerdictError::VerificationFailed
+    );
     // Evidence citing indices the verdict does not list.
     let mut v = w.sealed_verdict(Outcome::Eligible(true));
     v.log_indices = vec![2, 5];
@@ -227,13 +261,22 @@ fn wrong_question_is_a_mismatch() {
     let r = w.receipt(w.proven_verdict(signed, o).sign(&w.log_key).unwrap());
     let mut q = w.question();
     q.as_of_day += 1;
-    assert!(matches!(r.verify(&w.anchors, &q), Err(VerdictError::Mismatch(_))));
+    assert!(matches!(
+        r.verify(&w.anchors, &q),
+        Err(VerdictError::Mismatch(_))
+    ));
     let mut q = w.question();
     q.policy_hash[0] ^= 1;
-    assert!(matches!(r.verify(&w.anchors, &q), Err(VerdictError::Mismatch(_))));
+    assert!(matches!(
+        r.verify(&w.anchors, &q),
+        Err(VerdictError::Mismatch(_))
+    ));
     let mut q = w.question();
     q.subject.bytes[0] ^= 1;
-    assert!(matches!(r.verify(&w.anchors, &q), Err(VerdictError::Mismatch(_))));
+    assert!(matches!(
+        r.verify(&w.anchors, &q),
+        Err(VerdictError::Mismatch(_))
+    ));
 }
 
 #[test]
@@ -247,7 +290,9 @@ fn checkpoint_problems_are_rejected() {
     x.checkpoint.signatures.truncate(1);
     assert!(matches!(
         x.verify(&w.anchors, &w.question()),
-        Err(VerdictError::Checkpoint(CheckpointError::NotEnoughCosignatures { .. }))
+        Err(VerdictError::Checkpoint(
+            CheckpointError::NotEnoughCosignatures { .. }
+        ))
     ));
     // Signed by another log key.
     let mut x = r.clone();
@@ -259,7 +304,10 @@ fn checkpoint_problems_are_rejected() {
     ));
     // Inclusion proof for another tree size than the checkpoint's (even a valid one).
     let mut x = r.clone();
-    x.inclusion = w.tree.inclusion_proof(x.leaf_index, x.leaf_index + 1).unwrap();
+    x.inclusion = w
+        .tree
+        .inclusion_proof(x.leaf_index, x.leaf_index + 1)
+        .unwrap();
     assert!(x.verify(&w.anchors, &w.question()).is_err());
     // Another leaf index.
     let mut x = r.clone();

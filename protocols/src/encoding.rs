@@ -179,7 +179,11 @@ mod tests {
     #[test]
     fn roundtrip_and_strictness() {
         let mut w = Writer::new();
-        w.u8(7).u64(42).str("court.dishonest_debtor").bytes(&[1, 2, 3]).i64(-5);
+        w.u8(7)
+            .u64(42)
+            .str("court.dishonest_debtor")
+            .bytes(&[1, 2, 3])
+            .i64(-5);
         let bytes = w.into_bytes();
         let mut r = Reader::new(&bytes);
         assert_eq!(r.u8("a").unwrap(), 7);

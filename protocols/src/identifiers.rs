@@ -122,9 +122,19 @@ impl fmt::Display for IdentifierError {
             SubjectKind::Person => "resident identity number",
         };
         if self.rule == IdRule::Length {
-            return write!(f, "invalid {what}: {} (found {})", self.rule.describe(), self.position);
+            return write!(
+                f,
+                "invalid {what}: {} (found {})",
+                self.rule.describe(),
+                self.position
+            );
         }
-        write!(f, "invalid {what}: character at position {} {}", self.position, self.rule.describe())?;
+        write!(
+            f,
+            "invalid {what}: character at position {} {}",
+            self.position,
+            self.rule.describe()
+        )?;
         if let Some(c) = self.expected {
             write!(f, " (expected {c})")?;
         }
@@ -222,7 +232,12 @@ impl Uscc {
         }
         let org = org_code_check_char(&b[8..16]);
         if b[16] != org {
-            return Err(err(kind, IdRule::OrganizationCodeCheck, 17, Some(org as char)));
+            return Err(err(
+                kind,
+                IdRule::OrganizationCodeCheck,
+                17,
+                Some(org as char),
+            ));
         }
         let check = uscc_check_char(b).expect("alphabet already checked");
         if b[17] != check {
@@ -266,7 +281,12 @@ impl std::str::FromStr for Uscc {
     }
 }
 
-fn err(kind: SubjectKind, rule: IdRule, position: usize, expected: Option<char>) -> IdentifierError {
+fn err(
+    kind: SubjectKind,
+    rule: IdRule,
+    position: usize,
+    expected: Option<char>,
+) -> IdentifierError {
     IdentifierError {
         kind,
         rule,
@@ -348,7 +368,11 @@ impl std::str::FromStr for ResidentId {
 fn resident_check_char(b: &[u8]) -> u8 {
     const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
     const C: &[u8; 11] = b"10X98765432";
-    let sum: u32 = b[..17].iter().zip(W).map(|(&c, w)| u32::from(c - b'0') * w).sum();
+    let sum: u32 = b[..17]
+        .iter()
+        .zip(W)
+        .map(|(&c, w)| u32::from(c - b'0') * w)
+        .sum();
     C[(sum % 11) as usize]
 }
 
@@ -356,7 +380,8 @@ fn resident_check_char(b: &[u8]) -> u8 {
 /// the date) of the field that is wrong: 0 for the year, 4 for the month, 6 for the day.
 fn birth_date_error(d: &[u8]) -> Option<usize> {
     let num = |r: std::ops::Range<usize>| -> u32 {
-        d[r].iter().fold(0, |acc, &c| acc * 10 + u32::from(c - b'0'))
+        d[r].iter()
+            .fold(0, |acc, &c| acc * 10 + u32::from(c - b'0'))
     };
     let (y, m, day) = (num(0..4), num(4..6), num(6..8));
     if !(1800..=2099).contains(&y) {
@@ -418,10 +443,17 @@ mod tests {
 
     #[test]
     fn real_codes_validate() {
-        for code in ["914403001922038216", "9144030071526726XG", "91330100799655058B"] {
+        for code in [
+            "914403001922038216",
+            "9144030071526726XG",
+            "91330100799655058B",
+        ] {
             Uscc::parse(code).unwrap();
         }
-        assert_eq!(Uscc::parse(" 9144030071526726xg ").unwrap().as_str(), "9144030071526726XG");
+        assert_eq!(
+            Uscc::parse(" 9144030071526726xg ").unwrap().as_str(),
+            "9144030071526726XG"
+        );
         ResidentId::parse("11010519491231002X").unwrap();
         assert_eq!(
             ResidentId::parse("11010519491231002x").unwrap().as_str(),
@@ -432,7 +464,10 @@ mod tests {
     #[test]
     fn check_char_error_names_expected() {
         let e = Uscc::parse("914403001922038217").unwrap_err();
-        assert_eq!((e.rule, e.position, e.expected), (IdRule::UsccCheck, 18, Some('6')));
+        assert_eq!(
+            (e.rule, e.position, e.expected),
+            (IdRule::UsccCheck, 18, Some('6'))
+        );
         assert!(e.to_string().contains("position 18"), "{e}");
     }
 

@@ -148,9 +148,7 @@ impl Predicate {
     /// `(terms, constant)` such that the derived value is `Σ w·v + constant`.
     fn affine(&self) -> (Vec<(u32, i128)>, i128) {
         match self {
-            Predicate::AtLeast { input, threshold } => {
-                (vec![(*input, 1)], -i128::from(*threshold))
-            }
+            Predicate::AtLeast { input, threshold } => (vec![(*input, 1)], -i128::from(*threshold)),
             Predicate::AtMost { input, threshold } => (vec![(*input, -1)], i128::from(*threshold)),
             Predicate::NotListedOn { input, day } => (vec![(*input, -1)], i128::from(*day)),
             Predicate::WeightedSumAtLeast {
@@ -197,20 +195,26 @@ struct Lowered {
 impl Statement {
     fn lower(&self) -> Result<Lowered, ProofError> {
         if self.predicates.is_empty() {
-            return Err(ProofError::InvalidStatement("a statement needs at least one predicate"));
+            return Err(ProofError::InvalidStatement(
+                "a statement needs at least one predicate",
+            ));
         }
         if self.predicates.len() > MAX_AGGREGATION {
             return Err(ProofError::InvalidStatement("more than 64 predicates"));
         }
         if self.inputs.is_empty() || self.inputs.len() > MAX_INPUTS {
-            return Err(ProofError::InvalidStatement("a statement needs 1 to 256 inputs"));
+            return Err(ProofError::InvalidStatement(
+                "a statement needs 1 to 256 inputs",
+            ));
         }
         let mut forms = Vec::with_capacity(self.predicates.len());
         let mut bound: i128 = 0;
         for p in &self.predicates {
             let (terms, constant) = p.affine();
             if terms.is_empty() || terms.len() > MAX_TERMS {
-                return Err(ProofError::InvalidStatement("a weighted sum needs 1 to 64 terms"));
+                return Err(ProofError::InvalidStatement(
+                    "a weighted sum needs 1 to 64 terms",
+                ));
             }
             // The derived value lies in [lo, hi] for every value allowed by the certificates.
             let (mut lo, mut hi) = (constant, constant);
@@ -218,7 +222,9 @@ impl Statement {
                 let input = self
                     .inputs
                     .get(i as usize)
-                    .ok_or(ProofError::InvalidStatement("predicate names a missing input"))?;
+                    .ok_or(ProofError::InvalidStatement(
+                        "predicate names a missing input",
+                    ))?;
                 let extreme = w
                     .checked_mul(i128::from(input.max))
                     .ok_or(ProofError::InvalidStatement("weighted sum out of range"))?;
@@ -227,7 +233,9 @@ impl Statement {
                     .checked_add(extreme)
                     .ok_or(ProofError::InvalidStatement("weighted sum out of range"))?;
             }
-            if !(-VALUE_LIMIT..VALUE_LIMIT).contains(&lo) || !(-VALUE_LIMIT..VALUE_LIMIT).contains(&hi) {
+            if !(-VALUE_LIMIT..VALUE_LIMIT).contains(&lo)
+                || !(-VALUE_LIMIT..VALUE_LIMIT).contains(&hi)
+            {
                 return Err(ProofError::InvalidStatement("weighted sum out of range"));
             }
             bound = bound.max(hi);
@@ -444,7 +452,11 @@ impl PredicateProof {
 
     /// Verifies the proof for `statement`. The derived commitments are computed here, from the
     /// statement's inputs; nothing the prover sends is trusted for them.
-    pub fn verify(&self, transcript: &mut Transcript, statement: &Statement) -> Result<(), ProofError> {
+    pub fn verify(
+        &self,
+        transcript: &mut Transcript,
+        statement: &Statement,
+    ) -> Result<(), ProofError> {
         let l = statement.lower()?;
         statement.append_to(transcript, l.bits)?;
         let derived = statement.derived_commitments(&l)?;

@@ -67,7 +67,11 @@ impl SealingPublicKey {
 
 impl fmt::Debug for SealingPublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SealingPublicKey({})", crate::pseudonym::hex_lower(self.0.as_bytes()))
+        write!(
+            f,
+            "SealingPublicKey({})",
+            crate::pseudonym::hex_lower(self.0.as_bytes())
+        )
     }
 }
 
@@ -187,7 +191,10 @@ mod tests {
         assert!(back.open(&sk, &ctx, &c2).is_err());
         let mut bytes = sealed.to_bytes();
         bytes[40] ^= 1;
-        assert!(SealedOpening::from_bytes(&bytes).unwrap().open(&sk, &ctx, &c).is_err());
+        assert!(SealedOpening::from_bytes(&bytes)
+            .unwrap()
+            .open(&sk, &ctx, &c)
+            .is_err());
         assert_eq!(format!("{sk:?}"), "SealingSecretKey(<redacted>)");
     }
 }

@@ -144,7 +144,11 @@ impl SigningKey {
     }
     /// Signs a statement.
     pub fn sign<T: Signable + ?Sized>(&self, statement: &T) -> Signature {
-        Signature(self.key.sign(&signing_message(self.role, statement)).to_bytes())
+        Signature(
+            self.key
+                .sign(&signing_message(self.role, statement))
+                .to_bytes(),
+        )
     }
     /// Signs raw note text. Only for C2SP signed notes (checkpoints, cosignatures).
     pub(crate) fn sign_note_bytes(&self, msg: &[u8]) -> [u8; 64] {
@@ -155,7 +159,12 @@ impl SigningKey {
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SigningKey({}, public {:?}, secret <redacted>)", self.role, self.public())
+        write!(
+            f,
+            "SigningKey({}, public {:?}, secret <redacted>)",
+            self.role,
+            self.public()
+        )
     }
 }
 
@@ -247,7 +256,11 @@ impl Signature {
 
 impl fmt::Debug for Signature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Signature({}…)", crate::pseudonym::hex_lower(&self.0[..8]))
+        write!(
+            f,
+            "Signature({}…)",
+            crate::pseudonym::hex_lower(&self.0[..8])
+        )
     }
 }
 

@@ -31,6 +31,9 @@ pub const MAX_LOG_INDICES: usize = 1024;
 pub const MAX_RECEIPT_LEN: usize = 1 << 20;
 
 /// The evidence behind a verdict.
+// Verdicts are handled one at a time, never stored in bulk in memory: boxing the proof would
+// only add an allocation and API noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Evidence {
     /// Proven path: a predicate proof over holder-signed commitments.
@@ -95,13 +98,14 @@ impl Evidence {
             1 => {
                 let statement = Statement::decode(r)?;
                 let proof_bytes = r.bytes("evidence proof", 64 * 1024)?;
-                let proof = PredicateProof::from_bytes(proof_bytes, &statement).map_err(|e| match e {
-                    crate::error::ProofError::Malformed(d) => d,
-                    _ => DecodeError::Invalid {
-                        field: "evidence statement",
-                        reason: "statement is not well-formed",
-                    },
-                })?;
+                let proof =
+                    PredicateProof::from_bytes(proof_bytes, &statement).map_err(|e| match e {
+                        crate::error::ProofError::Malformed(d) => d,
+                        _ => DecodeError::Invalid {
+                            field: "evidence statement",
+                            reason: "statement is not well-formed",
+                        },
+                    })?;
                 let n = r.count("evidence inputs", crate::predicate::MAX_INPUTS)?;
                 let mut inputs = Vec::with_capacity(n);
                 for _ in 0..n {
@@ -219,7 +223,9 @@ impl Verdict {
     /// Signs the verdict; the key's role must be [`Verdict::signer_role`].
     pub fn sign(self, key: &SigningKey) -> Result<SignedVerdict, VerdictError> {
         if key.role() != self.signer_role() {
-            return Err(VerdictError::Mismatch("verdict signed by a key of the wrong role"));
+            return Err(VerdictError::Mismatch(
+                "verdict signed by a key of the wrong role",
+            ));
         }
         let signature = key.sign(&self);
         Ok(SignedVerdict {
@@ -322,7 +328,11 @@ impl VerdictReceipt {
     ///    sealed path: the cited evaluation and decryption indices are cited in `log_indices`;
     /// 5. the leaf is a `Verdict` entry for this verdict's hash and subject, and is included at
     ///    `leaf_index` in the checkpoint's tree.
-    pub fn verify(&self, anchors: &TrustAnchors, question: &Question) -> Result<Outcome, VerdictError> {
+    pub fn verify(
+        &self,
+        anchors: &TrustAnchors,
+        question: &Question,
+    ) -> Result<Outcome, VerdictError> {
         let checkpoint = self.checkpoint.verify_with_witnesses(
             &anchors.log,
             &anchors.witnesses,
@@ -398,11 +408,14 @@ impl VerdictReceipt {
             } if *verdict_hash == self.verdict.hash() && *subject == v.subject => {}
             _ => return Err(VerdictError::VerificationFailed),
         }
-        if self.inclusion.leaf_index != self.leaf_index || self.inclusion.tree_size != checkpoint.size {
+        if self.inclusion.leaf_index != self.leaf_index
+            || self.inclusion.tree_size != checkpoint.size
+        {
             return Err(VerdictError::VerificationFailed);
         }
         let leaf_hash = Sha3Log::hash_leaf(&self.leaf.to_bytes());
-        self.inclusion.verify::<Sha3Log>(&leaf_hash, &checkpoint.root)?;
+        self.inclusion
+            .verify::<Sha3Log>(&leaf_hash, &checkpoint.root)?;
         Ok(v.outcome)
     }
 

@@ -54,7 +54,9 @@ impl Checkpoint {
     /// A checkpoint; fails if the origin or an extension is not a valid single line.
     pub fn new(origin: &str, size: u64, root: Hash) -> Result<Self, CheckpointError> {
         if !valid_line(origin) {
-            return Err(CheckpointError::Malformed("origin must be one non-empty line"));
+            return Err(CheckpointError::Malformed(
+                "origin must be one non-empty line",
+            ));
         }
         Ok(Checkpoint {
             origin: origin.to_string(),
@@ -66,7 +68,12 @@ impl Checkpoint {
 
     /// The note text (every line newline-terminated).
     pub fn body(&self) -> String {
-        let mut s = format!("{}\n{}\n{}\n", self.origin, self.size, B64.encode(self.root));
+        let mut s = format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            B64.encode(self.root)
+        );
         for e in &self.extensions {
             s.push_str(e);
             s.push('\n');
@@ -76,16 +83,17 @@ impl Checkpoint {
 
     /// Parses a checkpoint body (the note text).
     pub fn parse_body(text: &str) -> Result<Self, CheckpointError> {
-        let lines = text
-            .strip_suffix('\n')
-            .ok_or(CheckpointError::Malformed("note text must end with a newline"))?;
-        let mut it = lines.split('\n');
-        let origin = it.next().filter(|l| valid_line(l)).ok_or(CheckpointError::Malformed(
-            "first line must be the origin",
+        let lines = text.strip_suffix('\n').ok_or(CheckpointError::Malformed(
+            "note text must end with a newline",
         ))?;
-        let size = it
+        let mut it = lines.split('\n');
+        let origin = it
             .next()
-            .ok_or(CheckpointError::Malformed("second line must be the tree size"))?;
+            .filter(|l| valid_line(l))
+            .ok_or(CheckpointError::Malformed("first line must be the origin"))?;
+        let size = it.next().ok_or(CheckpointError::Malformed(
+            "second line must be the tree size",
+        ))?;
         if size.is_empty()
             || !size.bytes().all(|b| b.is_ascii_digit())
             || (size.len() > 1 && size.starts_with('0'))
@@ -97,9 +105,9 @@ impl Checkpoint {
         let size: u64 = size
             .parse()
             .map_err(|_| CheckpointError::Malformed("tree size does not fit in 64 bits"))?;
-        let root = it
-            .next()
-            .ok_or(CheckpointError::Malformed("third line must be the root hash"))?;
+        let root = it.next().ok_or(CheckpointError::Malformed(
+            "third line must be the root hash",
+        ))?;
         let root = B64
             .decode(root)
             .ok()
@@ -137,7 +145,10 @@ pub struct NoteVerifier {
 }
 
 fn valid_key_name(name: &str) -> bool {
-    !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c == '+' || c.is_control())
+    !name.is_empty()
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || c == '+' || c.is_control())
 }
 
 impl NoteVerifier {
@@ -156,7 +167,9 @@ impl NoteVerifier {
             ));
         }
         if key.role() != role {
-            return Err(CheckpointError::Malformed("key has the wrong role for this verifier"));
+            return Err(CheckpointError::Malformed(
+                "key has the wrong role for this verifier",
+            ));
         }
         Ok(NoteVerifier {
             name: name.to_string(),
@@ -244,7 +257,11 @@ fn cosigned_message(body: &str, timestamp: u64) -> Vec<u8> {
 
 impl SignedCheckpoint {
     /// Signs `checkpoint` with the log key (role `Log`) under key name `name`.
-    pub fn sign(checkpoint: Checkpoint, name: &str, log_key: &SigningKey) -> Result<Self, CheckpointError> {
+    pub fn sign(
+        checkpoint: Checkpoint,
+        name: &str,
+        log_key: &SigningKey,
+    ) -> Result<Self, CheckpointError> {
         let v = NoteVerifier::log(name, log_key.public())?;
         let sig = log_key.sign_note_bytes(checkpoint.body().as_bytes());
         Ok(SignedCheckpoint {
@@ -259,9 +276,15 @@ impl SignedCheckpoint {
 
     /// Adds a witness cosignature at `timestamp` (seconds since the Unix epoch). The witness
     /// is responsible for having checked consistency with what it saw before.
-    pub fn cosign(&mut self, name: &str, witness_key: &SigningKey, timestamp: u64) -> Result<(), CheckpointError> {
+    pub fn cosign(
+        &mut self,
+        name: &str,
+        witness_key: &SigningKey,
+        timestamp: u64,
+    ) -> Result<(), CheckpointError> {
         let v = NoteVerifier::witness(name, witness_key.public())?;
-        let sig = witness_key.sign_note_bytes(&cosigned_message(&self.checkpoint.body(), timestamp));
+        let sig =
+            witness_key.sign_note_bytes(&cosigned_message(&self.checkpoint.body(), timestamp));
         let mut payload = timestamp.to_be_bytes().to_vec();
         payload.extend_from_slice(&sig);
         self.signatures.push(NoteSignature {
@@ -294,14 +317,14 @@ impl SignedCheckpoint {
                 "note contains control characters other than newline",
             ));
         }
-        let split = text
-            .rfind("\n\n")
-            .ok_or(CheckpointError::Malformed("note has no blank line before its signatures"))?;
+        let split = text.rfind("\n\n").ok_or(CheckpointError::Malformed(
+            "note has no blank line before its signatures",
+        ))?;
         let (body, sigs) = (&text[..split + 1], &text[split + 2..]);
         let checkpoint = Checkpoint::parse_body(body)?;
-        let sigs = sigs
-            .strip_suffix('\n')
-            .ok_or(CheckpointError::Malformed("signature block must end with a newline"))?;
+        let sigs = sigs.strip_suffix('\n').ok_or(CheckpointError::Malformed(
+            "signature block must end with a newline",
+        ))?;
         let mut signatures = Vec::new();
         for line in sigs.split('\n') {
             if signatures.len() == MAX_SIGNATURES {
@@ -309,12 +332,16 @@ impl SignedCheckpoint {
             }
             let rest = line
                 .strip_prefix("\u{2014} ")
-                .ok_or(CheckpointError::Malformed("signature line must start with an em dash and a space"))?;
-            let (name, b64) = rest
-                .split_once(' ')
-                .ok_or(CheckpointError::Malformed("signature line must be '— name signature'"))?;
+                .ok_or(CheckpointError::Malformed(
+                    "signature line must start with an em dash and a space",
+                ))?;
+            let (name, b64) = rest.split_once(' ').ok_or(CheckpointError::Malformed(
+                "signature line must be '— name signature'",
+            ))?;
             if !valid_key_name(name) {
-                return Err(CheckpointError::Malformed("invalid key name in signature line"));
+                return Err(CheckpointError::Malformed(
+                    "invalid key name in signature line",
+                ));
             }
             let raw = B64
                 .decode(b64)
@@ -427,7 +454,9 @@ mod tests {
         assert_eq!(parsed, s);
         let lv = NoteVerifier::log(origin, log.public()).unwrap();
         let wv = NoteVerifier::witness("witness.tianjin", wit.public()).unwrap();
-        parsed.verify_with_witnesses(&lv, std::slice::from_ref(&wv), 1).unwrap();
+        parsed
+            .verify_with_witnesses(&lv, std::slice::from_ref(&wv), 1)
+            .unwrap();
         assert_eq!(parsed.cosignature_time(&wv), Some(1_700_000_000));
         assert_eq!(NoteVerifier::from_vkey(&lv.to_vkey()).unwrap(), lv);
         assert_eq!(NoteVerifier::from_vkey(&wv.to_vkey()).unwrap(), wv);
@@ -440,7 +469,10 @@ mod tests {
         let ov = NoteVerifier::witness("witness.tianjin", other_wit.public()).unwrap();
         assert!(matches!(
             parsed.verify_with_witnesses(&lv, &[ov], 1),
-            Err(CheckpointError::NotEnoughCosignatures { found: 0, required: 1 })
+            Err(CheckpointError::NotEnoughCosignatures {
+                found: 0,
+                required: 1
+            })
         ));
         // The same witness counted twice is still one.
         assert!(parsed

@@ -293,7 +293,9 @@ impl LogEntry {
                 input_hashes,
                 output_hash,
             } => {
-                w.u64(*query_index).fixed(policy_hash).count(input_hashes.len());
+                w.u64(*query_index)
+                    .fixed(policy_hash)
+                    .count(input_hashes.len());
                 for h in input_hashes {
                     w.fixed(h);
                 }
@@ -321,7 +323,9 @@ impl LogEntry {
                 answer_by_day,
             } => {
                 encode_pseudonym(subject, w);
-                w.u64(*disputed_index).fixed(statement_hash).u32(*answer_by_day);
+                w.u64(*disputed_index)
+                    .fixed(statement_hash)
+                    .u32(*answer_by_day);
             }
             LogEntry::DisputeAnswered {
                 dispute_index,

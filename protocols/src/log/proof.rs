@@ -81,7 +81,9 @@ impl InclusionProof {
         tree_size: u64,
     ) -> Result<Self, LogError> {
         if leaf_index >= tree_size {
-            return Err(LogError::InvalidRequest("leaf index is not below the tree size"));
+            return Err(LogError::InvalidRequest(
+                "leaf index is not below the tree size",
+            ));
         }
         let mut path = Vec::new();
         inclusion_path::<H, R>(reader, leaf_index, 0, tree_size, &mut path)?;
@@ -150,7 +152,9 @@ impl InclusionProof {
 
     /// Canonical encoding: index, size, path.
     pub fn encode(&self, w: &mut Writer) {
-        w.u64(self.leaf_index).u64(self.tree_size).count(self.path.len());
+        w.u64(self.leaf_index)
+            .u64(self.tree_size)
+            .count(self.path.len());
         for h in &self.path {
             w.fixed(h);
         }
@@ -346,7 +350,9 @@ impl ConsistencyProof {
 
     /// Canonical encoding: sizes, path.
     pub fn encode(&self, w: &mut Writer) {
-        w.u64(self.old_size).u64(self.new_size).count(self.path.len());
+        w.u64(self.old_size)
+            .u64(self.new_size)
+            .count(self.path.len());
         for h in &self.path {
             w.fixed(h);
         }

@@ -71,7 +71,11 @@ impl<H: LogHasher> MemoryTree<H> {
     }
 
     /// Inclusion proof of `leaf_index` in the tree of `tree_size` leaves.
-    pub fn inclusion_proof(&self, leaf_index: u64, tree_size: u64) -> Result<InclusionProof, LogError> {
+    pub fn inclusion_proof(
+        &self,
+        leaf_index: u64,
+        tree_size: u64,
+    ) -> Result<InclusionProof, LogError> {
         if tree_size > self.size() {
             return Err(LogError::InvalidRequest("tree size is beyond the tree"));
         }
@@ -79,7 +83,11 @@ impl<H: LogHasher> MemoryTree<H> {
     }
 
     /// Consistency proof from `old_size` to `new_size`.
-    pub fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<ConsistencyProof, LogError> {
+    pub fn consistency_proof(
+        &self,
+        old_size: u64,
+        new_size: u64,
+    ) -> Result<ConsistencyProof, LogError> {
         if new_size > self.size() {
             return Err(LogError::InvalidRequest("new size is beyond the tree"));
         }
@@ -135,7 +143,8 @@ mod tests {
             }
             for m in 0..=n {
                 let p = t.consistency_proof(m, n).unwrap();
-                p.verify::<Sha3Log>(&t.root_at(m).unwrap(), &t.root()).unwrap();
+                p.verify::<Sha3Log>(&t.root_at(m).unwrap(), &t.root())
+                    .unwrap();
             }
         }
     }

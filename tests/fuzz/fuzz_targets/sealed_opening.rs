@@ -1,0 +1,14 @@
+//! Sealed openings and raw openings: never panic; accepted input re-encodes identically.
+#![no_main]
+use credence_protocols::commitment::Opening;
+use credence_protocols::seal::SealedOpening;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(s) = SealedOpening::from_bytes(data) {
+        assert_eq!(s.to_bytes(), data);
+    }
+    if let Ok(o) = Opening::from_bytes(data) {
+        assert_eq!(&o.to_bytes()[..], data);
+    }
+});
