@@ -309,3 +309,43 @@ fn samples_parse() {
     VerdictReceipt::from_bytes(&s.receipt).unwrap();
     SealedOpening::from_bytes(&s.sealed).unwrap();
 }
+
+/// Writes valid encodings as fuzz seeds when `CREDENCE_WRITE_FUZZ_SEEDS` is set (see
+/// `tests/fuzz/README.md`); otherwise does nothing.
+#[test]
+fn write_fuzz_seeds() {
+    if std::env::var_os("CREDENCE_WRITE_FUZZ_SEEDS").is_none() {
+        return;
+    }
+    let s = samples();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/corpus");
+    let mut statement_proof = (s.statement_bytes.len() as u16).to_be_bytes().to_vec();
+    statement_proof.extend_from_slice(&s.statement_bytes);
+    statement_proof.extend_from_slice(&s.proof);
+    let seeds: [(&str, Vec<u8>); 9] = [
+        ("identifiers", b"914403001922038216".to_vec()),
+        ("checkpoint", s.checkpoint.as_bytes().to_vec()),
+        ("log_leaf", s.leaf.clone()),
+        (
+            "log_proofs",
+            InclusionProof {
+                leaf_index: 2,
+                tree_size: 5,
+                path: vec![[1; 32]; 3],
+            }
+            .to_bytes(),
+        ),
+        ("signed_commitment", s.signed_commitment.clone()),
+        ("statement_proof", statement_proof),
+        ("verdict", s.verdict.clone()),
+        ("verdict", s.receipt.clone()),
+        ("sealed_opening", s.sealed.clone()),
+    ];
+    for (i, (target, bytes)) in seeds.iter().enumerate() {
+        let d = dir.join(target);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join(format!("seed-{i}")), bytes).unwrap();
+    }
+    let d = dir.join("identifiers");
+    std::fs::write(d.join("seed-person"), b"11010519491231002X").unwrap();
+}

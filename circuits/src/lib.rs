@@ -3,10 +3,21 @@
 //! Credence policies: the catalogue of attributes (公共信用信息目录), the policy language, the
 //! plaintext reference evaluator, and the lowerings to FHE and to proof statements.
 //!
-//! This crate is being built (see the tracker's "Policies and the sealed path" issue); for now
-//! it fixes the policy-hash convention every verdict relies on.
+//! | module | |
+//! |---|---|
+//! | [`catalog`] | the catalogue (`circuits/catalog.toml`): every attribute, its owner, kind, range, default |
+//! | [`policy`] | the policy language, canonical form and policy hash; the shipped policies (`circuits/policies/`) |
+//! | [`eval`] | the plaintext reference evaluator — the oracle |
+//! | [`proof`] | lowering a policy to the predicate conjunction `credence-protocols` proves |
+//!
+//! The FHE lowering (optimised and naive) and its cost report follow.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod catalog;
+pub mod eval;
+pub mod policy;
+pub mod proof;
 
 use sha3::{Digest, Sha3_256};
 

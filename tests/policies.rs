@@ -1,0 +1,218 @@
+//! Differential tests: for every shipped policy, the plaintext oracle and the proof lowering
+//! agree — on random inputs and on the boundaries (`until = D` and `D + 1`, score `T − 1` and
+//! `T`, absent attributes). A proof exists exactly when the oracle says "eligible".
+
+use credence_circuits::catalog::{Catalog, Kind};
+use credence_circuits::eval::{evaluate, Inputs};
+use credence_circuits::policy::{builtin, Policy, BUILTIN_POLICIES};
+use credence_circuits::proof::{lower_to_proof, ProofPlan};
+use credence_protocols::commitment::Opening;
+use credence_protocols::identifiers::SubjectKind;
+use credence_protocols::log::entry::Outcome;
+use credence_protocols::predicate::PredicateProof;
+use credence_protocols::pseudonym::Pseudonym;
+use credence_protocols::ProofError;
+use merlin::Transcript;
+use proptest::prelude::*;
+use rand::thread_rng;
+
+const D: u32 = 20_415;
+
+fn subject() -> Pseudonym {
+    Pseudonym {
+        kind: SubjectKind::Enterprise,
+        bytes: [8; 32],
+    }
+}
+
+/// Proves the plan for `inputs`; `Ok(true)` if a proof exists and verifies, `Ok(false)` if the
+/// openings do not satisfy it.
+fn prove(policy: &Policy, plan: &ProofPlan, inputs: &Inputs) -> bool {
+    let mut rng = thread_rng();
+    let openings: Vec<Opening> = plan
+        .inputs
+        .iter()
+        .map(|(a, _)| {
+            let default = policy.reads.iter().find(|r| &r.0 == a).unwrap().3;
+            Opening::random(inputs.get(a.as_str()).unwrap_or(default), &mut rng)
+        })
+        .collect();
+    let commitments: Vec<_> = openings.iter().map(Opening::commit).collect();
+    let statement = plan.statement(subject(), D, &commitments).unwrap();
+    match PredicateProof::prove(
+        &mut Transcript::new(b"policies"),
+        &statement,
+        &openings,
+        &mut rng,
+    ) {
+        Ok(p) => {
+            p.verify(&mut Transcript::new(b"policies"), &statement)
+                .unwrap();
+            true
+        }
+        Err(ProofError::Unsatisfied { .. }) => false,
+        Err(e) => panic!("{}: {e}", policy.name),
+    }
+}
+
+fn agree(name: &str, inputs: &Inputs) {
+    let policy = builtin(name).unwrap();
+    let oracle = evaluate(&policy, inputs, D);
+    if let Ok(plan) = lower_to_proof(&policy) {
+        assert_eq!(
+            prove(&policy, &plan, inputs),
+            oracle == Outcome::Eligible(true),
+            "{name}: oracle says {oracle:?} for {inputs:?}"
+        );
+    }
+}
+
+fn inputs(pairs: &[(&str, u64)]) -> Inputs {
+    Inputs::new(&Catalog::builtin(), pairs.iter().copied()).unwrap()
+}
+
+#[test]
+fn which_policies_lower_to_proofs() {
+    for (name, _) in BUILTIN_POLICIES {
+        let p = builtin(name).unwrap();
+        let r = lower_to_proof(&p);
+        match *name {
+            "xinyidai" | "public_procurement" => {
+                let plan = r.unwrap();
+                assert_eq!(plan.policy_hash, p.hash());
+            }
+            "credit_grade" => assert!(r.unwrap_err().reason.contains("grade")),
+            "rongque" => assert!(r.unwrap_err().reason.contains("OR")),
+            other => panic!("unexpected policy {other}"),
+        }
+    }
+    let plan = lower_to_proof(&builtin("xinyidai").unwrap()).unwrap();
+    assert_eq!(plan.inputs.len(), 14);
+    assert_eq!(plan.predicates.len(), 9);
+}
+
+#[test]
+fn xinyidai_boundaries() {
+    let p = builtin("xinyidai").unwrap();
+    let e = |i: &Inputs| evaluate(&p, i, D);
+    // Absent attributes take their defaults: no listing, every score 60 → exactly 600.
+    let none = inputs(&[]);
+    assert_eq!(e(&none), Outcome::Eligible(true));
+    agree("xinyidai", &none);
+    // Score T − 1.
+    let low = inputs(&[("utility.payment_score", 59)]);
+    assert_eq!(e(&low), Outcome::Eligible(false));
+    agree("xinyidai", &low);
+    // until = D: the listing has ended; until = D + 1: listed today.
+    for list in [
+        "court.dishonest_debtor",
+        "credit.serious_dishonesty",
+        "market.abnormal_operation",
+        "credit.key_attention",
+        "tax.major_violation",
+        "customs.dishonest",
+        "env.serious_violation",
+        "safety.blacklist",
+    ] {
+        let ended = inputs(&[(list, u64::from(D))]);
+        assert_eq!(e(&ended), Outcome::Eligible(true), "{list}");
+        agree("xinyidai", &ended);
+        let listed = inputs(&[(list, u64::from(D) + 1)]);
+        assert_eq!(e(&listed), Outcome::Eligible(false), "{list}");
+        agree("xinyidai", &listed);
+    }
+}
+
+#[test]
+fn other_policies_boundaries() {
+    let pp = builtin("public_procurement").unwrap();
+    assert_eq!(evaluate(&pp, &inputs(&[]), D), Outcome::Eligible(false)); // not registered
+    for case in [
+        inputs(&[("market.registered", 1)]),
+        inputs(&[
+            ("market.registered", 1),
+            ("credit.serious_dishonesty", u64::from(D)),
+        ]),
+        inputs(&[
+            ("market.registered", 1),
+            ("market.abnormal_operation", u64::from(D) + 1),
+        ]),
+        inputs(&[]),
+    ] {
+        agree("public_procurement", &case);
+    }
+    // Grades: 300 + t + m − 25b − 10a against A ≥ 450, B ≥ 375, C ≥ 300.
+    let g = builtin("credit_grade").unwrap();
+    let grade = |t, m, b, a| {
+        evaluate(
+            &g,
+            &inputs(&[
+                ("tax.credit_score", t),
+                ("market.compliance_score", m),
+                ("commit.breaches", b),
+                ("social.arrears_months", a),
+            ]),
+            D,
+        )
+    };
+    assert_eq!(grade(100, 50, 0, 0), Outcome::Grade(0));
+    assert_eq!(grade(100, 49, 0, 0), Outcome::Grade(1));
+    assert_eq!(grade(40, 35, 0, 0), Outcome::Grade(1));
+    assert_eq!(grade(40, 34, 0, 0), Outcome::Grade(2));
+    assert_eq!(grade(0, 0, 0, 0), Outcome::Grade(2));
+    assert_eq!(grade(0, 0, 0, 1), Outcome::Grade(3));
+    // 容缺受理: red list today, or grade A for tax with no broken commitment.
+    let r = builtin("rongque").unwrap();
+    let ev = |pairs: &[(&str, u64)]| evaluate(&r, &inputs(pairs), D);
+    assert_eq!(
+        ev(&[("credit.red_list", u64::from(D) + 1)]),
+        Outcome::Eligible(true)
+    );
+    assert_eq!(
+        ev(&[("credit.red_list", u64::from(D))]),
+        Outcome::Eligible(false)
+    );
+    assert_eq!(ev(&[("tax.grade_a", 1)]), Outcome::Eligible(true));
+    assert_eq!(
+        ev(&[("tax.grade_a", 1), ("commit.breaches", 1)]),
+        Outcome::Eligible(false)
+    );
+}
+
+#[test]
+fn unknown_or_out_of_range_inputs_are_rejected() {
+    let c = Catalog::builtin();
+    assert!(Inputs::new(&c, [("court.unknown", 1)]).is_err());
+    assert!(Inputs::new(&c, [("tax.credit_score", 101)]).is_err());
+    assert!(Inputs::new(&c, [("tax.grade_a", 2)]).is_err());
+}
+
+/// A value for an attribute, biased to the interesting spots.
+fn value(kind: Kind, max: u64, default: u64, pick: u8, raw: u64) -> u64 {
+    match (kind, pick % 4) {
+        (Kind::Until, 0) => 0,
+        (Kind::Until, 1) => u64::from(D),
+        (Kind::Until, 2) => u64::from(D) + 1,
+        (Kind::Flag, _) => raw % 2,
+        (_, 0) => default,
+        (_, 1) => max,
+        _ => raw % (max + 1),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
+    #[test]
+    fn random_inputs_agree(which in 0usize..4, picks in proptest::collection::vec((any::<u8>(), any::<u64>(), any::<bool>()), 20)) {
+        let (name, _) = BUILTIN_POLICIES[which];
+        let policy = builtin(name).unwrap();
+        let mut pairs = Vec::new();
+        for ((id, kind, max, default), (pick, raw, present)) in policy.reads.iter().zip(&picks) {
+            if *present {
+                pairs.push((id.as_str(), value(*kind, *max, *default, *pick, *raw)));
+            }
+        }
+        agree(name, &Inputs::new(&Catalog::builtin(), pairs).unwrap());
+    }
+}
