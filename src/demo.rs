@@ -1,10 +1,13 @@
-//! The verifiable-core story, in process: holders commit, a subject proves, the service issues
-//! a logged verdict, a partner region cosigns the checkpoint, a bank verifies the receipt and
-//! an auditor replays the log.
+//! The verifiable-core story, in process: holders commit, a subject proves the published
+//! 信易贷 policy, the service issues a logged verdict, a partner region cosigns the checkpoint,
+//! a bank verifies the receipt and an auditor replays the log.
 //!
-//! This is what `credence demo` runs until the HTTP service exists; every step uses only the
-//! `credence-protocols` API that the service will use.
+//! This is what `credence demo` runs until the HTTP service exists; every step uses the
+//! `credence-protocols` and `credence-circuits` APIs the service will use.
 
+use credence_circuits::catalog::Catalog;
+use credence_circuits::eval::{evaluate, Inputs};
+use credence_circuits::proof::lower_to_proof;
 use credence_protocols::commitment::{
     AttributeCommitment, AttributeContext, Opening, SignedAttributeCommitment,
     ATTRIBUTE_TRANSCRIPT_LABEL,
@@ -14,11 +17,9 @@ use credence_protocols::log::checkpoint::{Checkpoint, NoteVerifier, SignedCheckp
 use credence_protocols::log::entry::{EvaluationPath, LogEntry, LogLeaf, Outcome};
 use credence_protocols::log::tree::MemoryTree;
 use credence_protocols::log::{LogHasher, Sha3Log};
-use credence_protocols::names::{AttributeId, PartyId};
-use credence_protocols::predicate::{
-    CommittedInput, Predicate, PredicateProof, Statement, StatementContext,
-};
-use credence_protocols::pseudonym::{Pseudonym, PseudonymKey};
+use credence_protocols::names::PartyId;
+use credence_protocols::predicate::PredicateProof;
+use credence_protocols::pseudonym::PseudonymKey;
 use credence_protocols::seal::{SealedOpening, SealingSecretKey};
 use credence_protocols::signing::{Role, SigningKey};
 use credence_protocols::transcript::labels;
@@ -29,6 +30,7 @@ use credence_protocols::ProofError;
 use merlin::Transcript;
 use rand::rngs::OsRng;
 use sha3::{Digest, Sha3_256};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// The log origin the demo uses.
@@ -37,73 +39,57 @@ pub const ORIGIN: &str = "credence.example/beijing";
 pub const WITNESS: &str = "credence.example/tianjin";
 /// The as-of day of the demo questions (days since 1970-01-01: 2025-11-23).
 pub const DAY: u32 = 20415;
-/// The score threshold of the demo policy.
-pub const THRESHOLD: i64 = 600;
+/// The policy the demo asks about (shipped in `circuits/policies/`).
+pub const POLICY: &str = "xinyidai";
 
-/// The demo policy text; its SHA3-256 is the policy hash verdicts carry. The policy language
-/// itself arrives with the `circuits` crate; this is the 信易贷 rule written out.
-pub const XINYIDAI_TEXT: &str = "xinyidai v1: not listed on day D in court.dishonest_debtor, \
-market.abnormal_operation, court.serious_dishonesty; and 5*tax.credit_score + \
-3*market.compliance_score + 2*court.performance_score >= 600";
+/// A demo enterprise: name, USCC prefix (check characters are computed), and the attribute
+/// values that differ from the catalogue defaults.
+type Enterprise = (&'static str, &'static str, &'static [(&'static str, u64)]);
 
-/// A holder's attribute as the demo submits it.
-struct Attr {
-    holder: usize,
-    id: &'static str,
-    max: u64,
-}
-
-const ATTRS: [Attr; 6] = [
-    Attr {
-        holder: 0,
-        id: "court.dishonest_debtor",
-        max: 40_000,
-    },
-    Attr {
-        holder: 2,
-        id: "market.abnormal_operation",
-        max: 40_000,
-    },
-    Attr {
-        holder: 0,
-        id: "court.serious_dishonesty",
-        max: 40_000,
-    },
-    Attr {
-        holder: 1,
-        id: "tax.credit_score",
-        max: 100,
-    },
-    Attr {
-        holder: 2,
-        id: "market.compliance_score",
-        max: 100,
-    },
-    Attr {
-        holder: 0,
-        id: "court.performance_score",
-        max: 100,
-    },
-];
-
-/// `(name, USCC prefix, values in ATTRS order)`.
-const ENTERPRISES: [(&str, &str, [u64; 6]); 4] = [
+const ENTERPRISES: [Enterprise; 4] = [
     (
         "Jingcheng Precision Machinery",
         "91110108MA01AB2C",
-        [0, 0, 0, 90, 80, 70],
+        &[
+            ("tax.credit_score", 90),
+            ("market.compliance_score", 80),
+            ("court.performance_score", 85),
+            ("social.insurance_score", 90),
+            ("utility.payment_score", 95),
+            ("assoc.industry_score", 80),
+        ],
     ),
     (
         "Haidian Cloud Software",
         "91110108MA02CD4E",
-        [20_700, 0, 0, 95, 90, 90],
+        &[
+            ("court.dishonest_debtor", DAY as u64 + 285),
+            ("tax.credit_score", 95),
+        ],
     ),
     (
-        "Chaoyang Logistics (repaired)",
+        "Chaoyang Logistics (listing repaired today)",
         "91110105MA03EF6G",
-        [DAY as u64, 0, 0, 85, 80, 75],
+        &[
+            ("market.abnormal_operation", DAY as u64),
+            ("tax.credit_score", 70),
+            ("market.compliance_score", 70),
+            ("court.performance_score", 70),
+            ("social.insurance_score", 70),
+            ("utility.payment_score", 70),
+            ("assoc.industry_score", 70),
+        ],
     ),
-    ("Fengtai Trading", "91110106MA04GH8J", [0, 0, 0, 60, 50, 40]),
+    (
+        "Fengtai Trading",
+        "91110106MA04GH8J",
+        &[
+            ("tax.credit_score", 50),
+            ("market.compliance_score", 50),
+            ("court.performance_score", 50),
+            ("social.insurance_score", 50),
+        ],
+    ),
 ];
 
 /// What the story produced, for the CLI to print and tests to check.
@@ -146,7 +132,10 @@ impl Log {
 pub fn run() -> Result<StoryReport, Box<dyn std::error::Error>> {
     let mut rng = OsRng;
     let mut out = String::new();
-    let policy_hash = credence_circuits::policy_hash(XINYIDAI_TEXT);
+    let catalog = Catalog::builtin();
+    let policy = credence_circuits::policy::builtin(POLICY).ok_or("policy not shipped")?;
+    let plan = lower_to_proof(&policy)?;
+    let policy_hash = policy.hash();
     let pseudonyms = PseudonymKey::generate(&mut rng);
     let mut log = Log {
         tree: MemoryTree::new(),
@@ -160,34 +149,50 @@ pub fn run() -> Result<StoryReport, Box<dyn std::error::Error>> {
         out,
         "== Credence verifiable core: 信易贷 on the proven path =="
     )?;
-    writeln!(out, "policy hash {}", hex::encode(policy_hash))?;
+    writeln!(
+        out,
+        "policy `{}` v{} (hash {}…): {} committed inputs, {} predicates in one proof",
+        policy.name,
+        policy.version,
+        &hex::encode(policy_hash)[..16],
+        plan.inputs.len(),
+        plan.predicates.len()
+    )?;
     log.append(LogEntry::PolicyPublished {
-        policy: "xinyidai".into(),
-        version: 1,
+        policy: policy.name.clone(),
+        version: policy.version,
         policy_hash,
     });
 
-    // Holders register.
-    let holder_names = ["court.beijing-high", "tax.beijing", "market.beijing"];
-    let mut holders = Vec::new();
-    for name in holder_names {
-        let key = SigningKey::generate(Role::Holder, &mut rng);
-        let id = PartyId::new(name)?;
-        log.append(LogEntry::PartyRegistered {
-            party: id.clone(),
-            key: key.public(),
-        });
-        holders.push((id, key));
+    // One holder per authority the policy reads from (court, tax, market, …), registered.
+    let mut holders: BTreeMap<String, (PartyId, SigningKey)> = BTreeMap::new();
+    for (attribute, _) in &plan.inputs {
+        let authority = catalog.get(attribute.as_str())?.holder.clone();
+        if let std::collections::btree_map::Entry::Vacant(slot) = holders.entry(authority) {
+            let id = PartyId::new(&format!("{}.beijing", slot.key()))?;
+            let key = SigningKey::generate(Role::Holder, &mut rng);
+            log.append(LogEntry::PartyRegistered {
+                party: id.clone(),
+                key: key.public(),
+            });
+            slot.insert((id, key));
+        }
     }
     let bank = PartyId::new("bank.icbc-beijing")?;
-    writeln!(out, "registered holders: {}", holder_names.join(", "))?;
+    let names: Vec<&str> = holders.values().map(|(id, _)| id.as_str()).collect();
+    writeln!(
+        out,
+        "registered {} holders: {}",
+        names.len(),
+        names.join(", ")
+    )?;
 
     let anchors = TrustAnchors {
         log: NoteVerifier::log(ORIGIN, log.key.public())?,
         service: log.key.public(),
         key_authority: SigningKey::generate(Role::KeyAuthority, &mut rng).public(),
         holders: holders
-            .iter()
+            .values()
             .map(|(id, k)| (id.clone(), k.public()))
             .collect(),
         witnesses: vec![NoteVerifier::witness(WITNESS, witness_key.public())?],
@@ -196,7 +201,7 @@ pub fn run() -> Result<StoryReport, Box<dyn std::error::Error>> {
 
     let mut outcomes = Vec::new();
     let mut submission = 0u64;
-    for (name, prefix, values) in ENTERPRISES {
+    for (name, prefix, overrides) in ENTERPRISES {
         let uscc = Uscc::with_check_chars(prefix)?;
         let subject = pseudonyms.pseudonym(&SubjectId::Enterprise(uscc.clone()));
         let subject_box = SealingSecretKey::generate(&mut rng);
@@ -206,17 +211,20 @@ pub fn run() -> Result<StoryReport, Box<dyn std::error::Error>> {
             uscc.as_str(),
             &subject.to_text()[..23]
         )?;
+        let inputs = Inputs::new(&catalog, overrides.iter().copied())?;
 
-        // Holders commit, sign, log, and seal each opening to the subject.
+        // Each holder commits to its attributes, signs, logs, and seals the opening to the subject.
         let mut signed = Vec::new();
         let mut sealed = Vec::new();
         let mut indices = Vec::new();
-        for (attr, &value) in ATTRS.iter().zip(values.iter()) {
+        for (attribute, max) in &plan.inputs {
             submission += 1;
-            let (holder_id, holder_key) = &holders[attr.holder];
+            let entry = catalog.get(attribute.as_str())?;
+            let (holder_id, holder_key) = &holders[&entry.holder];
+            let value = inputs.get(attribute.as_str()).unwrap_or(entry.default);
             let context = AttributeContext {
                 holder: holder_id.clone(),
-                attribute: AttributeId::new(attr.id)?,
+                attribute: attribute.clone(),
                 subject,
                 submission,
             };
@@ -225,13 +233,13 @@ pub fn run() -> Result<StoryReport, Box<dyn std::error::Error>> {
                 &mut Transcript::new(ATTRIBUTE_TRANSCRIPT_LABEL),
                 context.clone(),
                 &opening,
-                attr.max,
+                *max,
                 &mut rng,
             )?;
             let s = SignedAttributeCommitment::sign(c, holder_key);
             indices.push(log.append(LogEntry::AttributeSubmitted {
                 holder: holder_id.clone(),
-                attribute: context.attribute.clone(),
+                attribute: attribute.clone(),
                 subject,
                 submission,
                 path: EvaluationPath::Proven,
@@ -252,7 +260,7 @@ pub fn run() -> Result<StoryReport, Box<dyn std::error::Error>> {
             signed.len()
         )?;
 
-        // The subject opens its sealed openings and proves the policy.
+        // The subject opens its sealed openings and proves the policy's lowering.
         let openings = signed
             .iter()
             .zip(&sealed)
@@ -264,7 +272,9 @@ pub fn run() -> Result<StoryReport, Box<dyn std::error::Error>> {
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let statement = xinyidai_statement(policy_hash, subject, &signed);
+        let commitments: Vec<_> = signed.iter().map(|s| s.commitment.commitment).collect();
+        let statement = plan.statement(subject, DAY, &commitments)?;
+        let oracle = evaluate(&policy, &inputs, DAY);
         let proof = match PredicateProof::prove(
             &mut Transcript::new(labels::APP_VERDICT),
             &statement,
@@ -273,14 +283,11 @@ pub fn run() -> Result<StoryReport, Box<dyn std::error::Error>> {
         ) {
             Ok(p) => p,
             Err(ProofError::Unsatisfied { index }) => {
-                let why = match index {
-                    0..=2 => format!("listed in {} on day {DAY}", ATTRS[index].id),
-                    _ => format!("weighted score below {THRESHOLD}"),
-                };
                 writeln!(
                     out,
-                    "   the subject cannot prove eligibility ({why}); no proven-path verdict exists \
-                     (a \"no\" is answered on the sealed path)"
+                    "   the subject cannot prove eligibility (predicate {index} of the policy fails; \
+                     plaintext oracle: {oracle:?}); no proven-path verdict exists — a \"no\" is \
+                     answered on the sealed path"
                 )?;
                 outcomes.push((name.to_string(), None));
                 continue;
@@ -289,22 +296,21 @@ pub fn run() -> Result<StoryReport, Box<dyn std::error::Error>> {
         };
         writeln!(
             out,
-            "   subject proved {} predicates in one aggregated proof ({} bytes)",
+            "   subject proved {} predicates in one aggregated proof ({} bytes; plaintext oracle: {oracle:?})",
             statement.predicates.len(),
             proof.size()
         )?;
 
         // The service checks the proof, issues, signs and logs the verdict.
         proof.verify(&mut Transcript::new(labels::APP_VERDICT), &statement)?;
-        let query_index = log.append(LogEntry::Query {
+        indices.push(log.append(LogEntry::Query {
             bank: bank.clone(),
             subject,
             policy_hash,
             as_of_day: DAY,
             purpose: "loan application".into(),
             consent_hash: None,
-        });
-        indices.push(query_index);
+        }));
         let verdict: SignedVerdict = Verdict {
             policy_hash,
             subject,
@@ -319,9 +325,8 @@ pub fn run() -> Result<StoryReport, Box<dyn std::error::Error>> {
             issued_at: log.time,
         }
         .sign(&log.key)?;
-        let verdict_hash = verdict.hash();
         let leaf_index = log.append(LogEntry::Verdict {
-            verdict_hash,
+            verdict_hash: verdict.hash(),
             subject,
             bank: bank.clone(),
         });
@@ -338,7 +343,8 @@ pub fn run() -> Result<StoryReport, Box<dyn std::error::Error>> {
         };
         let wire = receipt.to_bytes();
 
-        // The bank verifies with the protocols crate alone.
+        // The bank verifies with the protocols crate, and checks the statement is the
+        // published policy's lowering.
         let received = VerdictReceipt::from_bytes(&wire)?;
         let outcome = received.verify(
             &anchors,
@@ -348,9 +354,16 @@ pub fn run() -> Result<StoryReport, Box<dyn std::error::Error>> {
                 as_of_day: DAY,
             },
         )?;
+        let Evidence::Proof { statement, .. } = &received.verdict.verdict.evidence else {
+            return Err("proven-path verdict without a proof".into());
+        };
+        if !plan.matches(statement) {
+            return Err("the proof is not for the published policy".into());
+        }
         writeln!(
             out,
-            "   bank verified the verdict receipt ({} bytes): {:?}, logged at index {leaf_index}, checkpoint size {} cosigned by {WITNESS}",
+            "   bank verified the verdict receipt ({} bytes): {:?}, logged at index {leaf_index}, \
+             checkpoint size {} cosigned by {WITNESS}; statement matches the published policy",
             wire.len(),
             outcome,
             received.checkpoint.checkpoint.size
@@ -366,37 +379,6 @@ pub fn run() -> Result<StoryReport, Box<dyn std::error::Error>> {
         log_size: log.tree.size(),
         audit_ok,
     })
-}
-
-fn xinyidai_statement(
-    policy_hash: [u8; 32],
-    subject: Pseudonym,
-    signed: &[SignedAttributeCommitment],
-) -> Statement {
-    Statement {
-        context: StatementContext {
-            policy_hash,
-            subject,
-            as_of_day: DAY,
-        },
-        inputs: signed
-            .iter()
-            .map(|s| CommittedInput {
-                commitment: s.commitment.commitment,
-                max: s.commitment.max,
-            })
-            .collect(),
-        predicates: vec![
-            Predicate::NotListedOn { input: 0, day: DAY },
-            Predicate::NotListedOn { input: 1, day: DAY },
-            Predicate::NotListedOn { input: 2, day: DAY },
-            Predicate::WeightedSumAtLeast {
-                terms: vec![(3, 5), (4, 3), (5, 2)],
-                constant: 0,
-                threshold: THRESHOLD,
-            },
-        ],
-    }
 }
 
 /// The auditor: parse every leaf, recompute the tree, check a consistency proof between an
