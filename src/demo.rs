@@ -354,10 +354,13 @@ pub fn run() -> Result<StoryReport, Box<dyn std::error::Error>> {
                 as_of_day: DAY,
             },
         )?;
-        let Evidence::Proof { statement, .. } = &received.verdict.verdict.evidence else {
+        let Evidence::Proof {
+            statement, inputs, ..
+        } = &received.verdict.verdict.evidence
+        else {
             return Err("proven-path verdict without a proof".into());
         };
-        if !plan.matches(statement) {
+        if !plan.matches_evidence(statement, inputs) {
             return Err("the proof is not for the published policy".into());
         }
         writeln!(

@@ -216,3 +216,37 @@ proptest! {
         agree(name, &Inputs::new(&Catalog::builtin(), pairs).unwrap());
     }
 }
+
+#[test]
+fn plan_matching_binds_statement_to_policy() {
+    let policy = builtin("xinyidai").unwrap();
+    let plan = lower_to_proof(&policy).unwrap();
+    let mut rng = thread_rng();
+    let commitments: Vec<_> = plan
+        .inputs
+        .iter()
+        .map(|_| Opening::random(0, &mut rng).commit())
+        .collect();
+    let s = plan.statement(subject(), D, &commitments).unwrap();
+    assert!(plan.matches(&s));
+    // A weaker threshold, a predicate for another day, a dropped predicate, another maximum.
+    let mut weaker = s.clone();
+    if let credence_protocols::predicate::Predicate::WeightedSumAtLeast { threshold, .. } =
+        weaker.predicates.last_mut().unwrap()
+    {
+        *threshold -= 1;
+    }
+    assert!(!plan.matches(&weaker));
+    let mut other_day = plan.statement(subject(), D - 1, &commitments).unwrap();
+    other_day.context.as_of_day = D;
+    assert!(!plan.matches(&other_day));
+    let mut dropped = s.clone();
+    dropped.predicates.remove(0);
+    assert!(!plan.matches(&dropped));
+    let mut bigger = s.clone();
+    bigger.inputs[9].max += 1;
+    assert!(!plan.matches(&bigger));
+    // Another policy's plan does not match.
+    let pp = lower_to_proof(&builtin("public_procurement").unwrap()).unwrap();
+    assert!(!pp.matches(&s));
+}

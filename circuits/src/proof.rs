@@ -144,6 +144,24 @@ impl ProofPlan {
     }
 }
 
+impl ProofPlan {
+    /// [`ProofPlan::matches`], and each holder-signed input commits to the attribute the plan
+    /// names for that position. What a bank runs on a proven-path verdict's evidence after
+    /// `VerdictReceipt::verify`.
+    pub fn matches_evidence(
+        &self,
+        statement: &Statement,
+        inputs: &[credence_protocols::commitment::SignedAttributeCommitment],
+    ) -> bool {
+        self.matches(statement)
+            && inputs.len() == self.inputs.len()
+            && inputs
+                .iter()
+                .zip(&self.inputs)
+                .all(|(s, (a, _))| s.commitment.context.attribute == *a)
+    }
+}
+
 struct Lowering<'p> {
     policy: &'p Policy,
     plan: ProofPlan,
