@@ -85,6 +85,30 @@ fn verify(s: &Statement, p: &PredicateProof) {
     p.verify(&mut Transcript::new(LABEL), s).unwrap()
 }
 
+/// The statement for `k` predicates, its openings, its aggregated proof, and the separate
+/// single-predicate statements with their proofs.
+#[allow(clippy::type_complexity)]
+fn proven(
+    k: usize,
+) -> (
+    Statement,
+    Vec<Opening>,
+    PredicateProof,
+    Vec<(Statement, PredicateProof)>,
+) {
+    let (s, o) = statement(k);
+    let agg = prove(&s, &o);
+    let parts = s
+        .split()
+        .into_iter()
+        .map(|p| {
+            let q = prove(&p, &o);
+            (p, q)
+        })
+        .collect();
+    (s, o, agg, parts)
+}
+
 fn bench_certificates(c: &mut Criterion) {
     let mut rng = thread_rng();
     let context = AttributeContext {
@@ -125,16 +149,7 @@ fn bench_certificates(c: &mut Criterion) {
 
 fn bench_predicates(c: &mut Criterion) {
     for k in [1usize, 4, 16] {
-        let (s, o) = statement(k);
-        let agg = prove(&s, &o);
-        let parts: Vec<(Statement, PredicateProof)> = s
-            .split()
-            .into_iter()
-            .map(|p| {
-                let q = prove(&p, &o);
-                (p, q)
-            })
-            .collect();
+        let (s, o, agg, parts) = proven(k);
         let mut g = c.benchmark_group(format!("predicates_{k}"));
         g.sample_size(if k == 16 { 10 } else { 20 });
         g.bench_function("aggregated/prove", |b| b.iter(|| prove(black_box(&s), &o)));
@@ -190,16 +205,7 @@ fn summary() {
         "size×"
     );
     for k in [1usize, 4, 16] {
-        let (s, o) = statement(k);
-        let agg = prove(&s, &o);
-        let parts: Vec<(Statement, PredicateProof)> = s
-            .split()
-            .into_iter()
-            .map(|p| {
-                let q = prove(&p, &o);
-                (p, q)
-            })
-            .collect();
+        let (s, o, agg, parts) = proven(k);
         let ap = median(
             || {
                 prove(&s, &o);

@@ -23,7 +23,10 @@ fn policy_commands() {
     }
     let (code, out, _) = credence(&["policy", "show", "xinyidai"]);
     assert_eq!(code, 0);
-    assert!(out.contains("proof lowering: 14 committed inputs, 9 predicates"), "{out}");
+    assert!(
+        out.contains("proof lowering: 14 committed inputs, 9 predicates"),
+        "{out}"
+    );
     let (code, out, _) = credence(&["policy", "show", "credit_grade"]);
     assert_eq!(code, 0);
     assert!(out.contains("proof lowering: none"), "{out}");
@@ -34,13 +37,20 @@ fn bad_input_gets_a_clear_error() {
     let dir = std::env::temp_dir().join(format!("credence-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let bad = dir.join("bad.policy");
-    std::fs::write(&bad, "policy p version 1\neligible = all(tax.credit_score >= 1\n").unwrap();
+    std::fs::write(
+        &bad,
+        "policy p version 1\neligible = all(tax.credit_score >= 1\n",
+    )
+    .unwrap();
     let (code, _, err) = credence(&["policy", "show", bad.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(err.contains("line 2, column 37"), "{err}");
     let (code, _, err) = credence(&["policy", "show", "no-such-policy"]);
     assert_eq!(code, 1);
-    assert!(err.contains("neither a shipped policy nor a readable file"), "{err}");
+    assert!(
+        err.contains("neither a shipped policy nor a readable file"),
+        "{err}"
+    );
     let (code, _, err) = credence(&["frobnicate"]);
     assert_eq!(code, 2);
     assert!(err.contains("unknown command"), "{err}");
