@@ -5,6 +5,7 @@ use credence_circuits::catalog::Catalog;
 use credence_circuits::policy::{Policy, BUILTIN_POLICIES};
 use credence_circuits::proof::{lower_to_proof, PlanPredicate};
 use std::process::ExitCode;
+use tfhe::prelude::FheEncrypt;
 
 const USAGE: &str = "\
 credence — privacy-preserving credit computation
@@ -16,6 +17,8 @@ USAGE:
     credence policy list          list the shipped policies with their hashes
     credence policy show <P>      print policy <P> (a shipped name or a .policy file): canonical
                                   form, hash, and its proof lowering or why it has none
+    credence policy cost <P>      cost of policy <P>: proof size, and FHE bootstraps and time of
+                                  the naive lowering (generates FHE keys: a few seconds)
     credence help                 show this message
 ";
 
@@ -26,6 +29,7 @@ fn main() -> ExitCode {
         ["demo"] => demo(),
         ["policy", "list"] => policy_list(),
         ["policy", "show", p] => policy_show(p),
+        ["policy", "cost", p] => policy_cost(p),
         [] | ["help" | "--help" | "-h"] => {
             print!("{USAGE}");
             Ok(())
@@ -68,15 +72,83 @@ fn policy_list() -> CliResult {
     Ok(())
 }
 
-fn policy_show(which: &str) -> CliResult {
-    let catalog = Catalog::builtin();
+/// A shipped policy by name, or a policy file.
+fn load_policy(which: &str, catalog: &Catalog) -> Result<Policy, Box<dyn std::error::Error>> {
     let text = match BUILTIN_POLICIES.iter().find(|(n, _)| *n == which) {
         Some((_, t)) => t.to_string(),
         None => std::fs::read_to_string(which).map_err(|e| {
             format!("`{which}` is neither a shipped policy nor a readable file: {e}")
         })?,
     };
-    let p = Policy::parse(&text, &catalog).map_err(|e| format!("{which}: {e}"))?;
+    Ok(Policy::parse(&text, catalog).map_err(|e| format!("{which}: {e}"))?)
+}
+
+fn policy_cost(which: &str) -> CliResult {
+    use credence_circuits::fhe::{evaluate_naive, EncryptedInputs};
+    use std::io::Write as _;
+    use std::time::Instant;
+    let catalog = Catalog::builtin();
+    let p = load_policy(which, &catalog)?;
+    println!(
+        "policy `{}` v{} ({}…)",
+        p.name,
+        p.version,
+        &hex::encode(p.hash())[..16]
+    );
+    match lower_to_proof(&p) {
+        Ok(plan) => {
+            let mut rng = rand::rngs::OsRng;
+            let commitments: Vec<_> = plan
+                .inputs
+                .iter()
+                .map(|_| credence_protocols::commitment::Opening::random(0, &mut rng).commit())
+                .collect();
+            let subject = credence_protocols::pseudonym::Pseudonym {
+                kind: credence_protocols::identifiers::SubjectKind::Enterprise,
+                bytes: [0; 32],
+            };
+            let s = plan.statement(subject, 20_415, &commitments)?;
+            let n = s.bits()?;
+            let m = plan.predicates.len().next_power_of_two();
+            let lg = (n * m).trailing_zeros() as usize;
+            println!(
+                "proven path: {} committed inputs, {} predicates -> one {n}-bit range proof over {m} values, {} bytes",
+                plan.inputs.len(),
+                plan.predicates.len(),
+                1 + 4 + 32 * (9 + 2 * lg)
+            );
+        }
+        Err(e) => println!("proven path: none — {}", e.reason),
+    }
+    print!("generating FHE keys (tfhe defaults) … ");
+    std::io::stdout().flush()?;
+    let start = Instant::now();
+    let (ck, sk) = tfhe::generate_keys(tfhe::ConfigBuilder::default().build());
+    println!("{:.1} s", start.elapsed().as_secs_f64());
+    tfhe::set_server_key(sk);
+    // Every input freshly encrypted (at its default), as the service would hold them.
+    let mut inputs = EncryptedInputs::new();
+    for (id, _, _, default) in &p.reads {
+        let v = u16::try_from(*default)?;
+        inputs.insert(id.as_str(), tfhe::FheUint16::encrypt(v, &ck));
+    }
+    tfhe::reset_pbs_count();
+    let start = Instant::now();
+    let out = evaluate_naive(&p, &inputs, 20_415)?;
+    let elapsed = start.elapsed();
+    let pbs = tfhe::get_pbs_count();
+    println!(
+        "sealed path, naive lowering: {pbs} bootstraps, {:.2} s on this machine (result on the defaults: {:?})",
+        elapsed.as_secs_f64(),
+        out.decrypt(&ck)
+    );
+    println!("sealed path, optimised lowering: not built yet");
+    Ok(())
+}
+
+fn policy_show(which: &str) -> CliResult {
+    let catalog = Catalog::builtin();
+    let p = load_policy(which, &catalog)?;
     println!("policy hash: {}\n", hex::encode(p.hash()));
     println!("canonical form:\n{}", p.canonical());
     match lower_to_proof(&p) {

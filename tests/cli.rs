@@ -56,3 +56,25 @@ fn bad_input_gets_a_clear_error() {
     assert!(err.contains("unknown command"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn policy_cost_counts_bootstraps() {
+    // Generates FHE keys and runs the naive lowering once: a few seconds.
+    let (code, out, err) = credence(&["policy", "cost", "public_procurement"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("proven path: 3 committed inputs, 3 predicates"),
+        "{out}"
+    );
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("sealed path, naive lowering:"))
+        .expect(&out);
+    let count: u64 = line
+        .split_whitespace()
+        .nth(4)
+        .and_then(|n| n.parse().ok())
+        .expect(line);
+    assert!(count > 0, "{line}");
+    assert!(line.contains("Eligible(false)"), "{line}"); // not registered by default
+}

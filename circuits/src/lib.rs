@@ -9,13 +9,13 @@
 //! | [`policy`] | the policy language, canonical form and policy hash; the shipped policies (`circuits/policies/`) |
 //! | [`eval`] | the plaintext reference evaluator — the oracle |
 //! | [`proof`] | lowering a policy to the predicate conjunction `credence-protocols` proves |
-//!
-//! The FHE lowering (optimised and naive) and its cost report follow.
+//! | [`fhe`] | evaluating a policy on TFHE ciphertexts: the naive lowering (the optimised one follows) |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod catalog;
 pub mod eval;
+pub mod fhe;
 pub mod policy;
 pub mod proof;
 

@@ -47,7 +47,7 @@ pub fn subtree_hash<H: LogHasher, R: HashReader + ?Sized>(
     if n == 0 {
         return Ok(H::empty_root());
     }
-    if n.is_power_of_two() && start % n == 0 {
+    if n.is_power_of_two() && start.is_multiple_of(n) {
         let level = n.trailing_zeros() as u8;
         return reader.stored_hash(level, start >> level);
     }
