@@ -360,7 +360,7 @@ pub fn run() -> Result<StoryReport, Box<dyn std::error::Error>> {
         else {
             return Err("proven-path verdict without a proof".into());
         };
-        if !plan.matches_evidence(statement, inputs) {
+        if !plan.matches_evidence(statement, inputs, &catalog) {
             return Err("the proof is not for the published policy".into());
         }
         writeln!(

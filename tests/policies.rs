@@ -250,3 +250,59 @@ fn plan_matching_binds_statement_to_policy() {
     let pp = lower_to_proof(&builtin("public_procurement").unwrap()).unwrap();
     assert!(!pp.matches(&s));
 }
+
+#[test]
+fn evidence_must_come_from_the_owning_authority() {
+    use credence_protocols::commitment::{
+        AttributeCommitment, AttributeContext, SignedAttributeCommitment,
+        ATTRIBUTE_TRANSCRIPT_LABEL,
+    };
+    use credence_protocols::names::PartyId;
+    use credence_protocols::signing::{Role, SigningKey};
+    let catalog = Catalog::builtin();
+    let plan = lower_to_proof(&builtin("public_procurement").unwrap()).unwrap();
+    let mut rng = thread_rng();
+    let key = SigningKey::generate(Role::Holder, &mut rng);
+    let sign_as = |holder: &str, i: usize| {
+        let (attribute, max) = &plan.inputs[i];
+        let o = Opening::random(0, &mut thread_rng());
+        let c = AttributeCommitment::create(
+            &mut Transcript::new(ATTRIBUTE_TRANSCRIPT_LABEL),
+            AttributeContext {
+                holder: PartyId::new(holder).unwrap(),
+                attribute: attribute.clone(),
+                subject: subject(),
+                submission: i as u64,
+            },
+            &o,
+            *max,
+            &mut thread_rng(),
+        )
+        .unwrap();
+        SignedAttributeCommitment::sign(c, &key)
+    };
+    let owner = |i: usize| {
+        format!(
+            "{}.beijing",
+            catalog.get(plan.inputs[i].0.as_str()).unwrap().holder
+        )
+    };
+    let honest: Vec<_> = (0..plan.inputs.len())
+        .map(|i| sign_as(&owner(i), i))
+        .collect();
+    let commitments: Vec<_> = honest.iter().map(|s| s.commitment.commitment).collect();
+    let statement = plan.statement(subject(), D, &commitments).unwrap();
+    assert!(plan.matches_evidence(&statement, &honest, &catalog));
+    // A tax bureau vouching for the serious-dishonesty list.
+    let mut forged = honest.clone();
+    forged[0] = sign_as("tax.beijing", 0);
+    let commitments: Vec<_> = forged.iter().map(|s| s.commitment.commitment).collect();
+    let statement2 = plan.statement(subject(), D, &commitments).unwrap();
+    assert!(!plan.matches_evidence(&statement2, &forged, &catalog));
+    // Inputs in another order.
+    let mut swapped = honest.clone();
+    swapped.swap(1, 2);
+    assert!(!plan.matches_evidence(&statement, &swapped, &catalog));
+    // Missing an input.
+    assert!(!plan.matches_evidence(&statement, &honest[..2], &catalog));
+}

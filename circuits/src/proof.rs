@@ -146,19 +146,24 @@ impl ProofPlan {
 
 impl ProofPlan {
     /// [`ProofPlan::matches`], and each holder-signed input commits to the attribute the plan
-    /// names for that position. What a bank runs on a proven-path verdict's evidence after
-    /// `VerdictReceipt::verify`.
+    /// names for that position and is signed by a holder of the authority that owns that
+    /// attribute in `catalog` (a tax bureau cannot vouch for a court list). What a bank runs
+    /// on a proven-path verdict's evidence after `VerdictReceipt::verify`.
     pub fn matches_evidence(
         &self,
         statement: &Statement,
         inputs: &[credence_protocols::commitment::SignedAttributeCommitment],
+        catalog: &crate::catalog::Catalog,
     ) -> bool {
         self.matches(statement)
             && inputs.len() == self.inputs.len()
-            && inputs
-                .iter()
-                .zip(&self.inputs)
-                .all(|(s, (a, _))| s.commitment.context.attribute == *a)
+            && inputs.iter().zip(&self.inputs).all(|(s, (a, _))| {
+                let ctx = &s.commitment.context;
+                ctx.attribute == *a
+                    && catalog
+                        .get(a.as_str())
+                        .is_ok_and(|entry| entry.owned_by(ctx.holder.as_str()))
+            })
     }
 }
 
