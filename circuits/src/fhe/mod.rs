@@ -10,6 +10,9 @@
 //! The caller must have installed the server key on the evaluating thread
 //! ([`tfhe::set_server_key`]); the service does that on a dedicated rayon pool.
 
+pub mod exec;
+pub mod plan;
+
 use crate::policy::{BoolExpr, Cmp, Output, Policy, Sum};
 use std::collections::BTreeMap;
 use tfhe::prelude::*;

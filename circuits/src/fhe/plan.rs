@@ -1,0 +1,1011 @@
+//! The optimised FHE lowering: a policy compiled, for one query day, to a graph of shortint
+//! lookups (programmable bootstraps) over the 2-bit blocks of the encrypted inputs.
+//!
+//! ## Model
+//!
+//! An encrypted attribute is a radix ciphertext of 2-bit blocks (base-4 digits). A block has
+//! room for values 0..=15 (message and carry space) and tolerates a *noise level* of 5: a
+//! linear combination `Σ cᵢ·xᵢ + k` of fresh blocks costs `Σ |cᵢ|` noise units and no
+//! bootstrap. A *lookup* reads one such combination (value in 0..=15, noise ≤ 5) and returns a
+//! fresh block holding any function of it: one bootstrap. The plan is a list of lookups; its
+//! cost is their number.
+//!
+//! ## Compilation
+//!
+//! Every comparison is normalised to `P ≥ θ` with `P = Σ wᵢ·aᵢ` over non-negative weights
+//! (a negative weight reads the digit complement `3 − d`, free) and decided as the carry out of
+//! `P + (4ᵐ − θ)` in base 4, the clear constant `4ᵐ − θ` folded into the columns. So the
+//! query's public constants (the day `D`, the thresholds `T`) specialise the circuit: a column
+//! whose constant digit makes its carry certain costs nothing.
+//!
+//! Values are kept *lazy* — "a table applied to a linear combination", not yet bootstrapped —
+//! and two lazy values are *fused* into one when a scaled sum of their combinations fits the
+//! budget and determines the result; the compiler checks that exactly, by enumeration, before it
+//! relies on it. A value is bootstrapped only when no fusion fits. Column sums too wide for one
+//! block are split into groups, each bootstrapped into its low digit (kept) and its carry
+//! (moved up a column). Lookups are shared when identical. Inputs the subject has no value for
+//! take their public default and are folded in as constants.
+//!
+//! [`Plan::simulate`] runs a plan on clear values with the block semantics above (checking
+//! every range and noise bound); [`super::exec`] runs it on ciphertexts.
+
+use crate::policy::{BoolExpr, Cmp, Output, Policy};
+use credence_protocols::log::entry::Outcome;
+use credence_protocols::names::AttributeId;
+use std::collections::HashMap;
+
+/// Noise units a lookup input may carry (tfhe's `max_noise_level` for the default
+/// `PARAM_MESSAGE_2_CARRY_2` parameters).
+pub const NOISE_BUDGET: u64 = 5;
+/// Values a lookup input may take: message × carry space.
+pub const BLOCK_SPACE: i64 = 16;
+const BASE: i64 = 4;
+
+/// Where a block comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Source {
+    /// Digit `digit` (base 4, least significant first) of encrypted input `input`.
+    Digit {
+        /// Index into [`Plan::inputs`].
+        input: u16,
+        /// Digit position.
+        digit: u8,
+    },
+    /// The output of lookup `n`.
+    Node(u32),
+}
+
+/// `Σ coefficient·source + constant`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Lin {
+    /// Terms, sorted by source, no zero coefficient.
+    pub terms: Vec<(Source, i64)>,
+    /// The constant.
+    pub constant: i64,
+}
+
+impl Lin {
+    fn source(s: Source) -> Self {
+        Lin {
+            terms: vec![(s, 1)],
+            constant: 0,
+        }
+    }
+    fn constant(c: i64) -> Self {
+        Lin {
+            terms: vec![],
+            constant: c,
+        }
+    }
+    fn scaled_add(&self, other: &Lin, a: i64, b: i64) -> Lin {
+        let mut terms: Vec<(Source, i64)> = Vec::new();
+        for (s, c) in self
+            .terms
+            .iter()
+            .map(|(s, c)| (*s, a * c))
+            .chain(other.terms.iter().map(|(s, c)| (*s, b * c)))
+        {
+            match terms.iter_mut().find(|(x, _)| *x == s) {
+                Some((_, w)) => *w += c,
+                None => terms.push((s, c)),
+            }
+        }
+        terms.retain(|(_, c)| *c != 0);
+        terms.sort();
+        Lin {
+            terms,
+            constant: a * self.constant + b * other.constant,
+        }
+    }
+    fn add(&self, other: &Lin) -> Lin {
+        self.scaled_add(other, 1, 1)
+    }
+    /// Noise units: every source is a fresh block (noise 1).
+    pub fn noise(&self) -> u64 {
+        self.terms.iter().map(|(_, c)| c.unsigned_abs()).sum()
+    }
+}
+
+/// One lookup: `table[input value]`; the input value is in `0..table.len()` (≤ 16).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    /// The combination read.
+    pub input: Lin,
+    /// The function, by input value; every entry in 0..=15.
+    pub table: Vec<u8>,
+}
+
+/// An encrypted input the plan reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanInput {
+    /// The attribute.
+    pub attribute: AttributeId,
+    /// Its catalogue maximum.
+    pub max: u64,
+    /// Base-4 digits (blocks) the plan reads.
+    pub digits: u8,
+}
+
+/// What the output blocks hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputKind {
+    /// One block, 0 or 1.
+    Eligible,
+    /// The grade index, least significant block first.
+    Grade,
+}
+
+/// A compiled policy for one day and one set of present inputs.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Policy name.
+    pub policy: String,
+    /// Policy hash.
+    pub policy_hash: [u8; 32],
+    /// The query day the plan is specialised to.
+    pub day: u32,
+    /// Encrypted inputs, in the policy's read order.
+    pub inputs: Vec<PlanInput>,
+    /// Lookups, in evaluation order (a node reads only earlier nodes).
+    pub nodes: Vec<Node>,
+    /// Output blocks, least significant first.
+    pub outputs: Vec<Lin>,
+    /// What the output means.
+    pub kind: OutputKind,
+}
+
+/// Cost of a plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanCost {
+    /// Programmable bootstraps.
+    pub bootstraps: usize,
+    /// Longest chain of dependent bootstraps.
+    pub depth: usize,
+    /// Encrypted input blocks read.
+    pub input_blocks: usize,
+}
+
+/// A lazily evaluated value: `table[lin − lo]` where `lo` is the minimum of `lin`.
+#[derive(Clone, Debug)]
+struct Val {
+    lin: Lin,
+    lo: i64,
+    table: Vec<i64>,
+}
+
+impl Val {
+    /// A value whose table is constant reads nothing.
+    fn folded(self) -> Val {
+        match self.constant() {
+            Some(c) if !self.lin.terms.is_empty() => Val {
+                lin: Lin::constant(c),
+                lo: c,
+                table: vec![c],
+            },
+            _ => self,
+        }
+    }
+    fn constant(&self) -> Option<i64> {
+        let first = *self.table.first()?;
+        self.table.iter().all(|v| *v == first).then_some(first)
+    }
+    fn min(&self) -> i64 {
+        self.table.iter().copied().min().unwrap_or(0)
+    }
+    fn max(&self) -> i64 {
+        self.table.iter().copied().max().unwrap_or(0)
+    }
+    fn at(&self, v: i64) -> i64 {
+        self.table[(v - self.lo) as usize]
+    }
+}
+
+#[derive(Clone)]
+struct Builder<'p> {
+    policy: &'p Policy,
+    day: u32,
+    inputs: Vec<PlanInput>,
+    nodes: Vec<Node>,
+    node_bounds: Vec<(i64, i64)>,
+    shared: HashMap<(Lin, Vec<u8>), u32>,
+}
+
+/// Why a policy could not be compiled.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("policy `{policy}` cannot be compiled to lookups: {reason}")]
+pub struct PlanError {
+    /// The policy.
+    pub policy: String,
+    /// Why.
+    pub reason: String,
+}
+
+fn digits_of(max: u64) -> u8 {
+    let mut d = 0u8;
+    let mut m = max;
+    while m > 0 {
+        d += 1;
+        m >>= 2;
+    }
+    d
+}
+
+impl Builder<'_> {
+    fn bounds(&self, s: Source) -> (i64, i64) {
+        match s {
+            Source::Digit { input, digit } => {
+                let max = self.inputs[input as usize].max >> (2 * u32::from(digit));
+                (0, max.min(3) as i64)
+            }
+            Source::Node(n) => self.node_bounds[n as usize],
+        }
+    }
+
+    fn range(&self, lin: &Lin) -> (i64, i64) {
+        let (mut lo, mut hi) = (lin.constant, lin.constant);
+        for (s, c) in &lin.terms {
+            let (a, b) = self.bounds(*s);
+            if *c > 0 {
+                lo += c * a;
+                hi += c * b;
+            } else {
+                lo += c * b;
+                hi += c * a;
+            }
+        }
+        (lo, hi)
+    }
+
+    fn fits(&self, lin: &Lin) -> bool {
+        let (lo, hi) = self.range(lin);
+        lin.noise() <= NOISE_BUDGET && hi - lo < BLOCK_SPACE
+    }
+
+    fn val(&self, lin: Lin, f: impl Fn(i64) -> i64) -> Val {
+        let (lo, hi) = self.range(&lin);
+        Val {
+            table: (lo..=hi).map(f).collect(),
+            lin,
+            lo,
+        }
+        .folded()
+    }
+
+    fn const_val(&self, c: i64) -> Val {
+        self.val(Lin::constant(c), |_| c)
+    }
+
+    /// Bootstraps `v` into a fresh block (or returns the block it already is).
+    fn materialise(&mut self, v: &Val) -> Result<Source, PlanError> {
+        if let [(s, 1)] = v.lin.terms[..] {
+            if v.lin.constant == 0 && (v.lo..).zip(&v.table).all(|(x, y)| x == *y) {
+                if let Source::Node(_) = s {
+                    return Ok(s);
+                }
+            }
+        }
+        self.node(v)
+    }
+
+    /// A lookup computing `v` (always a new or shared node, never a bare input).
+    fn node(&mut self, v: &Val) -> Result<Source, PlanError> {
+        if !self.fits(&v.lin) || v.min() < 0 || v.max() >= BLOCK_SPACE {
+            return Err(self.error("an intermediate value does not fit one block"));
+        }
+        let mut input = v.lin.clone();
+        input.constant -= v.lo;
+        let table: Vec<u8> = v.table.iter().map(|x| *x as u8).collect();
+        let key = (input.clone(), table.clone());
+        if let Some(n) = self.shared.get(&key) {
+            return Ok(Source::Node(*n));
+        }
+        let n = self.nodes.len() as u32;
+        self.node_bounds.push((v.min(), v.max()));
+        self.nodes.push(Node { input, table });
+        self.shared.insert(key, n);
+        Ok(Source::Node(n))
+    }
+
+    fn error(&self, reason: &str) -> PlanError {
+        PlanError {
+            policy: self.policy.name.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Tries to express `h(a, b)` as one lazy value over `α·a.lin + β·b.lin`.
+    fn fuse(&self, a: &Val, b: &Val, h: &dyn Fn(i64, i64) -> i64) -> Option<Val> {
+        let (na, nb) = (a.lin.noise().max(1), b.lin.noise().max(1));
+        let mut choices: Vec<(u64, i64, i64)> = Vec::new();
+        for alpha in 1..=NOISE_BUDGET as i64 {
+            for beta in 1..=NOISE_BUDGET as i64 {
+                let n = alpha as u64 * na + beta as u64 * nb;
+                if n <= NOISE_BUDGET || a.lin.terms.is_empty() || b.lin.terms.is_empty() {
+                    choices.push((n, alpha, beta));
+                }
+            }
+        }
+        choices.sort();
+        'next: for (_, alpha, beta) in choices {
+            let lin = a.lin.scaled_add(&b.lin, alpha, beta);
+            if !self.fits(&lin) {
+                continue;
+            }
+            let (lo, hi) = self.range(&lin);
+            let mut table: Vec<Option<i64>> = vec![None; (hi - lo + 1) as usize];
+            for (i, fa) in a.table.iter().enumerate() {
+                for (j, fb) in b.table.iter().enumerate() {
+                    let v = alpha * (a.lo + i as i64) + beta * (b.lo + j as i64);
+                    if v < lo || v > hi {
+                        continue; // unreachable pair (shared sources)
+                    }
+                    let out = h(*fa, *fb);
+                    match &mut table[(v - lo) as usize] {
+                        Some(x) if *x != out => continue 'next,
+                        slot => *slot = Some(out),
+                    }
+                }
+            }
+            return Some(
+                Val {
+                    lin,
+                    lo,
+                    table: table.into_iter().map(|x| x.unwrap_or(0)).collect(),
+                }
+                .folded(),
+            );
+        }
+        None
+    }
+
+    /// `h(a, b)`, fusing when possible and bootstrapping the least it must.
+    fn combine(&mut self, a: Val, b: Val, h: &dyn Fn(i64, i64) -> i64) -> Result<Val, PlanError> {
+        if let (Some(x), Some(y)) = (a.constant(), b.constant()) {
+            return Ok(self.const_val(h(x, y)));
+        }
+        if let Some(v) = self.fuse(&a, &b, h) {
+            return Ok(v);
+        }
+        let fresh = |me: &mut Self, v: &Val| -> Result<Val, PlanError> {
+            let s = me.materialise(v)?;
+            Ok(me.val(Lin::source(s), |x| x))
+        };
+        let b1 = fresh(self, &b)?;
+        if let Some(v) = self.fuse(&a, &b1, h) {
+            return Ok(v);
+        }
+        let a1 = fresh(self, &a)?;
+        if let Some(v) = self.fuse(&a1, &b, h) {
+            return Ok(v);
+        }
+        self.fuse(&a1, &b1, h)
+            .ok_or_else(|| self.error("two fresh blocks cannot be combined"))
+    }
+
+    /// Folds `h` (associative, commutative, with identity `unit`) over `vals`: either one
+    /// value at a time, fusing where it can, or by bootstrapping every value and summing them
+    /// five to a lookup; whichever needs fewer bootstraps.
+    fn combine_all(
+        &mut self,
+        mut vals: Vec<Val>,
+        h: &dyn Fn(i64, i64) -> i64,
+        unit: i64,
+    ) -> Result<Val, PlanError> {
+        vals.sort_by_key(|v| (v.lin.noise(), v.table.len()));
+        let mut sequential = self.clone();
+        let mut acc = sequential.const_val(unit);
+        for v in vals.iter().cloned() {
+            acc = sequential.combine(acc, v, h)?;
+        }
+        if vals.len() < 3 {
+            *self = sequential;
+            return Ok(acc);
+        }
+        let mut grouped = self.clone();
+        let mut fresh = Vec::new();
+        for v in &vals {
+            match v.constant() {
+                Some(c) => fresh.push(grouped.const_val(c)),
+                None => {
+                    let s = grouped.materialise(v)?;
+                    fresh.push(grouped.val(Lin::source(s), |x| x));
+                }
+            }
+        }
+        let mut level = fresh;
+        let result = loop {
+            let mut next = Vec::new();
+            for chunk in level.chunks(NOISE_BUDGET as usize) {
+                let mut g = grouped.const_val(unit);
+                for v in chunk {
+                    g = grouped.combine(g, v.clone(), h)?;
+                }
+                next.push(g);
+            }
+            if next.len() == 1 {
+                break next.pop().expect("one");
+            }
+            level = Vec::new();
+            for v in &next {
+                let s = grouped.materialise(v)?;
+                level.push(grouped.val(Lin::source(s), |x| x));
+            }
+        };
+        if grouped.nodes.len() < sequential.nodes.len() {
+            *self = grouped;
+            Ok(result)
+        } else {
+            *self = sequential;
+            Ok(acc)
+        }
+    }
+
+    /// `[Σ w·a + c ≥ θ]` as a lazy 0/1 value.
+    fn at_least(
+        &mut self,
+        terms: &[(AttributeId, i64)],
+        c: i64,
+        theta: i128,
+    ) -> Result<Val, PlanError> {
+        // Split into encrypted terms and public defaults. Each weight is recoded in base 4 with
+        // digits in {−1, 0, 1, 2} (3 = 4 − 1 costs two noise units, not three); a negative
+        // digit reads the digit complement: −e·a = e·(3 − a) − 3e.
+        let mut constant = i128::from(c);
+        let mut pieces: Vec<(usize, Lin)> = Vec::new(); // (column, scaled digit)
+        for (a, w) in terms {
+            let Some(i) = self.inputs.iter().position(|i| &i.attribute == a) else {
+                let default = self
+                    .policy
+                    .reads
+                    .iter()
+                    .find(|r| &r.0 == a)
+                    .expect("read")
+                    .3;
+                constant += i128::from(*w) * i128::from(default);
+                continue;
+            };
+            let mut recoded: Vec<i64> = Vec::new();
+            let mut rest = w.unsigned_abs() as i128;
+            while rest > 0 {
+                let mut d = (rest % 4) as i64;
+                rest /= 4;
+                if d == 3 {
+                    d = -1;
+                    rest += 1;
+                }
+                recoded.push(d * w.signum());
+            }
+            for d in 0..self.inputs[i].digits {
+                let s = Source::Digit {
+                    input: i as u16,
+                    digit: d,
+                };
+                if self.bounds(s).1 == 0 {
+                    continue;
+                }
+                for (pos, e) in recoded.iter().enumerate() {
+                    let col = usize::from(d) + pos;
+                    match e.cmp(&0) {
+                        std::cmp::Ordering::Equal => {}
+                        std::cmp::Ordering::Greater => pieces.push((
+                            col,
+                            Lin {
+                                terms: vec![(s, *e)],
+                                constant: 0,
+                            },
+                        )),
+                        std::cmp::Ordering::Less => {
+                            let e = -e;
+                            let max = self.bounds(s).1;
+                            // e·(max − a) ≥ 0, and −e·a = e·(max − a) − e·max.
+                            pieces.push((
+                                col,
+                                Lin {
+                                    terms: vec![(s, -e)],
+                                    constant: e * max,
+                                },
+                            ));
+                            constant -= i128::from(e * max) << (2 * col);
+                        }
+                    }
+                }
+            }
+        }
+        let theta = theta - constant;
+        let (mut pmin, mut pmax) = (0i128, 0i128);
+        for (col, lin) in &pieces {
+            let (lo, hi) = self.range(lin);
+            pmin += i128::from(lo) << (2 * col);
+            pmax += i128::from(hi) << (2 * col);
+        }
+        if theta <= pmin {
+            return Ok(self.const_val(1));
+        }
+        if theta > pmax {
+            return Ok(self.const_val(0));
+        }
+        let mut m = 0usize;
+        while (1i128 << (2 * m)) <= pmax || (1i128 << (2 * m)) < theta {
+            m += 1;
+        }
+        if m > 40 {
+            return Err(self.error("a comparison spans more than 80 bits"));
+        }
+        let k = (1i128 << (2 * m)) - theta;
+        let mut columns: Vec<Vec<Lin>> = vec![Vec::new(); m + 1];
+        for j in 0..m {
+            let kj = ((k >> (2 * j)) & 3) as i64;
+            if kj != 0 {
+                columns[j].push(Lin::constant(kj));
+            }
+        }
+        for (col, lin) in pieces {
+            if col >= m {
+                return Err(self.error("internal: a digit above the comparison width"));
+            }
+            columns[col].push(lin);
+        }
+        // Carry out of the top column: P + K ≥ 4ᵐ.
+        let mut carry = self.const_val(0);
+        for j in 0..=m {
+            let h: &dyn Fn(i64, i64) -> i64 = if j < m {
+                &|x, y| (x + y).div_euclid(BASE)
+            } else {
+                &|x, y| i64::from(x + y >= 1)
+            };
+            let mut items = std::mem::take(&mut columns[j]);
+            carry = loop {
+                let (sum, up) = self.reduce(items)?;
+                if let Some(up) = up {
+                    if j + 1 > m {
+                        return Err(self.error("internal: carry above the comparison width"));
+                    }
+                    columns[j + 1].extend(up);
+                }
+                let r = self.val(sum.clone(), |x| x);
+                if let Some(v) = self.fuse(&r, &carry, h) {
+                    break v;
+                }
+                // Bootstrap the column's digit class (what the carry function needs of it),
+                // if that lets the carry stay lazy; else bootstrap the incoming carry and add
+                // it to the column.
+                let fresh_fits = sum.noise() < NOISE_BUDGET && {
+                    let (lo, hi) = self.range(&sum);
+                    hi - lo + carry.max() - carry.min() < BLOCK_SPACE
+                };
+                if !fresh_fits {
+                    if let Some(v) = self.class_then_fuse(&r, &carry, h)? {
+                        break v;
+                    }
+                }
+                let c = self.materialise(&carry)?;
+                items = vec![sum, Lin::source(c)];
+                carry = self.const_val(0);
+            };
+        }
+        Ok(carry)
+    }
+
+    /// Bootstraps the class of `r` under `h(·, c)` (values of `r` that no carry distinguishes
+    /// share a class) and fuses it with `c`, if that fits.
+    fn class_then_fuse(
+        &mut self,
+        r: &Val,
+        c: &Val,
+        h: &dyn Fn(i64, i64) -> i64,
+    ) -> Result<Option<Val>, PlanError> {
+        if !self.fits(&r.lin) {
+            return Ok(None);
+        }
+        let mut classes: Vec<Vec<i64>> = Vec::new();
+        let mut class_of = Vec::new();
+        for x in &r.table {
+            let row: Vec<i64> = c.table.iter().map(|y| h(*x, *y)).collect();
+            let k = match classes.iter().position(|r| *r == row) {
+                Some(k) => k,
+                None => {
+                    classes.push(row);
+                    classes.len() - 1
+                }
+            };
+            class_of.push(k as i64);
+        }
+        let q = Val {
+            lin: r.lin.clone(),
+            lo: r.lo,
+            table: class_of,
+        };
+        let before = self.nodes.len();
+        let s = self.materialise(&q)?;
+        let qv = self.val(Lin::source(s), |x| x);
+        let fused = self.fuse(&qv, c, &|k, y| {
+            let row = &classes[k as usize];
+            // h depends on the carry's value only: any index holding it will do.
+            let yi = c.table.iter().position(|t| *t == y).unwrap_or(0);
+            row[yi]
+        });
+        if fused.is_none() && self.nodes.len() > before {
+            // Not worth a bootstrap: take the provisional lookup back.
+            let node = self.nodes.pop().expect("just pushed");
+            self.node_bounds.pop();
+            self.shared.remove(&(node.input, node.table));
+        }
+        Ok(fused)
+    }
+
+    /// Sums a column's items into one combination that fits a block, bootstrapping groups into
+    /// their low digit (kept) and carry (returned for the next column) while it does not.
+    fn reduce(&mut self, mut items: Vec<Lin>) -> Result<(Lin, Option<Vec<Lin>>), PlanError> {
+        let mut up: Vec<Lin> = Vec::new();
+        loop {
+            let total = items.iter().fold(Lin::default(), |acc, l| acc.add(l));
+            if self.fits(&total) {
+                return Ok((total, (!up.is_empty()).then_some(up)));
+            }
+            // Constants stay out of groups (they do not change whether a sum fits), so columns
+            // that differ only by their constant share their bootstraps.
+            let constant: i64 = items
+                .iter()
+                .filter(|l| l.terms.is_empty())
+                .map(|l| l.constant)
+                .sum();
+            items.retain(|l| !l.terms.is_empty());
+            items.sort_by_key(|l| std::cmp::Reverse((l.noise(), self.range(l).1)));
+            let mut group = Lin::default();
+            let mut rest = vec![Lin::constant(constant)];
+            let mut taken = 0;
+            for l in items {
+                let candidate = group.add(&l);
+                if self.fits(&candidate) {
+                    group = candidate;
+                    taken += 1;
+                } else {
+                    rest.push(l);
+                }
+            }
+            if taken < 2 && group.noise() <= 1 {
+                return Err(self.error("internal: a column cannot be reduced"));
+            }
+            let (lo, hi) = self.range(&group);
+            if lo < 0 {
+                return Err(self.error("internal: negative column group"));
+            }
+            let g = self.val(group, |x| x);
+            if hi >= BASE {
+                let low = self.val(g.lin.clone(), |x| x % BASE);
+                let high = self.val(g.lin.clone(), |x| x / BASE);
+                let low = self.materialise(&low)?;
+                rest.push(Lin::source(low));
+                match high.constant() {
+                    Some(0) => {}
+                    Some(c) => up.push(Lin::constant(c)),
+                    None => {
+                        let high = self.materialise(&high)?;
+                        up.push(Lin::source(high));
+                    }
+                }
+            } else {
+                let s = self.node(&g)?;
+                rest.push(Lin::source(s));
+            }
+            items = rest;
+        }
+    }
+
+    fn compare(&mut self, sum: &crate::policy::Sum, op: Cmp, t: i64) -> Result<Val, PlanError> {
+        let lf = self.policy.linear_form(sum);
+        let t = i128::from(t);
+        let ge = |me: &mut Self, th: i128| me.at_least(&lf.terms, lf.constant, th);
+        let not = |me: &mut Self, v: Val| -> Val { me.val(v.lin.clone(), |x| 1 - v.at(x)) };
+        Ok(match op {
+            Cmp::Ge => ge(self, t)?,
+            Cmp::Gt => ge(self, t + 1)?,
+            Cmp::Lt => {
+                let v = ge(self, t)?;
+                not(self, v)
+            }
+            Cmp::Le => {
+                let v = ge(self, t + 1)?;
+                not(self, v)
+            }
+            Cmp::Eq | Cmp::Ne => {
+                let a = ge(self, t)?;
+                let b = ge(self, t + 1)?;
+                let eq = self.combine(a, b, &|x, y| x * (1 - y))?;
+                if op == Cmp::Eq {
+                    eq
+                } else {
+                    not(self, eq)
+                }
+            }
+        })
+    }
+
+    fn boolean(&mut self, e: &BoolExpr) -> Result<Val, PlanError> {
+        let day = i64::from(self.day);
+        Ok(match e {
+            BoolExpr::All(v) | BoolExpr::Any(v) => {
+                let all = matches!(e, BoolExpr::All(_));
+                let vals = v
+                    .iter()
+                    .map(|x| self.boolean(x))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if all {
+                    self.combine_all(vals, &|x, y| x * y, 1)?
+                } else {
+                    self.combine_all(vals, &|x, y| x | y, 0)?
+                }
+            }
+            BoolExpr::Not(x) => {
+                let v = self.boolean(x)?;
+                self.val(v.lin.clone(), |x| 1 - v.at(x))
+            }
+            BoolExpr::Listed(a) => self.at_least(&[(a.clone(), 1)], 0, i128::from(day) + 1)?,
+            BoolExpr::NotListed(a) => {
+                let v = self.at_least(&[(a.clone(), 1)], 0, i128::from(day) + 1)?;
+                self.val(v.lin.clone(), |x| 1 - v.at(x))
+            }
+            BoolExpr::Flag(a) => {
+                let v = self.at_least(&[(a.clone(), 1)], 0, 1)?;
+                let w = self.at_least(&[(a.clone(), 1)], 0, 2)?;
+                self.combine(v, w, &|x, y| x * (1 - y))?
+            }
+            BoolExpr::Compare(s, op, t) => self.compare(s, *op, *t)?,
+            BoolExpr::Rule(r) => {
+                let rule = self.policy.rule(r).expect("checked");
+                self.boolean(rule)?
+            }
+        })
+    }
+}
+
+impl Plan {
+    /// Compiles `policy` for day `day`, with encrypted values for the attributes in `present`
+    /// (the others take their public default).
+    pub fn compile(policy: &Policy, day: u32, present: &[&str]) -> Result<Plan, PlanError> {
+        let inputs = policy
+            .reads
+            .iter()
+            .filter(|r| present.contains(&r.0.as_str()))
+            .map(|r| PlanInput {
+                attribute: r.0.clone(),
+                max: r.2,
+                digits: digits_of(r.2),
+            })
+            .collect();
+        let mut b = Builder {
+            policy,
+            day,
+            inputs,
+            nodes: Vec::new(),
+            node_bounds: Vec::new(),
+            shared: HashMap::new(),
+        };
+        let (outputs, kind) = match &policy.output {
+            Output::Eligible(e) => {
+                let v = b.boolean(e)?;
+                let out = match v.constant() {
+                    Some(c) => Lin::constant(c),
+                    None => Lin::source(b.materialise(&v)?),
+                };
+                (vec![out], OutputKind::Eligible)
+            }
+            Output::Grade { score, bands, .. } => {
+                let mut missed = Vec::new();
+                for (_, t) in bands {
+                    missed.push(b.compare(score, Cmp::Lt, *t)?);
+                }
+                let count = b.combine_all(missed, &|x, y| x + y, 0)?;
+                let mut outs = Vec::new();
+                let mut shift = 0u32;
+                while shift == 0 || (count.max() >> shift) > 0 {
+                    let block = b.val(count.lin.clone(), |x| (count.at(x) >> shift) & 3);
+                    outs.push(match block.constant() {
+                        Some(c) => Lin::constant(c),
+                        None => Lin::source(b.node(&block)?),
+                    });
+                    shift += 2;
+                }
+                (outs, OutputKind::Grade)
+            }
+        };
+        Ok(Plan {
+            policy: policy.name.clone(),
+            policy_hash: policy.hash(),
+            day,
+            inputs: b.inputs,
+            nodes: b.nodes,
+            outputs,
+            kind,
+        })
+    }
+
+    /// Bootstraps, depth and input blocks.
+    pub fn cost(&self) -> PlanCost {
+        let mut level = vec![0usize; self.nodes.len()];
+        let mut blocks = std::collections::BTreeSet::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            level[i] = 1 + n
+                .input
+                .terms
+                .iter()
+                .map(|(s, _)| match s {
+                    Source::Node(m) => level[*m as usize],
+                    Source::Digit { .. } => {
+                        blocks.insert(*s);
+                        0
+                    }
+                })
+                .max()
+                .unwrap_or(0);
+        }
+        PlanCost {
+            bootstraps: self.nodes.len(),
+            depth: level.iter().copied().max().unwrap_or(0),
+            input_blocks: blocks.len(),
+        }
+    }
+
+    /// Evaluation levels: nodes grouped so that each reads only earlier groups.
+    pub fn levels(&self) -> Vec<Vec<usize>> {
+        let mut level = vec![0usize; self.nodes.len()];
+        let mut out: Vec<Vec<usize>> = Vec::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            let l = n
+                .input
+                .terms
+                .iter()
+                .map(|(s, _)| match s {
+                    Source::Node(m) => level[*m as usize] + 1,
+                    Source::Digit { .. } => 0,
+                })
+                .max()
+                .unwrap_or(0);
+            level[i] = l;
+            if out.len() <= l {
+                out.resize(l + 1, Vec::new());
+            }
+            out[l].push(i);
+        }
+        out
+    }
+
+    /// Runs the plan on clear values (`values[i]` for `inputs[i]`), with the block semantics
+    /// of the ciphertext evaluation: every lookup input is checked to lie in `0..table.len()`
+    /// and within the noise budget. The differential tests compare this with the oracle.
+    pub fn simulate(&self, values: &[u64]) -> Outcome {
+        assert_eq!(values.len(), self.inputs.len(), "one value per plan input");
+        let mut outs: Vec<i64> = Vec::with_capacity(self.nodes.len());
+        let eval = |lin: &Lin, outs: &[i64]| -> i64 {
+            lin.constant
+                + lin
+                    .terms
+                    .iter()
+                    .map(|(s, c)| {
+                        c * match s {
+                            Source::Digit { input, digit } => {
+                                ((values[*input as usize] >> (2 * u32::from(*digit))) & 3) as i64
+                            }
+                            Source::Node(n) => outs[*n as usize],
+                        }
+                    })
+                    .sum::<i64>()
+        };
+        for n in &self.nodes {
+            assert!(n.input.noise() <= NOISE_BUDGET, "noise budget exceeded");
+            let v = eval(&n.input, &outs);
+            assert!(
+                (0..n.table.len() as i64).contains(&v),
+                "lookup input {v} outside its table"
+            );
+            outs.push(i64::from(n.table[v as usize]));
+        }
+        let mut value = 0i64;
+        for (i, o) in self.outputs.iter().enumerate() {
+            let v = eval(o, &outs);
+            assert!((0..4).contains(&v), "output block out of range");
+            value |= v << (2 * i);
+        }
+        match self.kind {
+            OutputKind::Eligible => Outcome::Eligible(value == 1),
+            OutputKind::Grade => Outcome::Grade(value as u8),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits() {
+        assert_eq!(digits_of(0), 0);
+        assert_eq!(digits_of(1), 1);
+        assert_eq!(digits_of(3), 1);
+        assert_eq!(digits_of(4), 2);
+        assert_eq!(digits_of(100), 4);
+        assert_eq!(digits_of(65535), 8);
+    }
+}
+
+#[cfg(test)]
+mod differential {
+    use super::*;
+    use crate::policy::{builtin, BUILTIN_POLICIES};
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn plans_agree_with_the_oracle() {
+        let catalog = crate::catalog::Catalog::builtin();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for (name, _) in BUILTIN_POLICIES {
+            let p = builtin(name).unwrap();
+            for day in [
+                20415u32, 0, 1, 3, 4, 255, 256, 20000, 65534, 65535, 65536, 70000,
+            ] {
+                let all: Vec<&str> = p.reads.iter().map(|r| r.0.as_str()).collect();
+                let plan = Plan::compile(&p, day, &all).unwrap();
+                if day == 20415 {
+                    eprintln!("{name}: {:?}", plan.cost());
+                    if *name == "xinyidai" {
+                        for (i, n) in plan.nodes.iter().enumerate() {
+                            eprintln!("  n{i}: {:?} -> {:?}", n.input, n.table);
+                        }
+                    }
+                }
+                for _ in 0..300 {
+                    let vals: Vec<u64> = p
+                        .reads
+                        .iter()
+                        .map(|r| {
+                            let max = r.2;
+                            match rng.gen_range(0..4) {
+                                0 => rng.gen_range(0..=max),
+                                1 => u64::from(day).min(max),
+                                2 => (u64::from(day) + 1).min(max),
+                                _ => rng.gen_range(0..=max.min(3)),
+                            }
+                        })
+                        .collect();
+                    let inputs = crate::eval::Inputs::new(
+                        &catalog,
+                        p.reads.iter().zip(&vals).map(|(r, v)| (r.0.as_str(), *v)),
+                    )
+                    .unwrap();
+                    assert_eq!(
+                        plan.simulate(&vals),
+                        crate::eval::evaluate(&p, &inputs, day),
+                        "{name} day {day} {vals:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod explore {
+    use super::*;
+    #[test]
+    fn explore_costs() {
+        let catalog = crate::catalog::Catalog::builtin();
+        for text in [
+            "policy t version 1\neligible = not_listed(court.dishonest_debtor)\n",
+            "policy t version 1\neligible = all(not_listed(court.dishonest_debtor), not_listed(customs.dishonest))\n",
+            "policy t version 1\neligible = tax.credit_score >= 60\n",
+            "policy t version 1\nlet score = 3*tax.credit_score + 2*market.compliance_score + 2*court.performance_score + social.insurance_score + utility.payment_score + assoc.industry_score\neligible = score >= 600\n",
+        ] {
+            let p = crate::policy::Policy::parse(text, &catalog).unwrap();
+            let all: Vec<&str> = p.reads.iter().map(|r| r.0.as_str()).collect();
+            for day in [20415u32, 20416, 12345] {
+                let plan = Plan::compile(&p, day, &all).unwrap();
+                eprintln!("{day} {:?}", plan.cost());
+                if day == 20415 {
+                    for (i, n) in plan.nodes.iter().enumerate() {
+                        eprintln!("  n{i}: {:?} -> {:?}", n.input, n.table);
+                    }
+                }
+            }
+        }
+    }
+}
