@@ -13,6 +13,8 @@
 #![deny(missing_docs)]
 
 pub mod demo;
+pub mod fhe;
+pub mod key_authority;
 
 pub use credence_circuits as circuits;
 pub use credence_protocols as protocols;

@@ -42,6 +42,7 @@ pub mod names;
 pub mod predicate;
 pub mod pseudonym;
 pub mod seal;
+pub mod sealed;
 pub mod signing;
 pub mod transcript;
 pub mod verdict;

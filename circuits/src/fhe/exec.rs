@@ -165,6 +165,13 @@ pub fn evaluate_plan(
         result.push(sk.create_trivial(0));
     }
     result.truncate(4);
+    // Give every output block the metadata of a clean block (degree 3, nominal noise), so the
+    // output passes tfhe's conformance check as an ordinary `FheUint8`. Lookup outputs are
+    // clean; trivial blocks hold public constants.
+    for b in &mut result {
+        b.degree = tfhe::shortint::ciphertext::Degree::new(sk.message_modulus.0 - 1);
+        b.set_noise_level_to_nominal();
+    }
     let radix = tfhe::integer::RadixCiphertext::from(result);
     Ok(PlanOutput {
         value: FheUint8::from_raw_parts(

@@ -533,10 +533,10 @@ impl Builder<'_> {
         }
         let k = (1i128 << (2 * m)) - theta;
         let mut columns: Vec<Vec<Lin>> = vec![Vec::new(); m + 1];
-        for j in 0..m {
+        for (j, column) in columns.iter_mut().take(m).enumerate() {
             let kj = ((k >> (2 * j)) & 3) as i64;
             if kj != 0 {
-                columns[j].push(Lin::constant(kj));
+                column.push(Lin::constant(kj));
             }
         }
         for (col, lin) in pieces {

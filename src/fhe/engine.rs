@@ -1,0 +1,324 @@
+//! The compute engine: ingests holders' proven lists (verify, expand, compress) and evaluates
+//! policies on stored ciphertexts. It holds the server key only.
+//!
+//! All FHE work runs on the engine's own rayon pool, each worker started with the server key
+//! installed (`tfhe::set_server_key` is per thread); callers on async runtimes hand work to it
+//! and never run FHE on their own threads.
+
+use super::holder::{SealedRecord, MAX_LIST_BYTES};
+use super::keys::PublicMaterial;
+use crate::circuits::catalog::Catalog;
+use crate::circuits::fhe::exec::{evaluate_plan, LookupKey};
+use crate::circuits::fhe::plan::{Plan, PlanCost};
+use crate::circuits::fhe::{evaluate_naive, EncryptedInputs, FheOutcome};
+use crate::circuits::policy::Policy;
+use crate::protocols::log::hash::Hash;
+use crate::protocols::names::AttributeId;
+use crate::protocols::sealed::SealedSubmission;
+use crate::protocols::signing::PublicKey;
+use rayon::prelude::*;
+use sha3::{Digest, Sha3_256};
+use tfhe::integer::ciphertext::IntegerProvenCompactCiphertextListConformanceParams;
+use tfhe::prelude::*;
+use tfhe::safe_serialization::{safe_deserialize, safe_deserialize_conformant, safe_serialize};
+use tfhe::shortint::parameters::PARAM_PKE_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128;
+use tfhe::{
+    CompressedCiphertextList, CompressedCiphertextListBuilder, FheUint16, FheUint8,
+    ProvenCompactCiphertextList,
+};
+
+/// Largest stored (compressed) attribute ciphertext read back.
+pub const MAX_STORED_BYTES: u64 = 1 << 16;
+/// Largest output ciphertext (four uncompressed blocks are ≈ 66 KB).
+pub const MAX_OUTPUT_BYTES: u64 = 1 << 20;
+
+/// A stored attribute: its compressed ciphertext.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredCiphertext {
+    /// The attribute.
+    pub attribute: AttributeId,
+    /// A safe-serialized `CompressedCiphertextList` holding one `FheUint16`.
+    pub bytes: Vec<u8>,
+}
+
+/// A verified, expanded and compressed submission.
+#[derive(Clone, Debug)]
+pub struct Ingested {
+    /// The holder's submission.
+    pub record: SealedRecord,
+    /// One compressed ciphertext per attribute, in list order.
+    pub ciphertexts: Vec<StoredCiphertext>,
+}
+
+/// Why a submission was refused. Nothing is stored on any of these.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum IngestError {
+    /// The holder's signature does not verify.
+    #[error("the holder signature on the submission does not verify")]
+    BadSignature,
+    /// An attribute is unknown or not the holder's.
+    #[error("{0}")]
+    Catalog(String),
+    /// The list is not the one the submission signs.
+    #[error("the list's SHA3-256 differs from the signed list hash")]
+    ListHashMismatch,
+    /// Larger than [`MAX_LIST_BYTES`].
+    #[error("the list is {0} bytes; the limit is {MAX_LIST_BYTES}")]
+    TooLarge(usize),
+    /// Not a well-formed list for these parameters.
+    #[error("the list is not a conformant proven compact ciphertext list: {0}")]
+    NonConformant(String),
+    /// The proof of plaintext knowledge does not verify for this submission's metadata.
+    #[error("the proof of plaintext knowledge does not verify (wrong holder, subject, submission or attributes, or a forged list): {0}")]
+    ProofInvalid(String),
+    /// The list does not hold one 16-bit value per attribute.
+    #[error("the list must hold exactly one 16-bit value per attribute: {0}")]
+    Shape(String),
+    /// Internal failure (compression).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Why an evaluation failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EvalError {
+    /// A stored ciphertext does not decode.
+    #[error("stored ciphertext for `{0}` is unreadable")]
+    Stored(String),
+    /// An attribute appears twice among the inputs.
+    #[error("attribute `{0}` given twice")]
+    Duplicate(String),
+    /// The policy cannot be compiled.
+    #[error("{0}")]
+    Plan(String),
+}
+
+/// A policy evaluated on ciphertexts.
+pub struct Evaluation {
+    /// The plan it ran.
+    pub plan: Plan,
+    /// The output ciphertext (safe-serialized `FheUint8`).
+    pub output: Vec<u8>,
+    /// SHA3-256 of `output`.
+    pub output_hash: Hash,
+    /// SHA3-256 of each input's stored bytes, in input order.
+    pub input_hashes: Vec<Hash>,
+}
+
+/// The compute engine.
+pub struct Engine {
+    pool: rayon::ThreadPool,
+    lookup: LookupKey,
+    public: PublicMaterial,
+    list_params: IntegerProvenCompactCiphertextListConformanceParams,
+}
+
+/// SHA3-256.
+pub fn sha3(bytes: &[u8]) -> Hash {
+    Sha3_256::digest(bytes).into()
+}
+
+impl Engine {
+    /// An engine on `threads` workers (0: one per core), each with the server key installed.
+    pub fn new(public: PublicMaterial, threads: usize) -> Result<Self, String> {
+        let lookup = LookupKey::new(&public.server_key).map_err(|e| e.to_string())?;
+        let sk = public.server_key.clone();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("credence-fhe-{i}"))
+            .start_handler(move |_| tfhe::set_server_key(sk.clone()))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let list_params =
+            IntegerProvenCompactCiphertextListConformanceParams::from_crs_and_parameters(
+                PARAM_PKE_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
+                &public.crs,
+            );
+        Ok(Engine {
+            pool,
+            lookup,
+            public,
+            list_params,
+        })
+    }
+
+    /// The public key material.
+    pub fn public(&self) -> &PublicMaterial {
+        &self.public
+    }
+
+    /// Runs `f` on the engine's pool (the server key is installed there).
+    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        self.pool.install(f)
+    }
+
+    /// Checks and stores-ready a holder's sealed record: signature (first: cheapest), catalogue
+    /// ownership, list hash, size, conformance, proof of plaintext knowledge against the
+    /// submission's metadata; then expands and compresses every value.
+    pub fn ingest(
+        &self,
+        record: &SealedRecord,
+        holder_key: &PublicKey,
+        catalog: &Catalog,
+    ) -> Result<Ingested, IngestError> {
+        let s = &record.submission.submission;
+        record
+            .submission
+            .verify(holder_key)
+            .map_err(|_| IngestError::BadSignature)?;
+        for a in &s.attributes {
+            let attr = catalog
+                .get(a.as_str())
+                .map_err(|e| IngestError::Catalog(e.to_string()))?;
+            if !attr.owned_by(s.holder.as_str()) {
+                return Err(IngestError::Catalog(format!(
+                    "attribute `{a}` is not held by `{}`",
+                    s.holder
+                )));
+            }
+        }
+        if record.list.len() as u64 > MAX_LIST_BYTES {
+            return Err(IngestError::TooLarge(record.list.len()));
+        }
+        if SealedSubmission::hash_list(&record.list) != s.list_hash {
+            return Err(IngestError::ListHashMismatch);
+        }
+        let ciphertexts = self.install(|| self.expand_and_compress(record))?;
+        Ok(Ingested {
+            record: record.clone(),
+            ciphertexts,
+        })
+    }
+
+    fn expand_and_compress(
+        &self,
+        record: &SealedRecord,
+    ) -> Result<Vec<StoredCiphertext>, IngestError> {
+        let s = &record.submission.submission;
+        let list: ProvenCompactCiphertextList =
+            safe_deserialize_conformant(record.list.as_slice(), MAX_LIST_BYTES, &self.list_params)
+                .map_err(IngestError::NonConformant)?;
+        if list.len() != s.attributes.len() {
+            return Err(IngestError::Shape(format!(
+                "{} values for {} attributes",
+                list.len(),
+                s.attributes.len()
+            )));
+        }
+        let expander = list
+            .verify_and_expand(
+                &self.public.crs,
+                &self.public.public_key,
+                &s.proof_metadata(),
+            )
+            .map_err(|e| IngestError::ProofInvalid(e.to_string()))?;
+        let mut values = Vec::with_capacity(s.attributes.len());
+        for i in 0..s.attributes.len() {
+            let v: FheUint16 = expander
+                .get(i)
+                .map_err(|e| IngestError::Shape(e.to_string()))?
+                .ok_or_else(|| IngestError::Shape(format!("value {i} missing")))?;
+            values.push(v);
+        }
+        s.attributes
+            .par_iter()
+            .zip(values.into_par_iter())
+            .map(|(a, v)| {
+                let list = CompressedCiphertextListBuilder::new()
+                    .push(v)
+                    .build()
+                    .map_err(|e| IngestError::Internal(e.to_string()))?;
+                let mut bytes = Vec::new();
+                safe_serialize(&list, &mut bytes, MAX_STORED_BYTES)
+                    .map_err(|e| IngestError::Internal(e.to_string()))?;
+                Ok(StoredCiphertext {
+                    attribute: a.clone(),
+                    bytes,
+                })
+            })
+            .collect()
+    }
+
+    /// Decompresses stored ciphertexts (on the pool).
+    pub fn decompress(&self, inputs: &[StoredCiphertext]) -> Result<EncryptedInputs, EvalError> {
+        self.install(|| {
+            let values: Vec<Result<(String, FheUint16), EvalError>> = inputs
+                .par_iter()
+                .map(|c| {
+                    let bad = || EvalError::Stored(c.attribute.to_string());
+                    let list: CompressedCiphertextList =
+                        safe_deserialize(c.bytes.as_slice(), MAX_STORED_BYTES)
+                            .map_err(|_| bad())?;
+                    let v: FheUint16 = list.get(0).map_err(|_| bad())?.ok_or_else(bad)?;
+                    Ok((c.attribute.to_string(), v))
+                })
+                .collect();
+            let mut out = EncryptedInputs::new();
+            let mut seen = std::collections::BTreeSet::new();
+            for v in values {
+                let (a, v) = v?;
+                if !seen.insert(a.clone()) {
+                    return Err(EvalError::Duplicate(a));
+                }
+                out.insert(&a, v);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Evaluates `policy` for `day` on stored inputs with the optimised lowering: decompress,
+    /// compile (specialised to the day and to which attributes are present), run.
+    pub fn evaluate(
+        &self,
+        policy: &Policy,
+        day: u32,
+        inputs: &[StoredCiphertext],
+    ) -> Result<Evaluation, EvalError> {
+        let encrypted = self.decompress(inputs)?;
+        let present: Vec<&str> = inputs
+            .iter()
+            .map(|c| c.attribute.as_str())
+            .filter(|a| policy.reads.iter().any(|r| r.0.as_str() == *a))
+            .collect();
+        let plan =
+            Plan::compile(policy, day, &present).map_err(|e| EvalError::Plan(e.to_string()))?;
+        let output = self
+            .install(|| evaluate_plan(&plan, &encrypted, &self.lookup))
+            .map_err(|e| EvalError::Plan(e.to_string()))?;
+        let mut bytes = Vec::new();
+        safe_serialize(&output.value, &mut bytes, MAX_OUTPUT_BYTES)
+            .map_err(|e| EvalError::Plan(e.to_string()))?;
+        Ok(Evaluation {
+            output_hash: sha3(&bytes),
+            input_hashes: inputs.iter().map(|c| sha3(&c.bytes)).collect(),
+            plan,
+            output: bytes,
+        })
+    }
+
+    /// The naive lowering on already decompressed inputs (benchmarks and cross-checks).
+    pub fn evaluate_naive(
+        &self,
+        policy: &Policy,
+        day: u32,
+        inputs: &EncryptedInputs,
+    ) -> Result<FheOutcome, EvalError> {
+        self.install(|| evaluate_naive(policy, inputs, day))
+            .map_err(|e| EvalError::Plan(e.to_string()))
+    }
+
+    /// Cost of the optimised plan for `policy` on `day` with every read attribute present.
+    pub fn plan_cost(policy: &Policy, day: u32) -> Result<PlanCost, String> {
+        let all: Vec<&str> = policy.reads.iter().map(|r| r.0.as_str()).collect();
+        Plan::compile(policy, day, &all)
+            .map(|p| p.cost())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Reads an output ciphertext: size-limited, conformance-checked as an `FheUint8` for the
+/// engine's parameters. A raw attribute ciphertext (an `FheUint16`) or anything else fails.
+pub fn read_output(bytes: &[u8], public: &PublicMaterial) -> Result<FheUint8, String> {
+    let params = tfhe::FheUint8ConformanceParams::from(&public.server_key);
+    safe_deserialize_conformant(bytes, MAX_OUTPUT_BYTES, &params)
+}

@@ -1,0 +1,234 @@
+//! TFHE key material: generation (with a progress display), the file layout, loading.
+//!
+//! Two stores, never mixed:
+//!
+//! - the **public store** (`<dir>/public/`): the compressed server key, the compact public key
+//!   holders encrypt with, and the CRS of the proofs of plaintext knowledge. The service, its
+//!   compute engine and holders read it.
+//! - the **key authority store** (`<dir>/authority/`): the client (secret) key, written with
+//!   owner-only permissions, read only by [`crate::key_authority`].
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tfhe::safe_serialization::{safe_deserialize, safe_serialize};
+use tfhe::shortint::parameters::{
+    COMP_PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
+    PARAM_KEYSWITCH_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
+    PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
+    PARAM_PKE_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
+};
+use tfhe::zk::CompactPkeCrs;
+use tfhe::{ClientKey, CompactPublicKey, CompressedServerKey, Config, ConfigBuilder, ServerKey};
+
+/// Most bits one proven list may carry: 16 attributes of 16 bits.
+pub const CRS_MAX_BITS: usize = 16 * 16;
+/// Most attributes one sealed submission may carry (one list, one proof).
+pub const MAX_LIST_ATTRIBUTES: usize = CRS_MAX_BITS / 16;
+
+const KEY_FILE_LIMIT: u64 = 1 << 31;
+
+/// The tfhe configuration of every Credence key: `PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128`
+/// for computation (2-bit blocks, the parameters the optimised lowering is built for), dedicated
+/// compact-public-key parameters with a casting key (holders' proven lists), and compression
+/// (stored ciphertexts).
+pub fn config() -> Config {
+    ConfigBuilder::with_custom_parameters(PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128)
+        .use_dedicated_compact_public_key_parameters((
+            PARAM_PKE_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
+            PARAM_KEYSWITCH_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
+        ))
+        .enable_compression(COMP_PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128)
+        .build()
+}
+
+/// What everybody but the key authority holds.
+#[derive(Clone)]
+pub struct PublicMaterial {
+    /// The server key (evaluation, expansion, compression).
+    pub server_key: ServerKey,
+    /// The compressed server key as stored (what is shipped to compute nodes).
+    pub compressed_server_key: CompressedServerKey,
+    /// Holders encrypt with it.
+    pub public_key: CompactPublicKey,
+    /// Parameters of the proofs of plaintext knowledge.
+    pub crs: CompactPkeCrs,
+}
+
+/// The client key: held by the key authority alone. Not `Debug`, not `Clone`.
+pub struct SecretMaterial {
+    pub(crate) client_key: ClientKey,
+}
+
+/// Key files could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// File system.
+    #[error("key file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// (De)serialization.
+    #[error("key file {path}: {reason}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+    /// tfhe refused the parameters.
+    #[error("key generation: {0}")]
+    Generation(String),
+}
+
+/// Generates all key material, reporting each step to `progress` (step, elapsed).
+pub fn generate(
+    progress: &mut dyn FnMut(&str, Duration),
+) -> Result<(SecretMaterial, PublicMaterial), KeyError> {
+    let cfg = config();
+    let t = Instant::now();
+    let client_key = ClientKey::generate(cfg);
+    progress("client key", t.elapsed());
+    let t = Instant::now();
+    let compressed_server_key = CompressedServerKey::new(&client_key);
+    progress("compressed server key", t.elapsed());
+    let t = Instant::now();
+    let server_key = compressed_server_key.decompress();
+    progress("server key (decompressed)", t.elapsed());
+    let t = Instant::now();
+    let public_key =
+        CompactPublicKey::try_new(&client_key).map_err(|e| KeyError::Generation(e.to_string()))?;
+    progress("compact public key", t.elapsed());
+    let t = Instant::now();
+    let crs = CompactPkeCrs::from_config(cfg, CRS_MAX_BITS)
+        .map_err(|e| KeyError::Generation(e.to_string()))?;
+    progress("proof CRS", t.elapsed());
+    Ok((
+        SecretMaterial { client_key },
+        PublicMaterial {
+            server_key,
+            compressed_server_key,
+            public_key,
+            crs,
+        },
+    ))
+}
+
+fn write_file(path: &Path, bytes: &[u8], secret: bool) -> Result<(), KeyError> {
+    let io = |source| KeyError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(io)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if secret {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = secret;
+    let mut f = opts.open(&tmp).map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    fs::rename(&tmp, path).map_err(io)?;
+    Ok(())
+}
+
+fn ser<T: serde::Serialize + tfhe::Versionize + tfhe::named::Named>(
+    path: &Path,
+    v: &T,
+) -> Result<Vec<u8>, KeyError> {
+    let mut out = Vec::new();
+    safe_serialize(v, &mut out, KEY_FILE_LIMIT).map_err(|e| KeyError::Format {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    Ok(out)
+}
+
+fn de<T: serde::de::DeserializeOwned + tfhe::Unversionize + tfhe::named::Named>(
+    path: &Path,
+) -> Result<T, KeyError> {
+    let bytes = fs::read(path).map_err(|source| KeyError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    safe_deserialize(bytes.as_slice(), KEY_FILE_LIMIT).map_err(|reason| KeyError::Format {
+        path: path.to_path_buf(),
+        reason,
+    })
+}
+
+/// File names under a key directory.
+pub struct KeyPaths {
+    /// `<dir>/public/server.key`
+    pub server_key: PathBuf,
+    /// `<dir>/public/public.key`
+    pub public_key: PathBuf,
+    /// `<dir>/public/crs.bin`
+    pub crs: PathBuf,
+    /// `<dir>/authority/client.key` (mode 0600)
+    pub client_key: PathBuf,
+}
+
+impl KeyPaths {
+    /// The layout under `dir`.
+    pub fn new(dir: &Path) -> Self {
+        KeyPaths {
+            server_key: dir.join("public/server.key"),
+            public_key: dir.join("public/public.key"),
+            crs: dir.join("public/crs.bin"),
+            client_key: dir.join("authority/client.key"),
+        }
+    }
+}
+
+impl PublicMaterial {
+    /// Writes the public store.
+    pub fn save(&self, dir: &Path) -> Result<(), KeyError> {
+        let p = KeyPaths::new(dir);
+        write_file(
+            &p.server_key,
+            &ser(&p.server_key, &self.compressed_server_key)?,
+            false,
+        )?;
+        write_file(&p.public_key, &ser(&p.public_key, &self.public_key)?, false)?;
+        write_file(&p.crs, &ser(&p.crs, &self.crs)?, false)
+    }
+
+    /// Reads the public store.
+    pub fn load(dir: &Path) -> Result<Self, KeyError> {
+        let p = KeyPaths::new(dir);
+        let compressed_server_key: CompressedServerKey = de(&p.server_key)?;
+        Ok(PublicMaterial {
+            server_key: compressed_server_key.decompress(),
+            compressed_server_key,
+            public_key: de(&p.public_key)?,
+            crs: de(&p.crs)?,
+        })
+    }
+}
+
+impl SecretMaterial {
+    /// Writes the key authority store (owner-only permissions).
+    pub fn save(&self, dir: &Path) -> Result<(), KeyError> {
+        let p = KeyPaths::new(dir);
+        write_file(&p.client_key, &ser(&p.client_key, &self.client_key)?, true)
+    }
+
+    /// Reads the key authority store.
+    pub fn load(dir: &Path) -> Result<Self, KeyError> {
+        Ok(SecretMaterial {
+            client_key: de(&KeyPaths::new(dir).client_key)?,
+        })
+    }
+}

@@ -1,0 +1,265 @@
+//! The key authority: the only holder of the TFHE client key.
+//!
+//! It decrypts exactly one kind of ciphertext — the output of a logged evaluation of a published
+//! policy on logged, holder-signed inputs — and signs the verdict. Everything else is refused:
+//! a decryption oracle for arbitrary ciphertexts would leak every attribute (and, queried
+//! adaptively, the key itself).
+//!
+//! Before decrypting, by default on **every** request ([`ReplayPolicy::Always`]), it replays the
+//! evaluation from the holders' own uploads: checks each holder's signature over its list,
+//! verifies each proof of plaintext knowledge against the submission metadata, expands and
+//! compresses exactly as the engine does, compiles the policy for the day, evaluates on its own
+//! pool, and compares the output byte for byte (TFHE evaluation is deterministic). Only an
+//! identical output is decrypted. [`ReplayPolicy::Sampled`] replays a keyed-random share of the
+//! requests and trusts the engine's logged output for the rest; `SECURITY.md` says what that
+//! costs.
+
+use crate::circuits::catalog::Catalog;
+use crate::circuits::fhe::plan::OutputKind;
+use crate::circuits::policy::{Output, Policy};
+use crate::fhe::engine::{read_output, sha3, Engine, StoredCiphertext};
+use crate::fhe::holder::SealedRecord;
+use crate::fhe::keys::{PublicMaterial, SecretMaterial};
+use crate::protocols::log::entry::Outcome;
+use crate::protocols::log::hash::Hash;
+use crate::protocols::names::{AttributeId, PartyId};
+use crate::protocols::pseudonym::Pseudonym;
+use crate::protocols::signing::{PublicKey, Role, SigningKey};
+use crate::protocols::verdict::{Evidence, SignedVerdict, Verdict};
+use sha3::{Digest, Sha3_256};
+use std::collections::BTreeMap;
+use subtle::ConstantTimeEq;
+use tfhe::prelude::*;
+
+/// When the key authority replays an evaluation before decrypting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplayPolicy {
+    /// Every request (the default).
+    Always,
+    /// One request in `one_in`, chosen by a keyed hash of the output the service cannot predict.
+    Sampled {
+        /// Sampling ratio.
+        one_in: u32,
+    },
+}
+
+/// A request to decrypt an evaluation output and sign its verdict.
+pub struct DecryptionRequest {
+    /// The published policy evaluated.
+    pub policy_hash: Hash,
+    /// The day asked about.
+    pub day: u32,
+    /// The subject.
+    pub subject: Pseudonym,
+    /// The holders' records the evaluation read, as uploaded.
+    pub inputs: Vec<SealedRecord>,
+    /// The output ciphertext to decrypt.
+    pub output: Vec<u8>,
+    /// The output hash recorded in the log's evaluation entry.
+    pub logged_output_hash: Hash,
+    /// Log index of the evaluation entry.
+    pub evaluation_index: u64,
+    /// Log index the decryption entry will take.
+    pub decryption_index: u64,
+    /// Log indices the verdict rests on (submissions, query, evaluation, decryption).
+    pub log_indices: Vec<u64>,
+    /// Issue time (seconds since the Unix epoch).
+    pub issued_at: u64,
+}
+
+/// Why the key authority refused. It decrypted nothing in every case but
+/// [`Refusal::InvalidOutcome`], which only sampled mode can reach.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The policy hash names no published policy.
+    #[error("unknown policy")]
+    UnknownPolicy,
+    /// An input's holder is not registered.
+    #[error("input from unregistered holder `{0}`")]
+    UnknownHolder(String),
+    /// An input's signature, list hash, subject, or proof does not check.
+    #[error("input rejected: {0}")]
+    BadInput(String),
+    /// The ciphertext is not an evaluation output (e.g. a raw attribute ciphertext).
+    #[error("not an evaluation output: {0}")]
+    NotAnOutput(String),
+    /// The output is not the one the log records.
+    #[error("the output is not the logged evaluation output")]
+    NotLogged,
+    /// The replayed evaluation gives a different output.
+    #[error(
+        "replay mismatch: the output is not the honest evaluation of the policy on these inputs"
+    )]
+    OutputMismatch,
+    /// The decrypted value is not a boolean (eligibility) or a grade index.
+    #[error("the output decrypts to no valid outcome for this policy")]
+    InvalidOutcome,
+    /// Internal failure.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// The key authority.
+pub struct KeyAuthority {
+    secret: SecretMaterial,
+    signing_key: SigningKey,
+    engine: Engine,
+    catalog: Catalog,
+    policies: BTreeMap<Hash, Policy>,
+    holders: BTreeMap<PartyId, PublicKey>,
+    replay: ReplayPolicy,
+    sample_key: [u8; 32],
+}
+
+impl KeyAuthority {
+    /// A key authority with its own store and its own evaluation pool (`threads`, 0 = cores).
+    pub fn new(
+        secret: SecretMaterial,
+        public: PublicMaterial,
+        signing_key: SigningKey,
+        catalog: Catalog,
+        threads: usize,
+    ) -> Result<Self, String> {
+        if signing_key.role() != Role::KeyAuthority {
+            return Err("the key authority signs with a key-authority key".into());
+        }
+        let mut sample_key = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut sample_key);
+        Ok(KeyAuthority {
+            secret,
+            signing_key,
+            engine: Engine::new(public, threads)?,
+            catalog,
+            policies: BTreeMap::new(),
+            holders: BTreeMap::new(),
+            replay: ReplayPolicy::Always,
+            sample_key,
+        })
+    }
+
+    /// Sets the replay policy.
+    pub fn set_replay(&mut self, replay: ReplayPolicy) {
+        self.replay = replay;
+    }
+
+    /// Its verdict-signing public key.
+    pub fn public_key(&self) -> PublicKey {
+        self.signing_key.public()
+    }
+
+    /// Learns a published policy.
+    pub fn publish(&mut self, policy: Policy) {
+        self.policies.insert(policy.hash(), policy);
+    }
+
+    /// Learns a registered holder's key.
+    pub fn register_holder(&mut self, holder: PartyId, key: PublicKey) {
+        self.holders.insert(holder, key);
+    }
+
+    fn sampled(&self, output_hash: &Hash) -> bool {
+        match self.replay {
+            ReplayPolicy::Always => true,
+            ReplayPolicy::Sampled { one_in } => {
+                let mut h = Sha3_256::new();
+                h.update(b"credence/v1/replay-sample\0");
+                h.update(self.sample_key);
+                h.update(output_hash);
+                let d: [u8; 32] = h.finalize().into();
+                u32::from_le_bytes([d[0], d[1], d[2], d[3]]).is_multiple_of(one_in.max(1))
+            }
+        }
+    }
+
+    /// Replays, decrypts and signs — or refuses.
+    pub fn decide(&self, req: &DecryptionRequest) -> Result<SignedVerdict, Refusal> {
+        let policy = self
+            .policies
+            .get(&req.policy_hash)
+            .ok_or(Refusal::UnknownPolicy)?;
+        // The ciphertext must be an evaluation output (an 8-bit result), well-formed for our
+        // parameters, and the one the log records.
+        let output =
+            read_output(&req.output, self.engine.public()).map_err(Refusal::NotAnOutput)?;
+        let output_hash = sha3(&req.output);
+        if !bool::from(output_hash.ct_eq(&req.logged_output_hash)) {
+            return Err(Refusal::NotLogged);
+        }
+        if self.sampled(&output_hash) {
+            let replayed = self.replay(policy, req)?;
+            if !bool::from(replayed.ct_eq(&output_hash)) {
+                return Err(Refusal::OutputMismatch);
+            }
+        }
+        let value: u8 = output.decrypt(&self.secret.client_key);
+        let outcome = match (&policy.output, value) {
+            (Output::Eligible(_), 0 | 1) => Outcome::Eligible(value == 1),
+            (Output::Grade { bands, .. }, g) if usize::from(g) <= bands.len() => Outcome::Grade(g),
+            _ => return Err(Refusal::InvalidOutcome),
+        };
+        let verdict = Verdict {
+            policy_hash: req.policy_hash,
+            subject: req.subject,
+            as_of_day: req.day,
+            outcome,
+            evidence: Evidence::Decryption {
+                evaluation_index: req.evaluation_index,
+                decryption_index: req.decryption_index,
+                output_hash,
+            },
+            log_indices: req.log_indices.clone(),
+            issued_at: req.issued_at,
+        };
+        verdict
+            .sign(&self.signing_key)
+            .map_err(|e| Refusal::Internal(e.to_string()))
+    }
+
+    /// Re-derives the evaluation output from the holders' uploads; returns its hash.
+    fn replay(&self, policy: &Policy, req: &DecryptionRequest) -> Result<Hash, Refusal> {
+        let mut stored: Vec<StoredCiphertext> = Vec::new();
+        let mut seen: Vec<AttributeId> = Vec::new();
+        for record in &req.inputs {
+            let s = &record.submission.submission;
+            let key = self
+                .holders
+                .get(&s.holder)
+                .ok_or_else(|| Refusal::UnknownHolder(s.holder.to_string()))?;
+            if s.subject != req.subject {
+                return Err(Refusal::BadInput(format!(
+                    "submission {} of `{}` is about another subject",
+                    s.submission_id, s.holder
+                )));
+            }
+            let ingested = self
+                .engine
+                .ingest(record, key, &self.catalog)
+                .map_err(|e| Refusal::BadInput(e.to_string()))?;
+            for c in ingested.ciphertexts {
+                if !policy.reads.iter().any(|r| r.0 == c.attribute) {
+                    continue;
+                }
+                if seen.contains(&c.attribute) {
+                    return Err(Refusal::BadInput(format!(
+                        "attribute `{}` given twice",
+                        c.attribute
+                    )));
+                }
+                seen.push(c.attribute.clone());
+                stored.push(c);
+            }
+        }
+        let evaluation = self
+            .engine
+            .evaluate(policy, req.day, &stored)
+            .map_err(|e| Refusal::Internal(e.to_string()))?;
+        let expected = match policy.output {
+            Output::Eligible(_) => OutputKind::Eligible,
+            Output::Grade { .. } => OutputKind::Grade,
+        };
+        if evaluation.plan.kind != expected {
+            return Err(Refusal::Internal("plan kind".into()));
+        }
+        Ok(evaluation.output_hash)
+    }
+}
