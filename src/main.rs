@@ -17,8 +17,14 @@ USAGE:
     credence policy list          list the shipped policies with their hashes
     credence policy show <P>      print policy <P> (a shipped name or a .policy file): canonical
                                   form, hash, and its proof lowering or why it has none
-    credence policy cost <P>      cost of policy <P>: proof size, and FHE bootstraps and time of
-                                  the naive lowering (generates FHE keys: a few seconds)
+    credence policy cost <P> [--day D]
+                                  cost of policy <P>: proof size; FHE bootstraps, depth and
+                                  time of the optimised lowering (compiled for day D, default
+                                  20415) and of the naive one, measured (generates FHE keys)
+    credence keygen [--dir DIR]   generate the TFHE key material with a progress display: the
+                                  public store DIR/public/ (server key, compact public key, CRS)
+                                  and the key authority store DIR/authority/ (client key, 0600);
+                                  DIR defaults to ./credence-keys
     credence help                 show this message
 ";
 
@@ -29,7 +35,15 @@ fn main() -> ExitCode {
         ["demo"] => demo(),
         ["policy", "list"] => policy_list(),
         ["policy", "show", p] => policy_show(p),
-        ["policy", "cost", p] => policy_cost(p),
+        ["policy", "cost", p] => policy_cost(p, 20_415),
+        ["policy", "cost", p, "--day", d] => match d.parse() {
+            Ok(d) => policy_cost(p, d),
+            Err(_) => {
+                Err(format!("--day takes a day number (days since 1970-01-01), got `{d}`").into())
+            }
+        },
+        ["keygen"] => keygen("credence-keys"),
+        ["keygen", "--dir", d] => keygen(d),
         [] | ["help" | "--help" | "-h"] => {
             print!("{USAGE}");
             Ok(())
@@ -83,7 +97,9 @@ fn load_policy(which: &str, catalog: &Catalog) -> Result<Policy, Box<dyn std::er
     Ok(Policy::parse(&text, catalog).map_err(|e| format!("{which}: {e}"))?)
 }
 
-fn policy_cost(which: &str) -> CliResult {
+fn policy_cost(which: &str, day: u32) -> CliResult {
+    use credence_circuits::fhe::exec::{evaluate_plan, LookupKey};
+    use credence_circuits::fhe::plan::Plan;
     use credence_circuits::fhe::{evaluate_naive, EncryptedInputs};
     use std::io::Write as _;
     use std::time::Instant;
@@ -107,7 +123,7 @@ fn policy_cost(which: &str) -> CliResult {
                 kind: credence_protocols::identifiers::SubjectKind::Enterprise,
                 bytes: [0; 32],
             };
-            let s = plan.statement(subject, 20_415, &commitments)?;
+            let s = plan.statement(subject, day, &commitments)?;
             let n = s.bits()?;
             let m = plan.predicates.len().next_power_of_two();
             let lg = (n * m).trailing_zeros() as usize;
@@ -120,12 +136,24 @@ fn policy_cost(which: &str) -> CliResult {
         }
         Err(e) => println!("proven path: none — {}", e.reason),
     }
-    print!("generating FHE keys (tfhe defaults) … ");
+    let all: Vec<&str> = p.reads.iter().map(|r| r.0.as_str()).collect();
+    let plan = Plan::compile(&p, day, &all)?;
+    let cost = plan.cost();
+    println!(
+        "sealed path, optimised lowering (compiled for day {day}): {} bootstraps, depth {}, {} of {} input blocks read",
+        cost.bootstraps,
+        cost.depth,
+        cost.input_blocks,
+        8 * p.reads.len()
+    );
+    print!("generating FHE keys … ");
     std::io::stdout().flush()?;
     let start = Instant::now();
     let (ck, sk) = tfhe::generate_keys(tfhe::ConfigBuilder::default().build());
     println!("{:.1} s", start.elapsed().as_secs_f64());
-    tfhe::set_server_key(sk);
+    let lookup = LookupKey::new(&sk)?;
+    tfhe::set_server_key(sk.clone());
+    rayon::broadcast(|_| tfhe::set_server_key(sk.clone()));
     // Every input freshly encrypted (at its default), as the service would hold them.
     let mut inputs = EncryptedInputs::new();
     for (id, _, _, default) in &p.reads {
@@ -134,15 +162,64 @@ fn policy_cost(which: &str) -> CliResult {
     }
     tfhe::reset_pbs_count();
     let start = Instant::now();
-    let out = evaluate_naive(&p, &inputs, 20_415)?;
-    let elapsed = start.elapsed();
-    let pbs = tfhe::get_pbs_count();
+    let out = evaluate_naive(&p, &inputs, day)?;
+    let naive_time = start.elapsed();
+    let naive_pbs = tfhe::get_pbs_count();
     println!(
-        "sealed path, naive lowering: {pbs} bootstraps, {:.2} s on this machine (result on the defaults: {:?})",
-        elapsed.as_secs_f64(),
+        "sealed path, naive lowering: {naive_pbs} bootstraps, {:.2} s (result on the defaults: {:?})",
+        naive_time.as_secs_f64(),
         out.decrypt(&ck)
     );
-    println!("sealed path, optimised lowering: not built yet");
+    tfhe::reset_pbs_count();
+    let start = Instant::now();
+    let out = evaluate_plan(&plan, &inputs, &lookup)?;
+    let opt_time = start.elapsed();
+    let opt_pbs = tfhe::get_pbs_count();
+    println!(
+        "sealed path, optimised lowering: {opt_pbs} bootstraps, {:.2} s (result: {:?})",
+        opt_time.as_secs_f64(),
+        out.decrypt(&ck)
+    );
+    println!(
+        "optimised vs naive: {:.1}x fewer bootstraps, {:.1}x faster",
+        naive_pbs as f64 / opt_pbs.max(1) as f64,
+        naive_time.as_secs_f64() / opt_time.as_secs_f64().max(1e-9)
+    );
+    Ok(())
+}
+
+fn keygen(dir: &str) -> CliResult {
+    use credence::fhe::keys::{generate, KeyPaths};
+    let dir = std::path::Path::new(dir);
+    let paths = KeyPaths::new(dir);
+    if paths.client_key.exists() || paths.server_key.exists() {
+        return Err(format!(
+            "{} already holds keys; refusing to overwrite them (move them away first)",
+            dir.display()
+        )
+        .into());
+    }
+    let steps = 5;
+    let mut n = 0;
+    eprintln!("generating TFHE keys (PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128, compact public key, compression, proof CRS)");
+    let (secret, public) = generate(&mut |step, took| {
+        n += 1;
+        eprintln!("  [{n}/{steps}] {step:<28} {:>6.1} s", took.as_secs_f64());
+    })?;
+    public.save(dir)?;
+    secret.save(dir)?;
+    let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "public store   {}: server key {:.1} MB, public key {:.1} KB, CRS {:.1} MB",
+        dir.join("public").display(),
+        size(&paths.server_key) as f64 / 1e6,
+        size(&paths.public_key) as f64 / 1e3,
+        size(&paths.crs) as f64 / 1e6
+    );
+    println!(
+        "authority store {}: client key (owner-only) — give it to the key authority alone",
+        dir.join("authority").display()
+    );
     Ok(())
 }
 

@@ -58,23 +58,64 @@ fn bad_input_gets_a_clear_error() {
 }
 
 #[test]
-fn policy_cost_counts_bootstraps() {
-    // Generates FHE keys and runs the naive lowering once: a few seconds.
-    let (code, out, err) = credence(&["policy", "cost", "public_procurement"]);
+fn policy_cost_counts_bootstraps_of_both_lowerings() {
+    // Generates FHE keys and runs both lowerings once: a few seconds.
+    let (code, out, err) = credence(&["policy", "cost", "public_procurement", "--day", "20415"]);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains("proven path: 3 committed inputs, 3 predicates"),
         "{out}"
     );
-    let line = out
-        .lines()
-        .find(|l| l.starts_with("sealed path, naive lowering:"))
-        .expect(&out);
-    let count: u64 = line
-        .split_whitespace()
-        .nth(4)
-        .and_then(|n| n.parse().ok())
-        .expect(line);
-    assert!(count > 0, "{line}");
-    assert!(line.contains("Eligible(false)"), "{line}"); // not registered by default
+    let count = |prefix: &str| -> u64 {
+        let line = out.lines().find(|l| l.starts_with(prefix)).expect(&out);
+        let after = &line[prefix.len()..];
+        after
+            .split_whitespace()
+            .find_map(|w| w.parse().ok())
+            .expect(line)
+    };
+    let planned = count("sealed path, optimised lowering (compiled for day 20415):");
+    let naive = count("sealed path, naive lowering:");
+    let optimised = count("sealed path, optimised lowering:");
+    assert_eq!(
+        planned, optimised,
+        "the plan's count is what the run performs\n{out}"
+    );
+    assert!(optimised < naive, "{out}");
+    // Both decrypt to the same answer: not registered by default.
+    assert!(
+        out.contains("result on the defaults: Eligible(false)"),
+        "{out}"
+    );
+    assert!(out.contains("(result: Some(Eligible(false)))"), "{out}");
+    assert!(out.contains("optimised vs naive:"), "{out}");
+
+    let (code, _, err) = credence(&["policy", "cost", "public_procurement", "--day", "soon"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("--day takes a day number"), "{err}");
+}
+
+#[test]
+fn keygen_writes_two_separate_stores_and_never_overwrites() {
+    let dir = std::env::temp_dir().join(format!("credence-cli-keys-{}", std::process::id()));
+    let d = dir.to_str().unwrap();
+    let (code, out, err) = credence(&["keygen", "--dir", d]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("[5/5] proof CRS"), "{err}");
+    assert!(out.contains("public store"), "{out}");
+    assert!(dir.join("public/server.key").exists());
+    assert!(dir.join("public/public.key").exists());
+    assert!(dir.join("public/crs.bin").exists());
+    let secret = dir.join("authority/client.key");
+    assert!(secret.exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secret).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "client key readable by others: {mode:o}");
+    }
+    let (code, _, err) = credence(&["keygen", "--dir", d]);
+    assert_ne!(code, 0);
+    assert!(err.contains("refusing to overwrite"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
