@@ -1,16 +1,30 @@
 #![allow(missing_docs)] // criterion_group! generates undocumented public functions
-//! Sealed-path benchmarks: each shipped policy evaluated by the plaintext oracle and by the
-//! naive FHE lowering, with bootstrap counts, in one run.
+//! Sealed-path benchmarks, in one run:
 //!
-//! `cargo bench --bench fhe` generates FHE keys once (tfhe defaults), runs the criterion
-//! groups, then prints a table: bootstraps, FHE time, plaintext time and their ratio. The
-//! optimised lowering joins this table when it exists.
+//! 1. every shipped policy through the plaintext oracle, the naive FHE lowering (high-level
+//!    API) and the optimised lowering (compiled shortint lookups), with exact bootstrap counts;
+//! 2. the pipeline around them with Credence's key configuration: holder encrypt + prove per
+//!    record, service verify + expand + compress per record, bytes stored per attribute, and
+//!    decompress + evaluate latency for 信易贷 on stored ciphertexts.
+//!
+//! `cargo bench --bench fhe` runs the criterion groups, then prints a summary table with the
+//! ratios (naive ÷ optimised, optimised ÷ plaintext) measured in the same run.
 
+use credence::fhe::engine::{Engine, StoredRecord};
+use credence::fhe::holder::{seal, SealedRecord};
+use credence::fhe::keys::generate;
+use credence::protocols::identifiers::SubjectKind;
+use credence::protocols::names::{AttributeId, PartyId};
+use credence::protocols::pseudonym::Pseudonym;
+use credence::protocols::signing::{Role, SigningKey};
 use credence_circuits::catalog::Catalog;
 use credence_circuits::eval::{evaluate, Inputs};
+use credence_circuits::fhe::exec::{evaluate_plan, LookupKey};
+use credence_circuits::fhe::plan::Plan;
 use credence_circuits::fhe::{evaluate_naive, EncryptedInputs};
 use credence_circuits::policy::{builtin, Policy, BUILTIN_POLICIES};
 use criterion::{criterion_group, Criterion};
+use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -19,9 +33,19 @@ use tfhe::{generate_keys, set_server_key, ClientKey, ConfigBuilder, FheUint16, S
 
 const D: u32 = 20_415;
 
-fn keys() -> &'static (ClientKey, ServerKey) {
-    static K: OnceLock<(ClientKey, ServerKey)> = OnceLock::new();
-    K.get_or_init(|| generate_keys(ConfigBuilder::default().build()))
+fn keys() -> &'static (ClientKey, ServerKey, LookupKey) {
+    static K: OnceLock<(ClientKey, ServerKey, LookupKey)> = OnceLock::new();
+    K.get_or_init(|| {
+        let (ck, sk) = generate_keys(ConfigBuilder::default().build());
+        let lk = LookupKey::new(&sk).unwrap();
+        (ck, sk, lk)
+    })
+}
+
+fn install() {
+    let sk = keys().1.clone();
+    set_server_key(sk.clone());
+    rayon::broadcast(|_| set_server_key(sk.clone()));
 }
 
 /// Every input the policy reads, freshly encrypted at its default value.
@@ -33,62 +57,301 @@ fn encrypted(policy: &Policy) -> EncryptedInputs {
     e
 }
 
+fn plan(policy: &Policy) -> Plan {
+    let all: Vec<&str> = policy.reads.iter().map(|r| r.0.as_str()).collect();
+    Plan::compile(policy, D, &all).unwrap()
+}
+
 fn bench_policies(c: &mut Criterion) {
-    set_server_key(keys().1.clone());
+    install();
     let inputs = Inputs::new(&Catalog::builtin(), []).unwrap();
     for (name, _) in BUILTIN_POLICIES {
         let policy = builtin(name).unwrap();
         let enc = encrypted(&policy);
+        let plan = plan(&policy);
         let mut g = c.benchmark_group(format!("policy_{name}"));
         g.sample_size(10);
         g.bench_function("plaintext", |b| {
             b.iter(|| evaluate(black_box(&policy), &inputs, D))
         });
+        g.bench_function("compile_plan", |b| {
+            let all: Vec<&str> = policy.reads.iter().map(|r| r.0.as_str()).collect();
+            b.iter(|| Plan::compile(black_box(&policy), D, &all).unwrap())
+        });
         g.bench_function("fhe_naive", |b| {
             b.iter(|| evaluate_naive(black_box(&policy), &enc, D).unwrap())
+        });
+        g.bench_function("fhe_optimised", |b| {
+            b.iter(|| evaluate_plan(black_box(&plan), &enc, &keys().2).unwrap())
         });
         g.finish();
     }
 }
 
+/// The pipeline with Credence's own key configuration.
+struct Pipeline {
+    engine: Engine,
+    holders: BTreeMap<String, SigningKey>,
+    /// One record per holder of every attribute 信易贷 reads.
+    records: Vec<SealedRecord>,
+    stored: Vec<StoredRecord>,
+}
+
+fn pipeline() -> &'static Pipeline {
+    static P: OnceLock<Pipeline> = OnceLock::new();
+    P.get_or_init(|| {
+        let (_secret, public) = generate(&mut |_, _| {}).unwrap();
+        let engine = Engine::new(public, 0).unwrap();
+        let catalog = Catalog::builtin();
+        let policy = builtin("xinyidai").unwrap();
+        let mut by_holder: BTreeMap<String, Vec<(AttributeId, u64)>> = BTreeMap::new();
+        for (id, _, _, default) in &policy.reads {
+            let holder = catalog.get(id.as_str()).unwrap().holder.clone();
+            by_holder
+                .entry(holder)
+                .or_default()
+                .push((id.clone(), *default));
+        }
+        let subject = Pseudonym {
+            kind: SubjectKind::Enterprise,
+            bytes: [3; 32],
+        };
+        let mut holders = BTreeMap::new();
+        let mut records = Vec::new();
+        for (h, values) in &by_holder {
+            let key = SigningKey::generate(Role::Holder, &mut rand::thread_rng());
+            records.push(
+                seal(
+                    &catalog,
+                    &engine.public().public_key,
+                    &engine.public().crs,
+                    &PartyId::new(h).unwrap(),
+                    &key,
+                    subject,
+                    1,
+                    values,
+                )
+                .unwrap(),
+            );
+            holders.insert(h.clone(), key);
+        }
+        let mut stored = Vec::new();
+        for r in &records {
+            let key = holders[r.submission.submission.holder.as_str()].public();
+            stored.push(engine.ingest(r, &key, &catalog).unwrap().stored);
+        }
+        Pipeline {
+            engine,
+            holders,
+            records,
+            stored,
+        }
+    })
+}
+
+/// The largest record among the holders (most attributes).
+fn largest_record(p: &Pipeline) -> &SealedRecord {
+    p.records
+        .iter()
+        .max_by_key(|r| r.submission.submission.attributes.len())
+        .unwrap()
+}
+
+fn bench_pipeline(c: &mut Criterion) {
+    let p = pipeline();
+    let catalog = Catalog::builtin();
+    let record = largest_record(p);
+    let s = &record.submission.submission;
+    let n = s.attributes.len();
+    let values: Vec<(AttributeId, u64)> = s.attributes.iter().map(|a| (a.clone(), 0)).collect();
+    let key = &p.holders[s.holder.as_str()];
+    let mut g = c.benchmark_group("sealed_pipeline");
+    g.sample_size(10);
+    g.bench_function(format!("holder_encrypt_prove_record_{n}_values"), |b| {
+        b.iter(|| {
+            seal(
+                &catalog,
+                &p.engine.public().public_key,
+                &p.engine.public().crs,
+                &s.holder,
+                key,
+                s.subject,
+                2,
+                &values,
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function(
+        format!("service_verify_expand_compress_record_{n}_values"),
+        |b| b.iter(|| p.engine.ingest(record, &key.public(), &catalog).unwrap()),
+    );
+    let policy = builtin("xinyidai").unwrap();
+    g.bench_function("xinyidai_decompress_all_14_values", |b| {
+        b.iter(|| p.engine.decompress(&p.stored).unwrap())
+    });
+    g.bench_function("xinyidai_decompress_and_evaluate", |b| {
+        b.iter(|| p.engine.evaluate(&policy, D, &p.stored).unwrap())
+    });
+    g.finish();
+}
+
+fn time<R>(f: impl FnOnce() -> R) -> (R, Duration) {
+    let t = Instant::now();
+    let r = f();
+    (r, t.elapsed())
+}
+
 fn summary() {
-    set_server_key(keys().1.clone());
+    install();
     let inputs = Inputs::new(&Catalog::builtin(), []).unwrap();
     println!(
-        "\n== sealed path: naive FHE lowering vs plaintext oracle (this machine, tfhe defaults) =="
+        "\n== sealed path: optimised vs naive FHE lowering vs plaintext (this machine, one run) =="
     );
     println!(
-        "{:<20} {:>10} {:>12} {:>12} {:>12}",
-        "policy", "bootstraps", "fhe naive", "plaintext", "fhe/plain"
+        "{:<20} {:>9} {:>9} {:>6} {:>11} {:>11} {:>10} {:>9} {:>11}",
+        "policy",
+        "naive PBS",
+        "opt PBS",
+        "depth",
+        "naive",
+        "optimised",
+        "plaintext",
+        "naive/opt",
+        "opt/plain"
     );
     for (name, _) in BUILTIN_POLICIES {
         let policy = builtin(name).unwrap();
         let enc = encrypted(&policy);
+        let expected = evaluate(&policy, &inputs, D);
         tfhe::reset_pbs_count();
-        let start = Instant::now();
-        let out = evaluate_naive(&policy, &enc, D).unwrap();
-        let fhe = start.elapsed();
-        let pbs = tfhe::get_pbs_count();
-        assert_eq!(out.decrypt(&keys().0), evaluate(&policy, &inputs, D));
+        let (out, naive) = time(|| evaluate_naive(&policy, &enc, D).unwrap());
+        let naive_pbs = tfhe::get_pbs_count();
+        assert_eq!(out.decrypt(&keys().0), expected);
+        let plan = plan(&policy);
+        tfhe::reset_pbs_count();
+        let (out, opt) = time(|| evaluate_plan(&plan, &enc, &keys().2).unwrap());
+        let opt_pbs = tfhe::get_pbs_count();
+        assert_eq!(out.decrypt(&keys().0), Some(expected));
+        assert_eq!(opt_pbs as usize, plan.cost().bootstraps);
         let runs = 10_000u32;
-        let start = Instant::now();
-        for _ in 0..runs {
-            black_box(evaluate(black_box(&policy), &inputs, D));
-        }
-        let plain = start.elapsed() / runs;
+        let (_, plain) = time(|| {
+            for _ in 0..runs {
+                black_box(evaluate(black_box(&policy), &inputs, D));
+            }
+        });
+        let plain = plain / runs;
         println!(
-            "{name:<20} {pbs:>10} {:>10.0}ms {:>10.2}µs {:>12.0}",
-            fhe.as_secs_f64() * 1e3,
+            "{name:<20} {naive_pbs:>9} {opt_pbs:>9} {:>6} {:>9.0}ms {:>9.0}ms {:>8.2}µs {:>9.2} {:>11.2e}",
+            plan.cost().depth,
+            naive.as_secs_f64() * 1e3,
+            opt.as_secs_f64() * 1e3,
             plain.as_secs_f64() * 1e6,
-            fhe.as_secs_f64() / plain.as_secs_f64()
+            naive.as_secs_f64() / opt.as_secs_f64(),
+            opt.as_secs_f64() / plain.as_secs_f64()
         );
     }
+
+    let p = pipeline();
+    let catalog = Catalog::builtin();
+    println!(
+        "\n== sealed pipeline (Credence keys: compact public key + proof CRS + compression) =="
+    );
+    let record = largest_record(p);
+    let s = &record.submission.submission;
+    let key = &p.holders[s.holder.as_str()];
+    let values: Vec<(AttributeId, u64)> = s.attributes.iter().map(|a| (a.clone(), 0)).collect();
+    let (_, enc) = time(|| {
+        seal(
+            &catalog,
+            &p.engine.public().public_key,
+            &p.engine.public().crs,
+            &s.holder,
+            key,
+            s.subject,
+            3,
+            &values,
+        )
+        .unwrap()
+    });
+    let (_, ingest) = time(|| p.engine.ingest(record, &key.public(), &catalog).unwrap());
+    println!(
+        "holder `{}` record of {} values: encrypt + prove {:.0} ms, upload {} bytes; service verify + expand + compress {:.0} ms",
+        s.holder,
+        s.attributes.len(),
+        enc.as_secs_f64() * 1e3,
+        record.list.len(),
+        ingest.as_secs_f64() * 1e3
+    );
+    let stored: usize = p.stored.iter().map(|c| c.bytes.len()).sum();
+    let attributes: usize = p.stored.iter().map(|c| c.attributes.len()).sum();
+    let one = {
+        let v = p.engine.decompress(&p.stored[..1]).unwrap();
+        let mut b = Vec::new();
+        let ct = v.get(p.stored[0].attributes[0].as_str()).unwrap().clone();
+        tfhe::safe_serialization::safe_serialize(&ct, &mut b, 1 << 30).unwrap();
+        b.len()
+    };
+    println!(
+        "stored per attribute: {} bytes compressed (mean over {} attributes in {} records), {} bytes expanded: {:.0}x smaller",
+        stored / attributes,
+        attributes,
+        p.stored.len(),
+        one,
+        one as f64 / (stored / attributes) as f64
+    );
+    // A 16-value list, the most one proof covers (raw tfhe calls, for scale).
+    let metadata = b"credence bench";
+    let mut builder = tfhe::ProvenCompactCiphertextList::builder(&p.engine.public().public_key);
+    for v in 0..16u16 {
+        builder.push(v);
+    }
+    let (list, enc16) = time(|| {
+        builder
+            .build_with_proof_packed(
+                &p.engine.public().crs,
+                metadata,
+                tfhe::zk::ZkComputeLoad::Proof,
+            )
+            .unwrap()
+    });
+    let mut bytes = Vec::new();
+    tfhe::safe_serialization::safe_serialize(&list, &mut bytes, 1 << 30).unwrap();
+    let (_, verify16) = time(|| {
+        p.engine.install(|| {
+            list.verify_and_expand(
+                &p.engine.public().crs,
+                &p.engine.public().public_key,
+                metadata,
+            )
+            .unwrap()
+        })
+    });
+    println!(
+        "16 values in one proven list: encrypt + prove {:.0} ms, {} bytes; verify + expand {:.0} ms",
+        enc16.as_secs_f64() * 1e3,
+        bytes.len(),
+        verify16.as_secs_f64() * 1e3
+    );
+    let policy = builtin("xinyidai").unwrap();
+    tfhe::reset_pbs_count();
+    let (_, dec) = time(|| p.engine.decompress(&p.stored).unwrap());
+    let dec_pbs = tfhe::get_pbs_count();
+    tfhe::reset_pbs_count();
+    let (e, total) = time(|| p.engine.evaluate(&policy, D, &p.stored).unwrap());
+    let total_pbs = tfhe::get_pbs_count();
+    println!(
+        "xinyidai on {attributes} stored attributes: decompress all {:.0} ms ({dec_pbs} PBS); decompress the blocks the plan reads + evaluate {:.0} ms ({total_pbs} PBS, plan {})",
+        dec.as_secs_f64() * 1e3,
+        total.as_secs_f64() * 1e3,
+        e.plan.cost().bootstraps
+    );
 }
 
 criterion_group! {
     name = benches;
-    config = Criterion::default().measurement_time(Duration::from_secs(20)).warm_up_time(Duration::from_secs(1));
-    targets = bench_policies
+    config = Criterion::default().measurement_time(Duration::from_secs(15)).warm_up_time(Duration::from_secs(1));
+    targets = bench_policies, bench_pipeline
 }
 
 fn main() {

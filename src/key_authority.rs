@@ -17,12 +17,12 @@
 use crate::circuits::catalog::Catalog;
 use crate::circuits::fhe::plan::OutputKind;
 use crate::circuits::policy::{Output, Policy};
-use crate::fhe::engine::{read_output, sha3, Engine, StoredCiphertext};
+use crate::fhe::engine::{read_output, sha3, Engine, EvalError, StoredRecord};
 use crate::fhe::holder::SealedRecord;
 use crate::fhe::keys::{PublicMaterial, SecretMaterial};
 use crate::protocols::log::entry::Outcome;
 use crate::protocols::log::hash::Hash;
-use crate::protocols::names::{AttributeId, PartyId};
+use crate::protocols::names::PartyId;
 use crate::protocols::pseudonym::Pseudonym;
 use crate::protocols::signing::{PublicKey, Role, SigningKey};
 use crate::protocols::verdict::{Evidence, SignedVerdict, Verdict};
@@ -217,8 +217,7 @@ impl KeyAuthority {
 
     /// Re-derives the evaluation output from the holders' uploads; returns its hash.
     fn replay(&self, policy: &Policy, req: &DecryptionRequest) -> Result<Hash, Refusal> {
-        let mut stored: Vec<StoredCiphertext> = Vec::new();
-        let mut seen: Vec<AttributeId> = Vec::new();
+        let mut stored: Vec<StoredRecord> = Vec::new();
         for record in &req.inputs {
             let s = &record.submission.submission;
             let key = self
@@ -235,24 +234,17 @@ impl KeyAuthority {
                 .engine
                 .ingest(record, key, &self.catalog)
                 .map_err(|e| Refusal::BadInput(e.to_string()))?;
-            for c in ingested.ciphertexts {
-                if !policy.reads.iter().any(|r| r.0 == c.attribute) {
-                    continue;
-                }
-                if seen.contains(&c.attribute) {
-                    return Err(Refusal::BadInput(format!(
-                        "attribute `{}` given twice",
-                        c.attribute
-                    )));
-                }
-                seen.push(c.attribute.clone());
-                stored.push(c);
-            }
+            stored.push(ingested.stored);
         }
         let evaluation = self
             .engine
             .evaluate(policy, req.day, &stored)
-            .map_err(|e| Refusal::Internal(e.to_string()))?;
+            .map_err(|e| match e {
+                EvalError::Duplicate(a) => {
+                    Refusal::BadInput(format!("attribute `{a}` given twice"))
+                }
+                e => Refusal::Internal(e.to_string()),
+            })?;
         let expected = match policy.output {
             Output::Eligible(_) => OutputKind::Eligible,
             Output::Grade { .. } => OutputKind::Grade,

@@ -306,3 +306,152 @@ fn evidence_must_come_from_the_owning_authority() {
     // Missing an input.
     assert!(!plan.matches_evidence(&statement, &honest[..2], &catalog));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The optimised FHE lowering, on random policies: whatever the weights (negative too), the
+// comparison operators, the nesting of all/any/not, the day and which attributes are present,
+// the compiled plan run with the block semantics (`Plan::simulate`, which checks every lookup
+// input's range and noise) gives the oracle's answer.
+
+mod random_policies {
+    use super::*;
+    use credence_circuits::fhe::plan::Plan;
+
+    const LEVELS: &[&str] = &[
+        "tax.credit_score",
+        "market.compliance_score",
+        "social.arrears_months",
+        "commit.breaches",
+    ];
+    const UNTIL: &[&str] = &[
+        "court.dishonest_debtor",
+        "credit.red_list",
+        "tax.major_violation",
+    ];
+    const FLAGS: &[&str] = &["tax.grade_a", "market.registered"];
+    const OPS: &[&str] = &[">=", "<=", ">", "<", "==", "!="];
+
+    /// `w₁*a₁ ± |w₂|*a₂ …` in the policy syntax.
+    fn linear(terms: &[(i64, usize)]) -> String {
+        let mut s = String::new();
+        for (i, (w, a)) in terms.iter().enumerate() {
+            let w = if *w == 0 { 1 } else { *w };
+            if i == 0 {
+                s.push_str(&format!("{w}*{}", LEVELS[*a]));
+            } else {
+                let sign = if w < 0 { "-" } else { "+" };
+                s.push_str(&format!(" {sign} {}*{}", w.abs(), LEVELS[*a]));
+            }
+        }
+        s
+    }
+
+    fn atom() -> impl Strategy<Value = String> {
+        let sum = (
+            proptest::collection::vec((-30i64..=30, 0..LEVELS.len()), 1..=3),
+            -200i64..=200,
+        )
+            .prop_map(|(terms, c)| {
+                let mut s = linear(&terms);
+                s.push_str(&format!(" {} {}", if c < 0 { "-" } else { "+" }, c.abs()));
+                s
+            });
+        prop_oneof![
+            (sum, 0..OPS.len(), -3000i64..=3000)
+                .prop_map(|(s, op, t)| format!("{s} {} {t}", OPS[op])),
+            (0..UNTIL.len()).prop_map(|a| format!("listed({})", UNTIL[a])),
+            (0..UNTIL.len()).prop_map(|a| format!("not_listed({})", UNTIL[a])),
+            (0..FLAGS.len()).prop_map(|a| format!("flag({})", FLAGS[a])),
+        ]
+    }
+
+    fn expr() -> impl Strategy<Value = String> {
+        atom().prop_recursive(3, 12, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 1..4)
+                    .prop_map(|v| format!("all({})", v.join(", "))),
+                proptest::collection::vec(inner.clone(), 1..4)
+                    .prop_map(|v| format!("any({})", v.join(", "))),
+                inner.prop_map(|e| format!("not({e})")),
+            ]
+        })
+    }
+
+    fn grade() -> impl Strategy<Value = String> {
+        (
+            proptest::collection::vec((-30i64..=30, 0..LEVELS.len()), 1..=3),
+            proptest::collection::btree_set(-1500i64..=1500, 1..=4),
+        )
+            .prop_map(|(terms, ts)| {
+                let s = linear(&terms);
+                let bands: Vec<String> = ts
+                    .iter()
+                    .rev()
+                    .enumerate()
+                    .map(|(i, t)| format!("B{i} >= {t}"))
+                    .collect();
+                format!("grade {s} {{\n  {},\n  Z\n}}\n", bands.join(",\n  "))
+            })
+    }
+
+    fn check(text: &str, day: u32, present_mask: u32, seed: u64) {
+        let catalog = Catalog::builtin();
+        let policy = match Policy::parse(text, &catalog) {
+            Ok(p) => p,
+            Err(e) => panic!("generated policy does not parse: {e}\n{text}"),
+        };
+        let present: Vec<&str> = policy
+            .reads
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| present_mask & (1 << i) != 0)
+            .map(|(_, r)| r.0.as_str())
+            .collect();
+        let plan = Plan::compile(&policy, day, &present).unwrap();
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
+        for _ in 0..40 {
+            let values: Vec<u64> = plan
+                .inputs
+                .iter()
+                .map(|i| match rand::Rng::gen_range(&mut rng, 0..4) {
+                    0 => rand::Rng::gen_range(&mut rng, 0..=i.max),
+                    1 => u64::from(day).min(i.max),
+                    2 => (u64::from(day) + 1).min(i.max),
+                    _ => rand::Rng::gen_range(&mut rng, 0..=i.max.min(3)),
+                })
+                .collect();
+            let inputs = Inputs::new(
+                &catalog,
+                plan.inputs
+                    .iter()
+                    .zip(&values)
+                    .map(|(i, v)| (i.attribute.as_str(), *v)),
+            )
+            .unwrap();
+            assert_eq!(
+                plan.simulate(&values),
+                evaluate(&policy, &inputs, day),
+                "{text}\nday {day}, present {present:?}, values {values:?}"
+            );
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn eligibility_plans_match_the_oracle(
+            e in expr(),
+            day in prop_oneof![Just(20_415u32), 0u32..70_000],
+            mask in any::<u32>(),
+            seed in any::<u64>(),
+        ) {
+            check(&format!("policy random version 1\neligible = {e}\n"), day, mask, seed);
+        }
+
+        #[test]
+        fn grade_plans_match_the_oracle(g in grade(), mask in any::<u32>(), seed in any::<u64>()) {
+            check(&format!("policy random version 1\n{g}"), 20_415, mask, seed);
+        }
+    }
+}

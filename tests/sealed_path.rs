@@ -7,7 +7,7 @@
 use credence::circuits::catalog::Catalog;
 use credence::circuits::eval::{evaluate, Inputs};
 use credence::circuits::policy::builtin;
-use credence::fhe::engine::{Engine, IngestError, StoredCiphertext};
+use credence::fhe::engine::{Engine, IngestError, StoredRecord};
 use credence::fhe::holder::{seal, SealError, SealedRecord};
 use credence::fhe::keys::{generate, PublicMaterial};
 use credence::key_authority::{DecryptionRequest, KeyAuthority, Refusal, ReplayPolicy};
@@ -137,15 +137,15 @@ fn holder_key(r: &SealedRecord) -> credence::protocols::signing::PublicKey {
     }
 }
 
-fn ingest_all(records: &[SealedRecord]) -> Vec<StoredCiphertext> {
+fn ingest_all(records: &[SealedRecord]) -> Vec<StoredRecord> {
     let w = world();
     records
         .iter()
-        .flat_map(|r| {
+        .map(|r| {
             w.engine
                 .ingest(r, &holder_key(r), &Catalog::builtin())
                 .unwrap()
-                .ciphertexts
+                .stored
         })
         .collect()
 }
@@ -276,7 +276,7 @@ fn the_key_authority_refuses_everything_else() {
     let honest = w.engine.evaluate(&policy, D, &stored).unwrap();
     let ka = w.authority.lock().unwrap();
 
-    // A raw attribute ciphertext (what the service stores) is not an output.
+    // A stored record (raw attribute ciphertexts) is not an output.
     let raw = stored[0].bytes.clone();
     assert!(matches!(
         ka.decide(&request("public_procurement", who, records.clone(), raw)),
@@ -387,6 +387,13 @@ fn the_key_authority_refuses_everything_else() {
         Err(Refusal::UnknownHolder(_))
     ));
 
+    let mut twice = records.clone();
+    twice.push(records[0].clone());
+    assert!(matches!(
+        ka.decide(&request("public_procurement", who, twice, honest.output.clone())),
+        Err(Refusal::BadInput(m)) if m.contains("twice")
+    ));
+
     // The honest request still goes through after all that.
     let signed = ka
         .decide(&request(
@@ -438,18 +445,23 @@ fn ingest_refuses_bad_submissions_and_accepts_good_ones() {
         .engine
         .ingest(&good, &w.credit.public(), &catalog)
         .unwrap();
-    assert_eq!(ok.ciphertexts.len(), 1);
+    assert_eq!(
+        ok.stored.attributes,
+        vec![attr("credit.serious_dishonesty")]
+    );
     // Stored compressed, and compression is deterministic (the key authority relies on it).
     let again = w
         .engine
         .ingest(&good, &w.credit.public(), &catalog)
         .unwrap();
-    assert_eq!(ok.ciphertexts, again.ciphertexts);
-    assert!(
-        ok.ciphertexts[0].bytes.len() < 4096,
-        "{}",
-        ok.ciphertexts[0].bytes.len()
-    );
+    assert_eq!(ok.stored, again.stored);
+    assert!(ok.stored.bytes.len() < 4096, "{}", ok.stored.bytes.len());
+    // And it decompresses to a whole value again.
+    let back = w
+        .engine
+        .decompress(std::slice::from_ref(&ok.stored))
+        .unwrap();
+    assert!(back.get("credit.serious_dishonesty").is_some());
 
     // Wrong signer.
     assert_eq!(

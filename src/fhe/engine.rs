@@ -8,7 +8,7 @@
 use super::holder::{SealedRecord, MAX_LIST_BYTES};
 use super::keys::PublicMaterial;
 use crate::circuits::catalog::Catalog;
-use crate::circuits::fhe::exec::{evaluate_plan, LookupKey};
+use crate::circuits::fhe::exec::{blocks_read, evaluate_plan_on_blocks, LookupKey};
 use crate::circuits::fhe::plan::{Plan, PlanCost};
 use crate::circuits::fhe::{evaluate_naive, EncryptedInputs, FheOutcome};
 use crate::circuits::policy::Policy;
@@ -18,26 +18,32 @@ use crate::protocols::sealed::SealedSubmission;
 use crate::protocols::signing::PublicKey;
 use rayon::prelude::*;
 use sha3::{Digest, Sha3_256};
+use std::collections::BTreeMap;
+use tfhe::integer::ciphertext::IntegerCiphertext;
 use tfhe::integer::ciphertext::IntegerProvenCompactCiphertextListConformanceParams;
+use tfhe::integer::RadixCiphertext;
 use tfhe::prelude::*;
 use tfhe::safe_serialization::{safe_deserialize, safe_deserialize_conformant, safe_serialize};
 use tfhe::shortint::parameters::PARAM_PKE_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128;
 use tfhe::{
-    CompressedCiphertextList, CompressedCiphertextListBuilder, FheUint16, FheUint8,
-    ProvenCompactCiphertextList,
+    CompressedCiphertextList, CompressedCiphertextListBuilder, FheUint16, FheUint2, FheUint2Id,
+    FheUint8, ProvenCompactCiphertextList, ReRandomizationMetadata, Tag,
 };
 
-/// Largest stored (compressed) attribute ciphertext read back.
-pub const MAX_STORED_BYTES: u64 = 1 << 16;
+/// Largest stored (compressed) record read back.
+pub const MAX_STORED_BYTES: u64 = 1 << 20;
 /// Largest output ciphertext (four uncompressed blocks are ≈ 66 KB).
 pub const MAX_OUTPUT_BYTES: u64 = 1 << 20;
+/// 2-bit blocks per stored value (`FheUint16`).
+pub const BLOCKS_PER_VALUE: usize = 8;
 
-/// A stored attribute: its compressed ciphertext.
+/// A stored submission: every value of one holder record compressed together, one list item per
+/// 2-bit block, so that an evaluation decompresses only the blocks its plan reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredCiphertext {
-    /// The attribute.
-    pub attribute: AttributeId,
-    /// A safe-serialized `CompressedCiphertextList` holding one `FheUint16`.
+pub struct StoredRecord {
+    /// The attributes, in list order.
+    pub attributes: Vec<AttributeId>,
+    /// A safe-serialized `CompressedCiphertextList` of `8 × attributes.len()` `FheUint2` blocks.
     pub bytes: Vec<u8>,
 }
 
@@ -46,8 +52,8 @@ pub struct StoredCiphertext {
 pub struct Ingested {
     /// The holder's submission.
     pub record: SealedRecord,
-    /// One compressed ciphertext per attribute, in list order.
-    pub ciphertexts: Vec<StoredCiphertext>,
+    /// What is stored.
+    pub stored: StoredRecord,
 }
 
 /// Why a submission was refused. Nothing is stored on any of these.
@@ -101,7 +107,7 @@ pub struct Evaluation {
     pub output: Vec<u8>,
     /// SHA3-256 of `output`.
     pub output_hash: Hash,
-    /// SHA3-256 of each input's stored bytes, in input order.
+    /// SHA3-256 of each stored record given, in order.
     pub input_hashes: Vec<Hash>,
 }
 
@@ -183,17 +189,14 @@ impl Engine {
         if SealedSubmission::hash_list(&record.list) != s.list_hash {
             return Err(IngestError::ListHashMismatch);
         }
-        let ciphertexts = self.install(|| self.expand_and_compress(record))?;
+        let stored = self.install(|| self.expand_and_compress(record))?;
         Ok(Ingested {
             record: record.clone(),
-            ciphertexts,
+            stored,
         })
     }
 
-    fn expand_and_compress(
-        &self,
-        record: &SealedRecord,
-    ) -> Result<Vec<StoredCiphertext>, IngestError> {
+    fn expand_and_compress(&self, record: &SealedRecord) -> Result<StoredRecord, IngestError> {
         let s = &record.submission.submission;
         let list: ProvenCompactCiphertextList =
             safe_deserialize_conformant(record.list.as_slice(), MAX_LIST_BYTES, &self.list_params)
@@ -212,85 +215,157 @@ impl Engine {
                 &s.proof_metadata(),
             )
             .map_err(|e| IngestError::ProofInvalid(e.to_string()))?;
-        let mut values = Vec::with_capacity(s.attributes.len());
+        let mut builder = CompressedCiphertextListBuilder::new();
         for i in 0..s.attributes.len() {
             let v: FheUint16 = expander
                 .get(i)
                 .map_err(|e| IngestError::Shape(e.to_string()))?
                 .ok_or_else(|| IngestError::Shape(format!("value {i} missing")))?;
-            values.push(v);
+            let (radix, ..) = v.into_raw_parts();
+            for block in radix.blocks() {
+                builder.push(FheUint2::from_raw_parts(
+                    RadixCiphertext::from(vec![block.clone()]),
+                    FheUint2Id,
+                    Tag::default(),
+                    ReRandomizationMetadata::default(),
+                ));
+            }
         }
-        s.attributes
-            .par_iter()
-            .zip(values.into_par_iter())
-            .map(|(a, v)| {
-                let list = CompressedCiphertextListBuilder::new()
-                    .push(v)
-                    .build()
-                    .map_err(|e| IngestError::Internal(e.to_string()))?;
-                let mut bytes = Vec::new();
-                safe_serialize(&list, &mut bytes, MAX_STORED_BYTES)
-                    .map_err(|e| IngestError::Internal(e.to_string()))?;
-                Ok(StoredCiphertext {
-                    attribute: a.clone(),
-                    bytes,
+        let compressed = builder
+            .build()
+            .map_err(|e| IngestError::Internal(e.to_string()))?;
+        let mut bytes = Vec::new();
+        safe_serialize(&compressed, &mut bytes, MAX_STORED_BYTES)
+            .map_err(|e| IngestError::Internal(e.to_string()))?;
+        Ok(StoredRecord {
+            attributes: s.attributes.clone(),
+            bytes,
+        })
+    }
+
+    /// Where each attribute lives: `(record, position)`; an attribute in two records is an error.
+    fn locate(
+        records: &[StoredRecord],
+        wanted: impl Fn(&AttributeId) -> bool,
+    ) -> Result<BTreeMap<AttributeId, (usize, usize)>, EvalError> {
+        let mut at = BTreeMap::new();
+        for (r, rec) in records.iter().enumerate() {
+            for (i, a) in rec.attributes.iter().enumerate() {
+                if wanted(a) && at.insert(a.clone(), (r, i)).is_some() {
+                    return Err(EvalError::Duplicate(a.to_string()));
+                }
+            }
+        }
+        Ok(at)
+    }
+
+    fn parse(records: &[StoredRecord]) -> Result<Vec<CompressedCiphertextList>, EvalError> {
+        records
+            .iter()
+            .map(|r| {
+                safe_deserialize(r.bytes.as_slice(), MAX_STORED_BYTES).map_err(|_| {
+                    EvalError::Stored(
+                        r.attributes
+                            .first()
+                            .map(|a| a.to_string())
+                            .unwrap_or_default(),
+                    )
                 })
             })
             .collect()
     }
 
-    /// Decompresses stored ciphertexts (on the pool).
-    pub fn decompress(&self, inputs: &[StoredCiphertext]) -> Result<EncryptedInputs, EvalError> {
+    fn block(
+        lists: &[CompressedCiphertextList],
+        at: (usize, usize),
+        digit: usize,
+        attribute: &AttributeId,
+    ) -> Result<tfhe::shortint::Ciphertext, EvalError> {
+        let bad = || EvalError::Stored(attribute.to_string());
+        let v: FheUint2 = lists[at.0]
+            .get(at.1 * BLOCKS_PER_VALUE + digit)
+            .map_err(|_| bad())?
+            .ok_or_else(bad)?;
+        let (radix, ..) = v.into_raw_parts();
+        radix.blocks().first().cloned().ok_or_else(bad)
+    }
+
+    /// Decompresses every value of the records, whole (the naive lowering needs whole values).
+    pub fn decompress(&self, records: &[StoredRecord]) -> Result<EncryptedInputs, EvalError> {
+        let at = Self::locate(records, |_| true)?;
+        let lists = Self::parse(records)?;
         self.install(|| {
-            let values: Vec<Result<(String, FheUint16), EvalError>> = inputs
+            let values: Vec<Result<(AttributeId, FheUint16), EvalError>> = at
                 .par_iter()
-                .map(|c| {
-                    let bad = || EvalError::Stored(c.attribute.to_string());
-                    let list: CompressedCiphertextList =
-                        safe_deserialize(c.bytes.as_slice(), MAX_STORED_BYTES)
-                            .map_err(|_| bad())?;
-                    let v: FheUint16 = list.get(0).map_err(|_| bad())?.ok_or_else(bad)?;
-                    Ok((c.attribute.to_string(), v))
+                .map(|(a, pos)| {
+                    let blocks = (0..BLOCKS_PER_VALUE)
+                        .map(|d| Self::block(&lists, *pos, d, a))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok((
+                        a.clone(),
+                        FheUint16::from_raw_parts(
+                            RadixCiphertext::from(blocks),
+                            tfhe::FheUint16Id,
+                            Tag::default(),
+                            ReRandomizationMetadata::default(),
+                        ),
+                    ))
                 })
                 .collect();
             let mut out = EncryptedInputs::new();
-            let mut seen = std::collections::BTreeSet::new();
             for v in values {
                 let (a, v) = v?;
-                if !seen.insert(a.clone()) {
-                    return Err(EvalError::Duplicate(a));
-                }
-                out.insert(&a, v);
+                out.insert(a.as_str(), v);
             }
             Ok(out)
         })
     }
 
-    /// Evaluates `policy` for `day` on stored inputs with the optimised lowering: decompress,
-    /// compile (specialised to the day and to which attributes are present), run.
+    /// Evaluates `policy` for `day` on stored records with the optimised lowering: compile
+    /// (specialised to the day and to which attributes are present), decompress only the blocks
+    /// the plan reads, run.
     pub fn evaluate(
         &self,
         policy: &Policy,
         day: u32,
-        inputs: &[StoredCiphertext],
+        records: &[StoredRecord],
     ) -> Result<Evaluation, EvalError> {
-        let encrypted = self.decompress(inputs)?;
-        let present: Vec<&str> = inputs
-            .iter()
-            .map(|c| c.attribute.as_str())
-            .filter(|a| policy.reads.iter().any(|r| r.0.as_str() == *a))
-            .collect();
+        let at = Self::locate(records, |a| policy.reads.iter().any(|r| &r.0 == a))?;
+        let present: Vec<&str> = at.keys().map(|a| a.as_str()).collect();
         let plan =
             Plan::compile(policy, day, &present).map_err(|e| EvalError::Plan(e.to_string()))?;
-        let output = self
-            .install(|| evaluate_plan(&plan, &encrypted, &self.lookup))
-            .map_err(|e| EvalError::Plan(e.to_string()))?;
+        let lists = Self::parse(records)?;
+        let needed = blocks_read(&plan);
+        let output = self.install(|| {
+            let fetched: Vec<Result<((u16, u8), tfhe::shortint::Ciphertext), EvalError>> = needed
+                .par_iter()
+                .map(|&(input, digit)| {
+                    let a = &plan.inputs[usize::from(input)].attribute;
+                    let pos = at[a];
+                    Ok((
+                        (input, digit),
+                        Self::block(&lists, pos, usize::from(digit), a)?,
+                    ))
+                })
+                .collect();
+            let mut blocks: Vec<Vec<Option<tfhe::shortint::Ciphertext>>> = plan
+                .inputs
+                .iter()
+                .map(|i| vec![None; usize::from(i.digits)])
+                .collect();
+            for f in fetched {
+                let ((input, digit), b) = f?;
+                blocks[usize::from(input)][usize::from(digit)] = Some(b);
+            }
+            evaluate_plan_on_blocks(&plan, &blocks, &self.lookup)
+                .map_err(|e| EvalError::Plan(e.to_string()))
+        })?;
         let mut bytes = Vec::new();
         safe_serialize(&output.value, &mut bytes, MAX_OUTPUT_BYTES)
             .map_err(|e| EvalError::Plan(e.to_string()))?;
         Ok(Evaluation {
             output_hash: sha3(&bytes),
-            input_hashes: inputs.iter().map(|c| sha3(&c.bytes)).collect(),
+            input_hashes: records.iter().map(|r| sha3(&r.bytes)).collect(),
             plan,
             output: bytes,
         })

@@ -110,8 +110,7 @@ pub fn evaluate_plan(
     inputs: &EncryptedInputs,
     key: &LookupKey,
 ) -> Result<PlanOutput, MissingInput> {
-    let sk = &*key.key;
-    let mut blocks: Vec<Vec<Ciphertext>> = Vec::with_capacity(plan.inputs.len());
+    let mut blocks: Vec<Vec<Option<Ciphertext>>> = Vec::with_capacity(plan.inputs.len());
     for i in &plan.inputs {
         let ct = inputs
             .values
@@ -122,8 +121,52 @@ pub fn evaluate_plan(
         if radix.len() < usize::from(i.digits) {
             return Err(MissingInput(i.attribute.as_str().to_string()));
         }
-        blocks.push(radix);
+        blocks.push(radix.into_iter().map(Some).collect());
     }
+    evaluate_plan_on_blocks(plan, &blocks, key)
+}
+
+/// The input blocks a plan reads: `(input, digit)` pairs, sorted. Only these need to be
+/// decompressed or fetched.
+pub fn blocks_read(plan: &Plan) -> Vec<(u16, u8)> {
+    let mut out = std::collections::BTreeSet::new();
+    for lin in plan.nodes.iter().map(|n| &n.input).chain(&plan.outputs) {
+        for (s, _) in &lin.terms {
+            if let Source::Digit { input, digit } = s {
+                out.insert((*input, *digit));
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// Evaluates `plan` on input blocks: `blocks[input][digit]`, which must be present for every
+/// pair in [`blocks_read`].
+pub fn evaluate_plan_on_blocks(
+    plan: &Plan,
+    blocks: &[Vec<Option<Ciphertext>>],
+    key: &LookupKey,
+) -> Result<PlanOutput, MissingInput> {
+    let sk = &*key.key;
+    for (input, digit) in blocks_read(plan) {
+        let present = blocks
+            .get(usize::from(input))
+            .and_then(|b| b.get(usize::from(digit)))
+            .is_some_and(Option::is_some);
+        if !present {
+            return Err(MissingInput(
+                plan.inputs[usize::from(input)]
+                    .attribute
+                    .as_str()
+                    .to_string(),
+            ));
+        }
+    }
+    let block = |input: u16, digit: u8| -> Ciphertext {
+        blocks[usize::from(input)][usize::from(digit)]
+            .clone()
+            .expect("checked above")
+    };
     let mut outs: Vec<Option<Ciphertext>> = vec![None; plan.nodes.len()];
     for level in plan.levels() {
         let computed: Vec<(usize, Ciphertext)> = level
@@ -131,9 +174,7 @@ pub fn evaluate_plan(
             .map(|&n| {
                 let node = &plan.nodes[n];
                 let get = |s: Source| match s {
-                    Source::Digit { input, digit } => {
-                        blocks[usize::from(input)][usize::from(digit)].clone()
-                    }
+                    Source::Digit { input, digit } => block(input, digit),
                     Source::Node(m) => outs[m as usize].clone().expect("earlier level"),
                 };
                 let x = linear(sk, &node.input, &get);
@@ -149,7 +190,7 @@ pub fn evaluate_plan(
         }
     }
     let get = |s: Source| match s {
-        Source::Digit { input, digit } => blocks[usize::from(input)][usize::from(digit)].clone(),
+        Source::Digit { input, digit } => block(input, digit),
         Source::Node(m) => outs[m as usize].clone().expect("evaluated"),
     };
     let mut result: Vec<Ciphertext> = plan

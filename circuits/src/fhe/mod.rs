@@ -33,6 +33,10 @@ impl EncryptedInputs {
     pub fn new() -> Self {
         Self::default()
     }
+    /// The ciphertext of `attribute`, if present.
+    pub fn get(&self, attribute: &str) -> Option<&FheUint16> {
+        self.values.get(attribute)
+    }
     /// Sets the ciphertext of `attribute`.
     pub fn insert(&mut self, attribute: &str, value: FheUint16) {
         self.values.insert(attribute.to_string(), value);
