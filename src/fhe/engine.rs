@@ -99,6 +99,9 @@ pub enum EvalError {
     Plan(String),
 }
 
+/// A decompressed input block: `((input, digit), block)`.
+type FetchedBlock = ((u16, u8), tfhe::shortint::Ciphertext);
+
 /// A policy evaluated on ciphertexts.
 pub struct Evaluation {
     /// The plan it ran.
@@ -337,7 +340,7 @@ impl Engine {
         let lists = Self::parse(records)?;
         let needed = blocks_read(&plan);
         let output = self.install(|| {
-            let fetched: Vec<Result<((u16, u8), tfhe::shortint::Ciphertext), EvalError>> = needed
+            let fetched: Vec<Result<FetchedBlock, EvalError>> = needed
                 .par_iter()
                 .map(|&(input, digit)| {
                     let a = &plan.inputs[usize::from(input)].attribute;
