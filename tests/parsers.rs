@@ -17,6 +17,7 @@ use credence_protocols::predicate::{
 };
 use credence_protocols::pseudonym::Pseudonym;
 use credence_protocols::seal::SealedOpening;
+use credence_protocols::sealed::{SealedSubmission, SignedSealedSubmission};
 use credence_protocols::signing::{Role, SigningKey};
 use credence_protocols::verdict::{Evidence, SignedVerdict, Verdict, VerdictReceipt};
 use merlin::Transcript;
@@ -34,6 +35,7 @@ struct Samples {
     verdict: Vec<u8>,
     receipt: Vec<u8>,
     sealed: Vec<u8>,
+    sealed_submission: Vec<u8>,
 }
 
 fn subject() -> Pseudonym {
@@ -150,6 +152,17 @@ fn samples() -> &'static Samples {
             verdict: verdict.to_bytes(),
             receipt: receipt.to_bytes(),
             sealed: sealed.to_bytes(),
+            sealed_submission: SignedSealedSubmission::sign(
+                SealedSubmission {
+                    holder: context.holder.clone(),
+                    subject: subject(),
+                    submission_id: 9,
+                    attributes: vec![context.attribute.clone()],
+                    list_hash: [5; 32],
+                },
+                &holder,
+            )
+            .to_bytes(),
         }
     })
 }
@@ -191,6 +204,10 @@ fn parse_all(bytes: &[u8]) {
     }
     if let Ok(x) = SealedOpening::from_bytes(bytes) {
         assert_eq!(x.to_bytes(), bytes);
+    }
+    if let Ok(x) = SignedSealedSubmission::from_bytes(bytes) {
+        assert_eq!(x.to_bytes(), bytes);
+        let _ = x.submission.proof_metadata();
     }
     let _ = Opening::from_bytes(bytes);
     if let Ok(text) = std::str::from_utf8(bytes) {
@@ -280,7 +297,7 @@ proptest! {
     }
 
     #[test]
-    fn mutated_encodings_never_panic(which in 0usize..9, m in mutation()) {
+    fn mutated_encodings_never_panic(which in 0usize..10, m in mutation()) {
         let s = samples();
         let base: &[u8] = match which {
             0 => &s.signed_commitment,
@@ -291,6 +308,7 @@ proptest! {
             5 => &s.verdict,
             6 => &s.receipt,
             7 => &s.sealed,
+            8 => &s.sealed_submission,
             _ => &s.statement_bytes[..s.statement_bytes.len() / 2],
         };
         parse_all(&mutate(base, &m));
@@ -308,6 +326,7 @@ fn samples_parse() {
     SignedVerdict::from_bytes(&s.verdict).unwrap();
     VerdictReceipt::from_bytes(&s.receipt).unwrap();
     SealedOpening::from_bytes(&s.sealed).unwrap();
+    SignedSealedSubmission::from_bytes(&s.sealed_submission).unwrap();
 }
 
 /// Writes valid encodings as fuzz seeds when `CREDENCE_WRITE_FUZZ_SEEDS` is set (see
@@ -322,7 +341,7 @@ fn write_fuzz_seeds() {
     let mut statement_proof = (s.statement_bytes.len() as u16).to_be_bytes().to_vec();
     statement_proof.extend_from_slice(&s.statement_bytes);
     statement_proof.extend_from_slice(&s.proof);
-    let seeds: [(&str, Vec<u8>); 9] = [
+    let seeds: [(&str, Vec<u8>); 10] = [
         ("identifiers", b"914403001922038216".to_vec()),
         ("checkpoint", s.checkpoint.as_bytes().to_vec()),
         ("log_leaf", s.leaf.clone()),
@@ -340,6 +359,7 @@ fn write_fuzz_seeds() {
         ("verdict", s.verdict.clone()),
         ("verdict", s.receipt.clone()),
         ("sealed_opening", s.sealed.clone()),
+        ("sealed_opening", s.sealed_submission.clone()),
     ];
     for (i, (target, bytes)) in seeds.iter().enumerate() {
         let d = dir.join(target);

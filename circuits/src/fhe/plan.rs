@@ -945,14 +945,6 @@ mod differential {
             ] {
                 let all: Vec<&str> = p.reads.iter().map(|r| r.0.as_str()).collect();
                 let plan = Plan::compile(&p, day, &all).unwrap();
-                if day == 20415 {
-                    eprintln!("{name}: {:?}", plan.cost());
-                    if *name == "xinyidai" {
-                        for (i, n) in plan.nodes.iter().enumerate() {
-                            eprintln!("  n{i}: {:?} -> {:?}", n.input, n.table);
-                        }
-                    }
-                }
                 for _ in 0..300 {
                     let vals: Vec<u64> = p
                         .reads
@@ -984,28 +976,47 @@ mod differential {
 }
 
 #[cfg(test)]
-mod explore {
+mod costs {
     use super::*;
-    #[test]
-    fn explore_costs() {
+
+    fn cost(text: &str, day: u32) -> PlanCost {
         let catalog = crate::catalog::Catalog::builtin();
-        for text in [
-            "policy t version 1\neligible = not_listed(court.dishonest_debtor)\n",
-            "policy t version 1\neligible = all(not_listed(court.dishonest_debtor), not_listed(customs.dishonest))\n",
-            "policy t version 1\neligible = tax.credit_score >= 60\n",
-            "policy t version 1\nlet score = 3*tax.credit_score + 2*market.compliance_score + 2*court.performance_score + social.insurance_score + utility.payment_score + assoc.industry_score\neligible = score >= 600\n",
-        ] {
-            let p = crate::policy::Policy::parse(text, &catalog).unwrap();
-            let all: Vec<&str> = p.reads.iter().map(|r| r.0.as_str()).collect();
-            for day in [20415u32, 20416, 12345] {
-                let plan = Plan::compile(&p, day, &all).unwrap();
-                eprintln!("{day} {:?}", plan.cost());
-                if day == 20415 {
-                    for (i, n) in plan.nodes.iter().enumerate() {
-                        eprintln!("  n{i}: {:?} -> {:?}", n.input, n.table);
-                    }
-                }
-            }
+        let p = crate::policy::Policy::parse(text, &catalog).unwrap();
+        let all: Vec<&str> = p.reads.iter().map(|r| r.0.as_str()).collect();
+        Plan::compile(&p, day, &all).unwrap().cost()
+    }
+
+    /// Bootstrap counts are deterministic: these pin the compiler's quality (a regression
+    /// shows up here, not as a slower benchmark someone may not run).
+    #[test]
+    fn costs_do_not_regress() {
+        let list = "policy t version 1\neligible = not_listed(court.dishonest_debtor)\n";
+        // D = 20415: digits 1 0 3 3 2 3 3 3 — three low digits cannot matter, a run of 3s
+        // collapses into one sum.
+        assert!(cost(list, 20_415).bootstraps <= 3);
+        for day in [0, 1, 12_345, 20_416, 65_534] {
+            assert!(cost(list, day).bootstraps <= 6, "day {day}");
         }
+        // On the last day no 16-bit listing is in force: decided without reading anything (the
+        // output is a public constant).
+        assert_eq!(cost(list, 65_535).bootstraps, 0);
+        let one = "policy t version 1\neligible = tax.credit_score >= 60\n";
+        assert_eq!(cost(one, 20_415).bootstraps, 1);
+        for (name, naive) in [
+            ("xinyidai", 189),
+            ("public_procurement", 16),
+            ("credit_grade", 149),
+            ("rongque", 30),
+        ] {
+            let p = crate::policy::builtin(name).unwrap();
+            let all: Vec<&str> = p.reads.iter().map(|r| r.0.as_str()).collect();
+            let c = Plan::compile(&p, 20_415, &all).unwrap().cost();
+            assert!(c.bootstraps * 2 <= naive, "{name}: {c:?}");
+        }
+        let x = crate::policy::builtin("xinyidai").unwrap();
+        let all: Vec<&str> = x.reads.iter().map(|r| r.0.as_str()).collect();
+        let c = Plan::compile(&x, 20_415, &all).unwrap().cost();
+        assert!(c.bootstraps <= 46, "{c:?}");
+        assert!(c.depth <= 7, "{c:?}");
     }
 }

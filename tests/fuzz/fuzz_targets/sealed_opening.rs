@@ -1,11 +1,16 @@
-//! Sealed openings and raw openings: never panic; accepted input re-encodes identically.
+//! Sealed openings, raw openings and sealed-path submissions: never panic; accepted input
+//! re-encodes identically.
 #![no_main]
 use credence_protocols::commitment::Opening;
 use credence_protocols::seal::SealedOpening;
+use credence_protocols::sealed::SignedSealedSubmission;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(s) = SealedOpening::from_bytes(data) {
+        assert_eq!(s.to_bytes(), data);
+    }
+    if let Ok(s) = SignedSealedSubmission::from_bytes(data) {
         assert_eq!(s.to_bytes(), data);
     }
     if let Ok(o) = Opening::from_bytes(data) {
