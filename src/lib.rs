@@ -15,6 +15,7 @@
 pub mod demo;
 pub mod fhe;
 pub mod key_authority;
+pub mod store;
 
 pub use credence_circuits as circuits;
 pub use credence_protocols as protocols;
