@@ -1,0 +1,330 @@
+//! The log service: appends typed entries to the RFC 9162 (SHA3-256) Merkle log kept in a
+//! [`Store`], signs checkpoints every N entries or T seconds, and serves entries, inclusion and
+//! consistency proofs.
+//!
+//! An append writes the leaves, the complete-subtree hashes they complete, the new size — and
+//! any data the entries describe, passed as an extra batch — in **one** atomic, durable commit.
+//! So an acknowledged submission is both stored and logged, or neither.
+
+use crate::protocols::log::checkpoint::{Checkpoint, SignedCheckpoint};
+use crate::protocols::log::entry::{LogEntry, LogLeaf};
+use crate::protocols::log::proof::root;
+use crate::protocols::log::{
+    ConsistencyProof, Hash, HashReader, InclusionProof, LogHasher, Sha3Log,
+};
+use crate::protocols::signing::{Role, SigningKey};
+use crate::protocols::LogError;
+use crate::store::{Batch, Store, StoreError, Table};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+const SIZE_KEY: &[u8] = b"log/size";
+const CHECKPOINT_KEY: &[u8] = b"log/checkpoint";
+
+fn be(n: u64) -> [u8; 8] {
+    n.to_be_bytes()
+}
+
+fn hash_key(level: u8, index: u64) -> Vec<u8> {
+    let mut k = vec![level];
+    k.extend_from_slice(&be(index));
+    k
+}
+
+fn read_u64(v: &[u8]) -> Result<u64, LogServiceError> {
+    Ok(u64::from_be_bytes(v.try_into().map_err(|_| {
+        LogServiceError::Corrupt("a stored counter is not 8 bytes".into())
+    })?))
+}
+
+/// Log service failures.
+#[derive(Debug, thiserror::Error)]
+pub enum LogServiceError {
+    /// Storage failed; nothing was appended.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A proof or range request is out of range, or a proof could not be built.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// Stored data is inconsistent.
+    #[error("log storage is corrupt: {0}")]
+    Corrupt(String),
+    /// Checkpoint signing failed.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+}
+
+/// Complete-subtree hashes read from the store, with writes of the current batch on top.
+struct Hashes<'a> {
+    store: &'a dyn Store,
+    pending: &'a HashMap<(u8, u64), Hash>,
+}
+
+impl HashReader for Hashes<'_> {
+    fn stored_hash(&self, level: u8, index: u64) -> Result<Hash, LogError> {
+        if let Some(h) = self.pending.get(&(level, index)) {
+            return Ok(*h);
+        }
+        let missing = LogError::MissingHash { level, index };
+        let v = self
+            .store
+            .get(Table::LogHashes, &hash_key(level, index))
+            .map_err(|_| missing.clone())?
+            .ok_or(missing.clone())?;
+        v.as_slice().try_into().map_err(|_| missing)
+    }
+}
+
+/// When to sign a checkpoint.
+#[derive(Clone, Copy, Debug)]
+pub struct CheckpointPolicy {
+    /// After this many new entries.
+    pub every_entries: u64,
+    /// Or after this many seconds with at least one new entry.
+    pub every_seconds: u64,
+}
+
+struct State {
+    size: u64,
+    checkpoint_size: u64,
+    checkpoint_time: u64,
+}
+
+/// The log service.
+pub struct LogService {
+    store: Arc<dyn Store>,
+    origin: String,
+    key: SigningKey,
+    policy: CheckpointPolicy,
+    state: Mutex<State>,
+}
+
+impl LogService {
+    /// Opens the log kept in `store`, named `origin`, signing with `key` (role `Log`).
+    pub fn open(
+        store: Arc<dyn Store>,
+        origin: &str,
+        key: SigningKey,
+        policy: CheckpointPolicy,
+    ) -> Result<Self, LogServiceError> {
+        if key.role() != Role::Log {
+            return Err(LogServiceError::Checkpoint(
+                "the log signs with a log key".into(),
+            ));
+        }
+        let size = match store.get(Table::Meta, SIZE_KEY)? {
+            Some(v) => read_u64(&v)?,
+            None => 0,
+        };
+        let (checkpoint_size, checkpoint_time) = match store.get(Table::Meta, CHECKPOINT_KEY)? {
+            Some(v) if v.len() == 16 => (read_u64(&v[..8])?, read_u64(&v[8..])?),
+            Some(_) => return Err(LogServiceError::Corrupt("checkpoint marker".into())),
+            None => (0, 0),
+        };
+        Ok(LogService {
+            store,
+            origin: origin.to_string(),
+            key,
+            policy,
+            state: Mutex::new(State {
+                size,
+                checkpoint_size,
+                checkpoint_time,
+            }),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Current number of entries.
+    pub fn size(&self) -> u64 {
+        self.lock().size
+    }
+
+    /// The log origin (checkpoint name).
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Appends `entries` stamped `time`, together with `extra` writes, in one durable commit;
+    /// returns the entries' indices. On error nothing was written.
+    pub fn append(
+        &self,
+        entries: &[LogEntry],
+        time: u64,
+        extra: Batch,
+    ) -> Result<Vec<u64>, LogServiceError> {
+        let mut state = self.lock();
+        let mut batch = extra;
+        let mut pending: HashMap<(u8, u64), Hash> = HashMap::new();
+        let mut indices = Vec::with_capacity(entries.len());
+        let mut size = state.size;
+        for entry in entries {
+            let leaf = LogLeaf {
+                time,
+                entry: entry.clone(),
+            }
+            .to_bytes();
+            let index = size;
+            let mut h = Sha3Log::hash_leaf(&leaf);
+            pending.insert((0, index), h);
+            batch.insert(Table::LogLeaves, be(index).to_vec(), leaf);
+            batch.put(Table::LogHashes, hash_key(0, index), h.to_vec());
+            let (mut level, mut i) = (0u8, index);
+            while i % 2 == 1 {
+                let reader = Hashes {
+                    store: &*self.store,
+                    pending: &pending,
+                };
+                let left = reader.stored_hash(level, i - 1)?;
+                h = Sha3Log::hash_children(&left, &h);
+                level += 1;
+                i /= 2;
+                pending.insert((level, i), h);
+                batch.put(Table::LogHashes, hash_key(level, i), h.to_vec());
+            }
+            indices.push(index);
+            size += 1;
+        }
+        batch.put(Table::Meta, SIZE_KEY.to_vec(), be(size).to_vec());
+        self.store.commit(&batch)?;
+        state.size = size;
+        Ok(indices)
+    }
+
+    fn reader(&self) -> Hashes<'_> {
+        static EMPTY: std::sync::OnceLock<HashMap<(u8, u64), Hash>> = std::sync::OnceLock::new();
+        Hashes {
+            store: &*self.store,
+            pending: EMPTY.get_or_init(HashMap::new),
+        }
+    }
+
+    /// The root of the first `size` entries.
+    pub fn root(&self, size: u64) -> Result<Hash, LogServiceError> {
+        if size > self.size() {
+            return Err(LogError::InvalidRequest("size is beyond the log").into());
+        }
+        Ok(root::<Sha3Log, _>(&self.reader(), size)?)
+    }
+
+    /// Inclusion proof of entry `index` in the tree of `size` entries.
+    pub fn inclusion_proof(
+        &self,
+        index: u64,
+        size: u64,
+    ) -> Result<InclusionProof, LogServiceError> {
+        if size > self.size() {
+            return Err(LogError::InvalidRequest("tree size is beyond the log").into());
+        }
+        Ok(InclusionProof::generate::<Sha3Log, _>(
+            &self.reader(),
+            index,
+            size,
+        )?)
+    }
+
+    /// Consistency proof from `old` to `new` entries.
+    pub fn consistency_proof(
+        &self,
+        old: u64,
+        new: u64,
+    ) -> Result<ConsistencyProof, LogServiceError> {
+        if new > self.size() {
+            return Err(LogError::InvalidRequest("new size is beyond the log").into());
+        }
+        Ok(ConsistencyProof::generate::<Sha3Log, _>(
+            &self.reader(),
+            old,
+            new,
+        )?)
+    }
+
+    /// Entries `from..to` (at most `limit`), decoded.
+    pub fn entries(
+        &self,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, LogLeaf)>, LogServiceError> {
+        let rows = self
+            .store
+            .scan(Table::LogLeaves, &be(from), Some(&be(to)), limit)?;
+        rows.into_iter()
+            .map(|(k, v)| {
+                let i = read_u64(&k)?;
+                let leaf = LogLeaf::from_bytes(&v)
+                    .map_err(|e| LogServiceError::Corrupt(format!("leaf {i}: {e}")))?;
+                Ok((i, leaf))
+            })
+            .collect()
+    }
+
+    /// Signs and stores a checkpoint of the current size (returns the stored one if that size
+    /// is already checkpointed).
+    pub fn checkpoint(&self, now: u64) -> Result<SignedCheckpoint, LogServiceError> {
+        let mut state = self.lock();
+        let size = state.size;
+        if let Some(text) = self.store.get(Table::Checkpoints, &be(size))? {
+            return parse(&text);
+        }
+        let root = root::<Sha3Log, _>(&self.reader(), size)?;
+        let cp = Checkpoint::new(&self.origin, size, root)
+            .map_err(|e| LogServiceError::Checkpoint(e.to_string()))?;
+        let signed = SignedCheckpoint::sign(cp, &self.origin, &self.key)
+            .map_err(|e| LogServiceError::Checkpoint(e.to_string()))?;
+        let mut b = Batch::new();
+        b.insert(
+            Table::Checkpoints,
+            be(size).to_vec(),
+            signed.to_text().into_bytes(),
+        );
+        let mut marker = be(size).to_vec();
+        marker.extend_from_slice(&be(now));
+        b.put(Table::Meta, CHECKPOINT_KEY.to_vec(), marker);
+        self.store.commit(&b)?;
+        state.checkpoint_size = size;
+        state.checkpoint_time = now;
+        Ok(signed)
+    }
+
+    /// Signs a checkpoint if the policy says one is due.
+    pub fn maybe_checkpoint(&self, now: u64) -> Result<Option<SignedCheckpoint>, LogServiceError> {
+        let due = {
+            let s = self.lock();
+            let new = s.size - s.checkpoint_size;
+            new >= self.policy.every_entries
+                || (new > 0 && now.saturating_sub(s.checkpoint_time) >= self.policy.every_seconds)
+        };
+        if due {
+            self.checkpoint(now).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// The latest signed checkpoint, if any.
+    pub fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>, LogServiceError> {
+        let size = self.lock().checkpoint_size;
+        match self.store.get(Table::Checkpoints, &be(size))? {
+            Some(text) => parse(&text).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The stored checkpoint of exactly `size` entries, if one was signed.
+    pub fn checkpoint_at(&self, size: u64) -> Result<Option<SignedCheckpoint>, LogServiceError> {
+        match self.store.get(Table::Checkpoints, &be(size))? {
+            Some(text) => parse(&text).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+fn parse(text: &[u8]) -> Result<SignedCheckpoint, LogServiceError> {
+    let text = std::str::from_utf8(text)
+        .map_err(|_| LogServiceError::Corrupt("checkpoint is not UTF-8".into()))?;
+    SignedCheckpoint::parse(text).map_err(|e| LogServiceError::Corrupt(e.to_string()))
+}
