@@ -41,6 +41,7 @@ pub mod log;
 pub mod names;
 pub mod predicate;
 pub mod pseudonym;
+pub mod request;
 pub mod seal;
 pub mod sealed;
 pub mod signing;

@@ -37,13 +37,15 @@ pub enum Table {
     Consents,
     /// Openings sealed to subjects, by (pseudonym, holder, submission).
     SealedOpenings,
+    /// Request nonces seen, by (time, party, nonce), kept for the replay window.
+    Nonces,
     /// Small settings and counters.
     Meta,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 11] = [
+    pub const ALL: [Table; 12] = [
         Table::Parties,
         Table::Subjects,
         Table::Submissions,
@@ -54,6 +56,7 @@ impl Table {
         Table::Verdicts,
         Table::Consents,
         Table::SealedOpenings,
+        Table::Nonces,
         Table::Meta,
     ];
 
@@ -70,6 +73,7 @@ impl Table {
             Table::Verdicts => "verdicts",
             Table::Consents => "consents",
             Table::SealedOpenings => "sealed_openings",
+            Table::Nonces => "nonces",
             Table::Meta => "meta",
         }
     }
