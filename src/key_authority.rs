@@ -28,6 +28,7 @@ use crate::protocols::signing::{PublicKey, Role, SigningKey};
 use crate::protocols::verdict::{Evidence, SignedVerdict, Verdict};
 use sha3::{Digest, Sha3_256};
 use std::collections::BTreeMap;
+use std::sync::RwLock;
 use subtle::ConstantTimeEq;
 use tfhe::prelude::*;
 
@@ -99,14 +100,36 @@ pub enum Refusal {
     Internal(String),
 }
 
+/// A decrypted outcome, not yet signed. Only the key authority makes one.
+#[derive(Debug)]
+pub struct Decision {
+    policy_hash: Hash,
+    subject: Pseudonym,
+    day: u32,
+    outcome: Outcome,
+    evaluation_index: u64,
+    output_hash: Hash,
+}
+
+impl Decision {
+    /// The decrypted outcome.
+    pub fn outcome(&self) -> Outcome {
+        self.outcome
+    }
+    /// Hash of the output ciphertext decrypted.
+    pub fn output_hash(&self) -> Hash {
+        self.output_hash
+    }
+}
+
 /// The key authority.
 pub struct KeyAuthority {
     secret: SecretMaterial,
     signing_key: SigningKey,
     engine: Engine,
     catalog: Catalog,
-    policies: BTreeMap<Hash, Policy>,
-    holders: BTreeMap<PartyId, PublicKey>,
+    policies: RwLock<BTreeMap<Hash, Policy>>,
+    holders: RwLock<BTreeMap<PartyId, PublicKey>>,
     replay: ReplayPolicy,
     sample_key: [u8; 32],
 }
@@ -130,8 +153,8 @@ impl KeyAuthority {
             signing_key,
             engine: Engine::new(public, threads)?,
             catalog,
-            policies: BTreeMap::new(),
-            holders: BTreeMap::new(),
+            policies: RwLock::new(BTreeMap::new()),
+            holders: RwLock::new(BTreeMap::new()),
             replay: ReplayPolicy::Always,
             sample_key,
         })
@@ -148,13 +171,19 @@ impl KeyAuthority {
     }
 
     /// Learns a published policy.
-    pub fn publish(&mut self, policy: Policy) {
-        self.policies.insert(policy.hash(), policy);
+    pub fn publish(&self, policy: Policy) {
+        self.policies
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(policy.hash(), policy);
     }
 
     /// Learns a registered holder's key.
-    pub fn register_holder(&mut self, holder: PartyId, key: PublicKey) {
-        self.holders.insert(holder, key);
+    pub fn register_holder(&self, holder: PartyId, key: PublicKey) {
+        self.holders
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(holder, key);
     }
 
     fn sampled(&self, output_hash: &Hash) -> bool {
@@ -171,12 +200,28 @@ impl KeyAuthority {
         }
     }
 
-    /// Replays, decrypts and signs — or refuses.
+    /// Replays, decrypts and signs — or refuses. (`decrypt` then `sign`.)
     pub fn decide(&self, req: &DecryptionRequest) -> Result<SignedVerdict, Refusal> {
+        let decision = self.decrypt(req)?;
+        self.sign(
+            decision,
+            req.decryption_index,
+            req.log_indices.clone(),
+            req.issued_at,
+        )
+    }
+
+    /// Checks, replays and decrypts; the [`Decision`] can only be turned into a verdict by
+    /// [`KeyAuthority::sign`] (so the service can log the decryption first and learn its index).
+    pub fn decrypt(&self, req: &DecryptionRequest) -> Result<Decision, Refusal> {
         let policy = self
             .policies
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
             .get(&req.policy_hash)
+            .cloned()
             .ok_or(Refusal::UnknownPolicy)?;
+        let policy = &policy;
         // The ciphertext must be an evaluation output (an 8-bit result), well-formed for our
         // parameters, and the one the log records.
         let output =
@@ -197,18 +242,36 @@ impl KeyAuthority {
             (Output::Grade { bands, .. }, g) if usize::from(g) <= bands.len() => Outcome::Grade(g),
             _ => return Err(Refusal::InvalidOutcome),
         };
-        let verdict = Verdict {
+        Ok(Decision {
             policy_hash: req.policy_hash,
             subject: req.subject,
-            as_of_day: req.day,
+            day: req.day,
             outcome,
+            evaluation_index: req.evaluation_index,
+            output_hash,
+        })
+    }
+
+    /// Signs the verdict of a decision, citing the log index of its decryption entry.
+    pub fn sign(
+        &self,
+        decision: Decision,
+        decryption_index: u64,
+        log_indices: Vec<u64>,
+        issued_at: u64,
+    ) -> Result<SignedVerdict, Refusal> {
+        let verdict = Verdict {
+            policy_hash: decision.policy_hash,
+            subject: decision.subject,
+            as_of_day: decision.day,
+            outcome: decision.outcome,
             evidence: Evidence::Decryption {
-                evaluation_index: req.evaluation_index,
-                decryption_index: req.decryption_index,
-                output_hash,
+                evaluation_index: decision.evaluation_index,
+                decryption_index,
+                output_hash: decision.output_hash,
             },
-            log_indices: req.log_indices.clone(),
-            issued_at: req.issued_at,
+            log_indices,
+            issued_at,
         };
         verdict
             .sign(&self.signing_key)
@@ -222,8 +285,12 @@ impl KeyAuthority {
             let s = &record.submission.submission;
             let key = self
                 .holders
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
                 .get(&s.holder)
+                .copied()
                 .ok_or_else(|| Refusal::UnknownHolder(s.holder.to_string()))?;
+            let key = &key;
             if s.subject != req.subject {
                 return Err(Refusal::BadInput(format!(
                     "submission {} of `{}` is about another subject",

@@ -38,7 +38,7 @@ fn world() -> &'static World {
         let credit = SigningKey::generate(Role::Holder, &mut rng);
         let market = SigningKey::generate(Role::Holder, &mut rng);
         let tax = SigningKey::generate(Role::Holder, &mut rng);
-        let mut ka = KeyAuthority::new(
+        let ka = KeyAuthority::new(
             secret,
             public.clone(),
             SigningKey::generate(Role::KeyAuthority, &mut rng),

@@ -1,0 +1,855 @@
+//! The HTTP service (axum): signed requests, role-checked routes, the sealed-path query, the
+//! log for auditors. Every write is committed durably, together with its log entries, before
+//! the response.
+//!
+//! Routes (all bodies JSON unless noted; every request signed, see `protocols::request`):
+//!
+//! | route | role | |
+//! |---|---|---|
+//! | `POST /v1/operator/parties` | operator | register a holder, bank, witness |
+//! | `POST /v1/operator/policies` | operator | publish a policy (text body) |
+//! | `POST /v1/holder/pseudonym` | holder | the pseudonym of a subject identifier |
+//! | `POST /v1/holder/sealed` | holder | a sealed record (binary body) |
+//! | `POST /v1/bank/query` | bank | sealed-path question → signed verdict |
+//! | `GET /v1/audit/checkpoint`, `/v1/audit/entries`, `/v1/audit/proof/inclusion`, `/v1/audit/proof/consistency` | any registered party | the log |
+//! | `GET /openapi.json`, `GET /metrics`, `GET /healthz` | none | |
+
+use crate::auth::{AuthError, Authenticator};
+use crate::circuits::catalog::Catalog;
+use crate::circuits::policy::Policy;
+use crate::fhe::engine::{Engine, StoredRecord};
+use crate::fhe::holder::SealedRecord;
+use crate::key_authority::{DecryptionRequest, KeyAuthority};
+use crate::log_service::LogService;
+use crate::protocols::encoding::{Reader, Writer};
+use crate::protocols::identifiers::{SubjectId, SubjectKind};
+use crate::protocols::log::entry::{EvaluationPath, LogEntry};
+use crate::protocols::names::PartyId;
+use crate::protocols::pseudonym::{Pseudonym, PseudonymKey};
+use crate::protocols::sealed::SignedSealedSubmission;
+use crate::protocols::signing::{PublicKey, Role};
+use crate::store::{prefix_range, Batch, Store, Table};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Largest JSON body.
+pub const MAX_JSON_BODY: usize = 64 << 10;
+/// Largest sealed-record body (a 16-value proven list is ≈ 20 KB).
+pub const MAX_SEALED_BODY: usize = 256 << 10;
+/// Largest policy text.
+pub const MAX_POLICY_BODY: usize = 64 << 10;
+
+/// An API error: status and a message that says what was wrong.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// What was wrong.
+    pub message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+    fn bad(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+    fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            return ApiError::internal(e);
+        }
+        ApiError::new(status, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Request counters for `/metrics`.
+#[derive(Default)]
+struct Metrics {
+    by_status: Mutex<BTreeMap<(String, u16), u64>>,
+    fhe_rejected: AtomicU64,
+}
+
+/// Everything the handlers share.
+pub struct ServiceState {
+    store: Arc<dyn Store>,
+    log: LogService,
+    auth: Authenticator,
+    catalog: Catalog,
+    policies: RwLock<BTreeMap<String, Policy>>,
+    pseudonyms: PseudonymKey,
+    engine: Arc<Engine>,
+    authority: Arc<KeyAuthority>,
+    fhe_slots: Arc<tokio::sync::Semaphore>,
+    append: Mutex<()>,
+    metrics: Metrics,
+}
+
+/// How to build a [`ServiceState`].
+pub struct ServiceParts {
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// The log.
+    pub log: LogService,
+    /// The catalogue.
+    pub catalog: Catalog,
+    /// The pseudonym key.
+    pub pseudonyms: PseudonymKey,
+    /// The compute engine.
+    pub engine: Arc<Engine>,
+    /// The key authority (in-process component with its own key store).
+    pub authority: Arc<KeyAuthority>,
+    /// Concurrent FHE evaluations admitted; more get 503.
+    pub fhe_slots: usize,
+    /// Request time window, seconds.
+    pub window_secs: u64,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn policy_key(name: &str) -> Vec<u8> {
+    format!("policy/{name}").into_bytes()
+}
+
+fn pseudonym_bytes(p: &Pseudonym) -> Vec<u8> {
+    let mut v = vec![match p.kind {
+        SubjectKind::Enterprise => 1u8,
+        SubjectKind::Person => 2,
+    }];
+    v.extend_from_slice(&p.bytes);
+    v
+}
+
+/// Stored form of a sealed submission: the holder's upload and what the engine keeps.
+fn encode_sealed(record: &SealedRecord, stored: &StoredRecord) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.u8(1);
+    w.bytes(&record.submission.to_bytes());
+    w.bytes(&record.list);
+    w.bytes(&stored.bytes);
+    w.into_bytes()
+}
+
+fn decode_sealed(v: &[u8]) -> Option<(SealedRecord, StoredRecord)> {
+    let mut r = Reader::new(v);
+    if r.u8("kind").ok()? != 1 {
+        return None;
+    }
+    let submission =
+        SignedSealedSubmission::from_bytes(r.bytes("submission", 1 << 16).ok()?).ok()?;
+    let list = r.bytes("list", 1 << 22).ok()?.to_vec();
+    let stored = r.bytes("stored", 1 << 22).ok()?.to_vec();
+    r.finish().ok()?;
+    Some((
+        SealedRecord {
+            submission: submission.clone(),
+            list,
+        },
+        StoredRecord {
+            attributes: submission.submission.attributes.clone(),
+            bytes: stored,
+        },
+    ))
+}
+
+impl ServiceState {
+    /// Builds the state, loading published policies from the store.
+    pub fn new(parts: ServiceParts) -> Result<Arc<Self>, String> {
+        let mut policies = BTreeMap::new();
+        let (from, to) = prefix_range(b"policy/");
+        for (_, text) in parts
+            .store
+            .scan(Table::Meta, &from, to.as_deref(), 10_000)
+            .map_err(|e| e.to_string())?
+        {
+            let text = String::from_utf8(text).map_err(|e| e.to_string())?;
+            let p = Policy::parse(&text, &parts.catalog).map_err(|e| e.to_string())?;
+            parts.authority.publish(p.clone());
+            policies.insert(p.name.clone(), p);
+        }
+        // The key authority learns the registered holders (it checks their signatures).
+        for (party, key) in parts
+            .store
+            .scan(Table::Parties, &[], None, 1_000_000)
+            .map_err(|e| e.to_string())?
+        {
+            let key = crate::auth::decode_party_key(&key).ok_or("corrupt party key")?;
+            if key.role() == Role::Holder {
+                let party = std::str::from_utf8(&party)
+                    .ok()
+                    .and_then(|p| PartyId::new(p).ok())
+                    .ok_or("corrupt party id")?;
+                parts.authority.register_holder(party, key);
+            }
+        }
+        Ok(Arc::new(ServiceState {
+            auth: Authenticator::new(parts.store.clone(), parts.window_secs),
+            store: parts.store,
+            log: parts.log,
+            catalog: parts.catalog,
+            policies: RwLock::new(policies),
+            pseudonyms: parts.pseudonyms,
+            engine: parts.engine,
+            authority: parts.authority,
+            fhe_slots: Arc::new(tokio::sync::Semaphore::new(parts.fhe_slots.max(1))),
+            append: Mutex::new(()),
+            metrics: Metrics::default(),
+        }))
+    }
+
+    /// The log.
+    pub fn log(&self) -> &LogService {
+        &self.log
+    }
+
+    fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        method: &Method,
+        uri: &Uri,
+        body: &[u8],
+        roles: &[Role],
+    ) -> ApiResult<crate::auth::Caller> {
+        let pq = uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or(uri.path());
+        Ok(self.auth.authenticate(
+            |h| headers.get(h).and_then(|v| v.to_str().ok()),
+            method.as_str(),
+            pq,
+            body,
+            now(),
+            roles,
+        )?)
+    }
+
+    fn append(&self, entries: &[LogEntry], extra: Batch) -> ApiResult<Vec<u64>> {
+        let _g = self.append.lock().unwrap_or_else(|e| e.into_inner());
+        self.log.append(entries, now(), extra).map_err(|e| match e {
+            crate::log_service::LogServiceError::Store(crate::store::StoreError::Exists {
+                ..
+            }) => ApiError::new(StatusCode::CONFLICT, "already exists"),
+            e => ApiError::internal(e),
+        })
+    }
+
+    fn record(&self, route: &str, status: StatusCode) {
+        let mut m = self
+            .metrics
+            .by_status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        *m.entry((route.to_string(), status.as_u16())).or_default() += 1;
+    }
+}
+
+/// Counts every response by route and status.
+async fn count(
+    State(s): State<Arc<ServiceState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = req.uri().path().to_string();
+    let span = tracing::info_span!("request", route = %route);
+    let _e = span.enter();
+    let res = next.run(req).await;
+    s.record(&route, res.status());
+    res
+}
+
+/// The router.
+pub fn router(state: Arc<ServiceState>) -> Router {
+    Router::new()
+        .route(
+            "/v1/operator/parties",
+            post(register_party).layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
+        )
+        .route(
+            "/v1/operator/policies",
+            post(publish_policy).layer(DefaultBodyLimit::max(MAX_POLICY_BODY)),
+        )
+        .route(
+            "/v1/holder/pseudonym",
+            post(pseudonym).layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
+        )
+        .route(
+            "/v1/holder/sealed",
+            post(submit_sealed).layer(DefaultBodyLimit::max(MAX_SEALED_BODY)),
+        )
+        .route(
+            "/v1/bank/query",
+            post(bank_query).layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
+        )
+        .route("/v1/audit/checkpoint", get(audit_checkpoint))
+        .route("/v1/audit/entries", get(audit_entries))
+        .route("/v1/audit/proof/inclusion", get(audit_inclusion))
+        .route("/v1/audit/proof/consistency", get(audit_consistency))
+        .route("/openapi.json", get(openapi))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), count))
+        .with_state(state)
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("malformed JSON body: {e}")))
+}
+
+#[derive(Deserialize)]
+struct RegisterParty {
+    party: String,
+    role: String,
+    key: String,
+}
+
+fn parse_role(s: &str) -> ApiResult<Role> {
+    Ok(match s {
+        "holder" => Role::Holder,
+        "bank" => Role::Bank,
+        "subject" => Role::Subject,
+        "witness" => Role::Witness,
+        "key-authority" => Role::KeyAuthority,
+        "operator" => Role::Operator,
+        other => {
+            return Err(ApiError::bad(format!(
+                "unknown role `{other}` (holder, bank, subject, witness, key-authority, operator)"
+            )))
+        }
+    })
+}
+
+async fn register_party(
+    State(s): State<Arc<ServiceState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    s.authenticate(&headers, &method, &uri, &body, &[Role::Operator])?;
+    let req: RegisterParty = json_body(&body)?;
+    let party = PartyId::new(&req.party).map_err(|e| ApiError::bad(format!("party: {e}")))?;
+    let role = parse_role(&req.role)?;
+    let bytes: [u8; 32] = crate::protocols::request::parse_hex(&req.key)
+        .ok_or_else(|| ApiError::bad("key: expected 64 hex digits"))?;
+    let key = PublicKey::from_bytes(role, &bytes)
+        .map_err(|_| ApiError::bad("key: not a valid Ed25519 public key"))?;
+    let mut batch = Batch::new();
+    Authenticator::register(&mut batch, &party, &key);
+    let idx = s.append(
+        &[LogEntry::PartyRegistered {
+            party: party.clone(),
+            key,
+        }],
+        batch,
+    )?;
+    if role == Role::Holder {
+        // The key authority checks holder signatures on replay.
+        s.authority.register_holder(party.clone(), key);
+    }
+    Ok(Json(
+        json!({ "party": party.to_string(), "log_index": idx[0] }),
+    ))
+}
+
+async fn publish_policy(
+    State(s): State<Arc<ServiceState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    s.authenticate(&headers, &method, &uri, &body, &[Role::Operator])?;
+    let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad("policy text is not UTF-8"))?;
+    let policy = Policy::parse(text, &s.catalog).map_err(|e| ApiError::bad(e.to_string()))?;
+    let mut batch = Batch::new();
+    batch.put(
+        Table::Meta,
+        policy_key(&policy.name),
+        policy.canonical().as_bytes().to_vec(),
+    );
+    let idx = s.append(
+        &[LogEntry::PolicyPublished {
+            policy: policy.name.clone(),
+            version: policy.version,
+            policy_hash: policy.hash(),
+        }],
+        batch,
+    )?;
+    let hash = policy.hash();
+    s.authority.publish(policy.clone());
+    s.policies
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(policy.name.clone(), policy);
+    Ok(Json(
+        json!({ "policy_hash": hex::encode(hash), "log_index": idx[0] }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct SubjectRef {
+    kind: String,
+    id: String,
+}
+
+fn subject_of(s: &ServiceState, r: &SubjectRef) -> ApiResult<(SubjectId, Pseudonym)> {
+    let kind = match r.kind.as_str() {
+        "enterprise" => SubjectKind::Enterprise,
+        "person" => SubjectKind::Person,
+        other => {
+            return Err(ApiError::bad(format!(
+                "subject kind `{other}`: expected enterprise or person"
+            )))
+        }
+    };
+    let id = SubjectId::parse(kind, &r.id).map_err(|e| ApiError::bad(format!("subject: {e}")))?;
+    let p = s.pseudonyms.pseudonym(&id);
+    Ok((id, p))
+}
+
+async fn pseudonym(
+    State(s): State<Arc<ServiceState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    s.authenticate(&headers, &method, &uri, &body, &[Role::Holder])?;
+    let req: SubjectRef = json_body(&body)?;
+    let (_, p) = subject_of(&s, &req)?;
+    Ok(Json(json!({ "pseudonym": p.to_text() })))
+}
+
+/// Binary body of `POST /v1/holder/sealed`: `bytes(signed submission) ‖ bytes(list)` in the
+/// protocol encoding (`protocols/encoding.md`).
+pub fn encode_sealed_upload(record: &SealedRecord) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.bytes(&record.submission.to_bytes());
+    w.bytes(&record.list);
+    w.into_bytes()
+}
+
+async fn submit_sealed(
+    State(s): State<Arc<ServiceState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let caller = s.authenticate(&headers, &method, &uri, &body, &[Role::Holder])?;
+    let mut r = Reader::new(&body);
+    let submission = r
+        .bytes("submission", 1 << 16)
+        .map_err(|e| ApiError::bad(format!("body: {e}")))?;
+    let submission = SignedSealedSubmission::from_bytes(submission)
+        .map_err(|e| ApiError::bad(format!("submission: {e}")))?;
+    let list = r
+        .bytes("list", MAX_SEALED_BODY)
+        .map_err(|e| ApiError::bad(format!("body: {e}")))?
+        .to_vec();
+    r.finish()
+        .map_err(|e| ApiError::bad(format!("body: {e}")))?;
+    if submission.submission.holder != caller.party {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "the submission names another holder than the caller",
+        ));
+    }
+    let key = s
+        .auth
+        .key_of(&caller.party)
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::internal("caller vanished"))?;
+    let record = SealedRecord { submission, list };
+    let permit = s.fhe_slots.clone().try_acquire_owned().map_err(|_| {
+        s.metrics.fhe_rejected.fetch_add(1, Ordering::Relaxed);
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "FHE queue full, retry later",
+        )
+    })?;
+    let engine = s.engine.clone();
+    let catalog = s.catalog.clone();
+    let rec = record.clone();
+    let ingested = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        engine.ingest(&rec, &key, &catalog)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| ApiError::bad(e.to_string()))?;
+    let sub = &record.submission.submission;
+    let content_hash = record.submission.hash();
+    let mut sub_key = sub.holder.as_str().as_bytes().to_vec();
+    sub_key.push(0);
+    sub_key.extend_from_slice(&sub.submission_id.to_be_bytes());
+    let mut batch = Batch::new();
+    batch.insert(
+        Table::Submissions,
+        sub_key.clone(),
+        encode_sealed(&record, &ingested.stored),
+    );
+    let mut latest = pseudonym_bytes(&sub.subject);
+    latest.extend_from_slice(sub.holder.as_str().as_bytes());
+    batch.put(Table::SubjectAttributes, latest, sub_key);
+    let entries: Vec<LogEntry> = sub
+        .attributes
+        .iter()
+        .map(|a| LogEntry::AttributeSubmitted {
+            holder: sub.holder.clone(),
+            attribute: a.clone(),
+            subject: sub.subject,
+            submission: sub.submission_id,
+            path: EvaluationPath::Sealed,
+            content_hash,
+        })
+        .collect();
+    let idx = s.append(&entries, batch).map_err(|e| {
+        if e.status == StatusCode::CONFLICT {
+            ApiError::new(StatusCode::CONFLICT, "this submission id was already used")
+        } else {
+            e
+        }
+    })?;
+    Ok(Json(
+        json!({ "log_indices": idx, "stored_bytes": ingested.stored.bytes.len() }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct BankQuery {
+    subject: SubjectRef,
+    policy: String,
+    day: Option<u32>,
+    purpose: String,
+}
+
+async fn bank_query(
+    State(s): State<Arc<ServiceState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let caller = s.authenticate(&headers, &method, &uri, &body, &[Role::Bank])?;
+    let q: BankQuery = json_body(&body)?;
+    let (id, subject) = subject_of(&s, &q.subject)?;
+    let policy = s
+        .policies
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&q.policy)
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("no published policy `{}`", q.policy),
+            )
+        })?;
+    if id.kind() == SubjectKind::Person {
+        // Persons are queried only with their consent; consents arrive with the subject API.
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "a query about a person needs the person's consent token; none was given",
+        ));
+    }
+    if q.purpose.trim().is_empty() || q.purpose.len() > 200 {
+        return Err(ApiError::bad("purpose: 1 to 200 characters"));
+    }
+    let day = q.day.unwrap_or((now() / 86_400) as u32);
+    // The holders' latest records about the subject.
+    let (from, to) = prefix_range(&pseudonym_bytes(&subject));
+    let latest = s
+        .store
+        .scan(Table::SubjectAttributes, &from, to.as_deref(), 1000)
+        .map_err(ApiError::internal)?;
+    let mut records = Vec::new();
+    for (_, sub_key) in latest {
+        let v = s
+            .store
+            .get(Table::Submissions, &sub_key)
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::internal("dangling submission index"))?;
+        let (record, stored) =
+            decode_sealed(&v).ok_or_else(|| ApiError::internal("corrupt submission"))?;
+        if stored
+            .attributes
+            .iter()
+            .any(|a| policy.reads.iter().any(|r| &r.0 == a))
+        {
+            records.push((record, stored));
+        }
+    }
+    let permit = s.fhe_slots.clone().try_acquire_owned().map_err(|_| {
+        s.metrics.fhe_rejected.fetch_add(1, Ordering::Relaxed);
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "FHE queue full, retry later",
+        )
+    })?;
+    let query_idx = s.append(
+        &[LogEntry::Query {
+            bank: caller.party.clone(),
+            subject,
+            policy_hash: policy.hash(),
+            as_of_day: day,
+            purpose: q.purpose.clone(),
+            consent_hash: None,
+        }],
+        Batch::new(),
+    )?[0];
+    let engine = s.engine.clone();
+    let p2 = policy.clone();
+    let stored: Vec<StoredRecord> = records.iter().map(|(_, st)| st.clone()).collect();
+    let evaluation = tokio::task::spawn_blocking(move || engine.evaluate(&p2, day, &stored))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let eval_idx = s.append(
+        &[LogEntry::Evaluation {
+            query_index: query_idx,
+            policy_hash: policy.hash(),
+            input_hashes: records.iter().map(|(r, _)| r.submission.hash()).collect(),
+            output_hash: evaluation.output_hash,
+        }],
+        Batch::new(),
+    )?[0];
+    let authority = s.authority.clone();
+    let request = DecryptionRequest {
+        policy_hash: policy.hash(),
+        day,
+        subject,
+        inputs: records.into_iter().map(|(r, _)| r).collect(),
+        logged_output_hash: evaluation.output_hash,
+        output: evaluation.output,
+        evaluation_index: eval_idx,
+        decryption_index: 0,
+        log_indices: vec![],
+        issued_at: now(),
+    };
+    let decision = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        authority.decrypt(&request)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    // Log the decryption and the verdict together; the verdict cites the decryption's index.
+    let _g = s.append.lock().unwrap_or_else(|e| e.into_inner());
+    let dec_idx = s.log.size();
+    let output_hash = decision.output_hash();
+    let verdict = s
+        .authority
+        .sign(decision, dec_idx, vec![query_idx, eval_idx, dec_idx], now())
+        .map_err(ApiError::internal)?;
+    let mut batch = Batch::new();
+    batch.insert(Table::Verdicts, verdict.hash().to_vec(), verdict.to_bytes());
+    let idx = s
+        .log
+        .append(
+            &[
+                LogEntry::Decryption {
+                    evaluation_index: eval_idx,
+                    output_hash,
+                },
+                LogEntry::Verdict {
+                    verdict_hash: verdict.hash(),
+                    subject,
+                    bank: caller.party,
+                },
+            ],
+            now(),
+            batch,
+        )
+        .map_err(ApiError::internal)?;
+    debug_assert_eq!(idx[0], dec_idx);
+    let outcome = match verdict.verdict.outcome {
+        crate::protocols::log::entry::Outcome::Eligible(b) => json!({ "eligible": b }),
+        crate::protocols::log::entry::Outcome::Grade(g) => json!({ "grade": g }),
+    };
+    Ok(Json(json!({
+        "outcome": outcome,
+        "verdict": hex::encode(verdict.to_bytes()),
+        "log_indices": { "query": query_idx, "evaluation": eval_idx, "decryption": idx[0], "verdict": idx[1] },
+        "bootstraps": evaluation.plan.cost().bootstraps,
+    })))
+}
+
+fn any_party() -> [Role; 7] {
+    [
+        Role::Holder,
+        Role::Bank,
+        Role::Subject,
+        Role::Log,
+        Role::KeyAuthority,
+        Role::Witness,
+        Role::Operator,
+    ]
+}
+
+async fn audit_checkpoint(
+    State(s): State<Arc<ServiceState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<String> {
+    s.authenticate(&headers, &method, &uri, b"", &any_party())?;
+    let cp = s.log.checkpoint(now()).map_err(ApiError::internal)?;
+    Ok(cp.to_text())
+}
+
+#[derive(Deserialize)]
+struct Range {
+    from: u64,
+    to: u64,
+}
+
+async fn audit_entries(
+    State(s): State<Arc<ServiceState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(r): Query<Range>,
+) -> ApiResult<Json<serde_json::Value>> {
+    s.authenticate(&headers, &method, &uri, b"", &any_party())?;
+    if r.to < r.from {
+        return Err(ApiError::bad("`to` must not be below `from`"));
+    }
+    let entries = s
+        .log
+        .entries(r.from, r.to, 1000)
+        .map_err(ApiError::internal)?;
+    Ok(Json(json!({
+        "entries": entries.iter().map(|(i, leaf)| json!({ "index": i, "leaf": hex::encode(leaf.to_bytes()) })).collect::<Vec<_>>()
+    })))
+}
+
+#[derive(Deserialize)]
+struct InclusionQ {
+    index: u64,
+    size: u64,
+}
+
+async fn audit_inclusion(
+    State(s): State<Arc<ServiceState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(q): Query<InclusionQ>,
+) -> ApiResult<Json<serde_json::Value>> {
+    s.authenticate(&headers, &method, &uri, b"", &any_party())?;
+    let p = s
+        .log
+        .inclusion_proof(q.index, q.size)
+        .map_err(|e| ApiError::bad(e.to_string()))?;
+    Ok(Json(json!({ "proof": hex::encode(p.to_bytes()) })))
+}
+
+#[derive(Deserialize)]
+struct ConsistencyQ {
+    old: u64,
+    new: u64,
+}
+
+async fn audit_consistency(
+    State(s): State<Arc<ServiceState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(q): Query<ConsistencyQ>,
+) -> ApiResult<Json<serde_json::Value>> {
+    s.authenticate(&headers, &method, &uri, b"", &any_party())?;
+    let p = s
+        .log
+        .consistency_proof(q.old, q.new)
+        .map_err(|e| ApiError::bad(e.to_string()))?;
+    Ok(Json(json!({ "proof": hex::encode(p.to_bytes()) })))
+}
+
+async fn metrics(State(s): State<Arc<ServiceState>>) -> String {
+    let mut out = String::from("# TYPE credence_requests_total counter\n");
+    for ((route, status), n) in s
+        .metrics
+        .by_status
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
+        out.push_str(&format!(
+            "credence_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}\n"
+        ));
+    }
+    out.push_str("# TYPE credence_fhe_rejected_total counter\n");
+    out.push_str(&format!(
+        "credence_fhe_rejected_total {}\n",
+        s.metrics.fhe_rejected.load(Ordering::Relaxed)
+    ));
+    out.push_str("# TYPE credence_log_size gauge\n");
+    out.push_str(&format!("credence_log_size {}\n", s.log.size()));
+    out
+}
+
+async fn openapi() -> Json<serde_json::Value> {
+    let signed = json!([{ "credenceSignature": [] }]);
+    let op = |summary: &str, role: &str| {
+        json!({ "summary": summary, "x-credence-role": role, "security": signed,
+                "responses": { "200": {"description": "ok"}, "400": {"description": "bad input"},
+                               "401": {"description": "unsigned, badly signed, stale or replayed"},
+                               "403": {"description": "wrong role"}, "413": {"description": "body too large"} } })
+    };
+    Json(json!({
+        "openapi": "3.1.0",
+        "info": { "title": "Credence", "version": env!("CARGO_PKG_VERSION") },
+        "components": { "securitySchemes": { "credenceSignature": {
+            "type": "apiKey", "in": "header", "name": "x-credence-signature",
+            "description": "Ed25519 over http-request/v1 (protocols/signatures.md), with x-credence-party, x-credence-time, x-credence-nonce" } } },
+        "paths": {
+            "/v1/operator/parties": { "post": op("register a party and its key", "operator") },
+            "/v1/operator/policies": { "post": op("publish a policy (text body)", "operator") },
+            "/v1/holder/pseudonym": { "post": op("pseudonym of a subject identifier", "holder") },
+            "/v1/holder/sealed": { "post": op("submit a sealed record (binary body)", "holder") },
+            "/v1/bank/query": { "post": op("sealed-path question; returns a signed verdict", "bank") },
+            "/v1/audit/checkpoint": { "get": op("a signed checkpoint of the log", "any") },
+            "/v1/audit/entries": { "get": op("log entries from..to", "any") },
+            "/v1/audit/proof/inclusion": { "get": op("inclusion proof", "any") },
+            "/v1/audit/proof/consistency": { "get": op("consistency proof", "any") },
+            "/metrics": { "get": { "summary": "Prometheus metrics" } },
+            "/healthz": { "get": { "summary": "liveness" } }
+        }
+    }))
+}

@@ -1,0 +1,586 @@
+//! HTTP-level tests of the service, in process: the sealed-path story from registration to a
+//! verified verdict with log proofs, and every kind of bad input answered with the right status
+//! and a store left unchanged.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use credence::circuits::catalog::Catalog;
+use credence::fhe::engine::Engine;
+use credence::fhe::holder::seal;
+use credence::fhe::keys::generate;
+use credence::key_authority::KeyAuthority;
+use credence::log_service::{CheckpointPolicy, LogService};
+use credence::protocols::log::checkpoint::{NoteVerifier, SignedCheckpoint};
+use credence::protocols::log::entry::LogLeaf;
+use credence::protocols::log::{InclusionProof, LogHasher, Sha3Log};
+use credence::protocols::names::{AttributeId, PartyId};
+use credence::protocols::pseudonym::{Pseudonym, PseudonymKey};
+use credence::protocols::request::RequestStatement;
+use credence::protocols::signing::{PublicKey, Role, SigningKey};
+use credence::protocols::verdict::SignedVerdict;
+use credence::service::{encode_sealed_upload, router, ServiceParts, ServiceState};
+use credence::store::memory::MemoryStore;
+use credence::store::{Batch, Store, Table};
+use rand::RngCore;
+use std::sync::{Arc, OnceLock};
+use tower::ServiceExt;
+
+const USCC: &str = "914403001922038216";
+
+struct World {
+    engine: Arc<Engine>,
+    authority: Arc<KeyAuthority>,
+    ka_key: PublicKey,
+}
+
+fn world() -> &'static World {
+    static W: OnceLock<World> = OnceLock::new();
+    W.get_or_init(|| {
+        let (secret, public) = generate(&mut |_, _| {}).unwrap();
+        let ka_signing = SigningKey::generate(Role::KeyAuthority, &mut rand::thread_rng());
+        let ka_key = ka_signing.public();
+        let ka =
+            KeyAuthority::new(secret, public.clone(), ka_signing, Catalog::builtin(), 0).unwrap();
+        World {
+            engine: Arc::new(Engine::new(public, 0).unwrap()),
+            authority: Arc::new(ka),
+            ka_key,
+        }
+    })
+}
+
+struct Svc {
+    app: axum::Router,
+    store: Arc<dyn Store>,
+    log_key: SigningKey,
+    operator: SigningKey,
+}
+
+/// A fresh service on an in-memory store; the key authority knows `holders` and `policies`
+/// (it is shared across tests, so its registrations are made once, up front).
+fn service() -> Svc {
+    let w = world();
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let mut rng = rand::thread_rng();
+    let operator = SigningKey::generate(Role::Operator, &mut rng);
+    let mut b = Batch::new();
+    credence::auth::Authenticator::register(
+        &mut b,
+        &PartyId::new("operator").unwrap(),
+        &operator.public(),
+    );
+    store.commit(&b).unwrap();
+    let log_key = SigningKey::generate(Role::Log, &mut rng);
+    let log = LogService::open(
+        store.clone(),
+        "credence.test/api",
+        log_key.clone(),
+        CheckpointPolicy {
+            every_entries: 1000,
+            every_seconds: 3600,
+        },
+    )
+    .unwrap();
+    let state = ServiceState::new(ServiceParts {
+        store: store.clone(),
+        log,
+        catalog: Catalog::builtin(),
+        pseudonyms: PseudonymKey::from_bytes([7; 32]),
+        engine: w.engine.clone(),
+        authority: w.authority.clone(),
+        fhe_slots: 2,
+        window_secs: 300,
+    })
+    .unwrap();
+    Svc {
+        app: router(state),
+        store,
+        log_key,
+        operator,
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn request(
+    method: &str,
+    path: &str,
+    body: Vec<u8>,
+    signer: Option<(&SigningKey, &str)>,
+) -> Request<Body> {
+    let mut b = Request::builder().method(method).uri(path);
+    if let Some((key, party)) = signer {
+        let mut nonce = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let s = RequestStatement::new(
+            PartyId::new(party).unwrap(),
+            method,
+            path,
+            now(),
+            nonce,
+            &body,
+        );
+        for (h, v) in s.sign_headers(key) {
+            b = b.header(h, v);
+        }
+    }
+    b.body(Body::from(body)).unwrap()
+}
+
+async fn send(app: &axum::Router, req: Request<Body>) -> (StatusCode, Vec<u8>) {
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let body = axum::body::to_bytes(res.into_body(), 1 << 24)
+        .await
+        .unwrap();
+    (status, body.to_vec())
+}
+
+fn json(b: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(b).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(b)))
+}
+
+async fn register(svc: &Svc, party: &str, role: &str, key: &PublicKey) {
+    let body = serde_json::to_vec(
+        &serde_json::json!({ "party": party, "role": role, "key": hex::encode(key.to_bytes()) }),
+    )
+    .unwrap();
+    let (st, b) = send(
+        &svc.app,
+        request(
+            "POST",
+            "/v1/operator/parties",
+            body,
+            Some((&svc.operator, "operator")),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+}
+
+async fn publish(svc: &Svc, name: &str) {
+    let (_, text) = credence::circuits::policy::BUILTIN_POLICIES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .unwrap();
+    let (st, b) = send(
+        &svc.app,
+        request(
+            "POST",
+            "/v1/operator/policies",
+            text.as_bytes().to_vec(),
+            Some((&svc.operator, "operator")),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+}
+
+fn snapshot(store: &dyn Store) -> Vec<u64> {
+    Table::ALL
+        .iter()
+        .filter(|t| **t != Table::Nonces)
+        .map(|t| store.count(*t).unwrap())
+        .collect()
+}
+
+async fn pseudonym_of(svc: &Svc, key: &SigningKey, party: &str) -> Pseudonym {
+    let body = serde_json::to_vec(&serde_json::json!({"kind": "enterprise", "id": USCC})).unwrap();
+    let (st, b) = send(
+        &svc.app,
+        request("POST", "/v1/holder/pseudonym", body, Some((key, party))),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    Pseudonym::from_text(json(&b)["pseudonym"].as_str().unwrap()).unwrap()
+}
+
+fn sealed(
+    holder: &str,
+    key: &SigningKey,
+    who: Pseudonym,
+    id: u64,
+    values: &[(&str, u64)],
+) -> Vec<u8> {
+    let w = world();
+    let values: Vec<(AttributeId, u64)> = values
+        .iter()
+        .map(|(a, v)| (AttributeId::new(a).unwrap(), *v))
+        .collect();
+    let r = seal(
+        &Catalog::builtin(),
+        &w.engine.public().public_key,
+        &w.engine.public().crs,
+        &PartyId::new(holder).unwrap(),
+        key,
+        who,
+        id,
+        &values,
+    )
+    .unwrap();
+    encode_sealed_upload(&r)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealed_path_story_over_http() {
+    let svc = service();
+    let mut rng = rand::thread_rng();
+    let credit = SigningKey::generate(Role::Holder, &mut rng);
+    let market = SigningKey::generate(Role::Holder, &mut rng);
+    let bank = SigningKey::generate(Role::Bank, &mut rng);
+    register(&svc, "credit", "holder", &credit.public()).await;
+    register(&svc, "market", "holder", &market.public()).await;
+    register(&svc, "icbc", "bank", &bank.public()).await;
+    publish(&svc, "public_procurement").await;
+
+    let who = pseudonym_of(&svc, &credit, "credit").await;
+    let day = (now() / 86_400) as u32;
+    // Listed until yesterday (lapsed), registered: eligible.
+    for (holder, key, values) in [
+        (
+            "credit",
+            &credit,
+            vec![("credit.serious_dishonesty", u64::from(day) - 1)],
+        ),
+        (
+            "market",
+            &market,
+            vec![("market.abnormal_operation", 0), ("market.registered", 1)],
+        ),
+    ] {
+        let body = sealed(holder, key, who, 1, &values);
+        let (st, b) = send(
+            &svc.app,
+            request("POST", "/v1/holder/sealed", body, Some((key, holder))),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    }
+    let q = serde_json::to_vec(&serde_json::json!({
+        "subject": {"kind": "enterprise", "id": USCC},
+        "policy": "public_procurement",
+        "purpose": "government procurement bid 2026-117",
+    }))
+    .unwrap();
+    let (st, b) = send(
+        &svc.app,
+        request("POST", "/v1/bank/query", q.clone(), Some((&bank, "icbc"))),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    let v = json(&b);
+    assert_eq!(v["outcome"]["eligible"], serde_json::json!(true), "{v}");
+    let verdict =
+        SignedVerdict::from_bytes(&hex::decode(v["verdict"].as_str().unwrap()).unwrap()).unwrap();
+    world()
+        .ka_key
+        .verify(Role::KeyAuthority, &verdict.verdict, &verdict.signature)
+        .unwrap();
+    assert_eq!(verdict.verdict.subject, who);
+    assert_eq!(verdict.verdict.as_of_day, day);
+
+    // Re-listed: a new record from the holder replaces the old one; now not eligible.
+    let body = sealed(
+        "credit",
+        &credit,
+        who,
+        2,
+        &[("credit.serious_dishonesty", u64::from(day) + 30)],
+    );
+    let (st, _) = send(
+        &svc.app,
+        request("POST", "/v1/holder/sealed", body, Some((&credit, "credit"))),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, b) = send(
+        &svc.app,
+        request("POST", "/v1/bank/query", q, Some((&bank, "icbc"))),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    let v2 = json(&b);
+    assert_eq!(v2["outcome"]["eligible"], serde_json::json!(false), "{v2}");
+
+    // The auditor: a signed checkpoint, and the verdict entry is in the log under it.
+    let (st, b) = send(
+        &svc.app,
+        request("GET", "/v1/audit/checkpoint", vec![], Some((&bank, "icbc"))),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    let cp = SignedCheckpoint::parse(std::str::from_utf8(&b).unwrap()).unwrap();
+    let verifier = NoteVerifier::log("credence.test/api", svc.log_key.public()).unwrap();
+    let c = cp.verify(&verifier).unwrap().clone();
+    let vi = v["log_indices"]["verdict"].as_u64().unwrap();
+    let path = format!("/v1/audit/entries?from={vi}&to={}", vi + 1);
+    let (st, b) = send(
+        &svc.app,
+        request(
+            "GET",
+            Box::leak(path.into_boxed_str()),
+            vec![],
+            Some((&bank, "icbc")),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    let leaf_hex = json(&b)["entries"][0]["leaf"].as_str().unwrap().to_string();
+    let leaf = hex::decode(&leaf_hex).unwrap();
+    match LogLeaf::from_bytes(&leaf).unwrap().entry {
+        credence::protocols::log::entry::LogEntry::Verdict { verdict_hash, .. } => {
+            assert_eq!(verdict_hash, verdict.hash())
+        }
+        other => panic!("{other:?}"),
+    }
+    let path = format!("/v1/audit/proof/inclusion?index={vi}&size={}", c.size);
+    let (st, b) = send(
+        &svc.app,
+        request(
+            "GET",
+            Box::leak(path.into_boxed_str()),
+            vec![],
+            Some((&bank, "icbc")),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    let proof =
+        InclusionProof::from_bytes(&hex::decode(json(&b)["proof"].as_str().unwrap()).unwrap())
+            .unwrap();
+    proof
+        .verify::<Sha3Log>(&Sha3Log::hash_leaf(&leaf), &c.root)
+        .unwrap();
+
+    // Metrics count the routes.
+    let (st, b) = send(
+        &svc.app,
+        Request::builder()
+            .uri("/metrics")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    let m = String::from_utf8(b).unwrap();
+    assert!(
+        m.contains("credence_requests_total{route=\"/v1/bank/query\",status=\"200\"} 2"),
+        "{m}"
+    );
+    let (st, b) = send(
+        &svc.app,
+        Request::builder()
+            .uri("/openapi.json")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(json(&b)["paths"]["/v1/bank/query"]["post"].is_object());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_refused_and_changes_nothing() {
+    let svc = service();
+    let mut rng = rand::thread_rng();
+    let credit = SigningKey::generate(Role::Holder, &mut rng);
+    let bank = SigningKey::generate(Role::Bank, &mut rng);
+    register(&svc, "credit", "holder", &credit.public()).await;
+    register(&svc, "icbc", "bank", &bank.public()).await;
+    publish(&svc, "public_procurement").await;
+    let who = pseudonym_of(&svc, &credit, "credit").await;
+    let before = snapshot(&*svc.store);
+    let query = |id: &str, kind: &str, policy: &str| {
+        serde_json::to_vec(&serde_json::json!({
+            "subject": {"kind": kind, "id": id}, "policy": policy, "purpose": "loan"
+        }))
+        .unwrap()
+    };
+
+    // Unsigned, badly signed, replayed: 401.
+    let (st, b) = send(
+        &svc.app,
+        request(
+            "POST",
+            "/v1/bank/query",
+            query(USCC, "enterprise", "public_procurement"),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(
+        st,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        String::from_utf8_lossy(&b)
+    );
+    assert!(json(&b)["error"]
+        .as_str()
+        .unwrap()
+        .contains("missing header"));
+    let mut r = request(
+        "POST",
+        "/v1/bank/query",
+        query(USCC, "enterprise", "public_procurement"),
+        Some((&bank, "icbc")),
+    );
+    *r.body_mut() = Body::from(query(USCC, "enterprise", "rongque"));
+    assert_eq!(send(&svc.app, r).await.0, StatusCode::UNAUTHORIZED);
+    let r1 = request(
+        "POST",
+        "/v1/holder/pseudonym",
+        serde_json::to_vec(&serde_json::json!({"kind": "enterprise", "id": USCC})).unwrap(),
+        Some((&credit, "credit")),
+    );
+    let (parts, body) = r1.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+    let again = Request::from_parts(parts.clone(), Body::from(body.clone()));
+    assert_eq!(
+        send(&svc.app, Request::from_parts(parts, Body::from(body)))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (st, b) = send(&svc.app, again).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    assert!(json(&b)["error"].as_str().unwrap().contains("replayed"));
+
+    // Wrong role: 403.
+    let (st, b) = send(
+        &svc.app,
+        request(
+            "POST",
+            "/v1/bank/query",
+            query(USCC, "enterprise", "public_procurement"),
+            Some((&credit, "credit")),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{}", String::from_utf8_lossy(&b));
+
+    // Invalid USCC: 400 naming the failing position.
+    let (st, b) = send(
+        &svc.app,
+        request(
+            "POST",
+            "/v1/bank/query",
+            query("914403001922038217", "enterprise", "public_procurement"),
+            Some((&bank, "icbc")),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let e = json(&b)["error"].as_str().unwrap().to_string();
+    assert!(e.contains("18"), "{e}");
+
+    // A person without consent: 403. Unknown policy: 404.
+    let (st, _) = send(
+        &svc.app,
+        request(
+            "POST",
+            "/v1/bank/query",
+            query("11010519491231002X", "person", "public_procurement"),
+            Some((&bank, "icbc")),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, b) = send(
+        &svc.app,
+        request(
+            "POST",
+            "/v1/bank/query",
+            query(USCC, "enterprise", "no_such_policy"),
+            Some((&bank, "icbc")),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert!(json(&b)["error"]
+        .as_str()
+        .unwrap()
+        .contains("no_such_policy"));
+
+    // Malformed and non-conformant ciphertexts: 400, nothing stored.
+    let good = sealed(
+        "credit",
+        &credit,
+        who,
+        5,
+        &[("credit.serious_dishonesty", 3)],
+    );
+    let mut garbage = good.clone();
+    let n = garbage.len();
+    for b in &mut garbage[n - 2000..n - 1000] {
+        *b = 0xa5;
+    }
+    let (st, b) = send(
+        &svc.app,
+        request(
+            "POST",
+            "/v1/holder/sealed",
+            garbage,
+            Some((&credit, "credit")),
+        ),
+    )
+    .await;
+    assert_eq!(
+        st,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        String::from_utf8_lossy(&b)
+    );
+    let (st, _) = send(
+        &svc.app,
+        request(
+            "POST",
+            "/v1/holder/sealed",
+            good[..100].to_vec(),
+            Some((&credit, "credit")),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    // Oversized body: 413.
+    let (st, _) = send(
+        &svc.app,
+        request(
+            "POST",
+            "/v1/holder/sealed",
+            vec![0u8; credence::service::MAX_SEALED_BODY + 1],
+            Some((&credit, "credit")),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE);
+
+    assert_eq!(
+        snapshot(&*svc.store),
+        before,
+        "a refused request changed the store"
+    );
+
+    // And the good record still goes in; its submission id cannot be reused.
+    let (st, _) = send(
+        &svc.app,
+        request(
+            "POST",
+            "/v1/holder/sealed",
+            good.clone(),
+            Some((&credit, "credit")),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, _) = send(
+        &svc.app,
+        request("POST", "/v1/holder/sealed", good, Some((&credit, "credit"))),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CONFLICT);
+}
