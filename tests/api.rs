@@ -56,8 +56,9 @@ struct Svc {
     operator: SigningKey,
 }
 
-/// A fresh service on an in-memory store; the key authority knows `holders` and `policies`
-/// (it is shared across tests, so its registrations are made once, up front).
+/// A fresh service on an in-memory store. The key authority (slow to build: it holds keys and a
+/// pool) is shared by the tests of this binary, so each test registers its holders under its
+/// own party names.
 fn service() -> Svc {
     let w = world();
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
@@ -233,22 +234,22 @@ async fn sealed_path_story_over_http() {
     let credit = SigningKey::generate(Role::Holder, &mut rng);
     let market = SigningKey::generate(Role::Holder, &mut rng);
     let bank = SigningKey::generate(Role::Bank, &mut rng);
-    register(&svc, "credit", "holder", &credit.public()).await;
-    register(&svc, "market", "holder", &market.public()).await;
+    register(&svc, "credit.story", "holder", &credit.public()).await;
+    register(&svc, "market.story", "holder", &market.public()).await;
     register(&svc, "icbc", "bank", &bank.public()).await;
     publish(&svc, "public_procurement").await;
 
-    let who = pseudonym_of(&svc, &credit, "credit").await;
+    let who = pseudonym_of(&svc, &credit, "credit.story").await;
     let day = (now() / 86_400) as u32;
     // Listed until yesterday (lapsed), registered: eligible.
     for (holder, key, values) in [
         (
-            "credit",
+            "credit.story",
             &credit,
             vec![("credit.serious_dishonesty", u64::from(day) - 1)],
         ),
         (
-            "market",
+            "market.story",
             &market,
             vec![("market.abnormal_operation", 0), ("market.registered", 1)],
         ),
@@ -264,6 +265,7 @@ async fn sealed_path_story_over_http() {
     let q = serde_json::to_vec(&serde_json::json!({
         "subject": {"kind": "enterprise", "id": USCC},
         "policy": "public_procurement",
+        "day": day,
         "purpose": "government procurement bid 2026-117",
     }))
     .unwrap();
@@ -286,7 +288,7 @@ async fn sealed_path_story_over_http() {
 
     // Re-listed: a new record from the holder replaces the old one; now not eligible.
     let body = sealed(
-        "credit",
+        "credit.story",
         &credit,
         who,
         2,
@@ -294,7 +296,12 @@ async fn sealed_path_story_over_http() {
     );
     let (st, _) = send(
         &svc.app,
-        request("POST", "/v1/holder/sealed", body, Some((&credit, "credit"))),
+        request(
+            "POST",
+            "/v1/holder/sealed",
+            body,
+            Some((&credit, "credit.story")),
+        ),
     )
     .await;
     assert_eq!(st, StatusCode::OK);
@@ -390,10 +397,10 @@ async fn bad_input_is_refused_and_changes_nothing() {
     let mut rng = rand::thread_rng();
     let credit = SigningKey::generate(Role::Holder, &mut rng);
     let bank = SigningKey::generate(Role::Bank, &mut rng);
-    register(&svc, "credit", "holder", &credit.public()).await;
+    register(&svc, "credit.bad", "holder", &credit.public()).await;
     register(&svc, "icbc", "bank", &bank.public()).await;
     publish(&svc, "public_procurement").await;
-    let who = pseudonym_of(&svc, &credit, "credit").await;
+    let who = pseudonym_of(&svc, &credit, "credit.bad").await;
     let before = snapshot(&*svc.store);
     let query = |id: &str, kind: &str, policy: &str| {
         serde_json::to_vec(&serde_json::json!({
@@ -435,7 +442,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
         "POST",
         "/v1/holder/pseudonym",
         serde_json::to_vec(&serde_json::json!({"kind": "enterprise", "id": USCC})).unwrap(),
-        Some((&credit, "credit")),
+        Some((&credit, "credit.bad")),
     );
     let (parts, body) = r1.into_parts();
     let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
@@ -457,7 +464,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
             "POST",
             "/v1/bank/query",
             query(USCC, "enterprise", "public_procurement"),
-            Some((&credit, "credit")),
+            Some((&credit, "credit.bad")),
         ),
     )
     .await;
@@ -508,7 +515,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
 
     // Malformed and non-conformant ciphertexts: 400, nothing stored.
     let good = sealed(
-        "credit",
+        "credit.bad",
         &credit,
         who,
         5,
@@ -525,7 +532,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
             "POST",
             "/v1/holder/sealed",
             garbage,
-            Some((&credit, "credit")),
+            Some((&credit, "credit.bad")),
         ),
     )
     .await;
@@ -541,7 +548,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
             "POST",
             "/v1/holder/sealed",
             good[..100].to_vec(),
-            Some((&credit, "credit")),
+            Some((&credit, "credit.bad")),
         ),
     )
     .await;
@@ -553,7 +560,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
             "POST",
             "/v1/holder/sealed",
             vec![0u8; credence::service::MAX_SEALED_BODY + 1],
-            Some((&credit, "credit")),
+            Some((&credit, "credit.bad")),
         ),
     )
     .await;
@@ -572,14 +579,19 @@ async fn bad_input_is_refused_and_changes_nothing() {
             "POST",
             "/v1/holder/sealed",
             good.clone(),
-            Some((&credit, "credit")),
+            Some((&credit, "credit.bad")),
         ),
     )
     .await;
     assert_eq!(st, StatusCode::OK);
     let (st, _) = send(
         &svc.app,
-        request("POST", "/v1/holder/sealed", good, Some((&credit, "credit"))),
+        request(
+            "POST",
+            "/v1/holder/sealed",
+            good,
+            Some((&credit, "credit.bad")),
+        ),
     )
     .await;
     assert_eq!(st, StatusCode::CONFLICT);
