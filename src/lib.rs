@@ -17,6 +17,7 @@ pub mod demo;
 pub mod fhe;
 pub mod key_authority;
 pub mod log_service;
+pub mod serve;
 pub mod service;
 pub mod store;
 

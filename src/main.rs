@@ -25,6 +25,11 @@ USAGE:
                                   public store DIR/public/ (server key, compact public key, CRS)
                                   and the key authority store DIR/authority/ (client key, 0600);
                                   DIR defaults to ./credence-keys
+    credence serve [--dir DIR] [--addr ADDR]
+                                  run the service on the embedded store in DIR (default
+                                  $CREDENCE_DIR or ./credence-data; keys are generated there on
+                                  first start), listening on ADDR (default $CREDENCE_ADDR or
+                                  127.0.0.1:8080); SIGINT/SIGTERM shut it down gracefully
     credence help                 show this message
 ";
 
@@ -42,6 +47,7 @@ fn main() -> ExitCode {
                 Err(format!("--day takes a day number (days since 1970-01-01), got `{d}`").into())
             }
         },
+        ["serve", rest @ ..] => serve(rest),
         ["keygen"] => keygen("credence-keys"),
         ["keygen", "--dir", d] => keygen(d),
         [] | ["help" | "--help" | "-h"] => {
@@ -185,6 +191,25 @@ fn policy_cost(which: &str, day: u32) -> CliResult {
         naive_pbs as f64 / opt_pbs.max(1) as f64,
         naive_time.as_secs_f64() / opt_time.as_secs_f64().max(1e-9)
     );
+    Ok(())
+}
+
+fn serve(args: &[&str]) -> CliResult {
+    let mut dir = std::env::var("CREDENCE_DIR").unwrap_or_else(|_| "credence-data".into());
+    let mut addr = std::env::var("CREDENCE_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match (*a, it.next()) {
+            ("--dir", Some(v)) => dir = v.to_string(),
+            ("--addr", Some(v)) => addr = v.to_string(),
+            _ => {
+                return Err(
+                    format!("serve: unexpected argument `{a}` (--dir DIR, --addr ADDR)").into(),
+                )
+            }
+        }
+    }
+    credence::serve::run(std::path::Path::new(&dir), &addr).map_err(|e| e.to_string())?;
     Ok(())
 }
 

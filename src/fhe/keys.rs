@@ -118,7 +118,8 @@ pub fn generate(
     ))
 }
 
-fn write_file(path: &Path, bytes: &[u8], secret: bool) -> Result<(), KeyError> {
+/// Writes `bytes` to `path` atomically (temp file, fsync, rename); owner-only when `secret`.
+pub fn write_file(path: &Path, bytes: &[u8], secret: bool) -> Result<(), KeyError> {
     let io = |source| KeyError::Io {
         path: path.to_path_buf(),
         source,

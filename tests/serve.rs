@@ -1,0 +1,82 @@
+//! `credence serve` as a process: first start creates the data directory and keys, answers
+//! HTTP, shuts down gracefully on SIGTERM; a second start reuses the same directory.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+
+fn get(addr: &str, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn start(dir: &std::path::Path) -> (std::process::Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_credence"))
+        .args([
+            "serve",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines.next().expect("a line").unwrap();
+    let addr = line.strip_prefix("listening on ").expect(&line).to_string();
+    (child, addr)
+}
+
+fn stop(mut child: std::process::Child) -> String {
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "exit {status:?}: {err}");
+    err
+}
+
+#[test]
+#[cfg(unix)]
+fn serve_starts_answers_and_stops_gracefully() {
+    let dir = std::env::temp_dir().join(format!("credence-serve-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (child, addr) = start(&dir);
+    let health = get(&addr, "/healthz");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let unsigned = get(&addr, "/v1/audit/checkpoint");
+    assert!(unsigned.starts_with("HTTP/1.1 401"), "{unsigned}");
+    let metrics = get(&addr, "/metrics");
+    assert!(metrics.contains("credence_log_size 0"), "{metrics}");
+    let err = stop(child);
+    assert!(err.contains("first start"), "{err}");
+    assert!(err.contains("shutting down"), "{err}");
+    assert!(dir.join("credence.redb").exists());
+    assert!(dir.join("keys/authority/client.key").exists());
+
+    // Second start: same keys and store, no key generation.
+    let (child, addr) = start(&dir);
+    assert!(get(&addr, "/healthz").starts_with("HTTP/1.1 200"));
+    let err = stop(child);
+    assert!(!err.contains("first start"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
