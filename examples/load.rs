@@ -12,24 +12,14 @@ use credence::fhe::holder::seal;
 use credence::fhe::keys::PublicMaterial;
 use credence::protocols::names::{AttributeId, PartyId};
 use credence::protocols::pseudonym::Pseudonym;
-use credence::protocols::request::RequestStatement;
 use credence::protocols::signing::{Role, SigningKey};
 use credence::service::encode_sealed_upload;
-use rand::{Rng, RngCore};
+use rand::Rng;
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 type Samples = Arc<Mutex<BTreeMap<String, Vec<(u16, Duration)>>>>;
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 fn call(
     addr: &str,
@@ -39,32 +29,7 @@ fn call(
     key: &SigningKey,
     party: &str,
 ) -> (u16, Vec<u8>) {
-    let mut nonce = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut nonce);
-    let st = RequestStatement::new(
-        PartyId::new(party).unwrap(),
-        method,
-        path,
-        now(),
-        nonce,
-        body,
-    );
-    let mut s = TcpStream::connect(addr).unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (h, v) in st.sign_headers(key) {
-        head.push_str(&format!("{h}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).unwrap();
-    let split = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let status: u16 = std::str::from_utf8(&out[9..12]).unwrap().parse().unwrap();
-    (status, out[split + 4..].to_vec())
+    credence::client::call(addr, method, path, body, key, &PartyId::new(party).unwrap()).unwrap()
 }
 
 fn timed(samples: &Samples, route: &str, f: impl FnOnce() -> (u16, Vec<u8>)) -> u16 {

@@ -10,25 +10,14 @@ use credence::protocols::log::entry::{LogEntry, LogLeaf};
 use credence::protocols::log::{ConsistencyProof, Sha3Log};
 use credence::protocols::names::{AttributeId, PartyId};
 use credence::protocols::pseudonym::Pseudonym;
-use credence::protocols::request::RequestStatement;
 use credence::protocols::signing::{Role, SigningKey};
 use credence::service::encode_sealed_upload;
-use rand::RngCore;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 const USCC: &str = "914403001922038216";
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// One signed HTTP/1.1 request over a fresh connection; `(status, body)`.
 fn call(
     addr: &str,
     method: &str,
@@ -37,35 +26,7 @@ fn call(
     key: &SigningKey,
     party: &str,
 ) -> std::io::Result<(u16, Vec<u8>)> {
-    let mut nonce = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut nonce);
-    let st = RequestStatement::new(
-        PartyId::new(party).unwrap(),
-        method,
-        path,
-        now(),
-        nonce,
-        body,
-    );
-    let mut s = TcpStream::connect(addr)?;
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (h, v) in st.sign_headers(key) {
-        head.push_str(&format!("{h}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes())?;
-    s.write_all(body)?;
-    let mut out = Vec::new();
-    s.read_to_end(&mut out)?;
-    let split = out
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other("no header end"))?;
-    let status: u16 = std::str::from_utf8(&out[9..12]).unwrap().parse().unwrap();
-    Ok((status, out[split + 4..].to_vec()))
+    credence::client::call(addr, method, path, body, key, &PartyId::new(party).unwrap())
 }
 
 fn start(dir: &std::path::Path) -> (Child, String) {
