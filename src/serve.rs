@@ -114,9 +114,15 @@ pub fn run(dir: &Path, addr: &str) -> Result<(), Error> {
         .build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        // Tests and scripts read this line to find the port.
-        println!("listening on {}", listener.local_addr()?);
-        println!("data directory {}", opened.dir.display());
+        eprintln!("data directory {}", opened.dir.display());
+        // Tests and scripts read this line to find the port. Nothing else goes to stdout, and a
+        // closed stdout must not take the server down.
+        {
+            use std::io::Write as _;
+            let mut out = std::io::stdout();
+            let _ = writeln!(out, "listening on {}", listener.local_addr()?);
+            let _ = out.flush();
+        }
         axum::serve(listener, opened.app)
             .with_graceful_shutdown(async {
                 let ctrl_c = tokio::signal::ctrl_c();

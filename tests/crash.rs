@@ -42,11 +42,10 @@ fn start(dir: &std::path::Path) -> (Child, String) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let line = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .next()
-        .unwrap()
-        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines.next().unwrap().unwrap();
+    // Keep draining stdout so the server never writes into a closed pipe.
+    std::thread::spawn(move || for _ in lines {});
     (
         child,
         line.strip_prefix("listening on ").expect(&line).to_string(),

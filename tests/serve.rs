@@ -33,6 +33,8 @@ fn start(dir: &std::path::Path) -> (std::process::Child, String) {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let line = lines.next().expect("a line").unwrap();
     let addr = line.strip_prefix("listening on ").expect(&line).to_string();
+    // Keep draining stdout so the server never writes into a closed pipe.
+    std::thread::spawn(move || for _ in lines {});
     (child, addr)
 }
 
