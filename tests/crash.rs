@@ -2,6 +2,8 @@
 //! after a restart every acknowledged submission is in the log, the log verifies, and a
 //! consistency proof links the last checkpoint before the crash to one after it.
 
+mod common;
+
 use credence::circuits::catalog::Catalog;
 use credence::fhe::holder::seal;
 use credence::fhe::keys::PublicMaterial;
@@ -12,8 +14,7 @@ use credence::protocols::names::{AttributeId, PartyId};
 use credence::protocols::pseudonym::Pseudonym;
 use credence::protocols::signing::{Role, SigningKey};
 use credence::service::encode_sealed_upload;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 const USCC: &str = "914403001922038216";
@@ -29,27 +30,8 @@ fn call(
     credence::client::call(addr, method, path, body, key, &PartyId::new(party).unwrap())
 }
 
-fn start(dir: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_credence"))
-        .args([
-            "serve",
-            "--dir",
-            dir.to_str().unwrap(),
-            "--addr",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = lines.next().unwrap().unwrap();
-    // Keep draining stdout so the server never writes into a closed pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (
-        child,
-        line.strip_prefix("listening on ").expect(&line).to_string(),
-    )
+fn start(dir: &std::path::Path) -> (std::process::Child, String) {
+    common::start_server(dir, Stdio::null())
 }
 
 fn json(b: &[u8]) -> serde_json::Value {

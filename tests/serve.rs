@@ -1,7 +1,9 @@
 //! `credence serve` as a process: first start creates the data directory and keys, answers
 //! HTTP, shuts down gracefully on SIGTERM; a second start reuses the same directory.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 
@@ -18,24 +20,7 @@ fn get(addr: &str, path: &str) -> String {
 }
 
 fn start(dir: &std::path::Path) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_credence"))
-        .args([
-            "serve",
-            "--dir",
-            dir.to_str().unwrap(),
-            "--addr",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = lines.next().expect("a line").unwrap();
-    let addr = line.strip_prefix("listening on ").expect(&line).to_string();
-    // Keep draining stdout so the server never writes into a closed pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    common::start_server(dir, Stdio::piped())
 }
 
 fn stop(mut child: std::process::Child) -> String {
