@@ -148,6 +148,19 @@ impl LogService {
         &self.origin
     }
 
+    /// The log's public key: it verifies checkpoints and proven-path verdicts.
+    pub fn public_key(&self) -> crate::protocols::signing::PublicKey {
+        self.key.public()
+    }
+
+    /// Signs a proven-path verdict with the service key (the log key, role `Log`).
+    pub fn sign_verdict(
+        &self,
+        verdict: crate::protocols::verdict::Verdict,
+    ) -> Result<crate::protocols::verdict::SignedVerdict, crate::protocols::VerdictError> {
+        verdict.sign(&self.key)
+    }
+
     /// Appends `entries` stamped `time`, together with `extra` writes, in one durable commit;
     /// returns the entries' indices. On error nothing was written.
     pub fn append(

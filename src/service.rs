@@ -26,8 +26,10 @@ use crate::protocols::identifiers::{SubjectId, SubjectKind};
 use crate::protocols::log::entry::{EvaluationPath, LogEntry};
 use crate::protocols::names::PartyId;
 use crate::protocols::pseudonym::{Pseudonym, PseudonymKey};
+use crate::protocols::log::hash::Hash;
 use crate::protocols::sealed::SignedSealedSubmission;
 use crate::protocols::signing::{PublicKey, Role};
+use crate::protocols::verdict::{SignedVerdict, VerdictReceipt};
 use crate::store::{prefix_range, Batch, Store, Table};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Query, State};
@@ -46,6 +48,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub const MAX_JSON_BODY: usize = 64 << 10;
 /// Largest sealed-record body (a 16-value proven list is ≈ 20 KB).
 pub const MAX_SEALED_BODY: usize = 256 << 10;
+/// Largest committed-attributes batch (256 signed commitments with sealed openings, hex).
+pub const MAX_BATCH_BODY: usize = 1 << 20;
+/// Largest proven-path query (a proof package, hex).
+pub const MAX_PROOF_BODY: usize = 1 << 20;
 /// Largest policy text.
 pub const MAX_POLICY_BODY: usize = 64 << 10;
 
@@ -154,6 +160,64 @@ fn pseudonym_bytes(p: &Pseudonym) -> Vec<u8> {
     v
 }
 
+fn pseudonym_from_bytes(b: &[u8]) -> Option<Pseudonym> {
+    let kind = match b.first()? {
+        1 => SubjectKind::Enterprise,
+        2 => SubjectKind::Person,
+        _ => return None,
+    };
+    Some(Pseudonym {
+        kind,
+        bytes: b.get(1..33)?.try_into().ok()?,
+    })
+}
+
+/// Index key of a holder's latest sealed record about a subject.
+fn sealed_index_key(subject: &Pseudonym, holder: &PartyId) -> Vec<u8> {
+    let mut k = pseudonym_bytes(subject);
+    k.push(b's');
+    k.extend_from_slice(holder.as_str().as_bytes());
+    k
+}
+
+/// Index key of the latest commitment to an attribute of a subject.
+fn committed_index_key(subject: &Pseudonym, attribute: &str) -> Vec<u8> {
+    let mut k = pseudonym_bytes(subject);
+    k.push(b'c');
+    k.extend_from_slice(attribute.as_bytes());
+    k
+}
+
+/// Key of a submission: holder ‖ 0 ‖ submission id.
+fn submission_key(holder: &PartyId, id: u64) -> Vec<u8> {
+    let mut k = holder.as_str().as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// Key of a submission's content hash → submission key (auditors fetch inputs by hash).
+fn content_hash_key(hash: &Hash) -> Vec<u8> {
+    let mut k = b"content/".to_vec();
+    k.extend_from_slice(hash);
+    k
+}
+
+/// Records that log entry `index` concerns `subject` (the subject's query history).
+fn index_for_subject(batch: &mut Batch, subject: &Pseudonym, index: u64) {
+    let mut k = b"q/".to_vec();
+    k.extend_from_slice(&pseudonym_bytes(subject));
+    k.extend_from_slice(&index.to_be_bytes());
+    batch.put(Table::Subjects, k, Vec::new());
+}
+
+fn outcome_json(o: crate::protocols::log::entry::Outcome) -> serde_json::Value {
+    match o {
+        crate::protocols::log::entry::Outcome::Eligible(b) => json!({ "eligible": b }),
+        crate::protocols::log::entry::Outcome::Grade(g) => json!({ "grade": g }),
+    }
+}
+
 /// Stored form of a sealed submission: the holder's upload and what the engine keeps.
 fn encode_sealed(record: &SealedRecord, stored: &StoredRecord) -> Vec<u8> {
     let mut w = Writer::new();
@@ -259,12 +323,56 @@ impl ServiceState {
     }
 
     fn append(&self, entries: &[LogEntry], extra: Batch) -> ApiResult<Vec<u64>> {
-        let _g = self.append.lock().unwrap_or_else(|e| e.into_inner());
-        self.log.append(entries, now(), extra).map_err(|e| match e {
-            crate::log_service::LogServiceError::Store(crate::store::StoreError::Exists {
-                ..
-            }) => ApiError::new(StatusCode::CONFLICT, "already exists"),
-            e => ApiError::internal(e),
+        let entries = entries.to_vec();
+        self.append_with(move |_| Ok((entries, extra, ())))
+            .map(|(idx, ())| idx)
+    }
+
+    /// Appends what `build` returns, given the index the first entry will get, in one durable
+    /// commit (entries and data together), then signs a checkpoint if one is due.
+    fn append_with<T>(
+        &self,
+        build: impl FnOnce(u64) -> ApiResult<(Vec<LogEntry>, Batch, T)>,
+    ) -> ApiResult<(Vec<u64>, T)> {
+        let result = {
+            let _g = self.append.lock().unwrap_or_else(|e| e.into_inner());
+            let (entries, batch, extra) = build(self.log.size())?;
+            let idx = self.log.append(&entries, now(), batch).map_err(|e| match e {
+                crate::log_service::LogServiceError::Store(crate::store::StoreError::Exists {
+                    ..
+                }) => ApiError::new(StatusCode::CONFLICT, "already exists"),
+                e => ApiError::internal(e),
+            })?;
+            (idx, extra)
+        };
+        if let Err(e) = self.log.maybe_checkpoint(now()) {
+            tracing::warn!(error = %e, "checkpoint failed; retried after the next append");
+        }
+        Ok(result)
+    }
+
+    /// A receipt for the verdict logged at `leaf_index`: the leaf, an inclusion proof and a
+    /// checkpoint of the current size (signed now if none exists for that size).
+    fn receipt(&self, verdict: SignedVerdict, leaf_index: u64) -> ApiResult<VerdictReceipt> {
+        let checkpoint = self.log.checkpoint(now()).map_err(ApiError::internal)?;
+        let size = checkpoint.checkpoint.size;
+        let leaf = self
+            .log
+            .entries(leaf_index, leaf_index + 1, 1)
+            .map_err(ApiError::internal)?
+            .pop()
+            .map(|(_, leaf)| leaf)
+            .ok_or_else(|| ApiError::internal("verdict leaf missing"))?;
+        let inclusion = self
+            .log
+            .inclusion_proof(leaf_index, size)
+            .map_err(ApiError::internal)?;
+        Ok(VerdictReceipt {
+            verdict,
+            leaf,
+            leaf_index,
+            inclusion,
+            checkpoint,
         })
     }
 
@@ -312,9 +420,22 @@ pub fn router(state: Arc<ServiceState>) -> Router {
             post(submit_sealed).layer(DefaultBodyLimit::max(MAX_SEALED_BODY)),
         )
         .route(
+            "/v1/holder/committed",
+            post(proven::submit).layer(DefaultBodyLimit::max(MAX_BATCH_BODY)),
+        )
+        .route(
             "/v1/bank/query",
             post(bank_query).layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
         )
+        .route(
+            "/v1/bank/proof",
+            post(proven::query).layer(DefaultBodyLimit::max(MAX_PROOF_BODY)),
+        )
+        .route("/v1/subject/records", get(subjects::records))
+        .route("/v1/subject/queries", get(subjects::queries))
+        .route("/v1/anchors", get(anchors))
+        .route("/v1/audit/policies", get(audit_policies))
+        .route("/v1/audit/object", get(audit_object))
         .route("/v1/audit/checkpoint", get(audit_checkpoint))
         .route("/v1/audit/entries", get(audit_entries))
         .route("/v1/audit/proof/inclusion", get(audit_inclusion))
@@ -330,11 +451,18 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("malformed JSON body: {e}")))
 }
 
+mod proven;
+mod subjects;
+
 #[derive(Deserialize)]
 struct RegisterParty {
     party: String,
     role: String,
     key: String,
+    /// For role `subject`: the subject it speaks for (the operator has checked the identity).
+    subject: Option<SubjectRef>,
+    /// For role `subject`: hex of its X25519 sealing key (holders seal openings to it).
+    sealing_key: Option<String>,
 }
 
 fn parse_role(s: &str) -> ApiResult<Role> {
@@ -370,6 +498,21 @@ async fn register_party(
         .map_err(|_| ApiError::bad("key: not a valid Ed25519 public key"))?;
     let mut batch = Batch::new();
     Authenticator::register(&mut batch, &party, &key);
+    if role == Role::Subject {
+        let (Some(subject), Some(sealing)) = (&req.subject, &req.sealing_key) else {
+            return Err(ApiError::bad(
+                "a subject party needs `subject` (kind, id) and `sealing_key` (64 hex digits)",
+            ));
+        };
+        let (_, p) = subject_of(&s, subject)?;
+        let sealing: [u8; 32] = crate::protocols::request::parse_hex(sealing)
+            .ok_or_else(|| ApiError::bad("sealing_key: expected 64 hex digits"))?;
+        subjects::bind(&mut batch, &party, &p, sealing);
+    } else if req.subject.is_some() || req.sealing_key.is_some() {
+        return Err(ApiError::bad(
+            "`subject` and `sealing_key` are only for parties of role subject",
+        ));
+    }
     let idx = s.append(
         &[LogEntry::PartyRegistered {
             party: party.clone(),
@@ -452,7 +595,10 @@ async fn pseudonym(
     s.authenticate(&headers, &method, &uri, &body, &[Role::Holder])?;
     let req: SubjectRef = json_body(&body)?;
     let (_, p) = subject_of(&s, &req)?;
-    Ok(Json(json!({ "pseudonym": p.to_text() })))
+    let sealing = subjects::party_of(&s, &p)?.map(|(_, _, k)| hex::encode(k.to_bytes()));
+    Ok(Json(
+        json!({ "pseudonym": p.to_text(), "sealing_key": sealing }),
+    ))
 }
 
 /// Binary body of `POST /v1/holder/sealed`: `bytes(signed submission) ‖ bytes(list)` in the
@@ -515,18 +661,19 @@ async fn submit_sealed(
     .map_err(|e| ApiError::bad(e.to_string()))?;
     let sub = &record.submission.submission;
     let content_hash = record.submission.hash();
-    let mut sub_key = sub.holder.as_str().as_bytes().to_vec();
-    sub_key.push(0);
-    sub_key.extend_from_slice(&sub.submission_id.to_be_bytes());
+    let sub_key = submission_key(&sub.holder, sub.submission_id);
     let mut batch = Batch::new();
     batch.insert(
         Table::Submissions,
         sub_key.clone(),
         encode_sealed(&record, &ingested.stored),
     );
-    let mut latest = pseudonym_bytes(&sub.subject);
-    latest.extend_from_slice(sub.holder.as_str().as_bytes());
-    batch.put(Table::SubjectAttributes, latest, sub_key);
+    batch.put(
+        Table::SubjectAttributes,
+        sealed_index_key(&sub.subject, &sub.holder),
+        sub_key.clone(),
+    );
+    batch.put(Table::Meta, content_hash_key(&content_hash), sub_key);
     let entries: Vec<LogEntry> = sub
         .attributes
         .iter()
@@ -557,6 +704,8 @@ struct BankQuery {
     policy: String,
     day: Option<u32>,
     purpose: String,
+    /// Hex of a signed consent token (required for persons).
+    consent: Option<String>,
 }
 
 async fn bank_query(
@@ -581,19 +730,21 @@ async fn bank_query(
                 format!("no published policy `{}`", q.policy),
             )
         })?;
-    if id.kind() == SubjectKind::Person {
-        // Persons are queried only with their consent; consents arrive with the subject API.
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "a query about a person needs the person's consent token; none was given",
-        ));
-    }
-    if q.purpose.trim().is_empty() || q.purpose.len() > 200 {
-        return Err(ApiError::bad("purpose: 1 to 200 characters"));
-    }
     let day = q.day.unwrap_or((now() / 86_400) as u32);
+    let consent = subjects::check_consent(
+        &s,
+        &caller.party,
+        &id,
+        &subject,
+        &policy.hash(),
+        &q.purpose,
+        day,
+        q.consent.as_deref(),
+    )?;
     // The holders' latest records about the subject.
-    let (from, to) = prefix_range(&pseudonym_bytes(&subject));
+    let mut prefix = pseudonym_bytes(&subject);
+    prefix.push(b's');
+    let (from, to) = prefix_range(&prefix);
     let latest = s
         .store
         .scan(Table::SubjectAttributes, &from, to.as_deref(), 1000)
@@ -622,17 +773,27 @@ async fn bank_query(
             "FHE queue full, retry later",
         )
     })?;
-    let query_idx = s.append(
-        &[LogEntry::Query {
-            bank: caller.party.clone(),
-            subject,
-            policy_hash: policy.hash(),
-            as_of_day: day,
-            purpose: q.purpose.clone(),
-            consent_hash: None,
-        }],
-        Batch::new(),
-    )?[0];
+    let query_idx = s.append_with(|base| {
+        let mut batch = Batch::new();
+        index_for_subject(&mut batch, &subject, base);
+        let consent_hash = consent.as_ref().map(|c| c.hash());
+        if let Some(c) = &consent {
+            batch.put(Table::Consents, c.hash().to_vec(), c.to_bytes());
+        }
+        Ok((
+            vec![LogEntry::Query {
+                bank: caller.party.clone(),
+                subject,
+                policy_hash: policy.hash(),
+                as_of_day: day,
+                purpose: q.purpose.clone(),
+                consent_hash,
+            }],
+            batch,
+            (),
+        ))
+    })?
+    .0[0];
     let engine = s.engine.clone();
     let p2 = policy.clone();
     let stored: Vec<StoredRecord> = records.iter().map(|(_, st)| st.clone()).collect();
@@ -670,19 +831,17 @@ async fn bank_query(
     .map_err(ApiError::internal)?
     .map_err(ApiError::internal)?;
     // Log the decryption and the verdict together; the verdict cites the decryption's index.
-    let _g = s.append.lock().unwrap_or_else(|e| e.into_inner());
-    let dec_idx = s.log.size();
     let output_hash = decision.output_hash();
-    let verdict = s
-        .authority
-        .sign(decision, dec_idx, vec![query_idx, eval_idx, dec_idx], now())
-        .map_err(ApiError::internal)?;
-    let mut batch = Batch::new();
-    batch.insert(Table::Verdicts, verdict.hash().to_vec(), verdict.to_bytes());
-    let idx = s
-        .log
-        .append(
-            &[
+    let (idx, verdict) = s.append_with(|dec_idx| {
+        let verdict = s
+            .authority
+            .sign(decision, dec_idx, vec![query_idx, eval_idx, dec_idx], now())
+            .map_err(ApiError::internal)?;
+        let mut batch = Batch::new();
+        batch.insert(Table::Verdicts, verdict.hash().to_vec(), verdict.to_bytes());
+        index_for_subject(&mut batch, &subject, dec_idx + 1);
+        Ok((
+            vec![
                 LogEntry::Decryption {
                     evaluation_index: eval_idx,
                     output_hash,
@@ -690,21 +849,19 @@ async fn bank_query(
                 LogEntry::Verdict {
                     verdict_hash: verdict.hash(),
                     subject,
-                    bank: caller.party,
+                    bank: caller.party.clone(),
                 },
             ],
-            now(),
             batch,
-        )
-        .map_err(ApiError::internal)?;
-    debug_assert_eq!(idx[0], dec_idx);
-    let outcome = match verdict.verdict.outcome {
-        crate::protocols::log::entry::Outcome::Eligible(b) => json!({ "eligible": b }),
-        crate::protocols::log::entry::Outcome::Grade(g) => json!({ "grade": g }),
-    };
+            verdict,
+        ))
+    })?;
+    let outcome = outcome_json(verdict.verdict.outcome);
+    let receipt = s.receipt(verdict, idx[1])?;
     Ok(Json(json!({
         "outcome": outcome,
-        "verdict": hex::encode(verdict.to_bytes()),
+        "path": "sealed",
+        "receipt": hex::encode(receipt.to_bytes()),
         "log_indices": { "query": query_idx, "evaluation": eval_idx, "decryption": idx[0], "verdict": idx[1] },
         "bootstraps": evaluation.plan.cost().bootstraps,
     })))
@@ -799,6 +956,105 @@ async fn audit_consistency(
         .consistency_proof(q.old, q.new)
         .map_err(|e| ApiError::bad(e.to_string()))?;
     Ok(Json(json!({ "proof": hex::encode(p.to_bytes()) })))
+}
+
+/// `GET /v1/anchors`: the public keys a verifier pins (log origin and key, key authority,
+/// registered holders). Public information; a bank should compare it with what it was given
+/// out of band rather than trust it blindly.
+async fn anchors(State(s): State<Arc<ServiceState>>) -> ApiResult<Json<serde_json::Value>> {
+    let mut holders = Vec::new();
+    for (party, key) in s
+        .store
+        .scan(Table::Parties, &[], None, 1_000_000)
+        .map_err(ApiError::internal)?
+    {
+        let key = crate::auth::decode_party_key(&key)
+            .ok_or_else(|| ApiError::internal("corrupt party key"))?;
+        if key.role() == Role::Holder {
+            holders.push(json!({
+                "party": String::from_utf8_lossy(&party),
+                "key": hex::encode(key.to_bytes()),
+            }));
+        }
+    }
+    Ok(Json(json!({
+        "origin": s.log.origin(),
+        "log_key": hex::encode(s.log.public_key().to_bytes()),
+        "key_authority_key": hex::encode(s.authority.public_key().to_bytes()),
+        "holders": holders,
+        "witnesses": [],
+        "witness_quorum": 0,
+    })))
+}
+
+/// `GET /v1/audit/policies`: every published policy (canonical text and hash).
+async fn audit_policies(
+    State(s): State<Arc<ServiceState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Json<serde_json::Value>> {
+    s.authenticate(&headers, &method, &uri, b"", &any_party())?;
+    let policies = s.policies.read().unwrap_or_else(|e| e.into_inner());
+    Ok(Json(json!({
+        "policies": policies.values().map(|p| json!({
+            "name": p.name, "version": p.version, "hash": hex::encode(p.hash()),
+            "text": p.canonical(),
+        })).collect::<Vec<_>>()
+    })))
+}
+
+#[derive(Deserialize)]
+struct ObjectQ {
+    kind: String,
+    hash: String,
+}
+
+/// `GET /v1/audit/object?kind=verdict|consent|submission&hash=HEX`: the object the log refers
+/// to by hash (a signed verdict with its evidence, a consent token, or a holder's upload:
+/// sealed submission ‖ list, or a signed commitment).
+async fn audit_object(
+    State(s): State<Arc<ServiceState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(q): Query<ObjectQ>,
+) -> ApiResult<Json<serde_json::Value>> {
+    s.authenticate(&headers, &method, &uri, b"", &any_party())?;
+    let hash: [u8; 32] = crate::protocols::request::parse_hex(&q.hash)
+        .ok_or_else(|| ApiError::bad("hash: expected 64 hex digits"))?;
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, format!("no {} {}", q.kind, q.hash));
+    let bytes = match q.kind.as_str() {
+        "verdict" => s.store.get(Table::Verdicts, &hash),
+        "consent" => s.store.get(Table::Consents, &hash),
+        "submission" => {
+            let key = s
+                .store
+                .get(Table::Meta, &content_hash_key(&hash))
+                .map_err(ApiError::internal)?
+                .ok_or_else(not_found)?;
+            let v = s
+                .store
+                .get(Table::Submissions, &key)
+                .map_err(ApiError::internal)?
+                .ok_or_else(|| ApiError::internal("dangling content index"))?;
+            if let Some((record, _)) = decode_sealed(&v) {
+                Ok(Some(encode_sealed_upload(&record)))
+            } else if let Some((signed, _)) = proven::decode_committed(&v) {
+                Ok(Some(signed.to_bytes()))
+            } else {
+                return Err(ApiError::internal("corrupt submission"));
+            }
+        }
+        other => {
+            return Err(ApiError::bad(format!(
+                "kind `{other}`: expected verdict, consent or submission"
+            )))
+        }
+    }
+    .map_err(ApiError::internal)?
+    .ok_or_else(not_found)?;
+    Ok(Json(json!({ "bytes": hex::encode(bytes) })))
 }
 
 async fn metrics(State(s): State<Arc<ServiceState>>) -> String {

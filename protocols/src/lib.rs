@@ -11,6 +11,7 @@
 //! | [`signing`] | Ed25519 keys by role; canonical, versioned, domain-separated signing |
 //! | [`commitment`] | attribute commitments with range certificates `[0, max]` |
 //! | [`predicate`] | aggregated predicate proofs (`≥`, `≤`, not-listed-on-day, weighted sums) |
+//! | [`consent`] | consent tokens (subject → bank) and proof packages |
 //! | [`seal`] | sealing an opening to its subject (libsodium sealed boxes) |
 //! | [`log`] | RFC 9162 Merkle log math, C2SP checkpoints, typed entries |
 //! | [`verdict`] | signed verdicts and the bank's one-call verification |
@@ -34,6 +35,7 @@
 #![deny(missing_docs)]
 
 pub mod commitment;
+pub mod consent;
 pub mod encoding;
 pub mod error;
 pub mod identifiers;

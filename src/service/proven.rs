@@ -1,0 +1,342 @@
+//! The proven path over HTTP: holders submit signed, range-certified commitments with the
+//! opening sealed to the subject; a bank submits the subject's proof package and receives a
+//! service-signed verdict with its log receipt.
+
+use super::{
+    committed_index_key, content_hash_key, index_for_subject, json_body, now, outcome_json,
+    submission_key, subject_of, subjects, ApiError, ApiResult, ServiceState, SubjectRef,
+};
+use crate::circuits::proof::lower_to_proof;
+use crate::protocols::commitment::SignedAttributeCommitment;
+use crate::protocols::consent::ProofPackage;
+use crate::protocols::encoding::{Reader, Writer};
+use crate::protocols::log::entry::{EvaluationPath, LogEntry, Outcome};
+use crate::protocols::seal::SealedOpening;
+use crate::protocols::signing::Role;
+use crate::protocols::transcript::labels;
+use crate::protocols::verdict::{Evidence, Verdict};
+use crate::store::{Batch, Table};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::Json;
+use merlin::Transcript;
+use serde::Deserialize;
+use serde_json::json;
+use sha3::{Digest, Sha3_256};
+use std::sync::Arc;
+
+/// Most commitments in one batch.
+pub const MAX_COMMITTED_BATCH: usize = 256;
+
+/// Stored form of a committed submission: tag 2 ‖ bytes(signed commitment) ‖ u64(log index).
+fn encode_committed(signed: &SignedAttributeCommitment, log_index: u64) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.u8(2);
+    w.bytes(&signed.to_bytes());
+    w.u64(log_index);
+    w.into_bytes()
+}
+
+/// Decodes [`encode_committed`]; `None` for other kinds of submission.
+pub(super) fn decode_committed(v: &[u8]) -> Option<(SignedAttributeCommitment, u64)> {
+    let mut r = Reader::new(v);
+    if r.u8("kind").ok()? != 2 {
+        return None;
+    }
+    let signed = SignedAttributeCommitment::from_bytes(r.bytes("commitment", 1 << 16).ok()?).ok()?;
+    let idx = r.u64("log index").ok()?;
+    r.finish().ok()?;
+    Some((signed, idx))
+}
+
+#[derive(Deserialize)]
+struct CommittedItem {
+    /// Hex of a holder-signed attribute commitment.
+    commitment: String,
+    /// Hex of the opening sealed to the subject.
+    opening: String,
+}
+
+#[derive(Deserialize)]
+struct CommittedBatch {
+    items: Vec<CommittedItem>,
+}
+
+/// `POST /v1/holder/committed`: a batch of signed commitments, all checked before any is
+/// stored, stored and logged in one commit.
+pub(super) async fn submit(
+    State(s): State<Arc<ServiceState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let caller = s.authenticate(&headers, &method, &uri, &body, &[Role::Holder])?;
+    let req: CommittedBatch = json_body(&body)?;
+    if req.items.is_empty() || req.items.len() > MAX_COMMITTED_BATCH {
+        return Err(ApiError::bad(format!(
+            "items: 1 to {MAX_COMMITTED_BATCH} commitments per batch"
+        )));
+    }
+    let key = s
+        .auth
+        .key_of(&caller.party)
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::internal("caller vanished"))?;
+    let mut checked = Vec::with_capacity(req.items.len());
+    for (i, item) in req.items.iter().enumerate() {
+        let bad = |m: String| ApiError::bad(format!("items[{i}]: {m}"));
+        let bytes = hex::decode(&item.commitment).map_err(|_| bad("commitment: not hex".into()))?;
+        let signed = SignedAttributeCommitment::from_bytes(&bytes)
+            .map_err(|e| bad(format!("commitment: {e}")))?;
+        let ctx = &signed.commitment.context;
+        if ctx.holder != caller.party {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("items[{i}]: the commitment names another holder than the caller"),
+            ));
+        }
+        signed
+            .verify(&key)
+            .map_err(|_| bad("the holder signature does not verify".into()))?;
+        let entry = s
+            .catalog
+            .get(ctx.attribute.as_str())
+            .map_err(|e| bad(e.to_string()))?;
+        if !entry.owned_by(caller.party.as_str()) {
+            return Err(bad(format!(
+                "attribute `{}` belongs to the `{}` authority, not to `{}`",
+                ctx.attribute, entry.holder, caller.party
+            )));
+        }
+        if signed.commitment.max != entry.max {
+            return Err(bad(format!(
+                "the range certificate is for [0, {}] but `{}` ranges over [0, {}]",
+                signed.commitment.max, ctx.attribute, entry.max
+            )));
+        }
+        signed
+            .commitment
+            .verify_standalone()
+            .map_err(|_| bad("the range certificate does not verify".into()))?;
+        let opening = hex::decode(&item.opening).map_err(|_| bad("opening: not hex".into()))?;
+        SealedOpening::from_bytes(&opening).map_err(|e| bad(format!("opening: {e}")))?;
+        checked.push((signed, opening));
+    }
+    let (idx, ()) = s.append_with(|base| {
+        let mut batch = Batch::new();
+        let mut entries = Vec::with_capacity(checked.len());
+        for (n, (signed, opening)) in checked.iter().enumerate() {
+            let ctx = &signed.commitment.context;
+            let sub_key = submission_key(&ctx.holder, ctx.submission);
+            let content_hash: [u8; 32] = Sha3_256::digest(signed.to_bytes()).into();
+            batch.insert(
+                Table::Submissions,
+                sub_key.clone(),
+                encode_committed(signed, base + n as u64),
+            );
+            batch.put(
+                Table::SubjectAttributes,
+                committed_index_key(&ctx.subject, ctx.attribute.as_str()),
+                sub_key.clone(),
+            );
+            let mut ok = super::pseudonym_bytes(&ctx.subject);
+            ok.extend_from_slice(&sub_key);
+            batch.put(Table::SealedOpenings, ok, opening.clone());
+            batch.put(Table::Meta, content_hash_key(&content_hash), sub_key);
+            entries.push(LogEntry::AttributeSubmitted {
+                holder: ctx.holder.clone(),
+                attribute: ctx.attribute.clone(),
+                subject: ctx.subject,
+                submission: ctx.submission,
+                path: EvaluationPath::Proven,
+                content_hash,
+            });
+        }
+        Ok((entries, batch, ()))
+    })
+    .map_err(|e| {
+        if e.status == StatusCode::CONFLICT {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "a submission id in this batch was already used (nothing was stored)",
+            )
+        } else {
+            e
+        }
+    })?;
+    Ok(Json(json!({ "log_indices": idx })))
+}
+
+#[derive(Deserialize)]
+struct ProofQuery {
+    subject: SubjectRef,
+    policy: String,
+    day: Option<u32>,
+    purpose: String,
+    consent: Option<String>,
+    /// Hex of the subject's proof package.
+    package: String,
+}
+
+/// `POST /v1/bank/proof`: the proven-path question. The service checks the package is the
+/// published policy's statement about this subject and day, over the holders' *current*
+/// commitments, verifies the proof, and logs the query and the signed verdict.
+pub(super) async fn query(
+    State(s): State<Arc<ServiceState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let caller = s.authenticate(&headers, &method, &uri, &body, &[Role::Bank])?;
+    let q: ProofQuery = json_body(&body)?;
+    let (id, subject) = subject_of(&s, &q.subject)?;
+    let policy = s
+        .policies
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&q.policy)
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("no published policy `{}`", q.policy),
+            )
+        })?;
+    let plan = lower_to_proof(&policy).map_err(|e| {
+        ApiError::bad(format!(
+            "{e}; ask this policy on the sealed path (POST /v1/bank/query)"
+        ))
+    })?;
+    let day = q.day.unwrap_or((now() / 86_400) as u32);
+    let consent = subjects::check_consent(
+        &s,
+        &caller.party,
+        &id,
+        &subject,
+        &policy.hash(),
+        &q.purpose,
+        day,
+        q.consent.as_deref(),
+    )?;
+    let bytes = hex::decode(&q.package).map_err(|_| ApiError::bad("package: not hex"))?;
+    let package =
+        ProofPackage::from_bytes(&bytes).map_err(|e| ApiError::bad(format!("package: {e}")))?;
+    let ctx = &package.statement.context;
+    if ctx.subject != subject {
+        return Err(ApiError::bad("package: the proof is about another subject"));
+    }
+    if ctx.policy_hash != policy.hash() {
+        return Err(ApiError::bad(
+            "package: the proof is for another policy (or another version)",
+        ));
+    }
+    if ctx.as_of_day != day {
+        return Err(ApiError::bad(format!(
+            "package: the proof is for day {}, the query for day {day}",
+            ctx.as_of_day
+        )));
+    }
+    if !plan.matches_evidence(&package.statement, &package.inputs, &s.catalog) {
+        return Err(ApiError::bad(
+            "package: the statement is not the published policy's lowering (inputs, owners or predicates differ)",
+        ));
+    }
+    // Every input must be the current commitment of its holder for this subject.
+    let mut cited = Vec::with_capacity(package.inputs.len());
+    for (i, input) in package.inputs.iter().enumerate() {
+        let a = &input.commitment.context.attribute;
+        let current = s
+            .store
+            .get(
+                Table::SubjectAttributes,
+                &committed_index_key(&subject, a.as_str()),
+            )
+            .map_err(ApiError::internal)?;
+        let stored = match current {
+            Some(k) => s
+                .store
+                .get(Table::Submissions, &k)
+                .map_err(ApiError::internal)?
+                .and_then(|v| decode_committed(&v)),
+            None => None,
+        };
+        match stored {
+            Some((signed, log_index)) if signed.to_bytes() == input.to_bytes() => cited.push(log_index),
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    format!(
+                        "package: input {i} (`{a}`) is not the holder's current commitment for this subject (superseded or never submitted); prove again over the current records"
+                    ),
+                ))
+            }
+        }
+    }
+    let pkg = package.clone();
+    let verified = tokio::task::spawn_blocking(move || {
+        pkg.proof
+            .verify(&mut Transcript::new(labels::APP_VERDICT), &pkg.statement)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    if verified.is_err() {
+        return Err(ApiError::bad("package: the proof does not verify"));
+    }
+    let (idx, verdict) = s.append_with(|base| {
+        let mut log_indices = cited.clone();
+        log_indices.push(base);
+        let verdict = s
+            .log
+            .sign_verdict(Verdict {
+                policy_hash: policy.hash(),
+                subject,
+                as_of_day: day,
+                outcome: Outcome::Eligible(true),
+                evidence: Evidence::Proof {
+                    statement: package.statement.clone(),
+                    proof: package.proof.clone(),
+                    inputs: package.inputs.clone(),
+                },
+                log_indices,
+                issued_at: now(),
+            })
+            .map_err(ApiError::internal)?;
+        let mut batch = Batch::new();
+        batch.insert(Table::Verdicts, verdict.hash().to_vec(), verdict.to_bytes());
+        index_for_subject(&mut batch, &subject, base);
+        index_for_subject(&mut batch, &subject, base + 1);
+        if let Some(c) = &consent {
+            batch.put(Table::Consents, c.hash().to_vec(), c.to_bytes());
+        }
+        Ok((
+            vec![
+                LogEntry::Query {
+                    bank: caller.party.clone(),
+                    subject,
+                    policy_hash: policy.hash(),
+                    as_of_day: day,
+                    purpose: q.purpose.clone(),
+                    consent_hash: consent.as_ref().map(|c| c.hash()),
+                },
+                LogEntry::Verdict {
+                    verdict_hash: verdict.hash(),
+                    subject,
+                    bank: caller.party.clone(),
+                },
+            ],
+            batch,
+            verdict,
+        ))
+    })?;
+    let outcome = outcome_json(verdict.verdict.outcome);
+    let receipt = s.receipt(verdict, idx[1])?;
+    Ok(Json(json!({
+        "outcome": outcome,
+        "path": "proven",
+        "receipt": hex::encode(receipt.to_bytes()),
+        "log_indices": { "query": idx[0], "verdict": idx[1] },
+    })))
+}
