@@ -12,12 +12,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod demo;
 pub mod fhe;
 pub mod key_authority;
 pub mod log_service;
+pub mod roles;
 pub mod serve;
 pub mod service;
 pub mod store;

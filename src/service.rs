@@ -610,6 +610,22 @@ pub fn encode_sealed_upload(record: &SealedRecord) -> Vec<u8> {
     w.into_bytes()
 }
 
+/// Decodes [`encode_sealed_upload`] (untrusted input).
+pub fn decode_sealed_upload(body: &[u8]) -> Result<SealedRecord, String> {
+    let mut r = Reader::new(body);
+    let submission = r
+        .bytes("submission", 1 << 16)
+        .map_err(|e| format!("body: {e}"))?;
+    let submission =
+        SignedSealedSubmission::from_bytes(submission).map_err(|e| format!("submission: {e}"))?;
+    let list = r
+        .bytes("list", MAX_SEALED_BODY)
+        .map_err(|e| format!("body: {e}"))?
+        .to_vec();
+    r.finish().map_err(|e| format!("body: {e}"))?;
+    Ok(SealedRecord { submission, list })
+}
+
 async fn submit_sealed(
     State(s): State<Arc<ServiceState>>,
     method: Method,
@@ -618,18 +634,7 @@ async fn submit_sealed(
     body: Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
     let caller = s.authenticate(&headers, &method, &uri, &body, &[Role::Holder])?;
-    let mut r = Reader::new(&body);
-    let submission = r
-        .bytes("submission", 1 << 16)
-        .map_err(|e| ApiError::bad(format!("body: {e}")))?;
-    let submission = SignedSealedSubmission::from_bytes(submission)
-        .map_err(|e| ApiError::bad(format!("submission: {e}")))?;
-    let list = r
-        .bytes("list", MAX_SEALED_BODY)
-        .map_err(|e| ApiError::bad(format!("body: {e}")))?
-        .to_vec();
-    r.finish()
-        .map_err(|e| ApiError::bad(format!("body: {e}")))?;
+    let SealedRecord { submission, list } = decode_sealed_upload(&body).map_err(ApiError::bad)?;
     if submission.submission.holder != caller.party {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

@@ -55,6 +55,19 @@ impl Role {
             Role::Operator => 7,
         }
     }
+    /// The role's name as the API and the CLI write it (`holder`, `key-authority`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Holder => "holder",
+            Role::Bank => "bank",
+            Role::Subject => "subject",
+            Role::Log => "log",
+            Role::KeyAuthority => "key-authority",
+            Role::Witness => "witness",
+            Role::Operator => "operator",
+        }
+    }
+
     /// Inverse of [`Role::tag`].
     pub fn from_tag(tag: u8) -> Option<Self> {
         Some(match tag {

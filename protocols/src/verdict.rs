@@ -272,6 +272,68 @@ impl SignedVerdict {
     pub fn hash(&self) -> Hash {
         Sha3_256::digest(self.to_bytes()).into()
     }
+
+    /// Checks the signature and the evidence (steps 3 and 4 of [`VerdictReceipt::verify`]):
+    /// the right signer for the path; on the proven path every input is a registered holder's
+    /// signed, range-certified commitment about the subject and the proof verifies; on the
+    /// sealed path the evaluation and decryption are cited. Returns the outcome. Says nothing
+    /// about the log: that is the receipt's job.
+    pub fn verify(&self, anchors: &TrustAnchors) -> Result<Outcome, VerdictError> {
+        let v = &self.verdict;
+        let signer = match v.path() {
+            EvaluationPath::Proven => &anchors.service,
+            EvaluationPath::Sealed => &anchors.key_authority,
+        };
+        signer.verify(v.signer_role(), v, &self.signature)?;
+        match &v.evidence {
+            Evidence::Proof {
+                statement,
+                proof,
+                inputs,
+            } => {
+                if v.outcome != Outcome::Eligible(true) {
+                    return Err(VerdictError::VerificationFailed);
+                }
+                let ctx = &statement.context;
+                if ctx.subject != v.subject
+                    || ctx.policy_hash != v.policy_hash
+                    || ctx.as_of_day != v.as_of_day
+                    || inputs.len() != statement.inputs.len()
+                {
+                    return Err(VerdictError::VerificationFailed);
+                }
+                for (signed, input) in inputs.iter().zip(&statement.inputs) {
+                    let c = &signed.commitment;
+                    if c.commitment != input.commitment
+                        || c.max != input.max
+                        || c.context.subject != v.subject
+                    {
+                        return Err(VerdictError::VerificationFailed);
+                    }
+                    let key = anchors
+                        .holders
+                        .iter()
+                        .find(|(id, _)| *id == c.context.holder)
+                        .map(|(_, k)| k)
+                        .ok_or(VerdictError::VerificationFailed)?;
+                    signed.verify(key)?;
+                }
+                proof.verify(&mut Transcript::new(labels::APP_VERDICT), statement)?;
+            }
+            Evidence::Decryption {
+                evaluation_index,
+                decryption_index,
+                ..
+            } => {
+                if !v.log_indices.contains(evaluation_index)
+                    || !v.log_indices.contains(decryption_index)
+                {
+                    return Err(VerdictError::VerificationFailed);
+                }
+            }
+        }
+        Ok(v.outcome)
+    }
 }
 
 /// Everything a verifier trusts: keys and the witness policy.
@@ -348,58 +410,7 @@ impl VerdictReceipt {
         if v.as_of_day != question.as_of_day {
             return Err(VerdictError::Mismatch("verdict is for another day"));
         }
-        let signer = match v.path() {
-            EvaluationPath::Proven => &anchors.service,
-            EvaluationPath::Sealed => &anchors.key_authority,
-        };
-        signer.verify(v.signer_role(), v, &self.verdict.signature)?;
-        match &v.evidence {
-            Evidence::Proof {
-                statement,
-                proof,
-                inputs,
-            } => {
-                if v.outcome != Outcome::Eligible(true) {
-                    return Err(VerdictError::VerificationFailed);
-                }
-                let ctx = &statement.context;
-                if ctx.subject != v.subject
-                    || ctx.policy_hash != v.policy_hash
-                    || ctx.as_of_day != v.as_of_day
-                    || inputs.len() != statement.inputs.len()
-                {
-                    return Err(VerdictError::VerificationFailed);
-                }
-                for (signed, input) in inputs.iter().zip(&statement.inputs) {
-                    let c = &signed.commitment;
-                    if c.commitment != input.commitment
-                        || c.max != input.max
-                        || c.context.subject != v.subject
-                    {
-                        return Err(VerdictError::VerificationFailed);
-                    }
-                    let key = anchors
-                        .holders
-                        .iter()
-                        .find(|(id, _)| *id == c.context.holder)
-                        .map(|(_, k)| k)
-                        .ok_or(VerdictError::VerificationFailed)?;
-                    signed.verify(key)?;
-                }
-                proof.verify(&mut Transcript::new(labels::APP_VERDICT), statement)?;
-            }
-            Evidence::Decryption {
-                evaluation_index,
-                decryption_index,
-                ..
-            } => {
-                if !v.log_indices.contains(evaluation_index)
-                    || !v.log_indices.contains(decryption_index)
-                {
-                    return Err(VerdictError::VerificationFailed);
-                }
-            }
-        }
+        self.verdict.verify(anchors)?;
         match &self.leaf.entry {
             LogEntry::Verdict {
                 verdict_hash,
