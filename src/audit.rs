@@ -188,9 +188,9 @@ pub fn audit(
             Ok(p) if p.hash() == hash => {
                 policies.insert(hash, p);
             }
-            _ => report
-                .problems
-                .push(format!("published policy `{name}` does not parse to its hash")),
+            _ => report.problems.push(format!(
+                "published policy `{name}` does not parse to its hash"
+            )),
         }
     }
     let subject_keys: Vec<PublicKey> = leaves
@@ -231,9 +231,15 @@ pub fn audit(
                         .object("consent", h)
                         .ok()
                         .and_then(|b| SignedConsent::from_bytes(&b).ok())
-                        .filter(|c| crate::protocols::consent::Consent::covers(
-                            &c.consent, bank, policy_hash, purpose, *as_of_day,
-                        ) && c.consent.subject == *subject)
+                        .filter(|c| {
+                            crate::protocols::consent::Consent::covers(
+                                &c.consent,
+                                bank,
+                                policy_hash,
+                                purpose,
+                                *as_of_day,
+                            ) && c.consent.subject == *subject
+                        })
                         .is_some_and(|c| subject_keys.iter().any(|k| c.verify(k).is_ok()));
                     if ok {
                         report.consents_checked += 1;
@@ -277,7 +283,15 @@ pub fn audit(
                 verdict_hash,
                 subject,
                 ..
-            } => match check_verdict(client, &anchors, &policies, &catalog, &leaves, i, verdict_hash) {
+            } => match check_verdict(
+                client,
+                &anchors,
+                &policies,
+                &catalog,
+                &leaves,
+                i,
+                verdict_hash,
+            ) {
                 Ok(v) if v.verdict.subject == *subject => report.verdicts_verified += 1,
                 Ok(_) => report
                     .problems

@@ -146,6 +146,11 @@ impl Client {
         &self.party
     }
 
+    /// Its signing key (holders also sign their submissions with it).
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
     fn raw(&self, method: &str, path: &str, body: &[u8]) -> Result<Vec<u8>> {
         let (status, out) = call(&self.addr, method, path, body, &self.key, &self.party)?;
         if !(200..300).contains(&status) {
@@ -273,7 +278,10 @@ impl Client {
     pub fn subject_records(&self) -> Result<Vec<(SignedAttributeCommitment, SealedOpening)>> {
         let v = self.json("GET", "/v1/subject/records", b"")?;
         let mut out = Vec::new();
-        for item in v["committed"].as_array().ok_or_else(|| answer("committed"))? {
+        for item in v["committed"]
+            .as_array()
+            .ok_or_else(|| answer("committed"))?
+        {
             let c = SignedAttributeCommitment::from_bytes(&hex_field(item, "commitment")?)
                 .map_err(answer)?;
             let o = SealedOpening::from_bytes(&hex_field(item, "opening")?).map_err(answer)?;
@@ -305,7 +313,10 @@ impl Client {
             let b: [u8; 32] = hex_field(h, "key")?
                 .try_into()
                 .map_err(|_| answer("holder key"))?;
-            holders.push((party, PublicKey::from_bytes(Role::Holder, &b).map_err(answer)?));
+            holders.push((
+                party,
+                PublicKey::from_bytes(Role::Holder, &b).map_err(answer)?,
+            ));
         }
         Ok(TrustAnchors {
             log: NoteVerifier::log(origin, log).map_err(answer)?,
@@ -326,7 +337,11 @@ impl Client {
 
     /// Auditor: log entries `from..to` (at most 1000 per call).
     pub fn entries(&self, from: u64, to: u64) -> Result<Vec<(u64, LogLeaf)>> {
-        let v = self.json("GET", &format!("/v1/audit/entries?from={from}&to={to}"), b"")?;
+        let v = self.json(
+            "GET",
+            &format!("/v1/audit/entries?from={from}&to={to}"),
+            b"",
+        )?;
         let mut out = Vec::new();
         for e in v["entries"].as_array().ok_or_else(|| answer("entries"))? {
             let i = e["index"].as_u64().ok_or_else(|| answer("index"))?;
@@ -364,11 +379,17 @@ impl Client {
         let mut out = Vec::new();
         for p in v["policies"].as_array().ok_or_else(|| answer("policies"))? {
             out.push((
-                p["name"].as_str().ok_or_else(|| answer("name"))?.to_string(),
+                p["name"]
+                    .as_str()
+                    .ok_or_else(|| answer("name"))?
+                    .to_string(),
                 hex_field(p, "hash")?
                     .try_into()
                     .map_err(|_| answer("hash"))?,
-                p["text"].as_str().ok_or_else(|| answer("text"))?.to_string(),
+                p["text"]
+                    .as_str()
+                    .ok_or_else(|| answer("text"))?
+                    .to_string(),
             ));
         }
         Ok(out)

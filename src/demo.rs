@@ -1,46 +1,45 @@
-//! The verifiable-core story, in process: holders commit, a subject proves the published
-//! 信易贷 policy, the service issues a logged verdict, a partner region cosigns the checkpoint,
-//! a bank verifies the receipt and an auditor replays the log.
+//! `credence demo`: the whole service, in process, on the embedded store.
 //!
-//! This is what `credence demo` runs until the HTTP service exists; every step uses the
-//! `credence-protocols` and `credence-circuits` APIs the service will use.
+//! It starts the service on a fresh data directory (TFHE keys generated on first start),
+//! registers a court, a tax bureau and a market regulator (plus the other authorities whose
+//! attributes 信易贷 reads), a bank and four enterprises; the holders submit records on both
+//! paths (sealed: TFHE proven lists; proven: signed Pedersen commitments with the openings
+//! sealed to each enterprise); the bank asks 信易贷 on the sealed path, each enterprise that is
+//! eligible proves it on the proven path, the bank verifies every verdict receipt, an
+//! enterprise reads who asked about it, and the auditor follows the log, re-verifies every
+//! verdict and replays an FHE evaluation. Every step goes through the signed HTTP API with the
+//! same [`Client`] a real deployment uses.
 
-use credence_circuits::catalog::Catalog;
-use credence_circuits::eval::{evaluate, Inputs};
-use credence_circuits::proof::lower_to_proof;
-use credence_protocols::commitment::{
-    AttributeCommitment, AttributeContext, Opening, SignedAttributeCommitment,
-    ATTRIBUTE_TRANSCRIPT_LABEL,
-};
-use credence_protocols::identifiers::{SubjectId, Uscc};
-use credence_protocols::log::checkpoint::{Checkpoint, NoteVerifier, SignedCheckpoint};
-use credence_protocols::log::entry::{EvaluationPath, LogEntry, LogLeaf, Outcome};
-use credence_protocols::log::tree::MemoryTree;
-use credence_protocols::log::{LogHasher, Sha3Log};
-use credence_protocols::names::PartyId;
-use credence_protocols::predicate::PredicateProof;
-use credence_protocols::pseudonym::PseudonymKey;
-use credence_protocols::seal::{SealedOpening, SealingSecretKey};
-use credence_protocols::signing::{Role, SigningKey};
-use credence_protocols::transcript::labels;
-use credence_protocols::verdict::{
-    Evidence, Question, SignedVerdict, TrustAnchors, Verdict, VerdictReceipt,
-};
-use credence_protocols::ProofError;
-use merlin::Transcript;
+use crate::audit::{audit, AuditOptions};
+use crate::circuits::catalog::Catalog;
+use crate::circuits::eval::{evaluate, Inputs};
+use crate::circuits::policy::BUILTIN_POLICIES;
+use crate::circuits::proof::lower_to_proof;
+use crate::client::{Client, Question};
+use crate::fhe::engine::Engine;
+use crate::fhe::holder::seal;
+use crate::fhe::keys::PublicMaterial;
+use crate::protocols::identifiers::{SubjectId, Uscc};
+use crate::protocols::log::entry::Outcome;
+use crate::protocols::names::{AttributeId, PartyId};
+use crate::protocols::seal::SealingSecretKey;
+use crate::protocols::signing::{Role, SigningKey};
+use crate::protocols::verdict::{self, Evidence};
+use crate::roles::{commit_attributes, prove, RoleError};
+use crate::serve::{open, operator_key, Running};
 use rand::rngs::OsRng;
-use sha3::{Digest, Sha3_256};
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::time::Instant;
 
-/// The log origin the demo uses.
-pub const ORIGIN: &str = "credence.example/beijing";
-/// The partner region that witnesses the demo log.
-pub const WITNESS: &str = "credence.example/tianjin";
 /// The as-of day of the demo questions (days since 1970-01-01: 2025-11-23).
 pub const DAY: u32 = 20415;
 /// The policy the demo asks about (shipped in `circuits/policies/`).
 pub const POLICY: &str = "xinyidai";
+/// The holders that submit on the sealed path; every other authority's attributes take their
+/// catalogue default there.
+pub const SEALED_HOLDERS: [&str; 3] = ["court", "tax", "market"];
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// A demo enterprise: name, USCC prefix (check characters are computed), and the attribute
 /// values that differ from the catalogue defaults.
@@ -60,7 +59,7 @@ const ENTERPRISES: [Enterprise; 4] = [
         ],
     ),
     (
-        "Haidian Cloud Software",
+        "Haidian Cloud Software (on the court's dishonest-debtor list)",
         "91110108MA02CD4E",
         &[
             ("court.dishonest_debtor", DAY as u64 + 285),
@@ -68,7 +67,7 @@ const ENTERPRISES: [Enterprise; 4] = [
         ],
     ),
     (
-        "Chaoyang Logistics (listing repaired today)",
+        "Chaoyang Logistics (abnormal-operation listing repaired: it ended today)",
         "91110105MA03EF6G",
         &[
             ("market.abnormal_operation", DAY as u64),
@@ -81,7 +80,7 @@ const ENTERPRISES: [Enterprise; 4] = [
         ],
     ),
     (
-        "Fengtai Trading",
+        "Fengtai Trading (low public credit score)",
         "91110106MA04GH8J",
         &[
             ("tax.credit_score", 50),
@@ -92,341 +91,306 @@ const ENTERPRISES: [Enterprise; 4] = [
     ),
 ];
 
+/// What one enterprise got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnterpriseOutcome {
+    /// Its name.
+    pub name: String,
+    /// The verified sealed-path verdict.
+    pub sealed: bool,
+    /// The verified proven-path verdict (`None`: the subject could not prove eligibility).
+    pub proven: Option<bool>,
+}
+
 /// What the story produced, for the CLI to print and tests to check.
 pub struct StoryReport {
-    /// Human-readable narration.
-    pub text: String,
-    /// Per enterprise: name and the verified outcome (`None`: no proof exists).
-    pub outcomes: Vec<(String, Option<bool>)>,
+    /// Per enterprise, the verified verdicts.
+    pub outcomes: Vec<EnterpriseOutcome>,
     /// Leaves in the log at the end.
     pub log_size: u64,
-    /// Whether the auditor's replay succeeded.
+    /// Whether the audit found no problem.
     pub audit_ok: bool,
+    /// The audit report.
+    pub audit: String,
 }
 
-struct Log {
-    tree: MemoryTree<Sha3Log>,
-    leaves: Vec<Vec<u8>>,
-    key: SigningKey,
-    time: u64,
+/// Runs the story on a fresh data directory under the system temp dir (removed afterwards),
+/// narrating each step to `say`.
+pub fn run(say: &mut dyn FnMut(&str)) -> Result<StoryReport, Error> {
+    let dir = std::env::temp_dir().join(format!("credence-demo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let result = run_in(&dir, say);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }
 
-impl Log {
-    fn append(&mut self, entry: LogEntry) -> u64 {
-        self.time += 1;
-        let leaf = LogLeaf {
-            time: self.time,
-            entry,
-        }
-        .to_bytes();
-        self.leaves.push(leaf.clone());
-        self.tree.append(&leaf)
-    }
-    fn checkpoint(&self) -> SignedCheckpoint {
-        let cp = Checkpoint::new(ORIGIN, self.tree.size(), self.tree.root()).expect("origin");
-        SignedCheckpoint::sign(cp, ORIGIN, &self.key).expect("log key")
-    }
-}
-
-/// Runs the whole story and narrates it.
-pub fn run() -> Result<StoryReport, Box<dyn std::error::Error>> {
+/// Runs the story on the service kept in `dir` (created if needed).
+pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryReport, Error> {
+    let started = Instant::now();
     let mut rng = OsRng;
-    let mut out = String::new();
+    say("== Credence demo: 信易贷 on both paths, through the service's signed HTTP API ==");
+    let opened = open(dir, &mut |m| say(m))?;
+    let service = Running::start(opened.app)?;
+    let addr = service.addr.clone();
+    say(&format!(
+        "service listening on {addr}; embedded store {}",
+        dir.join("credence.redb").display()
+    ));
+    let operator = Client::new(&addr, PartyId::new("operator")?, operator_key(dir)?);
+    let public = PublicMaterial::load(&dir.join("keys"))?;
     let catalog = Catalog::builtin();
-    let policy = credence_circuits::policy::builtin(POLICY).ok_or("policy not shipped")?;
+    let (_, policy_text) = BUILTIN_POLICIES
+        .iter()
+        .find(|(n, _)| *n == POLICY)
+        .ok_or("policy not shipped")?;
+    let policy_hash = operator.publish_policy(policy_text)?;
+    let policy = crate::circuits::policy::builtin(POLICY).ok_or("policy not shipped")?;
     let plan = lower_to_proof(&policy)?;
-    let policy_hash = policy.hash();
-    let pseudonyms = PseudonymKey::generate(&mut rng);
-    let mut log = Log {
-        tree: MemoryTree::new(),
-        leaves: Vec::new(),
-        key: SigningKey::generate(Role::Log, &mut rng),
-        time: 1_763_856_000,
-    };
-    let witness_key = SigningKey::generate(Role::Witness, &mut rng);
-
-    writeln!(
-        out,
-        "== Credence verifiable core: 信易贷 on the proven path =="
-    )?;
-    writeln!(
-        out,
-        "policy `{}` v{} (hash {}…): {} committed inputs, {} predicates in one proof",
-        policy.name,
-        policy.version,
+    say(&format!(
+        "operator published `{POLICY}` (hash {}…): {} attributes from {} authorities",
         &hex::encode(policy_hash)[..16],
-        plan.inputs.len(),
-        plan.predicates.len()
-    )?;
-    log.append(LogEntry::PolicyPublished {
-        policy: policy.name.clone(),
-        version: policy.version,
-        policy_hash,
-    });
+        policy.reads.len(),
+        plan.inputs
+            .iter()
+            .filter_map(|(a, _)| catalog.get(a.as_str()).ok().map(|e| e.holder.clone()))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    ));
 
-    // One holder per authority the policy reads from (court, tax, market, …), registered.
-    let mut holders: BTreeMap<String, (PartyId, SigningKey)> = BTreeMap::new();
+    // Holders: one per authority the policy reads from.
+    let mut holders: BTreeMap<String, Client> = BTreeMap::new();
     for (attribute, _) in &plan.inputs {
         let authority = catalog.get(attribute.as_str())?.holder.clone();
-        if let std::collections::btree_map::Entry::Vacant(slot) = holders.entry(authority) {
-            let id = PartyId::new(&format!("{}.beijing", slot.key()))?;
+        if !holders.contains_key(&authority) {
+            let id = PartyId::new(&format!("{authority}.beijing"))?;
             let key = SigningKey::generate(Role::Holder, &mut rng);
-            log.append(LogEntry::PartyRegistered {
-                party: id.clone(),
-                key: key.public(),
-            });
-            slot.insert((id, key));
+            operator.register_party(&id, &key.public(), None)?;
+            holders.insert(authority, Client::new(&addr, id, key));
         }
     }
-    let bank = PartyId::new("bank.icbc-beijing")?;
-    let names: Vec<&str> = holders.values().map(|(id, _)| id.as_str()).collect();
-    writeln!(
-        out,
-        "registered {} holders: {}",
-        names.len(),
-        names.join(", ")
-    )?;
-
-    let anchors = TrustAnchors {
-        log: NoteVerifier::log(ORIGIN, log.key.public())?,
-        service: log.key.public(),
-        key_authority: SigningKey::generate(Role::KeyAuthority, &mut rng).public(),
-        holders: holders
+    let bank_key = SigningKey::generate(Role::Bank, &mut rng);
+    let bank_id = PartyId::new("bank.icbc-beijing")?;
+    operator.register_party(&bank_id, &bank_key.public(), None)?;
+    let bank = Client::new(&addr, bank_id, bank_key);
+    say(&format!(
+        "operator registered {} holders ({}), and bank {}",
+        holders.len(),
+        holders
             .values()
-            .map(|(id, k)| (id.clone(), k.public()))
-            .collect(),
-        witnesses: vec![NoteVerifier::witness(WITNESS, witness_key.public())?],
-        witness_quorum: 1,
-    };
+            .map(|c| c.party().as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        bank.party()
+    ));
+    // The bank pins the trust anchors now (in production: out of band).
+    let anchors = bank.anchors()?;
 
     let mut outcomes = Vec::new();
-    let mut submission = 0u64;
-    for (name, prefix, overrides) in ENTERPRISES {
+    let mut next_submission: BTreeMap<String, u64> = BTreeMap::new();
+    let mut subjects = Vec::new();
+    for (n, (name, prefix, overrides)) in ENTERPRISES.iter().enumerate() {
         let uscc = Uscc::with_check_chars(prefix)?;
-        let subject = pseudonyms.pseudonym(&SubjectId::Enterprise(uscc.clone()));
-        let subject_box = SealingSecretKey::generate(&mut rng);
-        writeln!(
-            out,
-            "\n-- {name} ({}, pseudonym {}…)",
-            uscc.as_str(),
-            &subject.to_text()[..23]
+        let id = SubjectId::Enterprise(uscc.clone());
+        // The enterprise registers (the operator has checked who it is) with a signing key and
+        // a sealing key for the openings holders send it.
+        let subject_key = SigningKey::generate(Role::Subject, &mut rng);
+        let sealing = SealingSecretKey::generate(&mut rng);
+        let party = PartyId::new(&format!("ent.{}", n + 1))?;
+        operator.register_party(
+            &party,
+            &subject_key.public(),
+            Some((&id, &sealing.public())),
         )?;
+        let subject_client = Client::new(&addr, party, subject_key);
+        let court = &holders["court"];
+        let (pseudonym, sealing_pub) = court.pseudonym(&id)?;
+        let sealing_pub = sealing_pub.ok_or("the subject's sealing key was not returned")?;
+        say(&format!(
+            "\n-- {name}: USCC {}, pseudonym {}…",
+            uscc.as_str(),
+            &pseudonym.to_text()[..23]
+        ));
         let inputs = Inputs::new(&catalog, overrides.iter().copied())?;
 
-        // Each holder commits to its attributes, signs, logs, and seals the opening to the subject.
-        let mut signed = Vec::new();
-        let mut sealed = Vec::new();
-        let mut indices = Vec::new();
-        for (attribute, max) in &plan.inputs {
-            submission += 1;
-            let entry = catalog.get(attribute.as_str())?;
-            let (holder_id, holder_key) = &holders[&entry.holder];
-            let value = inputs.get(attribute.as_str()).unwrap_or(entry.default);
-            let context = AttributeContext {
-                holder: holder_id.clone(),
-                attribute: attribute.clone(),
-                subject,
-                submission,
-            };
-            let opening = Opening::random(value, &mut rng);
-            let c = AttributeCommitment::create(
-                &mut Transcript::new(ATTRIBUTE_TRANSCRIPT_LABEL),
-                context.clone(),
-                &opening,
-                *max,
-                &mut rng,
+        // Sealed path: the court, the tax bureau and the market regulator encrypt their values.
+        let t = Instant::now();
+        let mut sealed_values = 0;
+        for authority in SEALED_HOLDERS {
+            let holder = &holders[authority];
+            let values: Vec<(AttributeId, u64)> = policy
+                .reads
+                .iter()
+                .filter(|(a, ..)| catalog.get(a.as_str()).is_ok_and(|e| e.holder == authority))
+                .map(|(a, _, _, default)| (a.clone(), inputs.get(a.as_str()).unwrap_or(*default)))
+                .collect();
+            let counter = next_submission.entry(authority.to_string()).or_insert(1);
+            let record = seal(
+                &catalog,
+                &public.public_key,
+                &public.crs,
+                holder.party(),
+                &holder_key(&holders, authority),
+                pseudonym,
+                *counter,
+                &values,
             )?;
-            let s = SignedAttributeCommitment::sign(c, holder_key);
-            indices.push(log.append(LogEntry::AttributeSubmitted {
-                holder: holder_id.clone(),
-                attribute: attribute.clone(),
-                subject,
-                submission,
-                path: EvaluationPath::Proven,
-                content_hash: Sha3_256::digest(s.to_bytes()).into(),
-            }));
-            sealed.push(SealedOpening::seal(
-                &subject_box.public(),
-                &context,
-                &s.commitment.commitment,
-                &opening,
-                &mut rng,
-            ));
-            signed.push(s);
+            *counter += 1;
+            holder.submit_sealed(&record)?;
+            sealed_values += values.len();
         }
-        writeln!(
-            out,
-            "   {} holder-signed commitments logged; openings sealed to the subject",
-            signed.len()
-        )?;
+        say(&format!(
+            "   sealed: court, tax bureau and market regulator encrypted {sealed_values} values as proven TFHE lists; the service verified and stored them ({:.1} s)",
+            t.elapsed().as_secs_f64()
+        ));
 
-        // The subject opens its sealed openings and proves the policy's lowering.
-        let openings = signed
-            .iter()
-            .zip(&sealed)
-            .map(|(s, b)| {
-                b.open(
-                    &subject_box,
-                    &s.commitment.context,
-                    &s.commitment.commitment,
-                )
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let commitments: Vec<_> = signed.iter().map(|s| s.commitment.commitment).collect();
-        let statement = plan.statement(subject, DAY, &commitments)?;
+        // Proven path: every authority commits to its values, sealing each opening to the
+        // enterprise.
+        let t = Instant::now();
+        let mut committed = 0;
+        for (authority, holder) in &holders {
+            let values: Vec<(AttributeId, u64)> = plan
+                .inputs
+                .iter()
+                .filter(|(a, _)| {
+                    catalog
+                        .get(a.as_str())
+                        .is_ok_and(|e| &e.holder == authority)
+                })
+                .map(|(a, _)| {
+                    let d = catalog.get(a.as_str()).map(|e| e.default).unwrap_or(0);
+                    (a.clone(), inputs.get(a.as_str()).unwrap_or(d))
+                })
+                .collect();
+            let counter = next_submission.entry(authority.clone()).or_insert(1);
+            let items = commit_attributes(
+                &catalog,
+                holder.party(),
+                &holder_key(&holders, authority),
+                pseudonym,
+                &sealing_pub,
+                &values,
+                *counter,
+            )?;
+            *counter += values.len() as u64;
+            holder.submit_committed(&items)?;
+            committed += items.len();
+        }
+        say(&format!(
+            "   proven: {} authorities committed to {committed} values with range certificates, openings sealed to the enterprise ({:.2} s)",
+            holders.len(),
+            t.elapsed().as_secs_f64()
+        ));
+
+        // The bank asks on the sealed path and verifies the receipt.
+        let question = Question {
+            subject: &id,
+            policy: POLICY,
+            day: DAY,
+            purpose: "loan application",
+            consent: None,
+        };
+        let t = Instant::now();
+        let answer = bank.query_sealed(&question)?;
+        let vq = verdict::Question {
+            subject: pseudonym,
+            policy_hash,
+            as_of_day: DAY,
+        };
+        let sealed = answer.receipt.verify(&anchors, &vq)? == Outcome::Eligible(true);
         let oracle = evaluate(&policy, &inputs, DAY);
-        let proof = match PredicateProof::prove(
-            &mut Transcript::new(labels::APP_VERDICT),
-            &statement,
-            &openings,
-            &mut rng,
-        ) {
-            Ok(p) => p,
-            Err(ProofError::Unsatisfied { index }) => {
-                writeln!(
-                    out,
-                    "   the subject cannot prove eligibility (predicate {index} of the policy fails; \
-                     plaintext oracle: {oracle:?}); no proven-path verdict exists — a \"no\" is \
-                     answered on the sealed path"
-                )?;
-                outcomes.push((name.to_string(), None));
-                continue;
+        say(&format!(
+            "   bank, sealed path: {} — {} bootstraps on ciphertexts, decrypted only by the key authority after replaying it; receipt verified (verdict at log index {}, checkpoint size {}) in {:.1} s (plaintext oracle: {oracle:?})",
+            if sealed { "ELIGIBLE" } else { "NOT eligible" },
+            answer.json["bootstraps"],
+            answer.receipt.leaf_index,
+            answer.receipt.checkpoint.checkpoint.size,
+            t.elapsed().as_secs_f64()
+        ));
+
+        // The enterprise proves on the proven path (only "eligible" is provable).
+        let records = subject_client.subject_records()?;
+        let proven = match prove(&policy, DAY, pseudonym, &records, &sealing) {
+            Ok(package) => {
+                let answer = bank.query_proven(&question, &package)?;
+                let outcome = answer.receipt.verify(&anchors, &vq)?;
+                let Evidence::Proof {
+                    statement, inputs, ..
+                } = &answer.receipt.verdict.verdict.evidence
+                else {
+                    return Err("a proven-path verdict without a proof".into());
+                };
+                if !plan.matches_evidence(statement, inputs, &catalog) {
+                    return Err("the proof is not the published policy's".into());
+                }
+                say(&format!(
+                    "   enterprise, proven path: opened its {} commitments and proved {} predicates ({} bytes); bank verified the service-signed verdict: {outcome:?}",
+                    records.len(),
+                    statement.predicates.len(),
+                    package.proof.size()
+                ));
+                Some(outcome == Outcome::Eligible(true))
+            }
+            Err(RoleError::Unsatisfied(i)) => {
+                say(&format!(
+                    "   enterprise, proven path: cannot prove eligibility (predicate {i} fails) — there is no proof of a \"no\"; the sealed verdict stands"
+                ));
+                None
             }
             Err(e) => return Err(e.into()),
         };
-        writeln!(
-            out,
-            "   subject proved {} predicates in one aggregated proof ({} bytes; plaintext oracle: {oracle:?})",
-            statement.predicates.len(),
-            proof.size()
-        )?;
-
-        // The service checks the proof, issues, signs and logs the verdict.
-        proof.verify(&mut Transcript::new(labels::APP_VERDICT), &statement)?;
-        indices.push(log.append(LogEntry::Query {
-            bank: bank.clone(),
-            subject,
-            policy_hash,
-            as_of_day: DAY,
-            purpose: "loan application".into(),
-            consent_hash: None,
-        }));
-        let verdict: SignedVerdict = Verdict {
-            policy_hash,
-            subject,
-            as_of_day: DAY,
-            outcome: Outcome::Eligible(true),
-            evidence: Evidence::Proof {
-                statement,
-                proof,
-                inputs: signed,
-            },
-            log_indices: indices,
-            issued_at: log.time,
-        }
-        .sign(&log.key)?;
-        let leaf_index = log.append(LogEntry::Verdict {
-            verdict_hash: verdict.hash(),
-            subject,
-            bank: bank.clone(),
+        outcomes.push(EnterpriseOutcome {
+            name: name.to_string(),
+            sealed,
+            proven,
         });
-
-        // Checkpoint, cosigned by the partner region.
-        let mut checkpoint = log.checkpoint();
-        checkpoint.cosign(WITNESS, &witness_key, log.time)?;
-        let receipt = VerdictReceipt {
-            verdict,
-            leaf: LogLeaf::from_bytes(&log.leaves[leaf_index as usize])?,
-            leaf_index,
-            inclusion: log.tree.inclusion_proof(leaf_index, log.tree.size())?,
-            checkpoint,
-        };
-        let wire = receipt.to_bytes();
-
-        // The bank verifies with the protocols crate, and checks the statement is the
-        // published policy's lowering.
-        let received = VerdictReceipt::from_bytes(&wire)?;
-        let outcome = received.verify(
-            &anchors,
-            &Question {
-                subject,
-                policy_hash,
-                as_of_day: DAY,
-            },
-        )?;
-        let Evidence::Proof {
-            statement, inputs, ..
-        } = &received.verdict.verdict.evidence
-        else {
-            return Err("proven-path verdict without a proof".into());
-        };
-        if !plan.matches_evidence(statement, inputs, &catalog) {
-            return Err("the proof is not for the published policy".into());
-        }
-        writeln!(
-            out,
-            "   bank verified the verdict receipt ({} bytes): {:?}, logged at index {leaf_index}, \
-             checkpoint size {} cosigned by {WITNESS}; statement matches the published policy",
-            wire.len(),
-            outcome,
-            received.checkpoint.checkpoint.size
-        )?;
-        outcomes.push((name.to_string(), Some(outcome == Outcome::Eligible(true))));
+        subjects.push(subject_client);
     }
 
-    // The auditor replays the log.
-    let audit_ok = audit(&log, &anchors, &mut out)?;
+    // An enterprise sees who asked about it.
+    let history = subjects[0].subject_queries()?;
+    let events = history["events"].as_array().map_or(0, Vec::len);
+    say(&format!(
+        "\n-- {} reads its query history: {events} events (queries and verdicts, with bank, purpose and day)",
+        ENTERPRISES[0].0
+    ));
+
+    // The auditor.
+    let auditor_key = SigningKey::generate(Role::Witness, &mut rng);
+    let auditor_id = PartyId::new("auditor.beijing")?;
+    operator.register_party(&auditor_id, &auditor_key.public(), None)?;
+    let auditor = Client::new(&addr, auditor_id, auditor_key);
+    let engine = Engine::new(public, 0)?;
+    let t = Instant::now();
+    let report = audit(
+        &auditor,
+        &anchors,
+        &AuditOptions {
+            previous: None,
+            replay: 1,
+            engine: Some(&engine),
+        },
+    )?;
+    say(&format!(
+        "\n-- privacy auditor ({:.1} s):",
+        t.elapsed().as_secs_f64()
+    ));
+    for line in report.render().lines() {
+        say(&format!("   {line}"));
+    }
+    let log_size = report.checkpoint.as_ref().map_or(0, |c| c.checkpoint.size);
+    service.stop();
+    say(&format!(
+        "\ndemo finished in {:.0} s",
+        started.elapsed().as_secs_f64()
+    ));
     Ok(StoryReport {
-        text: out,
         outcomes,
-        log_size: log.tree.size(),
-        audit_ok,
+        log_size,
+        audit_ok: report.ok(),
+        audit: report.render(),
     })
 }
 
-/// The auditor: parse every leaf, recompute the tree, check a consistency proof between an
-/// early and the final checkpoint, and count entries by kind.
-fn audit(
-    log: &Log,
-    anchors: &TrustAnchors,
-    out: &mut String,
-) -> Result<bool, Box<dyn std::error::Error>> {
-    writeln!(out, "\n-- auditor")?;
-    let mut replay = MemoryTree::<Sha3Log>::new();
-    let mut kinds = std::collections::BTreeMap::<&str, usize>::new();
-    for leaf in &log.leaves {
-        let parsed = LogLeaf::from_bytes(leaf)?;
-        let kind = match parsed.entry {
-            LogEntry::PolicyPublished { .. } => "policy published",
-            LogEntry::PartyRegistered { .. } => "party registered",
-            LogEntry::AttributeSubmitted { .. } => "attribute submitted",
-            LogEntry::Query { .. } => "query",
-            LogEntry::Verdict { .. } => "verdict",
-            _ => "other",
-        };
-        *kinds.entry(kind).or_default() += 1;
-        replay.append(leaf);
-    }
-    let final_cp = log.checkpoint();
-    let cp = final_cp.verify(&anchors.log)?;
-    let root_ok = replay.root() == cp.root;
-    let early = 4.min(log.tree.size());
-    let proof = log.tree.consistency_proof(early, cp.size)?;
-    let consistent = proof
-        .verify::<Sha3Log>(&log.tree.root_at(early)?, &cp.root)
-        .is_ok();
-    for (k, n) in &kinds {
-        writeln!(out, "   {n:>3} × {k}")?;
-    }
-    writeln!(
-        out,
-        "   replayed {} leaves: root matches checkpoint: {root_ok}; consistent with size {early}: {consistent}",
-        log.leaves.len()
-    )?;
-    writeln!(
-        out,
-        "   empty-tree root (SHA3-256) {}",
-        hex::encode(Sha3Log::empty_root())
-    )?;
-    Ok(root_ok && consistent)
+fn holder_key(holders: &BTreeMap<String, Client>, authority: &str) -> SigningKey {
+    holders[authority].key().clone()
 }

@@ -11,9 +11,11 @@ const USAGE: &str = "\
 credence — privacy-preserving credit computation
 
 USAGE:
-    credence demo                 run the verifiable-core story in process (holders commit, a
-                                  subject proves 信易贷 eligibility, the bank verifies a logged,
-                                  witnessed verdict, an auditor replays the log)
+    credence demo                 the whole service in process on the embedded store: a court,
+                                  a tax bureau and a market regulator submit records of four
+                                  enterprises on both paths, a bank asks 信易贷 (sealed: FHE;
+                                  proven: the enterprise's zero-knowledge proof) and verifies
+                                  every verdict, an auditor checks the log
     credence policy list          list the shipped policies with their hashes
     credence policy show <P>      print policy <P> (a shipped name or a .policy file): canonical
                                   form, hash, and its proof lowering or why it has none
@@ -71,13 +73,12 @@ fn main() -> ExitCode {
 type CliResult = Result<(), Box<dyn std::error::Error>>;
 
 fn demo() -> CliResult {
-    let report = credence::demo::run()?;
-    print!("{}", report.text);
+    let report = credence::demo::run(&mut |line| println!("{line}")).map_err(|e| e.to_string())?;
     if !report.audit_ok {
-        return Err("demo finished but the audit FAILED".into());
+        return Err("demo finished but the audit found problems".into());
     }
     println!(
-        "\ndemo finished: {} log entries, audit passed",
+        "{} log entries; every verdict verified by the bank; audit passed",
         report.log_size
     );
     Ok(())

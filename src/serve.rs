@@ -144,3 +144,65 @@ pub fn run(dir: &Path, addr: &str) -> Result<(), Error> {
         Ok::<(), Error>(())
     })
 }
+
+/// A service running on a background thread (the demo and the examples use it).
+pub struct Running {
+    /// Where it listens.
+    pub addr: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Starts `app` on a free loopback port, on its own tokio runtime.
+    pub fn start(app: axum::Router) -> Result<Running, Error> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+        let addr = listener.local_addr()?.to_string();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            rt.block_on(async move {
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await;
+            })
+        });
+        Ok(Running {
+            addr,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops accepting, finishes requests in flight, and waits.
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// The operator's signing key of a data directory made by [`open`].
+pub fn operator_key(dir: &Path) -> Result<SigningKey, Error> {
+    Ok(SigningKey::from_seed(
+        Role::Operator,
+        &seed(&dir.join("operator.seed"))?,
+    ))
+}

@@ -24,9 +24,9 @@ use crate::log_service::LogService;
 use crate::protocols::encoding::{Reader, Writer};
 use crate::protocols::identifiers::{SubjectId, SubjectKind};
 use crate::protocols::log::entry::{EvaluationPath, LogEntry};
+use crate::protocols::log::hash::Hash;
 use crate::protocols::names::PartyId;
 use crate::protocols::pseudonym::{Pseudonym, PseudonymKey};
-use crate::protocols::log::hash::Hash;
 use crate::protocols::sealed::SignedSealedSubmission;
 use crate::protocols::signing::{PublicKey, Role};
 use crate::protocols::verdict::{SignedVerdict, VerdictReceipt};
@@ -337,12 +337,15 @@ impl ServiceState {
         let result = {
             let _g = self.append.lock().unwrap_or_else(|e| e.into_inner());
             let (entries, batch, extra) = build(self.log.size())?;
-            let idx = self.log.append(&entries, now(), batch).map_err(|e| match e {
-                crate::log_service::LogServiceError::Store(crate::store::StoreError::Exists {
-                    ..
-                }) => ApiError::new(StatusCode::CONFLICT, "already exists"),
-                e => ApiError::internal(e),
-            })?;
+            let idx = self
+                .log
+                .append(&entries, now(), batch)
+                .map_err(|e| match e {
+                    crate::log_service::LogServiceError::Store(
+                        crate::store::StoreError::Exists { .. },
+                    ) => ApiError::new(StatusCode::CONFLICT, "already exists"),
+                    e => ApiError::internal(e),
+                })?;
             (idx, extra)
         };
         if let Err(e) = self.log.maybe_checkpoint(now()) {
@@ -778,27 +781,28 @@ async fn bank_query(
             "FHE queue full, retry later",
         )
     })?;
-    let query_idx = s.append_with(|base| {
-        let mut batch = Batch::new();
-        index_for_subject(&mut batch, &subject, base);
-        let consent_hash = consent.as_ref().map(|c| c.hash());
-        if let Some(c) = &consent {
-            batch.put(Table::Consents, c.hash().to_vec(), c.to_bytes());
-        }
-        Ok((
-            vec![LogEntry::Query {
-                bank: caller.party.clone(),
-                subject,
-                policy_hash: policy.hash(),
-                as_of_day: day,
-                purpose: q.purpose.clone(),
-                consent_hash,
-            }],
-            batch,
-            (),
-        ))
-    })?
-    .0[0];
+    let query_idx = s
+        .append_with(|base| {
+            let mut batch = Batch::new();
+            index_for_subject(&mut batch, &subject, base);
+            let consent_hash = consent.as_ref().map(|c| c.hash());
+            if let Some(c) = &consent {
+                batch.put(Table::Consents, c.hash().to_vec(), c.to_bytes());
+            }
+            Ok((
+                vec![LogEntry::Query {
+                    bank: caller.party.clone(),
+                    subject,
+                    policy_hash: policy.hash(),
+                    as_of_day: day,
+                    purpose: q.purpose.clone(),
+                    consent_hash,
+                }],
+                batch,
+                (),
+            ))
+        })?
+        .0[0];
     let engine = s.engine.clone();
     let p2 = policy.clone();
     let stored: Vec<StoredRecord> = records.iter().map(|(_, st)| st.clone()).collect();

@@ -4,7 +4,7 @@
 
 use super::{
     committed_index_key, content_hash_key, index_for_subject, json_body, now, outcome_json,
-    submission_key, subject_of, subjects, ApiError, ApiResult, ServiceState, SubjectRef,
+    subject_of, subjects, submission_key, ApiError, ApiResult, ServiceState, SubjectRef,
 };
 use crate::circuits::proof::lower_to_proof;
 use crate::protocols::commitment::SignedAttributeCommitment;
@@ -44,7 +44,8 @@ pub(super) fn decode_committed(v: &[u8]) -> Option<(SignedAttributeCommitment, u
     if r.u8("kind").ok()? != 2 {
         return None;
     }
-    let signed = SignedAttributeCommitment::from_bytes(r.bytes("commitment", 1 << 16).ok()?).ok()?;
+    let signed =
+        SignedAttributeCommitment::from_bytes(r.bytes("commitment", 1 << 16).ok()?).ok()?;
     let idx = r.u64("log index").ok()?;
     r.finish().ok()?;
     Some((signed, idx))
@@ -124,48 +125,49 @@ pub(super) async fn submit(
         SealedOpening::from_bytes(&opening).map_err(|e| bad(format!("opening: {e}")))?;
         checked.push((signed, opening));
     }
-    let (idx, ()) = s.append_with(|base| {
-        let mut batch = Batch::new();
-        let mut entries = Vec::with_capacity(checked.len());
-        for (n, (signed, opening)) in checked.iter().enumerate() {
-            let ctx = &signed.commitment.context;
-            let sub_key = submission_key(&ctx.holder, ctx.submission);
-            let content_hash: [u8; 32] = Sha3_256::digest(signed.to_bytes()).into();
-            batch.insert(
-                Table::Submissions,
-                sub_key.clone(),
-                encode_committed(signed, base + n as u64),
-            );
-            batch.put(
-                Table::SubjectAttributes,
-                committed_index_key(&ctx.subject, ctx.attribute.as_str()),
-                sub_key.clone(),
-            );
-            let mut ok = super::pseudonym_bytes(&ctx.subject);
-            ok.extend_from_slice(&sub_key);
-            batch.put(Table::SealedOpenings, ok, opening.clone());
-            batch.put(Table::Meta, content_hash_key(&content_hash), sub_key);
-            entries.push(LogEntry::AttributeSubmitted {
-                holder: ctx.holder.clone(),
-                attribute: ctx.attribute.clone(),
-                subject: ctx.subject,
-                submission: ctx.submission,
-                path: EvaluationPath::Proven,
-                content_hash,
-            });
-        }
-        Ok((entries, batch, ()))
-    })
-    .map_err(|e| {
-        if e.status == StatusCode::CONFLICT {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                "a submission id in this batch was already used (nothing was stored)",
-            )
-        } else {
-            e
-        }
-    })?;
+    let (idx, ()) = s
+        .append_with(|base| {
+            let mut batch = Batch::new();
+            let mut entries = Vec::with_capacity(checked.len());
+            for (n, (signed, opening)) in checked.iter().enumerate() {
+                let ctx = &signed.commitment.context;
+                let sub_key = submission_key(&ctx.holder, ctx.submission);
+                let content_hash: [u8; 32] = Sha3_256::digest(signed.to_bytes()).into();
+                batch.insert(
+                    Table::Submissions,
+                    sub_key.clone(),
+                    encode_committed(signed, base + n as u64),
+                );
+                batch.put(
+                    Table::SubjectAttributes,
+                    committed_index_key(&ctx.subject, ctx.attribute.as_str()),
+                    sub_key.clone(),
+                );
+                let mut ok = super::pseudonym_bytes(&ctx.subject);
+                ok.extend_from_slice(&sub_key);
+                batch.put(Table::SealedOpenings, ok, opening.clone());
+                batch.put(Table::Meta, content_hash_key(&content_hash), sub_key);
+                entries.push(LogEntry::AttributeSubmitted {
+                    holder: ctx.holder.clone(),
+                    attribute: ctx.attribute.clone(),
+                    subject: ctx.subject,
+                    submission: ctx.submission,
+                    path: EvaluationPath::Proven,
+                    content_hash,
+                });
+            }
+            Ok((entries, batch, ()))
+        })
+        .map_err(|e| {
+            if e.status == StatusCode::CONFLICT {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "a submission id in this batch was already used (nothing was stored)",
+                )
+            } else {
+                e
+            }
+        })?;
     Ok(Json(json!({ "log_indices": idx })))
 }
 

@@ -1,7 +1,9 @@
 //! Subjects: their registration (pseudonym and sealing key bound to a party), consent checks,
 //! and the subject's own routes — its records and every query made about it.
 
-use super::{outcome_json, pseudonym_bytes, pseudonym_from_bytes, ApiError, ApiResult, ServiceState};
+use super::{
+    outcome_json, pseudonym_bytes, pseudonym_from_bytes, ApiError, ApiResult, ServiceState,
+};
 use crate::protocols::consent::SignedConsent;
 use crate::protocols::identifiers::{SubjectId, SubjectKind};
 use crate::protocols::log::entry::LogEntry;
@@ -268,5 +270,7 @@ pub(super) async fn queries(
         };
         out.push(item);
     }
-    Ok(Json(json!({ "pseudonym": subject.to_text(), "events": out })))
+    Ok(Json(
+        json!({ "pseudonym": subject.to_text(), "events": out }),
+    ))
 }
