@@ -297,35 +297,21 @@ impl Client {
 
     /// The service's trust anchors (compare with what you were given out of band).
     pub fn anchors(&self) -> Result<TrustAnchors> {
-        let v = self.json("GET", "/v1/anchors", b"")?;
-        let key = |f: &str, role: Role| -> Result<PublicKey> {
-            let b: [u8; 32] = hex_field(&v, f)?.try_into().map_err(|_| answer(f))?;
-            PublicKey::from_bytes(role, &b).map_err(answer)
-        };
-        let origin = v["origin"].as_str().ok_or_else(|| answer("origin"))?;
-        let log = key("log_key", Role::Log)?;
-        let mut holders = Vec::new();
-        for h in v["holders"].as_array().ok_or_else(|| answer("holders"))? {
-            let party = h["party"]
-                .as_str()
-                .and_then(|p| PartyId::new(p).ok())
-                .ok_or_else(|| answer("holder party"))?;
-            let b: [u8; 32] = hex_field(h, "key")?
-                .try_into()
-                .map_err(|_| answer("holder key"))?;
-            holders.push((
-                party,
-                PublicKey::from_bytes(Role::Holder, &b).map_err(answer)?,
-            ));
-        }
-        Ok(TrustAnchors {
-            log: NoteVerifier::log(origin, log).map_err(answer)?,
-            service: log,
-            key_authority: key("key_authority_key", Role::KeyAuthority)?,
-            holders,
-            witnesses: vec![],
-            witness_quorum: 0,
-        })
+        anchors_from_json(&self.anchors_json()?)
+    }
+
+    /// The service's trust anchors as it serves them (JSON).
+    pub fn anchors_json(&self) -> Result<serde_json::Value> {
+        self.json("GET", "/v1/anchors", b"")
+    }
+
+    /// Subject: its own pseudonym.
+    pub fn subject_pseudonym(&self) -> Result<Pseudonym> {
+        let v = self.json("GET", "/v1/subject/records", b"")?;
+        v["pseudonym"]
+            .as_str()
+            .and_then(Pseudonym::from_text)
+            .ok_or_else(|| answer("pseudonym"))
     }
 
     /// Auditor: a signed checkpoint of the current log.
@@ -394,6 +380,38 @@ impl Client {
         }
         Ok(out)
     }
+}
+
+/// Parses the trust anchors JSON that `GET /v1/anchors` serves (and `credence anchors` saves).
+pub fn anchors_from_json(v: &serde_json::Value) -> Result<TrustAnchors> {
+    let key = |f: &str, role: Role| -> Result<PublicKey> {
+        let b: [u8; 32] = hex_field(v, f)?.try_into().map_err(|_| answer(f))?;
+        PublicKey::from_bytes(role, &b).map_err(answer)
+    };
+    let origin = v["origin"].as_str().ok_or_else(|| answer("origin"))?;
+    let log = key("log_key", Role::Log)?;
+    let mut holders = Vec::new();
+    for h in v["holders"].as_array().ok_or_else(|| answer("holders"))? {
+        let party = h["party"]
+            .as_str()
+            .and_then(|p| PartyId::new(p).ok())
+            .ok_or_else(|| answer("holder party"))?;
+        let b: [u8; 32] = hex_field(h, "key")?
+            .try_into()
+            .map_err(|_| answer("holder key"))?;
+        holders.push((
+            party,
+            PublicKey::from_bytes(Role::Holder, &b).map_err(answer)?,
+        ));
+    }
+    Ok(TrustAnchors {
+        log: NoteVerifier::log(origin, log).map_err(answer)?,
+        service: log,
+        key_authority: key("key_authority_key", Role::KeyAuthority)?,
+        holders,
+        witnesses: vec![],
+        witness_quorum: 0,
+    })
 }
 
 fn indices(v: &serde_json::Value) -> Result<Vec<u64>> {

@@ -7,7 +7,7 @@
 //! sealed to each enterprise); the bank asks 信易贷 on the sealed path, each enterprise that is
 //! eligible proves it on the proven path, the bank verifies every verdict receipt, an
 //! enterprise reads who asked about it, and the auditor follows the log, re-verifies every
-//! verdict and replays an FHE evaluation. Every step goes through the signed HTTP API with the
+//! verdict and re-checks the inputs of an FHE evaluation. Every step goes through the signed HTTP API with the
 //! same [`Client`] a real deployment uses.
 
 use crate::audit::{audit, AuditOptions};
@@ -161,11 +161,11 @@ pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryR
     let mut holders: BTreeMap<String, Client> = BTreeMap::new();
     for (attribute, _) in &plan.inputs {
         let authority = catalog.get(attribute.as_str())?.holder.clone();
-        if !holders.contains_key(&authority) {
-            let id = PartyId::new(&format!("{authority}.beijing"))?;
+        if let std::collections::btree_map::Entry::Vacant(slot) = holders.entry(authority) {
+            let id = PartyId::new(&format!("{}.beijing", slot.key()))?;
             let key = SigningKey::generate(Role::Holder, &mut rng);
             operator.register_party(&id, &key.public(), None)?;
-            holders.insert(authority, Client::new(&addr, id, key));
+            slot.insert(Client::new(&addr, id, key));
         }
     }
     let bank_key = SigningKey::generate(Role::Bank, &mut rng);

@@ -5,14 +5,21 @@
 //! a decryption oracle for arbitrary ciphertexts would leak every attribute (and, queried
 //! adaptively, the key itself).
 //!
-//! Before decrypting, by default on **every** request ([`ReplayPolicy::Always`]), it replays the
-//! evaluation from the holders' own uploads: checks each holder's signature over its list,
-//! verifies each proof of plaintext knowledge against the submission metadata, expands and
-//! compresses exactly as the engine does, compiles the policy for the day, evaluates on its own
-//! pool, and compares the output byte for byte (TFHE evaluation is deterministic). Only an
-//! identical output is decrypted. [`ReplayPolicy::Sampled`] replays a keyed-random share of the
-//! requests and trusts the engine's logged output for the rest; `SECURITY.md` says what that
-//! costs.
+//! By default, on **every** request ([`ReplayPolicy::Always`]), it then replays the evaluation
+//! from the holders' own uploads — checks each holder's signature over its list, verifies each
+//! proof of plaintext knowledge against the submission metadata, expands and compresses as the
+//! engine does, compiles the policy for the day, evaluates on its own pool — and decrypts **its
+//! own replay's output, never the ciphertext the service sent**. So the key authority decrypts
+//! only ciphertexts it computed itself: a forged or wrong output cannot change a verdict, and
+//! decryption gives no oracle on anything but the honest evaluation.
+//!
+//! (It does not compare the two outputs byte for byte: TFHE evaluation is deterministic within
+//! one process, but tfhe chooses its FFT plans by timing at first use, so the low bits of a
+//! bootstrap can differ between processes and machines. Comparing decryptions instead would
+//! hand the service a one-bit oracle on whatever it sends. See `SECURITY.md`.)
+//!
+//! [`ReplayPolicy::Sampled`] replays a keyed-random share of the requests and decrypts the
+//! engine's logged output for the rest; `SECURITY.md` says what that costs.
 
 use crate::circuits::catalog::Catalog;
 use crate::circuits::fhe::plan::OutputKind;
@@ -87,11 +94,6 @@ pub enum Refusal {
     /// The output is not the one the log records.
     #[error("the output is not the logged evaluation output")]
     NotLogged,
-    /// The replayed evaluation gives a different output.
-    #[error(
-        "replay mismatch: the output is not the honest evaluation of the policy on these inputs"
-    )]
-    OutputMismatch,
     /// The decrypted value is not a boolean (eligibility) or a grade index.
     #[error("the output decrypts to no valid outcome for this policy")]
     InvalidOutcome,
@@ -230,13 +232,13 @@ impl KeyAuthority {
         if !bool::from(output_hash.ct_eq(&req.logged_output_hash)) {
             return Err(Refusal::NotLogged);
         }
-        if self.sampled(&output_hash) {
+        let to_decrypt = if self.sampled(&output_hash) {
             let replayed = self.replay(policy, req)?;
-            if !bool::from(replayed.ct_eq(&output_hash)) {
-                return Err(Refusal::OutputMismatch);
-            }
-        }
-        let value: u8 = output.decrypt(&self.secret.client_key);
+            read_output(&replayed, self.engine.public()).map_err(Refusal::Internal)?
+        } else {
+            output
+        };
+        let value: u8 = to_decrypt.decrypt(&self.secret.client_key);
         let outcome = match (&policy.output, value) {
             (Output::Eligible(_), 0 | 1) => Outcome::Eligible(value == 1),
             (Output::Grade { bands, .. }, g) if usize::from(g) <= bands.len() => Outcome::Grade(g),
@@ -279,7 +281,7 @@ impl KeyAuthority {
     }
 
     /// Re-derives the evaluation output from the holders' uploads; returns its hash.
-    fn replay(&self, policy: &Policy, req: &DecryptionRequest) -> Result<Hash, Refusal> {
+    fn replay(&self, policy: &Policy, req: &DecryptionRequest) -> Result<Vec<u8>, Refusal> {
         let mut stored: Vec<StoredRecord> = Vec::new();
         for record in &req.inputs {
             let s = &record.submission.submission;
@@ -319,6 +321,6 @@ impl KeyAuthority {
         if evaluation.plan.kind != expected {
             return Err(Refusal::Internal("plan kind".into()));
         }
-        Ok(evaluation.output_hash)
+        Ok(evaluation.output)
     }
 }

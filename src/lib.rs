@@ -6,14 +6,17 @@
 //! tamper-evident log that privacy auditors verify.
 //!
 //! Everything a verifier needs lives in [`credence_protocols`]; policies live in
-//! [`credence_circuits`]. This crate is the service around them. So far it holds the
-//! verifiable-core story that `credence demo` runs ([`demo`]); the HTTP service, storage,
-//! FHE engine and key authority follow.
+//! [`credence_circuits`]. This crate is the service around them: the HTTP API ([`service`]) on
+//! a storage trait ([`store`]) with the log ([`log_service`]), request authentication
+//! ([`auth`]), the FHE engine ([`fhe`]), the key authority ([`key_authority`]), the typed client
+//! ([`client`]), what each party does on its own machine ([`roles`], [`cli`]), the auditor
+//! ([`audit`]), `credence serve` ([`serve`]) and `credence demo` ([`demo`]).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod audit;
 pub mod auth;
+pub mod cli;
 pub mod client;
 pub mod demo;
 pub mod fhe;

@@ -4,6 +4,7 @@
 use credence_circuits::catalog::Catalog;
 use credence_circuits::policy::{Policy, BUILTIN_POLICIES};
 use credence_circuits::proof::{lower_to_proof, PlanPredicate};
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 use tfhe::prelude::FheEncrypt;
 
@@ -27,11 +28,52 @@ USAGE:
                                   public store DIR/public/ (server key, compact public key, CRS)
                                   and the key authority store DIR/authority/ (client key, 0600);
                                   DIR defaults to ./credence-keys
-    credence serve [--dir DIR] [--addr ADDR]
+    credence serve [--config FILE] [--dir DIR] [--addr ADDR]
                                   run the service on the embedded store in DIR (default
-                                  $CREDENCE_DIR or ./credence-data; keys are generated there on
-                                  first start), listening on ADDR (default $CREDENCE_ADDR or
-                                  127.0.0.1:8080); SIGINT/SIGTERM shut it down gracefully
+                                  ./credence-data; keys and DIR/operator.party are created there
+                                  on first start), listening on ADDR (default 127.0.0.1:8080);
+                                  FILE is TOML with any of dir, addr, origin, fhe_slots,
+                                  window_secs, checkpoint_every_entries, checkpoint_every_seconds;
+                                  $CREDENCE_DIR / $CREDENCE_ADDR override the file, flags
+                                  override both; SIGINT/SIGTERM shut it down gracefully
+
+  Parties (each command signs its requests with the key in the party file given by --as;
+  --server ADDR, default $CREDENCE_SERVER or 127.0.0.1:8080; a day is days since 1970-01-01,
+  default today):
+    credence party new ROLE PARTY --out FILE [--subject enterprise:USCC|person:ID]
+                                  new key file (0600) for a holder, bank, subject or witness
+                                  (`serve` writes DIR/operator.party for the operator)
+    credence register --as OPERATOR FILE...
+                                  register the parties of these key files
+    credence publish --as OPERATOR POLICY
+                                  publish a shipped policy (by name) or a policy file
+    credence holder submit --as HOLDER --path sealed|proven --input FILE [--keys DIR]
+                                  upload values from CSV (subject,attribute,value) or JSON
+                                  ([{subject, attribute, value}]), one record per subject, with
+                                  progress; sealed uploads encrypt with the service's public
+                                  TFHE material in DIR (default $CREDENCE_DIR/keys)
+    credence query --as BANK --subject S --policy P --purpose TEXT [--day D]
+                   [--consent FILE] [--proof PACKAGE] [--out RECEIPT]
+                                  ask (sealed path, or proven with a subject's package), verify
+                                  the receipt, save it
+    credence subject prove --as SUBJECT --policy P [--day D] --out PACKAGE
+                                  open my commitments and prove P about me
+    credence subject consent --as SUBJECT --bank B --policy P --purpose TEXT
+                             [--from D] [--until D] --out FILE
+                                  sign a consent token for a bank
+    credence subject history --as SUBJECT
+                                  every query and verdict about me
+    credence anchors --as PARTY --out FILE
+                                  save the service's trust anchors (keys, log origin)
+    credence verify --anchors FILE [--receipt FILE] [--package FILE --policy P]
+                                  offline: verify a verdict receipt (checkpoint, signature,
+                                  evidence, inclusion) or a proof package
+    credence audit --as PARTY --anchors FILE [--state FILE] [--replay N] [--keys DIR]
+                                  follow the log: recompute the root, check consistency with
+                                  the checkpoint in FILE (updated after a clean audit),
+                                  re-verify every verdict, check every decryption and consent,
+                                  replay the last N FHE evaluations; exit 1 on any problem
+
     credence help                 show this message
 ";
 
@@ -50,6 +92,8 @@ fn main() -> ExitCode {
             }
         },
         ["serve", rest @ ..] => serve(rest),
+        [cmd @ ("party" | "register" | "publish" | "holder" | "query" | "subject" | "anchors"
+        | "verify" | "audit"), rest @ ..] => roles(cmd, rest),
         ["keygen"] => keygen("credence-keys"),
         ["keygen", "--dir", d] => keygen(d),
         [] | ["help" | "--help" | "-h"] => {
@@ -196,22 +240,227 @@ fn policy_cost(which: &str, day: u32) -> CliResult {
 }
 
 fn serve(args: &[&str]) -> CliResult {
-    let mut dir = std::env::var("CREDENCE_DIR").unwrap_or_else(|_| "credence-data".into());
-    let mut addr = std::env::var("CREDENCE_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());
+    use credence::serve::Config;
+    let (pos, mut f) = flags(args)?;
+    if let Some(p) = pos.first() {
+        return Err(format!(
+            "serve: unexpected argument `{p}` (--config FILE, --dir DIR, --addr ADDR)"
+        )
+        .into());
+    }
+    let mut config = match f.remove("config") {
+        Some(path) => Config::from_file(std::path::Path::new(path)).map_err(|e| e.to_string())?,
+        None => Config::default(),
+    };
+    if let Ok(d) = std::env::var("CREDENCE_DIR") {
+        config.dir = d.into();
+    }
+    if let Ok(a) = std::env::var("CREDENCE_ADDR") {
+        config.addr = a;
+    }
+    if let Some(d) = f.remove("dir") {
+        config.dir = d.into();
+    }
+    if let Some(a) = f.remove("addr") {
+        config.addr = a.into();
+    }
+    if let Some((k, _)) = f.into_iter().next() {
+        return Err(
+            format!("serve: unknown option --{k} (--config FILE, --dir DIR, --addr ADDR)").into(),
+        );
+    }
+    credence::serve::run(&config).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Splits `args` into positional arguments and `--flag value` pairs.
+fn flags<'a>(args: &[&'a str]) -> Result<(Vec<&'a str>, BTreeMap<&'a str, &'a str>), String> {
+    let mut pos = Vec::new();
+    let mut map = BTreeMap::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        match (*a, it.next()) {
-            ("--dir", Some(v)) => dir = v.to_string(),
-            ("--addr", Some(v)) => addr = v.to_string(),
-            _ => {
-                return Err(
-                    format!("serve: unexpected argument `{a}` (--dir DIR, --addr ADDR)").into(),
-                )
+        if let Some(name) = a.strip_prefix("--") {
+            let v = it.next().ok_or(format!("--{name} needs a value"))?;
+            if map.insert(name, *v).is_some() {
+                return Err(format!("--{name} given twice"));
             }
+        } else {
+            pos.push(*a);
         }
     }
-    credence::serve::run(std::path::Path::new(&dir), &addr).map_err(|e| e.to_string())?;
-    Ok(())
+    Ok((pos, map))
+}
+
+fn roles(cmd: &str, args: &[&str]) -> CliResult {
+    use credence::cli::{self, Party, QueryArgs};
+    use std::path::Path;
+    let (pos, mut f) = flags(args)?;
+    let server = f
+        .remove("server")
+        .map(str::to_string)
+        .or_else(|| std::env::var("CREDENCE_SERVER").ok())
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let data = std::env::var("CREDENCE_DIR").unwrap_or_else(|_| "credence-data".into());
+    let default_keys = Path::new(&data).join("keys");
+    let today = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs()
+        / 86_400) as u32;
+    let mut take = |name: &str| -> Result<String, String> {
+        f.remove(name)
+            .map(str::to_string)
+            .ok_or(format!("{cmd}: --{name} is required"))
+    };
+    let party = |path: Result<String, String>| -> Result<Party, Box<dyn std::error::Error>> {
+        Ok(Party::load(Path::new(&path?)).map_err(|e| e.to_string())?)
+    };
+    let day = |v: Option<String>| -> Result<u32, String> {
+        match v {
+            None => Ok(today),
+            Some(d) => d
+                .parse()
+                .map_err(|_| format!("a day is a number of days since 1970-01-01, got `{d}`")),
+        }
+    };
+    let e = |r: Result<(), cli::Error>| {
+        r.map_err(|e| -> Box<dyn std::error::Error> { e.to_string().into() })
+    };
+    match (cmd, pos.as_slice()) {
+        ("party", ["new", role, id]) => {
+            let out = take("out")?;
+            let subject = take("subject").ok();
+            e(cli::party_new(
+                role,
+                id,
+                Path::new(&out),
+                subject.as_deref(),
+            ))
+        }
+        ("register", files) if !files.is_empty() => {
+            let op = party(take("as"))?;
+            let files: Vec<&Path> = files.iter().map(Path::new).collect();
+            e(cli::register(&server, &op, &files))
+        }
+        ("publish", [policy]) => e(cli::publish(&server, &party(take("as"))?, policy)),
+        ("holder", ["submit"]) => {
+            let h = party(take("as"))?;
+            let path = take("path")?;
+            let input = take("input")?;
+            let keys = take("keys")
+                .map(std::path::PathBuf::from)
+                .unwrap_or(default_keys);
+            e(cli::holder_submit(
+                &server,
+                &h,
+                &path,
+                Path::new(&input),
+                &keys,
+            ))
+        }
+        ("query", []) => {
+            let b = party(take("as"))?;
+            let (subject, policy, purpose) = (take("subject")?, take("policy")?, take("purpose")?);
+            let d = day(take("day").ok())?;
+            let (consent, proof, out) =
+                (take("consent").ok(), take("proof").ok(), take("out").ok());
+            e(cli::query(
+                &server,
+                &b,
+                &QueryArgs {
+                    subject: &subject,
+                    policy: &policy,
+                    day: d,
+                    purpose: &purpose,
+                    consent: consent.as_deref().map(Path::new),
+                    proof: proof.as_deref().map(Path::new),
+                    out: out.as_deref().map(Path::new),
+                },
+            ))
+        }
+        ("subject", ["prove"]) => {
+            let me = party(take("as"))?;
+            let (policy, out) = (take("policy")?, take("out")?);
+            let d = day(take("day").ok())?;
+            e(cli::subject_prove(
+                &server,
+                &me,
+                &policy,
+                d,
+                Path::new(&out),
+            ))
+        }
+        ("subject", ["consent"]) => {
+            let me = party(take("as"))?;
+            let (bank, policy, purpose, out) = (
+                take("bank")?,
+                take("policy")?,
+                take("purpose")?,
+                take("out")?,
+            );
+            let from = day(take("from").ok())?;
+            let until = day(take("until").ok().or(Some((from + 30).to_string())))?;
+            e(cli::subject_consent(
+                &server,
+                &me,
+                &bank,
+                &policy,
+                &purpose,
+                from,
+                until,
+                Path::new(&out),
+            ))
+        }
+        ("subject", ["history"]) => e(cli::subject_history(&server, &party(take("as"))?)),
+        ("anchors", []) => {
+            let who = party(take("as"))?;
+            let out = take("out")?;
+            e(cli::save_anchors(&server, &who, Path::new(&out)))
+        }
+        ("verify", []) => {
+            let anchors = take("anchors")?;
+            let (receipt, package, policy) = (
+                take("receipt").ok(),
+                take("package").ok(),
+                take("policy").ok(),
+            );
+            e(cli::verify(
+                Path::new(&anchors),
+                receipt.as_deref().map(Path::new),
+                package.as_deref().map(Path::new),
+                policy.as_deref(),
+            ))
+        }
+        ("audit", []) => {
+            let who = party(take("as"))?;
+            let anchors = take("anchors")?;
+            let state = take("state").ok();
+            let replay: usize = match take("replay").ok() {
+                Some(n) => n
+                    .parse()
+                    .map_err(|_| format!("--replay takes a count, got `{n}`"))?,
+                None => 0,
+            };
+            let keys = take("keys")
+                .ok()
+                .map(std::path::PathBuf::from)
+                .or(Some(default_keys));
+            let ok = cli::run_audit(
+                &server,
+                &who,
+                Path::new(&anchors),
+                state.as_deref().map(Path::new),
+                replay,
+                keys.as_deref(),
+            )
+            .map_err(|e| e.to_string())?;
+            if ok {
+                Ok(())
+            } else {
+                Err("the audit found problems".into())
+            }
+        }
+        _ => Err(format!("`{cmd} {}`: see `credence help`", args.join(" ")).into()),
+    }
 }
 
 fn keygen(dir: &str) -> CliResult {

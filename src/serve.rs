@@ -8,6 +8,7 @@
 //! DIR/keys/log.seed              the log's signing seed (0600)
 //! DIR/keys/pseudonym.key         the pseudonym key (0600)
 //! DIR/operator.seed              the operator's signing seed (0600), registered as `operator`
+//! DIR/operator.party             the same as a party file for the CLI (`--as`, 0600)
 //! ```
 
 use crate::auth::Authenticator;
@@ -40,6 +41,59 @@ fn seed(path: &Path) -> Result<[u8; 32], Error> {
     Ok(s)
 }
 
+/// Service settings: `credence serve --config FILE` (TOML, every key optional), overridden by
+/// the environment (`CREDENCE_DIR`, `CREDENCE_ADDR`) and then by `--dir` / `--addr`.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Data directory (store, keys).
+    pub dir: PathBuf,
+    /// Listening address.
+    pub addr: String,
+    /// The log's origin (checkpoint name).
+    pub origin: String,
+    /// Concurrent FHE jobs admitted; more get 503.
+    pub fhe_slots: usize,
+    /// Accepted clock skew of signed requests, seconds.
+    pub window_secs: u64,
+    /// Sign a checkpoint after this many entries…
+    pub checkpoint_every_entries: u64,
+    /// …or after this many seconds with new entries.
+    pub checkpoint_every_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            dir: PathBuf::from("credence-data"),
+            addr: "127.0.0.1:8080".into(),
+            origin: "credence.local/log".into(),
+            fhe_slots: 4,
+            window_secs: 300,
+            checkpoint_every_entries: 256,
+            checkpoint_every_seconds: 60,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML config file; unknown keys are an error.
+    pub fn from_file(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+        let c: Config =
+            toml::from_str(&text).map_err(|e| format!("config {}: {e}", path.display()))?;
+        if c.fhe_slots == 0 || c.window_secs == 0 || c.checkpoint_every_entries == 0 {
+            return Err(format!(
+                "config {}: fhe_slots, window_secs and checkpoint_every_entries must be at least 1",
+                path.display()
+            )
+            .into());
+        }
+        Ok(c)
+    }
+}
+
 /// Everything `serve` opens, ready to route.
 pub struct Opened {
     /// The router.
@@ -48,8 +102,21 @@ pub struct Opened {
     pub dir: PathBuf,
 }
 
-/// Opens (creating on first start) the data directory and builds the service.
+/// Opens (creating on first start) the data directory and builds the service with the default
+/// settings.
 pub fn open(dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<Opened, Error> {
+    open_with(
+        &Config {
+            dir: dir.to_path_buf(),
+            ..Config::default()
+        },
+        progress,
+    )
+}
+
+/// [`open`] with explicit settings.
+pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Opened, Error> {
+    let dir = config.dir.as_path();
     std::fs::create_dir_all(dir)?;
     let keys = dir.join("keys");
     let paths = KeyPaths::new(&keys);
@@ -69,7 +136,20 @@ pub fn open(dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<Opened, Error>
     );
     let log_key = SigningKey::from_seed(Role::Log, &seed(&keys.join("log.seed"))?);
     let pseudonyms = PseudonymKey::from_bytes(seed(&keys.join("pseudonym.key"))?);
-    let operator = SigningKey::from_seed(Role::Operator, &seed(&dir.join("operator.seed"))?);
+    let operator_seed = seed(&dir.join("operator.seed"))?;
+    let operator = SigningKey::from_seed(Role::Operator, &operator_seed);
+    let party_file = dir.join("operator.party");
+    if !party_file.exists() {
+        crate::cli::write_party(
+            &party_file,
+            "operator",
+            Role::Operator,
+            &operator_seed,
+            None,
+            None,
+        )
+        .map_err(|e| e.to_string())?;
+    }
 
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&dir.join("credence.redb"))?);
     let operator_id = PartyId::new("operator")?;
@@ -80,11 +160,11 @@ pub fn open(dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<Opened, Error>
     }
     let log = LogService::open(
         store.clone(),
-        "credence.local/log",
+        &config.origin,
         log_key,
         CheckpointPolicy {
-            every_entries: 256,
-            every_seconds: 60,
+            every_entries: config.checkpoint_every_entries,
+            every_seconds: config.checkpoint_every_seconds,
         },
     )?;
     let catalog = Catalog::builtin();
@@ -97,8 +177,8 @@ pub fn open(dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<Opened, Error>
         pseudonyms,
         engine: Arc::new(engine),
         authority: Arc::new(authority),
-        fhe_slots: 4,
-        window_secs: 300,
+        fhe_slots: config.fhe_slots,
+        window_secs: config.window_secs,
     })?;
     Ok(Opened {
         app: router(state),
@@ -107,8 +187,9 @@ pub fn open(dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<Opened, Error>
 }
 
 /// Serves on `addr` until SIGINT or SIGTERM, then finishes in-flight requests and returns.
-pub fn run(dir: &Path, addr: &str) -> Result<(), Error> {
-    let opened = open(dir, &mut |m| eprintln!("{m}"))?;
+pub fn run(config: &Config) -> Result<(), Error> {
+    let addr = config.addr.as_str();
+    let opened = open_with(config, &mut |m| eprintln!("{m}"))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -205,4 +286,34 @@ pub fn operator_key(dir: &Path) -> Result<SigningKey, Error> {
         Role::Operator,
         &seed(&dir.join("operator.seed"))?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_files_parse_and_refuse_unknown_keys() {
+        let dir = std::env::temp_dir().join(format!("credence-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.toml");
+        std::fs::write(
+            &good,
+            "dir = \"/var/lib/credence\"\norigin = \"credence.example/beijing\"\nfhe_slots = 8\n",
+        )
+        .unwrap();
+        let c = Config::from_file(&good).unwrap();
+        assert_eq!(c.dir, PathBuf::from("/var/lib/credence"));
+        assert_eq!(c.origin, "credence.example/beijing");
+        assert_eq!(c.fhe_slots, 8);
+        assert_eq!(c.addr, Config::default().addr);
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, "fhe_slot = 8\n").unwrap();
+        let e = Config::from_file(&bad).unwrap_err().to_string();
+        assert!(e.contains("fhe_slot"), "{e}");
+        std::fs::write(&bad, "fhe_slots = 0\n").unwrap();
+        let e = Config::from_file(&bad).unwrap_err().to_string();
+        assert!(e.contains("at least 1"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

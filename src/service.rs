@@ -10,9 +10,12 @@
 //! | `POST /v1/operator/policies` | operator | publish a policy (text body) |
 //! | `POST /v1/holder/pseudonym` | holder | the pseudonym of a subject identifier |
 //! | `POST /v1/holder/sealed` | holder | a sealed record (binary body) |
-//! | `POST /v1/bank/query` | bank | sealed-path question → signed verdict |
-//! | `GET /v1/audit/checkpoint`, `/v1/audit/entries`, `/v1/audit/proof/inclusion`, `/v1/audit/proof/consistency` | any registered party | the log |
-//! | `GET /openapi.json`, `GET /metrics`, `GET /healthz` | none | |
+//! | `POST /v1/holder/committed` | holder | signed commitments with sealed openings |
+//! | `POST /v1/bank/query` | bank | sealed-path question → verdict receipt |
+//! | `POST /v1/bank/proof` | bank | proven-path question with a proof package → verdict receipt |
+//! | `GET /v1/subject/records`, `/v1/subject/queries` | subject | my records; queries about me |
+//! | `GET /v1/audit/checkpoint`, `entries`, `proof/inclusion`, `proof/consistency`, `policies`, `object` | any registered party | the log and what it refers to |
+//! | `GET /v1/anchors`, `/openapi.json`, `/metrics`, `/healthz` | none | |
 
 use crate::auth::{AuthError, Authenticator};
 use crate::circuits::catalog::Catalog;
@@ -542,6 +545,9 @@ async fn publish_policy(
     s.authenticate(&headers, &method, &uri, &body, &[Role::Operator])?;
     let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad("policy text is not UTF-8"))?;
     let policy = Policy::parse(text, &s.catalog).map_err(|e| ApiError::bad(e.to_string()))?;
+    // Everyone else (auditors, a restarted service) parses the published canonical text; the
+    // service must evaluate exactly that policy, or a replayed FHE evaluation would differ.
+    let policy = Policy::parse(policy.canonical(), &s.catalog).map_err(ApiError::internal)?;
     let mut batch = Batch::new();
     batch.put(
         Table::Meta,
@@ -1091,28 +1097,83 @@ async fn metrics(State(s): State<Arc<ServiceState>>) -> String {
 
 async fn openapi() -> Json<serde_json::Value> {
     let signed = json!([{ "credenceSignature": [] }]);
-    let op = |summary: &str, role: &str| {
-        json!({ "summary": summary, "x-credence-role": role, "security": signed,
-                "responses": { "200": {"description": "ok"}, "400": {"description": "bad input"},
-                               "401": {"description": "unsigned, badly signed, stale or replayed"},
-                               "403": {"description": "wrong role"}, "413": {"description": "body too large"} } })
+    let responses = json!({
+        "200": {"description": "ok"}, "400": {"description": "bad input (the message says what)"},
+        "401": {"description": "unsigned, badly signed, stale or replayed"},
+        "403": {"description": "wrong role, another party's data, or no consent"},
+        "404": {"description": "unknown policy or object"}, "409": {"description": "already exists or superseded"},
+        "413": {"description": "body too large"}, "503": {"description": "FHE queue full, retry later"} });
+    let op = |summary: &str, role: &str, body: Option<serde_json::Value>| {
+        let mut o = json!({ "summary": summary, "x-credence-role": role, "security": signed,
+                            "responses": responses });
+        if let Some(b) = body {
+            o["requestBody"] = b;
+        }
+        o
+    };
+    let json_body = |schema: &str| {
+        json!({ "required": true, "content": { "application/json": {
+            "schema": { "$ref": format!("#/components/schemas/{schema}") } } } })
+    };
+    let hex = json!({ "type": "string", "pattern": "^[0-9a-f]*$" });
+    let question = |extra: serde_json::Value| {
+        let mut props = json!({
+            "subject": { "$ref": "#/components/schemas/Subject" },
+            "policy": { "type": "string" },
+            "day": { "type": "integer", "description": "days since 1970-01-01; default today" },
+            "purpose": { "type": "string", "maxLength": 200 },
+            "consent": { "type": "string", "description": "hex of a consent/v1 token; required for persons" },
+        });
+        let mut required = vec!["subject", "policy", "purpose"];
+        if let Some(o) = extra.as_object() {
+            for (k, v) in o {
+                props[k] = v.clone();
+                required.push("package");
+            }
+        }
+        json!({ "type": "object", "properties": props, "required": required })
     };
     Json(json!({
         "openapi": "3.1.0",
         "info": { "title": "Credence", "version": env!("CARGO_PKG_VERSION") },
-        "components": { "securitySchemes": { "credenceSignature": {
-            "type": "apiKey", "in": "header", "name": "x-credence-signature",
-            "description": "Ed25519 over http-request/v1 (protocols/signatures.md), with x-credence-party, x-credence-time, x-credence-nonce" } } },
+        "components": {
+            "securitySchemes": { "credenceSignature": {
+                "type": "apiKey", "in": "header", "name": "x-credence-signature",
+                "description": "Ed25519 over http-request/v1 (protocols/signatures.md), with x-credence-party, x-credence-time, x-credence-nonce" } },
+            "schemas": {
+                "Subject": { "type": "object", "required": ["kind", "id"], "properties": {
+                    "kind": { "enum": ["enterprise", "person"] },
+                    "id": { "type": "string", "description": "USCC (18 characters) or resident ID" } } },
+                "RegisterParty": { "type": "object", "required": ["party", "role", "key"], "properties": {
+                    "party": { "type": "string" },
+                    "role": { "enum": ["holder", "bank", "subject", "witness", "key-authority", "operator"] },
+                    "key": hex, "subject": { "$ref": "#/components/schemas/Subject" },
+                    "sealing_key": hex } },
+                "CommittedBatch": { "type": "object", "required": ["items"], "properties": {
+                    "items": { "type": "array", "maxItems": 256, "items": { "type": "object",
+                        "required": ["commitment", "opening"],
+                        "properties": { "commitment": hex, "opening": hex } } } } },
+                "SealedQuery": question(json!({})),
+                "ProofQuery": question(json!({ "package": hex })),
+            }
+        },
         "paths": {
-            "/v1/operator/parties": { "post": op("register a party and its key", "operator") },
-            "/v1/operator/policies": { "post": op("publish a policy (text body)", "operator") },
-            "/v1/holder/pseudonym": { "post": op("pseudonym of a subject identifier", "holder") },
-            "/v1/holder/sealed": { "post": op("submit a sealed record (binary body)", "holder") },
-            "/v1/bank/query": { "post": op("sealed-path question; returns a signed verdict", "bank") },
-            "/v1/audit/checkpoint": { "get": op("a signed checkpoint of the log", "any") },
-            "/v1/audit/entries": { "get": op("log entries from..to", "any") },
-            "/v1/audit/proof/inclusion": { "get": op("inclusion proof", "any") },
-            "/v1/audit/proof/consistency": { "get": op("consistency proof", "any") },
+            "/v1/operator/parties": { "post": op("register a party and its key (subjects: with identifier and sealing key)", "operator", Some(json_body("RegisterParty"))) },
+            "/v1/operator/policies": { "post": op("publish a policy", "operator", Some(json!({ "required": true, "content": { "text/plain": { "schema": { "type": "string" } } } }))) },
+            "/v1/holder/pseudonym": { "post": op("pseudonym and sealing key of a subject", "holder", Some(json_body("Subject"))) },
+            "/v1/holder/sealed": { "post": op("submit a sealed record: bytes(signed submission) ‖ bytes(proven list)", "holder", Some(json!({ "required": true, "content": { "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } } }))) },
+            "/v1/holder/committed": { "post": op("submit signed commitments with sealed openings, all or nothing", "holder", Some(json_body("CommittedBatch"))) },
+            "/v1/bank/query": { "post": op("sealed-path question; returns the verdict receipt", "bank", Some(json_body("SealedQuery"))) },
+            "/v1/bank/proof": { "post": op("proven-path question with the subject's proof package; returns the verdict receipt", "bank", Some(json_body("ProofQuery"))) },
+            "/v1/subject/records": { "get": op("my commitments with sealed openings, and my sealed records", "subject", None) },
+            "/v1/subject/queries": { "get": op("every query and verdict about me", "subject", None) },
+            "/v1/audit/checkpoint": { "get": op("a signed checkpoint of the log (C2SP note)", "any", None) },
+            "/v1/audit/entries": { "get": op("log entries from..to (≤ 1000)", "any", None) },
+            "/v1/audit/proof/inclusion": { "get": op("inclusion proof of index in size", "any", None) },
+            "/v1/audit/proof/consistency": { "get": op("consistency proof old → new", "any", None) },
+            "/v1/audit/policies": { "get": op("published policies", "any", None) },
+            "/v1/audit/object": { "get": op("a verdict, consent or upload by hash", "any", None) },
+            "/v1/anchors": { "get": { "summary": "public keys and log origin" } },
             "/metrics": { "get": { "summary": "Prometheus metrics" } },
             "/healthz": { "get": { "summary": "liveness" } }
         }

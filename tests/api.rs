@@ -942,6 +942,6 @@ fn proven_path_subjects_and_consents_over_http() {
     assert!(report.ok(), "{}", report.render());
     assert_eq!(report.verdicts_verified, 2);
     assert_eq!(report.consents_checked, 1);
-    assert_eq!(report.replayed, 1);
+    assert_eq!(report.rechecked, 1);
     running.stop();
 }

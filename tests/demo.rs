@@ -25,7 +25,7 @@ fn demo_story_outcomes() {
     );
     assert!(report.audit_ok, "{}", report.audit);
     assert!(
-        report.audit.contains("FHE evaluations replayed: 1"),
+        report.audit.contains("FHE evaluations re-checked (inputs complete, current, holder-signed, proofs verified): 1"),
         "{}",
         report.audit
     );

@@ -170,6 +170,19 @@ fn request(
     }
 }
 
+fn request_for_day(
+    policy: &str,
+    who: Pseudonym,
+    inputs: Vec<SealedRecord>,
+    output: Vec<u8>,
+    day: u32,
+) -> DecryptionRequest {
+    DecryptionRequest {
+        day,
+        ..request(policy, who, inputs, output)
+    }
+}
+
 #[test]
 fn honest_evaluations_are_decrypted_and_signed() {
     let _s = serial();
@@ -304,29 +317,42 @@ fn the_key_authority_refuses_everything_else() {
         Err(Refusal::NotAnOutput(_))
     ));
 
-    // A well-formed 8-bit ciphertext that is not the honest evaluation output: an encryption of
-    // "eligible", and the evaluation for another day.
+    // A well-formed 8-bit ciphertext that is not the honest evaluation output — an encryption of
+    // "eligible", or the evaluation for another day (when the listing has lapsed) — cannot
+    // change the verdict: the key authority decrypts its own replay, never what it is sent.
     let forged = encrypt_u8(1);
-    assert_eq!(
-        ka.decide(&request(
+    let signed = ka
+        .decide(&request(
             "public_procurement",
             who,
             records.clone(),
-            forged.clone()
+            forged.clone(),
         ))
-        .unwrap_err(),
-        Refusal::OutputMismatch
-    );
+        .unwrap();
+    assert_eq!(signed.verdict.outcome, Outcome::Eligible(false));
     let other_day = w.engine.evaluate(&policy, D + 400, &stored).unwrap();
-    assert_eq!(
-        ka.decide(&request(
+    let signed = ka
+        .decide(&request(
             "public_procurement",
             who,
             records.clone(),
-            other_day.output
+            other_day.output,
         ))
-        .unwrap_err(),
-        Refusal::OutputMismatch
+        .unwrap();
+    assert_eq!(signed.verdict.outcome, Outcome::Eligible(false));
+    // (The honest output for day D+400 would say "eligible": the listing has lapsed by then.)
+    assert_eq!(
+        ka.decide(&request_for_day(
+            "public_procurement",
+            who,
+            records.clone(),
+            w.engine.evaluate(&policy, D + 400, &stored).unwrap().output,
+            D + 400,
+        ))
+        .unwrap()
+        .verdict
+        .outcome,
+        Outcome::Eligible(true)
     );
 
     // The output the log does not record.

@@ -67,3 +67,22 @@ fn serve_starts_answers_and_stops_gracefully() {
     assert!(!err.contains("first start"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_bad_config_file_is_refused_before_anything_starts() {
+    let dir = std::env::temp_dir().join(format!("credence-serve-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("credence.toml");
+    std::fs::write(&cfg, "addr = \"127.0.0.1:0\"\nfhe_slot = 2\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_credence"))
+        .args(["serve", "--config", cfg.to_str().unwrap(), "--dir"])
+        .arg(dir.join("data"))
+        .env_remove("CREDENCE_DIR")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("fhe_slot"), "{err}");
+    assert!(!dir.join("data").exists(), "nothing was created");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,139 @@
+//! A bank's loan check through the Rust client: `cargo run --example loan_check`.
+//!
+//! Starts a Credence service in process on a temporary embedded store, registers a court, a tax
+//! bureau and a market regulator as holders and a bank, has them upload sealed (TFHE) records
+//! about one enterprise, and then does what a loan desk does: ask 信易贷 for the enterprise and
+//! verify the signed verdict's receipt against the pinned trust anchors. Then the court lists
+//! the enterprise as a dishonest debtor and the desk asks again.
+
+use credence::circuits::catalog::Catalog;
+use credence::circuits::policy::BUILTIN_POLICIES;
+use credence::client::{Client, Question};
+use credence::fhe::holder::seal;
+use credence::fhe::keys::PublicMaterial;
+use credence::protocols::identifiers::{SubjectId, Uscc};
+use credence::protocols::names::{AttributeId, PartyId};
+use credence::protocols::signing::{Role, SigningKey};
+use credence::protocols::verdict;
+use credence::serve::{open, operator_key, Running};
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+const DAY: u32 = 20_780; // 2026-11-23
+
+fn main() -> Result<(), Error> {
+    let dir = std::env::temp_dir().join(format!("credence-loan-check-{}", std::process::id()));
+    let result = run(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn run(dir: &std::path::Path) -> Result<(), Error> {
+    let mut rng = rand::rngs::OsRng;
+    let service = Running::start(open(dir, &mut |m| eprintln!("{m}"))?.app)?;
+    let addr = service.addr.clone();
+    let operator = Client::new(&addr, PartyId::new("operator")?, operator_key(dir)?);
+    let text = BUILTIN_POLICIES
+        .iter()
+        .find(|(n, _)| *n == "xinyidai")
+        .ok_or("policy")?
+        .1;
+    let policy_hash = operator.publish_policy(text)?;
+
+    let mut holders = Vec::new();
+    for name in ["court.haidian", "tax.beijing", "market.beijing"] {
+        let key = SigningKey::generate(Role::Holder, &mut rng);
+        let id = PartyId::new(name)?;
+        operator.register_party(&id, &key.public(), None)?;
+        holders.push(Client::new(&addr, id, key));
+    }
+    let bank_key = SigningKey::generate(Role::Bank, &mut rng);
+    let bank_id = PartyId::new("bank.boc-haidian")?;
+    operator.register_party(&bank_id, &bank_key.public(), None)?;
+    let bank = Client::new(&addr, bank_id, bank_key);
+    // Pinned when the bank joined (in production: delivered out of band).
+    let anchors = bank.anchors()?;
+
+    let enterprise = SubjectId::Enterprise(Uscc::with_check_chars("91110108MA05KL2M")?);
+    let public = PublicMaterial::load(&dir.join("keys"))?;
+    let catalog = Catalog::builtin();
+    let upload = |holder: &Client, id: u64, values: &[(&str, u64)]| -> Result<(), Error> {
+        let (pseudonym, _) = holder.pseudonym(&enterprise)?;
+        let values: Vec<(AttributeId, u64)> = values
+            .iter()
+            .map(|(a, v)| Ok((AttributeId::new(a)?, *v)))
+            .collect::<Result<_, Error>>()?;
+        let record = seal(
+            &catalog,
+            &public.public_key,
+            &public.crs,
+            holder.party(),
+            holder.key(),
+            pseudonym,
+            id,
+            &values,
+        )?;
+        holder.submit_sealed(&record)?;
+        Ok(())
+    };
+    upload(
+        &holders[0],
+        1,
+        &[
+            ("court.dishonest_debtor", 0),
+            ("court.performance_score", 80),
+        ],
+    )?;
+    upload(
+        &holders[1],
+        1,
+        &[("tax.major_violation", 0), ("tax.credit_score", 85)],
+    )?;
+    upload(
+        &holders[2],
+        1,
+        &[
+            ("market.abnormal_operation", 0),
+            ("market.compliance_score", 75),
+        ],
+    )?;
+
+    let ask = || -> Result<(), Error> {
+        let answer = bank.query_sealed(&Question {
+            subject: &enterprise,
+            policy: "xinyidai",
+            day: DAY,
+            purpose: "working-capital loan, application 2026-0931",
+            consent: None,
+        })?;
+        let (pseudonym, _) = holders[0].pseudonym(&enterprise)?;
+        let outcome = answer.receipt.verify(
+            &anchors,
+            &verdict::Question {
+                subject: pseudonym,
+                policy_hash,
+                as_of_day: DAY,
+            },
+        )?;
+        println!(
+            "{}: {outcome:?} — verdict signed by the key authority, logged at {}, included under checkpoint {} (verified)",
+            enterprise.as_str(),
+            answer.receipt.leaf_index,
+            answer.receipt.checkpoint.checkpoint.size
+        );
+        Ok(())
+    };
+    ask()?;
+    // The court lists the enterprise as a dishonest debtor for two years.
+    upload(
+        &holders[0],
+        2,
+        &[
+            ("court.dishonest_debtor", u64::from(DAY) + 730),
+            ("court.performance_score", 80),
+        ],
+    )?;
+    ask()?;
+    service.stop();
+    Ok(())
+}

@@ -1,0 +1,390 @@
+//! The party-side CLI against a real `credence serve` process: key files, registration,
+//! publication, holder uploads on both paths (CSV and JSON, with progress), a subject's proof
+//! and consent, bank queries with saved receipts, offline verification, and the audit with a
+//! saved state (consistency on the second run) and an FHE replay.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn credence(dir: &Path, server: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_credence"))
+        .args(args)
+        .env("CREDENCE_SERVER", server)
+        .env("CREDENCE_DIR", dir.join("data"))
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn ok(dir: &Path, server: &str, args: &[&str]) -> String {
+    let o = credence(dir, server, args);
+    assert!(
+        o.status.success(),
+        "credence {}\nstdout: {}\nstderr: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+}
+
+#[test]
+fn parties_drive_both_paths_from_the_command_line() {
+    let tmp = std::env::temp_dir().join(format!("credence-cli-roles-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let (mut child, addr) = common::start_server(&tmp.join("data"), Stdio::null());
+    let d = tmp.as_path();
+    let uscc = "91110108MA01AB2C3T";
+    let day = "20500";
+
+    ok(
+        d,
+        &addr,
+        &[
+            "party",
+            "new",
+            "holder",
+            "credit.cli",
+            "--out",
+            "credit.party",
+        ],
+    );
+    ok(
+        d,
+        &addr,
+        &[
+            "party",
+            "new",
+            "holder",
+            "market.cli",
+            "--out",
+            "market.party",
+        ],
+    );
+    ok(
+        d,
+        &addr,
+        &["party", "new", "bank", "bank.cli", "--out", "bank.party"],
+    );
+    let subject = format!("enterprise:{uscc}");
+    ok(
+        d,
+        &addr,
+        &[
+            "party",
+            "new",
+            "subject",
+            "ent.cli",
+            "--out",
+            "ent.party",
+            "--subject",
+            &subject,
+        ],
+    );
+    // Refuses to overwrite a key file.
+    assert!(!credence(
+        d,
+        &addr,
+        &["party", "new", "bank", "bank.cli", "--out", "bank.party"]
+    )
+    .status
+    .success());
+    let op = "data/operator.party";
+    let out = ok(
+        d,
+        &addr,
+        &[
+            "register",
+            "--as",
+            op,
+            "credit.party",
+            "market.party",
+            "bank.party",
+            "ent.party",
+        ],
+    );
+    assert_eq!(out.matches("registered").count(), 4, "{out}");
+    ok(d, &addr, &["publish", "--as", op, "public_procurement"]);
+
+    // Holder uploads: proven (CSV and JSON) and sealed.
+    std::fs::write(
+        d.join("credit.csv"),
+        format!("subject,attribute,value\n{subject},credit.serious_dishonesty,0\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("market.json"),
+        format!(
+            r#"[{{"subject":"{subject}","attribute":"market.abnormal_operation","value":0}},
+                    {{"subject":"{subject}","attribute":"market.registered","value":1}}]"#
+        ),
+    )
+    .unwrap();
+    let out = ok(
+        d,
+        &addr,
+        &[
+            "holder",
+            "submit",
+            "--as",
+            "credit.party",
+            "--path",
+            "proven",
+            "--input",
+            "credit.csv",
+        ],
+    );
+    assert!(out.contains("[1/1]"), "{out}");
+    ok(
+        d,
+        &addr,
+        &[
+            "holder",
+            "submit",
+            "--as",
+            "market.party",
+            "--path",
+            "proven",
+            "--input",
+            "market.json",
+        ],
+    );
+    ok(
+        d,
+        &addr,
+        &[
+            "holder",
+            "submit",
+            "--as",
+            "credit.party",
+            "--path",
+            "sealed",
+            "--input",
+            "credit.csv",
+        ],
+    );
+    ok(
+        d,
+        &addr,
+        &[
+            "holder",
+            "submit",
+            "--as",
+            "market.party",
+            "--path",
+            "sealed",
+            "--input",
+            "market.json",
+        ],
+    );
+    // A bad row is named, and nothing is sent.
+    std::fs::write(
+        d.join("bad.csv"),
+        format!("{subject},credit.serious_dishonesty,0\n{subject},market.registered,1\n"),
+    )
+    .unwrap();
+    let o = credence(
+        d,
+        &addr,
+        &[
+            "holder",
+            "submit",
+            "--as",
+            "credit.party",
+            "--path",
+            "proven",
+            "--input",
+            "bad.csv",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("row 2"),
+        "{o:?}"
+    );
+
+    // The subject proves and consents; the bank asks on both paths and keeps the receipts.
+    let out = ok(
+        d,
+        &addr,
+        &[
+            "subject",
+            "prove",
+            "--as",
+            "ent.party",
+            "--policy",
+            "public_procurement",
+            "--day",
+            day,
+            "--out",
+            "proof.hex",
+        ],
+    );
+    assert!(out.contains("3 commitments"), "{out}");
+    ok(
+        d,
+        &addr,
+        &[
+            "subject",
+            "consent",
+            "--as",
+            "ent.party",
+            "--bank",
+            "bank.cli",
+            "--policy",
+            "public_procurement",
+            "--purpose",
+            "bid 117",
+            "--from",
+            day,
+            "--until",
+            "20510",
+            "--out",
+            "consent.hex",
+        ],
+    );
+    let out = ok(
+        d,
+        &addr,
+        &[
+            "query",
+            "--as",
+            "bank.party",
+            "--subject",
+            &subject,
+            "--policy",
+            "public_procurement",
+            "--purpose",
+            "bid 117",
+            "--day",
+            day,
+            "--consent",
+            "consent.hex",
+            "--proof",
+            "proof.hex",
+            "--out",
+            "proven.receipt",
+        ],
+    );
+    assert!(out.contains("Eligible(true) (proven path"), "{out}");
+    let out = ok(
+        d,
+        &addr,
+        &[
+            "query",
+            "--as",
+            "bank.party",
+            "--subject",
+            &subject,
+            "--policy",
+            "public_procurement",
+            "--purpose",
+            "bid 117",
+            "--day",
+            day,
+            "--out",
+            "sealed.receipt",
+        ],
+    );
+    assert!(out.contains("Eligible(true) (sealed path"), "{out}");
+
+    // Offline verification with saved anchors.
+    ok(
+        d,
+        &addr,
+        &["anchors", "--as", "bank.party", "--out", "anchors.json"],
+    );
+    for r in ["proven.receipt", "sealed.receipt"] {
+        let out = ok(
+            d,
+            &addr,
+            &[
+                "verify",
+                "--anchors",
+                "anchors.json",
+                "--receipt",
+                r,
+                "--policy",
+                "public_procurement",
+            ],
+        );
+        assert!(out.contains("receipt verified: Eligible(true)"), "{out}");
+    }
+    let out = ok(
+        d,
+        &addr,
+        &[
+            "verify",
+            "--anchors",
+            "anchors.json",
+            "--package",
+            "proof.hex",
+            "--policy",
+            "public_procurement",
+        ],
+    );
+    assert!(out.contains("package verified"), "{out}");
+    // A receipt checked against another policy fails.
+    assert!(!credence(
+        d,
+        &addr,
+        &[
+            "verify",
+            "--anchors",
+            "anchors.json",
+            "--receipt",
+            "sealed.receipt",
+            "--policy",
+            "xinyidai"
+        ]
+    )
+    .status
+    .success());
+
+    // The subject's history, and the audit twice (the second checks consistency).
+    let out = ok(d, &addr, &["subject", "history", "--as", "ent.party"]);
+    assert_eq!(out.matches("\"kind\":\"query\"").count(), 2, "{out}");
+    let out = ok(
+        d,
+        &addr,
+        &[
+            "audit",
+            "--as",
+            "bank.party",
+            "--anchors",
+            "anchors.json",
+            "--state",
+            "audit.state",
+            "--replay",
+            "1",
+        ],
+    );
+    assert!(
+        out.contains("no problems found") && out.contains("FHE evaluations re-checked (inputs complete, current, holder-signed, proofs verified): 1"),
+        "{out}"
+    );
+    let out = ok(
+        d,
+        &addr,
+        &[
+            "audit",
+            "--as",
+            "bank.party",
+            "--anchors",
+            "anchors.json",
+            "--state",
+            "audit.state",
+        ],
+    );
+    assert!(
+        out.contains("consistent with the previous checkpoint: true"),
+        "{out}"
+    );
+
+    child.kill().unwrap();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&tmp);
+}
