@@ -712,6 +712,51 @@ async fn submit_sealed(
     ))
 }
 
+/// A bank's question, resolved: pseudonym, published policy, day, checked consent.
+struct Asked {
+    subject: Pseudonym,
+    policy: Policy,
+    day: u32,
+    consent: Option<crate::protocols::consent::SignedConsent>,
+}
+
+impl ServiceState {
+    /// Resolves and checks the question part of a bank request (both paths): the subject's
+    /// identifier (400), the published policy (404), the purpose and consent (400/403).
+    fn asked(&self, bank: &PartyId, q: &BankQuery) -> ApiResult<Asked> {
+        let (id, subject) = subject_of(self, &q.subject)?;
+        let policy = self
+            .policies
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&q.policy)
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    format!("no published policy `{}`", q.policy),
+                )
+            })?;
+        let day = q.day.unwrap_or((now() / 86_400) as u32);
+        let consent = subjects::check_consent(
+            self,
+            bank,
+            &id,
+            &subject,
+            &policy.hash(),
+            &q.purpose,
+            day,
+            q.consent.as_deref(),
+        )?;
+        Ok(Asked {
+            subject,
+            policy,
+            day,
+            consent,
+        })
+    }
+}
+
 #[derive(Deserialize)]
 struct BankQuery {
     subject: SubjectRef,
@@ -731,30 +776,12 @@ async fn bank_query(
 ) -> ApiResult<Json<serde_json::Value>> {
     let caller = s.authenticate(&headers, &method, &uri, &body, &[Role::Bank])?;
     let q: BankQuery = json_body(&body)?;
-    let (id, subject) = subject_of(&s, &q.subject)?;
-    let policy = s
-        .policies
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&q.policy)
-        .cloned()
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!("no published policy `{}`", q.policy),
-            )
-        })?;
-    let day = q.day.unwrap_or((now() / 86_400) as u32);
-    let consent = subjects::check_consent(
-        &s,
-        &caller.party,
-        &id,
-        &subject,
-        &policy.hash(),
-        &q.purpose,
+    let Asked {
+        subject,
+        policy,
         day,
-        q.consent.as_deref(),
-    )?;
+        consent,
+    } = s.asked(&caller.party, &q)?;
     // The holders' latest records about the subject.
     let mut prefix = pseudonym_bytes(&subject);
     prefix.push(b's');

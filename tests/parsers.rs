@@ -7,6 +7,7 @@ use credence_protocols::commitment::{
     AttributeCommitment, AttributeContext, Opening, SignedAttributeCommitment,
     ATTRIBUTE_TRANSCRIPT_LABEL,
 };
+use credence_protocols::consent::{Consent, ProofPackage, SignedConsent};
 use credence_protocols::identifiers::{ResidentId, SubjectKind, Uscc};
 use credence_protocols::log::checkpoint::{Checkpoint, NoteVerifier, SignedCheckpoint};
 use credence_protocols::log::entry::{EvaluationPath, LogEntry, LogLeaf};
@@ -36,6 +37,8 @@ struct Samples {
     receipt: Vec<u8>,
     sealed: Vec<u8>,
     sealed_submission: Vec<u8>,
+    consent: Vec<u8>,
+    package: Vec<u8>,
 }
 
 fn subject() -> Pseudonym {
@@ -145,13 +148,32 @@ fn samples() -> &'static Samples {
         Samples {
             signed_commitment: signed.to_bytes(),
             statement_bytes: statement.to_bytes(),
-            statement,
+            statement: statement.clone(),
             proof: proof.to_bytes(),
             leaf: leaf.to_bytes(),
             checkpoint: cp.to_text(),
             verdict: verdict.to_bytes(),
             receipt: receipt.to_bytes(),
             sealed: sealed.to_bytes(),
+            consent: SignedConsent::sign(
+                Consent {
+                    subject: subject(),
+                    bank: PartyId::new("bank.icbc").unwrap(),
+                    policy_hash: [1; 32],
+                    purpose: "loan".into(),
+                    from_day: 10,
+                    until_day: 40,
+                    nonce: [6; 16],
+                },
+                &SigningKey::generate(Role::Subject, &mut rng),
+            )
+            .to_bytes(),
+            package: ProofPackage {
+                statement: statement.clone(),
+                proof: proof.clone(),
+                inputs: vec![signed.clone()],
+            }
+            .to_bytes(),
             sealed_submission: SignedSealedSubmission::sign(
                 SealedSubmission {
                     holder: context.holder.clone(),
@@ -208,6 +230,14 @@ fn parse_all(bytes: &[u8]) {
     if let Ok(x) = SignedSealedSubmission::from_bytes(bytes) {
         assert_eq!(x.to_bytes(), bytes);
         let _ = x.submission.proof_metadata();
+    }
+    if let Ok(x) = SignedConsent::from_bytes(bytes) {
+        assert_eq!(x.to_bytes(), bytes);
+        let _ = x.consent.covers(&x.consent.bank, &[1; 32], "loan", 20);
+    }
+    if let Ok(x) = ProofPackage::from_bytes(bytes) {
+        assert_eq!(x.to_bytes(), bytes);
+        let _ = x.proof.verify(&mut Transcript::new(b"t"), &x.statement);
     }
     let _ = Opening::from_bytes(bytes);
     if let Ok(text) = std::str::from_utf8(bytes) {
@@ -297,7 +327,7 @@ proptest! {
     }
 
     #[test]
-    fn mutated_encodings_never_panic(which in 0usize..10, m in mutation()) {
+    fn mutated_encodings_never_panic(which in 0usize..12, m in mutation()) {
         let s = samples();
         let base: &[u8] = match which {
             0 => &s.signed_commitment,
@@ -309,6 +339,8 @@ proptest! {
             6 => &s.receipt,
             7 => &s.sealed,
             8 => &s.sealed_submission,
+            9 => &s.consent,
+            10 => &s.package,
             _ => &s.statement_bytes[..s.statement_bytes.len() / 2],
         };
         parse_all(&mutate(base, &m));
@@ -327,6 +359,8 @@ fn samples_parse() {
     VerdictReceipt::from_bytes(&s.receipt).unwrap();
     SealedOpening::from_bytes(&s.sealed).unwrap();
     SignedSealedSubmission::from_bytes(&s.sealed_submission).unwrap();
+    SignedConsent::from_bytes(&s.consent).unwrap();
+    ProofPackage::from_bytes(&s.package).unwrap();
 }
 
 /// Writes valid encodings as fuzz seeds when `CREDENCE_WRITE_FUZZ_SEEDS` is set (see
@@ -341,7 +375,7 @@ fn write_fuzz_seeds() {
     let mut statement_proof = (s.statement_bytes.len() as u16).to_be_bytes().to_vec();
     statement_proof.extend_from_slice(&s.statement_bytes);
     statement_proof.extend_from_slice(&s.proof);
-    let seeds: [(&str, Vec<u8>); 10] = [
+    let seeds: [(&str, Vec<u8>); 12] = [
         ("identifiers", b"914403001922038216".to_vec()),
         ("checkpoint", s.checkpoint.as_bytes().to_vec()),
         ("log_leaf", s.leaf.clone()),
@@ -360,6 +394,8 @@ fn write_fuzz_seeds() {
         ("verdict", s.receipt.clone()),
         ("sealed_opening", s.sealed.clone()),
         ("sealed_opening", s.sealed_submission.clone()),
+        ("sealed_opening", s.consent.clone()),
+        ("sealed_opening", s.package.clone()),
     ];
     for (i, (target, bytes)) in seeds.iter().enumerate() {
         let d = dir.join(target);

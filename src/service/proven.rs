@@ -4,7 +4,7 @@
 
 use super::{
     committed_index_key, content_hash_key, index_for_subject, json_body, now, outcome_json,
-    subject_of, subjects, submission_key, ApiError, ApiResult, ServiceState, SubjectRef,
+    submission_key, ApiError, ApiResult, Asked, BankQuery, ServiceState,
 };
 use crate::circuits::proof::lower_to_proof;
 use crate::protocols::commitment::SignedAttributeCommitment;
@@ -173,11 +173,8 @@ pub(super) async fn submit(
 
 #[derive(Deserialize)]
 struct ProofQuery {
-    subject: SubjectRef,
-    policy: String,
-    day: Option<u32>,
-    purpose: String,
-    consent: Option<String>,
+    #[serde(flatten)]
+    question: BankQuery,
     /// Hex of the subject's proof package.
     package: String,
 }
@@ -194,35 +191,17 @@ pub(super) async fn query(
 ) -> ApiResult<Json<serde_json::Value>> {
     let caller = s.authenticate(&headers, &method, &uri, &body, &[Role::Bank])?;
     let q: ProofQuery = json_body(&body)?;
-    let (id, subject) = subject_of(&s, &q.subject)?;
-    let policy = s
-        .policies
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&q.policy)
-        .cloned()
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!("no published policy `{}`", q.policy),
-            )
-        })?;
+    let Asked {
+        subject,
+        policy,
+        day,
+        consent,
+    } = s.asked(&caller.party, &q.question)?;
     let plan = lower_to_proof(&policy).map_err(|e| {
         ApiError::bad(format!(
             "{e}; ask this policy on the sealed path (POST /v1/bank/query)"
         ))
     })?;
-    let day = q.day.unwrap_or((now() / 86_400) as u32);
-    let consent = subjects::check_consent(
-        &s,
-        &caller.party,
-        &id,
-        &subject,
-        &policy.hash(),
-        &q.purpose,
-        day,
-        q.consent.as_deref(),
-    )?;
     let bytes = hex::decode(&q.package).map_err(|_| ApiError::bad("package: not hex"))?;
     let package =
         ProofPackage::from_bytes(&bytes).map_err(|e| ApiError::bad(format!("package: {e}")))?;
@@ -320,7 +299,7 @@ pub(super) async fn query(
                     subject,
                     policy_hash: policy.hash(),
                     as_of_day: day,
-                    purpose: q.purpose.clone(),
+                    purpose: q.question.purpose.clone(),
                     consent_hash: consent.as_ref().map(|c| c.hash()),
                 },
                 LogEntry::Verdict {

@@ -1,7 +1,8 @@
-//! Sealed openings, raw openings and sealed-path submissions: never panic; accepted input
-//! re-encodes identically.
+//! Sealed openings, raw openings, sealed-path submissions, consent tokens and proof packages:
+//! never panic; accepted input re-encodes identically.
 #![no_main]
 use credence_protocols::commitment::Opening;
+use credence_protocols::consent::{ProofPackage, SignedConsent};
 use credence_protocols::seal::SealedOpening;
 use credence_protocols::sealed::SignedSealedSubmission;
 use libfuzzer_sys::fuzz_target;
@@ -12,6 +13,12 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(s) = SignedSealedSubmission::from_bytes(data) {
         assert_eq!(s.to_bytes(), data);
+    }
+    if let Ok(c) = SignedConsent::from_bytes(data) {
+        assert_eq!(c.to_bytes(), data);
+    }
+    if let Ok(p) = ProofPackage::from_bytes(data) {
+        assert_eq!(p.to_bytes(), data);
     }
     if let Ok(o) = Opening::from_bytes(data) {
         assert_eq!(&o.to_bytes()[..], data);
