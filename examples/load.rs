@@ -3,7 +3,8 @@
 //! Starts the service in process on a fresh embedded store (temporary directory), registers a
 //! holder pair and a bank, publishes `public_procurement`, submits one subject's sealed records,
 //! then runs `clients` threads of mixed signed requests for `seconds`: audit checkpoints and
-//! entries, pseudonym look-ups, and sealed-path bank queries (FHE). Then a burst of
+//! entries, pseudonym look-ups, proven-path bank queries (a subject's proof package, verified
+//! and logged with a receipt each time) and sealed-path bank queries (FHE). Then a burst of
 //! simultaneous bank queries, more than the FHE slots, to show overload is answered with 503.
 //! Prints throughput, p50/p99 latency per route and the status counts.
 
@@ -163,17 +164,79 @@ fn main() {
     }))
     .unwrap();
 
+    // The proven path: the subject registers, the holders commit, the subject proves once; the
+    // bank then submits that package over and over.
+    let proof_query = {
+        use credence::client::Client;
+        use credence::protocols::identifiers::{SubjectId, SubjectKind};
+        let id = SubjectId::parse(SubjectKind::Enterprise, "914403001922038216").unwrap();
+        let op = Client::new(&addr, PartyId::new("operator").unwrap(), operator.clone());
+        let sealing = credence::protocols::seal::SealingSecretKey::generate(&mut rand::rngs::OsRng);
+        let me = Client::new(
+            &addr,
+            PartyId::new("ent").unwrap(),
+            SigningKey::generate(Role::Subject, &mut rng),
+        );
+        op.register_party(
+            me.party(),
+            &me.key().public(),
+            Some((&id, &sealing.public())),
+        )
+        .unwrap();
+        for (h, k, vals) in [
+            ("credit", &credit, vec![("credit.serious_dishonesty", 0u64)]),
+            (
+                "market",
+                &market,
+                vec![("market.abnormal_operation", 0), ("market.registered", 1)],
+            ),
+        ] {
+            let holder = Client::new(&addr, PartyId::new(h).unwrap(), k.clone());
+            let vals: Vec<(AttributeId, u64)> = vals
+                .iter()
+                .map(|(a, v)| (AttributeId::new(a).unwrap(), *v))
+                .collect();
+            let items = credence::roles::commit_attributes(
+                &Catalog::builtin(),
+                holder.party(),
+                k,
+                who,
+                &sealing.public(),
+                &vals,
+                10,
+            )
+            .unwrap();
+            holder.submit_committed(&items).unwrap();
+        }
+        let day = (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            / 86_400) as u32;
+        let policy = credence::circuits::policy::builtin("public_procurement").unwrap();
+        let package =
+            credence::roles::prove(&policy, day, who, &me.subject_records().unwrap(), &sealing)
+                .unwrap();
+        serde_json::to_vec(&serde_json::json!({
+            "subject": {"kind": "enterprise", "id": "914403001922038216"},
+            "policy": "public_procurement", "purpose": "load test", "day": day,
+            "package": hex::encode(package.to_bytes()),
+        }))
+        .unwrap()
+    };
+
     eprintln!("mixed load: {clients} clients for {seconds} s");
     let samples: Samples = Arc::default();
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let threads: Vec<_> = (0..clients)
         .map(|_| {
-            let (addr, samples, credit, bank, query) = (
+            let (addr, samples, credit, bank, query, proof_query) = (
                 addr.clone(),
                 samples.clone(),
                 credit.clone(),
                 bank.clone(),
                 query.clone(),
+                proof_query.clone(),
             );
             std::thread::spawn(move || {
                 let mut rng = rand::thread_rng();
@@ -192,7 +255,10 @@ fn main() {
                         40..=59 => timed(&samples, "GET /v1/audit/checkpoint", || {
                             call(&addr, "GET", "/v1/audit/checkpoint", b"", &bank, "icbc")
                         }),
-                        60..=94 => timed(&samples, "POST /v1/holder/pseudonym", || {
+                        85..=94 => timed(&samples, "POST /v1/bank/proof", || {
+                            call(&addr, "POST", "/v1/bank/proof", &proof_query, &bank, "icbc")
+                        }),
+                        60..=84 => timed(&samples, "POST /v1/holder/pseudonym", || {
                             call(
                                 &addr,
                                 "POST",

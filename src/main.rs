@@ -24,6 +24,10 @@ USAGE:
                                   cost of policy <P>: proof size; FHE bootstraps, depth and
                                   time of the optimised lowering (compiled for day D, default
                                   20415) and of the naive one, measured (generates FHE keys)
+    credence listing LIST --class C --decided DATE [--extension DAYS]
+                                  a listing's period from the regimes table
+                                  (circuits/regimes.toml): the `until` a holder submits and the
+                                  earliest day the subject may apply for repair
     credence keygen [--dir DIR]   generate the TFHE key material with a progress display: the
                                   public store DIR/public/ (server key, compact public key, CRS)
                                   and the key authority store DIR/authority/ (client key, 0600);
@@ -92,6 +96,7 @@ fn main() -> ExitCode {
             }
         },
         ["serve", rest @ ..] => serve(rest),
+        ["listing", rest @ ..] => listing(rest),
         [cmd @ ("party" | "register" | "publish" | "holder" | "query" | "subject" | "anchors"
         | "verify" | "audit"), rest @ ..] => roles(cmd, rest),
         ["keygen"] => keygen("credence-keys"),
@@ -461,6 +466,43 @@ fn roles(cmd: &str, args: &[&str]) -> CliResult {
         }
         _ => Err(format!("`{cmd} {}`: see `credence help`", args.join(" ")).into()),
     }
+}
+
+/// `credence listing ATTRIBUTE --class C --decided DATE [--extension DAYS]`.
+fn listing(args: &[&str]) -> CliResult {
+    use credence_circuits::periods::{parse_date, Regimes};
+    let (pos, mut f) = flags(args)?;
+    let [attribute] = pos.as_slice() else {
+        return Err("listing: give one list attribute, e.g. `credence listing market.abnormal_operation --class general --decided 2026-11-23`".into());
+    };
+    let class = f.remove("class").ok_or("listing: --class is required")?;
+    let decided = f
+        .remove("decided")
+        .ok_or("listing: --decided is required")?;
+    let decided = parse_date(decided)
+        .or_else(|| decided.parse().ok())
+        .ok_or(format!(
+            "--decided `{decided}`: a YYYY-MM-DD date or a day number"
+        ))?;
+    let extension = match f.remove("extension") {
+        Some(e) => e
+            .parse()
+            .map_err(|_| format!("--extension `{e}`: a number of days"))?,
+        None => 0,
+    };
+    if let Some((k, _)) = f.into_iter().next() {
+        return Err(format!("listing: unknown option --{k}").into());
+    }
+    let l = Regimes::builtin().listing(attribute, class, decided, extension)?;
+    println!("regime: {}", l.regime);
+    println!("class: {}", l.class);
+    println!("decided: day {}", l.decided);
+    println!(
+        "until: {} (listed while until > D; submit this value)",
+        l.until
+    );
+    println!("earliest repair: day {}", l.earliest_repair);
+    Ok(())
 }
 
 fn keygen(dir: &str) -> CliResult {

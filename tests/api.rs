@@ -945,3 +945,149 @@ fn proven_path_subjects_and_consents_over_http() {
     assert_eq!(report.rechecked, 1);
     running.stop();
 }
+
+/// A listing's period comes from the regimes table; on the day it ends the subject can prove
+/// eligibility with no new submission, and the day before it cannot. The log shows one
+/// listing submission and, after the period, a query and a verdict.
+#[test]
+fn a_listing_lapses_by_itself_at_the_end_of_its_period() {
+    use credence::circuits::periods::{parse_date, Regimes};
+    use credence::client::{Client, Question};
+    use credence::protocols::identifiers::{SubjectId, SubjectKind};
+    use credence::protocols::log::entry::{LogEntry, Outcome};
+    use credence::protocols::seal::SealingSecretKey;
+    use credence::roles::{commit_attributes, prove, RoleError};
+
+    let svc = service();
+    let running = credence::serve::Running::start(svc.app.clone()).unwrap();
+    let addr = running.addr.clone();
+    let mut rng = rand::thread_rng();
+    let operator = Client::new(
+        &addr,
+        PartyId::new("operator").unwrap(),
+        svc.operator.clone(),
+    );
+    let new = |name: &str, role: Role| {
+        Client::new(
+            &addr,
+            PartyId::new(name).unwrap(),
+            SigningKey::generate(role, &mut rand::thread_rng()),
+        )
+    };
+    let (credit, market, bank) = (
+        new("credit.lapse", Role::Holder),
+        new("market.lapse", Role::Holder),
+        new("bank.lapse", Role::Bank),
+    );
+    for c in [&credit, &market, &bank] {
+        operator
+            .register_party(c.party(), &c.key().public(), None)
+            .unwrap();
+    }
+    let text = credence::circuits::policy::BUILTIN_POLICIES
+        .iter()
+        .find(|(n, _)| *n == "public_procurement")
+        .unwrap()
+        .1;
+    operator.publish_policy(text).unwrap();
+    let policy = credence::circuits::policy::builtin("public_procurement").unwrap();
+    let id = SubjectId::parse(SubjectKind::Enterprise, USCC).unwrap();
+    let sealing = SealingSecretKey::generate(&mut rand::rngs::OsRng);
+    let subject = Client::new(
+        &addr,
+        PartyId::new("ent.lapse").unwrap(),
+        SigningKey::generate(Role::Subject, &mut rng),
+    );
+    operator
+        .register_party(
+            subject.party(),
+            &subject.key().public(),
+            Some((&id, &sealing.public())),
+        )
+        .unwrap();
+    let (who, _) = credit.pseudonym(&id).unwrap();
+
+    // The market regulator lists the enterprise as abnormal, class "general", decided today.
+    let decided = parse_date("2026-03-02").unwrap();
+    let listing = Regimes::builtin()
+        .listing("market.abnormal_operation", "general", decided, 0)
+        .unwrap();
+    assert_eq!(listing.until, decided + 365);
+    let catalog = Catalog::builtin();
+    let submit = |holder: &Client, values: &[(&str, u64)]| {
+        let values: Vec<(AttributeId, u64)> = values
+            .iter()
+            .map(|(a, v)| (AttributeId::new(a).unwrap(), *v))
+            .collect();
+        let items = commit_attributes(
+            &catalog,
+            holder.party(),
+            holder.key(),
+            who,
+            &sealing.public(),
+            &values,
+            1,
+        )
+        .unwrap();
+        holder.submit_committed(&items).unwrap()
+    };
+    submit(&credit, &[("credit.serious_dishonesty", 0)]);
+    let idx = submit(
+        &market,
+        &[
+            ("market.abnormal_operation", u64::from(listing.until)),
+            ("market.registered", 1),
+        ],
+    );
+    let records = subject.subject_records().unwrap();
+
+    // Still listed the day before the period ends: nothing to prove.
+    assert!(matches!(
+        prove(&policy, listing.until - 1, who, &records, &sealing),
+        Err(RoleError::Unsatisfied(_))
+    ));
+    // The day it ends, with no new submission: eligible.
+    let day = listing.until;
+    let package = prove(&policy, day, who, &records, &sealing).unwrap();
+    let anchors = bank.anchors().unwrap();
+    let answer = bank
+        .query_proven(
+            &Question {
+                subject: &id,
+                policy: "public_procurement",
+                day,
+                purpose: "bid",
+                consent: None,
+            },
+            &package,
+        )
+        .unwrap();
+    let outcome = answer
+        .receipt
+        .verify(
+            &anchors,
+            &credence::protocols::verdict::Question {
+                subject: who,
+                policy_hash: policy.hash(),
+                as_of_day: day,
+            },
+        )
+        .unwrap();
+    assert_eq!(outcome, Outcome::Eligible(true));
+    // The log: exactly one submission of the listing, then the query and the verdict.
+    let size = answer.receipt.checkpoint.checkpoint.size;
+    let leaves = bank.entries(0, size).unwrap();
+    let listing_entries = leaves
+        .iter()
+        .filter(|(_, l)| matches!(&l.entry, LogEntry::AttributeSubmitted { attribute, .. } if attribute.as_str() == "market.abnormal_operation"))
+        .count();
+    assert_eq!(listing_entries, 1);
+    assert!(idx
+        .iter()
+        .all(|i| *i < answer.json["log_indices"]["query"].as_u64().unwrap()));
+    assert!(matches!(
+        leaves.last().unwrap().1.entry,
+        LogEntry::Verdict { .. }
+    ));
+    running.stop();
+}

@@ -119,3 +119,51 @@ fn keygen_writes_two_separate_stores_and_never_overwrites() {
     assert!(err.contains("refusing to overwrite"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn listing_periods_come_from_the_regimes_table() {
+    let (code, out, _) = credence(&[
+        "listing",
+        "market.abnormal_operation",
+        "--class",
+        "general",
+        "--decided",
+        "2025-11-23",
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains("until: 20780 "), "{out}");
+    assert!(out.contains("earliest repair: day 20505"), "{out}");
+    assert!(out.contains("public-credit-repair-2023"), "{out}");
+    let (code, out, _) = credence(&[
+        "listing",
+        "court.dishonest_debtor",
+        "--class",
+        "standard",
+        "--decided",
+        "20415",
+        "--extension",
+        "365",
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains("until: 21510 "), "{out}");
+    let (code, _, err) = credence(&[
+        "listing",
+        "market.abnormal_operation",
+        "--class",
+        "grave",
+        "--decided",
+        "2025-11-23",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("minor, general, serious"), "{err}");
+    let (code, _, err) = credence(&[
+        "listing",
+        "market.abnormal_operation",
+        "--class",
+        "minor",
+        "--decided",
+        "2023-02-30",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("YYYY-MM-DD"), "{err}");
+}

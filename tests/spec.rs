@@ -128,6 +128,7 @@ fn every_signed_kind_and_domain_is_specified() {
         credence_protocols::signing::SIGNING_DOMAIN,
         credence_protocols::seal::SEALED_OPENING_DOMAIN,
         credence_protocols::sealed::SEALED_METADATA_DOMAIN,
+        credence_protocols::inspection::INSPECTION_DOMAIN,
     ] {
         let d = String::from_utf8(domain.to_vec())
             .unwrap()

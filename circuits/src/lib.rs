@@ -8,6 +8,7 @@
 //! | [`catalog`] | the catalogue (`circuits/catalog.toml`): every attribute, its owner, kind, range, default |
 //! | [`policy`] | the policy language, canonical form and policy hash; the shipped policies (`circuits/policies/`) |
 //! | [`eval`] | the plaintext reference evaluator — the oracle |
+//! | [`periods`] | listing periods: the regimes table (`circuits/regimes.toml`), `until` and earliest repair |
 //! | [`proof`] | lowering a policy to the predicate conjunction `credence-protocols` proves |
 //! | [`fhe`] | evaluating a policy on TFHE ciphertexts: the naive lowering (the optimised one follows) |
 #![forbid(unsafe_code)]
@@ -16,6 +17,7 @@
 pub mod catalog;
 pub mod eval;
 pub mod fhe;
+pub mod periods;
 pub mod policy;
 pub mod proof;
 

@@ -13,6 +13,7 @@
 //! | [`predicate`] | aggregated predicate proofs (`≥`, `≤`, not-listed-on-day, weighted sums) |
 //! | [`consent`] | consent tokens (subject → bank) and proof packages |
 //! | [`seal`] | sealing an opening to its subject (libsodium sealed boxes) |
+//! | [`inspection`] | the "double random" inspection draw seeded by a logged checkpoint |
 //! | [`log`] | RFC 9162 Merkle log math, C2SP checkpoints, typed entries |
 //! | [`verdict`] | signed verdicts and the bank's one-call verification |
 //! | [`transcript`] | Merlin transcript conventions and every label used |
@@ -39,6 +40,7 @@ pub mod consent;
 pub mod encoding;
 pub mod error;
 pub mod identifiers;
+pub mod inspection;
 pub mod log;
 pub mod names;
 pub mod predicate;
