@@ -168,8 +168,14 @@ impl Client {
         serde_json::from_slice(&out).map_err(answer)
     }
 
-    fn post(&self, path: &str, body: &serde_json::Value) -> Result<serde_json::Value> {
+    /// A signed `POST` of a JSON body to any route; the JSON answer.
+    pub fn post(&self, path: &str, body: &serde_json::Value) -> Result<serde_json::Value> {
         self.json("POST", path, body.to_string().as_bytes())
+    }
+
+    /// A signed `GET` of any route answering JSON.
+    pub fn get(&self, path: &str) -> Result<serde_json::Value> {
+        self.json("GET", path, b"")
     }
 
     /// Operator: registers a party. A subject party also names its subject and sealing key.

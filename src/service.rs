@@ -14,6 +14,8 @@
 //! | `POST /v1/bank/query` | bank | sealed-path question → verdict receipt |
 //! | `POST /v1/bank/proof` | bank | proven-path question with a proof package → verdict receipt |
 //! | `GET /v1/subject/records`, `/v1/subject/queries` | subject | my records; queries about me |
+//! | `POST`/`GET /v1/subject/repairs` | subject | apply for repair; my applications and receipts |
+//! | `GET /v1/holder/repairs`, `POST /v1/holder/repairs/decide` | holder | repair inbox; approve or refuse |
 //! | `GET /v1/audit/checkpoint`, `entries`, `proof/inclusion`, `proof/consistency`, `policies`, `object` | any registered party | the log and what it refers to |
 //! | `GET /v1/anchors`, `/openapi.json`, `/metrics`, `/healthz` | none | |
 
@@ -439,6 +441,17 @@ pub fn router(state: Arc<ServiceState>) -> Router {
         )
         .route("/v1/subject/records", get(subjects::records))
         .route("/v1/subject/queries", get(subjects::queries))
+        .route(
+            "/v1/subject/repairs",
+            get(repair::mine)
+                .post(repair::apply)
+                .layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
+        )
+        .route("/v1/holder/repairs", get(repair::inbox))
+        .route(
+            "/v1/holder/repairs/decide",
+            post(repair::decide).layer(DefaultBodyLimit::max(MAX_BATCH_BODY)),
+        )
         .route("/v1/anchors", get(anchors))
         .route("/v1/audit/policies", get(audit_policies))
         .route("/v1/audit/object", get(audit_object))
@@ -458,6 +471,7 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
 }
 
 mod proven;
+mod repair;
 mod subjects;
 
 #[derive(Deserialize)]
@@ -1194,6 +1208,10 @@ async fn openapi() -> Json<serde_json::Value> {
             "/v1/bank/proof": { "post": op("proven-path question with the subject's proof package; returns the verdict receipt", "bank", Some(json_body("ProofQuery"))) },
             "/v1/subject/records": { "get": op("my commitments with sealed openings, and my sealed records", "subject", None) },
             "/v1/subject/queries": { "get": op("every query and verdict about me", "subject", None) },
+            "/v1/subject/repairs": { "get": op("my repair applications, with receipts for approved ones", "subject", None),
+                                     "post": op("apply for the repair of a listing {holder, attribute, reason}", "subject", None) },
+            "/v1/holder/repairs": { "get": op("repair applications addressed to me", "holder", None) },
+            "/v1/holder/repairs/decide": { "post": op("approve (with the new commitment and repair_day) or refuse, with a reason", "holder", None) },
             "/v1/audit/checkpoint": { "get": op("a signed checkpoint of the log (C2SP note)", "any", None) },
             "/v1/audit/entries": { "get": op("log entries from..to (≤ 1000)", "any", None) },
             "/v1/audit/proof/inclusion": { "get": op("inclusion proof of index in size", "any", None) },

@@ -1091,3 +1091,254 @@ fn a_listing_lapses_by_itself_at_the_end_of_its_period() {
     ));
     running.stop();
 }
+
+/// Credit repair: the subject applies; a refusal is recorded with its reason; an approval
+/// submits the new value and logs a `Repair` entry in one commit; the subject's receipt
+/// verifies (checkpoint, inclusion, the entry names it, the new commitment opens to the repair
+/// day); verdicts on the repair day no longer see the listing.
+#[test]
+fn credit_repair_ends_a_listing_with_a_receipt() {
+    use credence::circuits::periods::{parse_date, Regimes};
+    use credence::client::{Client, ClientError, Question};
+    use credence::protocols::identifiers::{SubjectId, SubjectKind};
+    use credence::protocols::log::entry::{LogEntry, Outcome};
+    use credence::protocols::seal::SealingSecretKey;
+    use credence::roles::{commit_attributes, prove, RoleError};
+
+    let svc = service();
+    let running = credence::serve::Running::start(svc.app.clone()).unwrap();
+    let addr = running.addr.clone();
+    let operator = Client::new(
+        &addr,
+        PartyId::new("operator").unwrap(),
+        svc.operator.clone(),
+    );
+    let new = |name: &str, role: Role| {
+        Client::new(
+            &addr,
+            PartyId::new(name).unwrap(),
+            SigningKey::generate(role, &mut rand::thread_rng()),
+        )
+    };
+    let (credit, market, bank, subject) = (
+        new("credit.repair", Role::Holder),
+        new("market.repair", Role::Holder),
+        new("bank.repair", Role::Bank),
+        new("ent.repair", Role::Subject),
+    );
+    for c in [&credit, &market, &bank] {
+        operator
+            .register_party(c.party(), &c.key().public(), None)
+            .unwrap();
+    }
+    let id = SubjectId::parse(SubjectKind::Enterprise, USCC).unwrap();
+    let sealing = SealingSecretKey::generate(&mut rand::rngs::OsRng);
+    operator
+        .register_party(
+            subject.party(),
+            &subject.key().public(),
+            Some((&id, &sealing.public())),
+        )
+        .unwrap();
+    let text = credence::circuits::policy::BUILTIN_POLICIES
+        .iter()
+        .find(|(n, _)| *n == "public_procurement")
+        .unwrap()
+        .1;
+    operator.publish_policy(text).unwrap();
+    let policy = credence::circuits::policy::builtin("public_procurement").unwrap();
+    let (who, _) = credit.pseudonym(&id).unwrap();
+    let catalog = Catalog::builtin();
+    let commit = |holder: &Client, values: &[(&str, u64)], first: u64| {
+        let values: Vec<(AttributeId, u64)> = values
+            .iter()
+            .map(|(a, v)| (AttributeId::new(a).unwrap(), *v))
+            .collect();
+        commit_attributes(
+            &catalog,
+            holder.party(),
+            holder.key(),
+            who,
+            &sealing.public(),
+            &values,
+            first,
+        )
+        .unwrap()
+    };
+    let items_json = |items: &[(
+        credence::protocols::commitment::SignedAttributeCommitment,
+        credence::protocols::seal::SealedOpening,
+    )]| {
+        items
+            .iter()
+            .map(|(c, o)| serde_json::json!({"commitment": hex::encode(c.to_bytes()), "opening": hex::encode(o.to_bytes())}))
+            .collect::<Vec<_>>()
+    };
+
+    // Listed "general" by the market regulator on `decided`; may apply from day +90.
+    let decided = parse_date("2026-01-05").unwrap();
+    let listing = Regimes::builtin()
+        .listing("market.abnormal_operation", "general", decided, 0)
+        .unwrap();
+    credit
+        .submit_committed(&commit(&credit, &[("credit.serious_dishonesty", 0)], 1))
+        .unwrap();
+    market
+        .submit_committed(&commit(
+            &market,
+            &[
+                ("market.abnormal_operation", u64::from(listing.until)),
+                ("market.registered", 1),
+            ],
+            1,
+        ))
+        .unwrap();
+    let repair_day = listing.earliest_repair + 10;
+    assert!(matches!(
+        prove(
+            &policy,
+            repair_day,
+            who,
+            &subject.subject_records().unwrap(),
+            &sealing
+        ),
+        Err(RoleError::Unsatisfied(_))
+    ));
+
+    // Bad applications: not a list, wrong holder.
+    for (holder, attribute) in [
+        ("market.repair", "market.registered"),
+        ("credit.repair", "market.abnormal_operation"),
+    ] {
+        match subject.post(
+            "/v1/subject/repairs",
+            &serde_json::json!({"holder": holder, "attribute": attribute, "reason": "fixed"}),
+        ) {
+            Err(ClientError::Status { status: 400, .. }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    // Apply; the holder refuses once, with a reason the subject sees.
+    let apply = || {
+        subject
+            .post("/v1/subject/repairs", &serde_json::json!({"holder": "market.repair", "attribute": "market.abnormal_operation", "reason": "annual report filed, address corrected"}))
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let first = apply();
+    let inbox = market.get("/v1/holder/repairs").unwrap();
+    assert_eq!(inbox["repairs"][0]["id"], first.as_str());
+    let refused = market
+        .post("/v1/holder/repairs/decide", &serde_json::json!({"id": first, "approve": false, "reason": "the 2025 annual report is still missing"}))
+        .unwrap();
+    assert_eq!(refused["status"], "refused");
+    // Another holder cannot decide it; a decided application cannot be decided again.
+    match credit.post(
+        "/v1/holder/repairs/decide",
+        &serde_json::json!({"id": first, "approve": false, "reason": "x"}),
+    ) {
+        Err(ClientError::Status { status: 403, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    match market.post(
+        "/v1/holder/repairs/decide",
+        &serde_json::json!({"id": first, "approve": false, "reason": "x"}),
+    ) {
+        Err(ClientError::Status { status: 409, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+
+    // Applies again; approved: the listing ends on the repair day.
+    let second = apply();
+    let new_value = commit(
+        &market,
+        &[("market.abnormal_operation", u64::from(repair_day))],
+        50,
+    );
+    // An approval carrying another attribute is refused and changes nothing.
+    let before = snapshot(&*svc.store);
+    let wrong = commit(&market, &[("market.registered", 1)], 60);
+    match market.post("/v1/holder/repairs/decide", &serde_json::json!({"id": second, "approve": true, "reason": "ok", "repair_day": repair_day, "items": items_json(&wrong)})) {
+        Err(ClientError::Status { status: 400, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(snapshot(&*svc.store), before);
+    let approved = market
+        .post("/v1/holder/repairs/decide", &serde_json::json!({"id": second, "approve": true, "reason": "corrected; repaired", "repair_day": repair_day, "items": items_json(&new_value)}))
+        .unwrap();
+    assert_eq!(approved["status"], "approved");
+
+    // The subject's receipt verifies.
+    let anchors = bank.anchors().unwrap();
+    let mine = subject.get("/v1/subject/repairs").unwrap();
+    let apps = mine["repairs"].as_array().unwrap();
+    assert_eq!(apps.len(), 2);
+    let app = apps.iter().find(|a| a["id"] == second.as_str()).unwrap();
+    let r = &app["receipt"];
+    let cp = SignedCheckpoint::parse(r["checkpoint"].as_str().unwrap()).unwrap();
+    let c = cp.verify(&anchors.log).unwrap().clone();
+    let leaf = hex::decode(r["leaf"].as_str().unwrap()).unwrap();
+    let proof = InclusionProof::from_bytes(&hex::decode(r["inclusion"].as_str().unwrap()).unwrap())
+        .unwrap();
+    assert_eq!(proof.leaf_index, r["index"].as_u64().unwrap());
+    proof
+        .verify::<Sha3Log>(&Sha3Log::hash_leaf(&leaf), &c.root)
+        .unwrap();
+    match LogLeaf::from_bytes(&leaf).unwrap().entry {
+        LogEntry::Repair {
+            subject: s,
+            attribute,
+            repair_day: d,
+            submission_index,
+            ..
+        } => {
+            assert_eq!(
+                (s, attribute.as_str(), d),
+                (who, "market.abnormal_operation", repair_day)
+            );
+            assert_eq!(submission_index + 1, r["index"].as_u64().unwrap());
+        }
+        other => panic!("{other:?}"),
+    }
+    // The new commitment is the current one and opens to the repair day.
+    let records = subject.subject_records().unwrap();
+    let (signed, sealed) = records
+        .iter()
+        .find(|(c, _)| c.commitment.context.attribute.as_str() == "market.abnormal_operation")
+        .unwrap();
+    let c = &signed.commitment;
+    assert_eq!(
+        sealed
+            .open(&sealing, &c.context, &c.commitment)
+            .unwrap()
+            .value(),
+        u64::from(repair_day)
+    );
+
+    // On the repair day the listing no longer counts.
+    let package = prove(&policy, repair_day, who, &records, &sealing).unwrap();
+    let answer = bank
+        .query_proven(
+            &Question {
+                subject: &id,
+                policy: "public_procurement",
+                day: repair_day,
+                purpose: "bid",
+                consent: None,
+            },
+            &package,
+        )
+        .unwrap();
+    let vq = credence::protocols::verdict::Question {
+        subject: who,
+        policy_hash: policy.hash(),
+        as_of_day: repair_day,
+    };
+    assert_eq!(
+        answer.receipt.verify(&anchors, &vq).unwrap(),
+        Outcome::Eligible(true)
+    );
+    running.stop();
+}

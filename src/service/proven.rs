@@ -52,11 +52,11 @@ pub(super) fn decode_committed(v: &[u8]) -> Option<(SignedAttributeCommitment, u
 }
 
 #[derive(Deserialize)]
-struct CommittedItem {
+pub(super) struct CommittedItem {
     /// Hex of a holder-signed attribute commitment.
-    commitment: String,
+    pub(super) commitment: String,
     /// Hex of the opening sealed to the subject.
-    opening: String,
+    pub(super) opening: String,
 }
 
 #[derive(Deserialize)]
@@ -75,24 +75,58 @@ pub(super) async fn submit(
 ) -> ApiResult<Json<serde_json::Value>> {
     let caller = s.authenticate(&headers, &method, &uri, &body, &[Role::Holder])?;
     let req: CommittedBatch = json_body(&body)?;
-    if req.items.is_empty() || req.items.len() > MAX_COMMITTED_BATCH {
+    let checked = check_items(&s, &caller.party, &req.items)?;
+    let (idx, ()) = s
+        .append_with(|base| {
+            let mut batch = Batch::new();
+            let entries = stage_items(&mut batch, base, &checked);
+            Ok((entries, batch, ()))
+        })
+        .map_err(conflict)?;
+    Ok(Json(json!({ "log_indices": idx })))
+}
+
+/// A reused submission id, said plainly.
+pub(super) fn conflict(e: ApiError) -> ApiError {
+    if e.status == StatusCode::CONFLICT {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "a submission id in this batch was already used (nothing was stored)",
+        )
+    } else {
+        e
+    }
+}
+
+/// A checked commitment with its sealed opening.
+pub(super) type Checked = (SignedAttributeCommitment, Vec<u8>);
+
+/// Checks every item of a committed batch from `holder` before anything is stored: the caller
+/// is the named holder (403), signature, catalogue ownership, certificate range, range proof,
+/// sealed-opening shape (400 naming the item).
+pub(super) fn check_items(
+    s: &ServiceState,
+    holder: &crate::protocols::names::PartyId,
+    items: &[CommittedItem],
+) -> ApiResult<Vec<Checked>> {
+    if items.is_empty() || items.len() > MAX_COMMITTED_BATCH {
         return Err(ApiError::bad(format!(
             "items: 1 to {MAX_COMMITTED_BATCH} commitments per batch"
         )));
     }
     let key = s
         .auth
-        .key_of(&caller.party)
+        .key_of(holder)
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::internal("caller vanished"))?;
-    let mut checked = Vec::with_capacity(req.items.len());
-    for (i, item) in req.items.iter().enumerate() {
+    let mut checked = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
         let bad = |m: String| ApiError::bad(format!("items[{i}]: {m}"));
         let bytes = hex::decode(&item.commitment).map_err(|_| bad("commitment: not hex".into()))?;
         let signed = SignedAttributeCommitment::from_bytes(&bytes)
             .map_err(|e| bad(format!("commitment: {e}")))?;
         let ctx = &signed.commitment.context;
-        if ctx.holder != caller.party {
+        if ctx.holder != *holder {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 format!("items[{i}]: the commitment names another holder than the caller"),
@@ -105,10 +139,10 @@ pub(super) async fn submit(
             .catalog
             .get(ctx.attribute.as_str())
             .map_err(|e| bad(e.to_string()))?;
-        if !entry.owned_by(caller.party.as_str()) {
+        if !entry.owned_by(holder.as_str()) {
             return Err(bad(format!(
                 "attribute `{}` belongs to the `{}` authority, not to `{}`",
-                ctx.attribute, entry.holder, caller.party
+                ctx.attribute, entry.holder, holder
             )));
         }
         if signed.commitment.max != entry.max {
@@ -125,50 +159,41 @@ pub(super) async fn submit(
         SealedOpening::from_bytes(&opening).map_err(|e| bad(format!("opening: {e}")))?;
         checked.push((signed, opening));
     }
-    let (idx, ()) = s
-        .append_with(|base| {
-            let mut batch = Batch::new();
-            let mut entries = Vec::with_capacity(checked.len());
-            for (n, (signed, opening)) in checked.iter().enumerate() {
-                let ctx = &signed.commitment.context;
-                let sub_key = submission_key(&ctx.holder, ctx.submission);
-                let content_hash: [u8; 32] = Sha3_256::digest(signed.to_bytes()).into();
-                batch.insert(
-                    Table::Submissions,
-                    sub_key.clone(),
-                    encode_committed(signed, base + n as u64),
-                );
-                batch.put(
-                    Table::SubjectAttributes,
-                    committed_index_key(&ctx.subject, ctx.attribute.as_str()),
-                    sub_key.clone(),
-                );
-                let mut ok = super::pseudonym_bytes(&ctx.subject);
-                ok.extend_from_slice(&sub_key);
-                batch.put(Table::SealedOpenings, ok, opening.clone());
-                batch.put(Table::Meta, content_hash_key(&content_hash), sub_key);
-                entries.push(LogEntry::AttributeSubmitted {
-                    holder: ctx.holder.clone(),
-                    attribute: ctx.attribute.clone(),
-                    subject: ctx.subject,
-                    submission: ctx.submission,
-                    path: EvaluationPath::Proven,
-                    content_hash,
-                });
-            }
-            Ok((entries, batch, ()))
-        })
-        .map_err(|e| {
-            if e.status == StatusCode::CONFLICT {
-                ApiError::new(
-                    StatusCode::CONFLICT,
-                    "a submission id in this batch was already used (nothing was stored)",
-                )
-            } else {
-                e
-            }
-        })?;
-    Ok(Json(json!({ "log_indices": idx })))
+    Ok(checked)
+}
+
+/// Stages checked commitments into `batch` (the first gets log index `base`) and returns their
+/// log entries.
+pub(super) fn stage_items(batch: &mut Batch, base: u64, checked: &[Checked]) -> Vec<LogEntry> {
+    let mut entries = Vec::with_capacity(checked.len());
+    for (n, (signed, opening)) in checked.iter().enumerate() {
+        let ctx = &signed.commitment.context;
+        let sub_key = submission_key(&ctx.holder, ctx.submission);
+        let content_hash: [u8; 32] = Sha3_256::digest(signed.to_bytes()).into();
+        batch.insert(
+            Table::Submissions,
+            sub_key.clone(),
+            encode_committed(signed, base + n as u64),
+        );
+        batch.put(
+            Table::SubjectAttributes,
+            committed_index_key(&ctx.subject, ctx.attribute.as_str()),
+            sub_key.clone(),
+        );
+        let mut ok = super::pseudonym_bytes(&ctx.subject);
+        ok.extend_from_slice(&sub_key);
+        batch.put(Table::SealedOpenings, ok, opening.clone());
+        batch.put(Table::Meta, content_hash_key(&content_hash), sub_key);
+        entries.push(LogEntry::AttributeSubmitted {
+            holder: ctx.holder.clone(),
+            attribute: ctx.attribute.clone(),
+            subject: ctx.subject,
+            submission: ctx.submission,
+            path: EvaluationPath::Proven,
+            content_hash,
+        });
+    }
+    entries
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,281 @@
+//! Credit repair (信用修复): a subject applies to the holder of a listing; the holder approves —
+//! submitting the new value (the listing ends on the repair day) and logging a `Repair` entry in
+//! the same commit — or refuses with a reason. The subject receives, for an approved repair, a
+//! receipt: the `Repair` leaf, its inclusion proof and a signed checkpoint. The holder's own
+//! rules (earliest repair day from the regimes table, what counts as correction) are applied by
+//! the holder; the service records and proves what was decided.
+
+use super::proven::{check_items, conflict, stage_items, CommittedItem};
+use super::{json_body, now, pseudonym_bytes, subjects, ApiError, ApiResult, ServiceState};
+use crate::circuits::catalog::Kind;
+use crate::protocols::log::entry::LogEntry;
+use crate::protocols::names::{AttributeId, PartyId};
+use crate::protocols::pseudonym::Pseudonym;
+use crate::protocols::signing::Role;
+use crate::store::{prefix_range, Batch, Table};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+fn key(id: &str) -> Vec<u8> {
+    format!("repair/{id}").into_bytes()
+}
+fn holder_key(holder: &PartyId, id: &str) -> Vec<u8> {
+    format!("repair-holder/{holder}/{id}").into_bytes()
+}
+fn subject_key(subject: &Pseudonym, id: &str) -> Vec<u8> {
+    format!(
+        "repair-subject/{}/{id}",
+        hex::encode(pseudonym_bytes(subject))
+    )
+    .into_bytes()
+}
+
+fn load(s: &ServiceState, id: &str) -> ApiResult<serde_json::Value> {
+    let v = s
+        .store
+        .get(Table::Meta, &key(id))
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, format!("no repair application {id}"))
+        })?;
+    serde_json::from_slice(&v).map_err(ApiError::internal)
+}
+
+fn list(s: &ServiceState, prefix: &[u8]) -> ApiResult<Vec<serde_json::Value>> {
+    let (from, to) = prefix_range(prefix);
+    let mut out = Vec::new();
+    for (k, _) in s
+        .store
+        .scan(Table::Meta, &from, to.as_deref(), 10_000)
+        .map_err(ApiError::internal)?
+    {
+        let k = String::from_utf8_lossy(&k).into_owned();
+        let id = k.rsplit('/').next().unwrap_or_default();
+        out.push(load(s, id)?);
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+struct Apply {
+    holder: String,
+    attribute: String,
+    reason: String,
+}
+
+/// `POST /v1/subject/repairs`: apply to `holder` for the repair of a listing.
+pub(super) async fn apply(
+    State(s): State<Arc<ServiceState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let caller = s.authenticate(&headers, &method, &uri, &body, &[Role::Subject])?;
+    let (subject, _) = subjects::of_party(&s, &caller.party)?
+        .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "caller is not bound to a subject"))?;
+    let req: Apply = json_body(&body)?;
+    let holder = PartyId::new(&req.holder).map_err(|e| ApiError::bad(format!("holder: {e}")))?;
+    let attribute =
+        AttributeId::new(&req.attribute).map_err(|e| ApiError::bad(format!("attribute: {e}")))?;
+    let entry = s
+        .catalog
+        .get(attribute.as_str())
+        .map_err(|e| ApiError::bad(e.to_string()))?;
+    if entry.kind != Kind::Until {
+        return Err(ApiError::bad(format!(
+            "`{attribute}` is not a list; only listings are repaired"
+        )));
+    }
+    if !entry.owned_by(holder.as_str()) {
+        return Err(ApiError::bad(format!(
+            "`{attribute}` is held by the `{}` authority, not by `{holder}`",
+            entry.holder
+        )));
+    }
+    match s.auth.key_of(&holder).map_err(ApiError::internal)? {
+        Some(k) if k.role() == Role::Holder => {}
+        _ => {
+            return Err(ApiError::bad(format!(
+                "`{holder}` is not a registered holder"
+            )))
+        }
+    }
+    if req.reason.trim().is_empty() || req.reason.len() > 1000 {
+        return Err(ApiError::bad("reason: 1 to 1000 bytes"));
+    }
+    let mut raw = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
+    let id = hex::encode(raw);
+    let app = json!({
+        "id": id, "subject": subject.to_text(), "holder": holder.to_string(),
+        "attribute": attribute.to_string(), "reason": req.reason, "filed_at": now(),
+        "status": "pending",
+    });
+    let mut b = Batch::new();
+    b.insert(Table::Meta, key(&id), app.to_string().into_bytes());
+    b.insert(Table::Meta, holder_key(&holder, &id), Vec::new());
+    b.insert(Table::Meta, subject_key(&subject, &id), Vec::new());
+    s.store.commit(&b).map_err(ApiError::internal)?;
+    Ok(Json(app))
+}
+
+/// `GET /v1/subject/repairs`: my applications; approved ones carry a receipt (the `Repair`
+/// leaf, its inclusion proof and a signed checkpoint).
+pub(super) async fn mine(
+    State(s): State<Arc<ServiceState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Json<serde_json::Value>> {
+    let caller = s.authenticate(&headers, &method, &uri, b"", &[Role::Subject])?;
+    let (subject, _) = subjects::of_party(&s, &caller.party)?
+        .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "caller is not bound to a subject"))?;
+    let prefix = format!("repair-subject/{}/", hex::encode(pseudonym_bytes(&subject)));
+    let mut apps = list(&s, prefix.as_bytes())?;
+    for app in &mut apps {
+        if let Some(index) = app["repair_index"].as_u64() {
+            let checkpoint = s.log.checkpoint(now()).map_err(ApiError::internal)?;
+            let size = checkpoint.checkpoint.size;
+            let (_, leaf) = s
+                .log
+                .entries(index, index + 1, 1)
+                .map_err(ApiError::internal)?
+                .pop()
+                .ok_or_else(|| ApiError::internal("repair leaf missing"))?;
+            let inclusion = s
+                .log
+                .inclusion_proof(index, size)
+                .map_err(ApiError::internal)?;
+            app["receipt"] = json!({
+                "leaf": hex::encode(leaf.to_bytes()),
+                "index": index,
+                "inclusion": hex::encode(inclusion.to_bytes()),
+                "checkpoint": checkpoint.to_text(),
+            });
+        }
+    }
+    Ok(Json(json!({ "repairs": apps })))
+}
+
+/// `GET /v1/holder/repairs`: applications addressed to me.
+pub(super) async fn inbox(
+    State(s): State<Arc<ServiceState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Json<serde_json::Value>> {
+    let caller = s.authenticate(&headers, &method, &uri, b"", &[Role::Holder])?;
+    let prefix = format!("repair-holder/{}/", caller.party);
+    Ok(Json(json!({ "repairs": list(&s, prefix.as_bytes())? })))
+}
+
+#[derive(Deserialize)]
+struct Decide {
+    id: String,
+    approve: bool,
+    reason: String,
+    /// Approval: the day the listing ends (the new commitment's value).
+    repair_day: Option<u32>,
+    /// Approval: the new commitment (one item, this subject and attribute).
+    items: Option<Vec<CommittedItem>>,
+}
+
+/// `POST /v1/holder/repairs/decide`: approve (new value + `Repair` entry, one commit) or refuse.
+pub(super) async fn decide(
+    State(s): State<Arc<ServiceState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let caller = s.authenticate(&headers, &method, &uri, &body, &[Role::Holder])?;
+    let req: Decide = json_body(&body)?;
+    let app = load(&s, &req.id)?;
+    if app["holder"].as_str() != Some(caller.party.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "this application is addressed to another holder",
+        ));
+    }
+    if req.reason.trim().is_empty() || req.reason.len() > 1000 {
+        return Err(ApiError::bad("reason: 1 to 1000 bytes"));
+    }
+    let subject = app["subject"]
+        .as_str()
+        .and_then(Pseudonym::from_text)
+        .ok_or_else(|| ApiError::internal("corrupt application"))?;
+    let attribute = app["attribute"]
+        .as_str()
+        .and_then(|a| AttributeId::new(a).ok())
+        .ok_or_else(|| ApiError::internal("corrupt application"))?;
+    let pending = |a: &serde_json::Value| -> ApiResult<()> {
+        if a["status"] != "pending" {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("application {} is already {}", req.id, a["status"]),
+            ));
+        }
+        Ok(())
+    };
+    pending(&app)?;
+    if !req.approve {
+        let (_, out) = s.append_with(|_| {
+            let mut app = load(&s, &req.id)?;
+            pending(&app)?;
+            app["status"] = "refused".into();
+            app["decision_reason"] = req.reason.clone().into();
+            app["decided_at"] = now().into();
+            let mut b = Batch::new();
+            b.put(Table::Meta, key(&req.id), app.to_string().into_bytes());
+            Ok((vec![], b, app))
+        })?;
+        return Ok(Json(out));
+    }
+    let repair_day = req
+        .repair_day
+        .ok_or_else(|| ApiError::bad("an approval needs `repair_day`"))?;
+    let items = req
+        .items
+        .as_deref()
+        .ok_or_else(|| ApiError::bad("an approval needs `items`: the new commitment"))?;
+    let checked = check_items(&s, &caller.party, items)?;
+    if checked.len() != 1
+        || checked[0].0.commitment.context.subject != subject
+        || checked[0].0.commitment.context.attribute != attribute
+    {
+        return Err(ApiError::bad(
+            "items: exactly one commitment, to the applied-for attribute of this subject",
+        ));
+    }
+    let (idx, out) = s
+        .append_with(|base| {
+            let mut app = load(&s, &req.id)?;
+            pending(&app)?;
+            let mut b = Batch::new();
+            let mut entries = stage_items(&mut b, base, &checked);
+            entries.push(LogEntry::Repair {
+                holder: caller.party.clone(),
+                attribute: attribute.clone(),
+                subject,
+                submission_index: base,
+                repair_day,
+            });
+            app["status"] = "approved".into();
+            app["decision_reason"] = req.reason.clone().into();
+            app["decided_at"] = now().into();
+            app["repair_day"] = repair_day.into();
+            app["submission_index"] = base.into();
+            app["repair_index"] = (base + 1).into();
+            b.put(Table::Meta, key(&req.id), app.to_string().into_bytes());
+            Ok((entries, b, app))
+        })
+        .map_err(conflict)?;
+    debug_assert_eq!(idx.len(), 2);
+    Ok(Json(out))
+}
