@@ -43,6 +43,10 @@ pub struct AuditOptions<'a> {
     /// A compute engine on the service's public TFHE material (it verifies the holders' proofs
     /// of plaintext knowledge); without it no evaluation is re-checked.
     pub engine: Option<&'a Engine>,
+    /// Today (days since 1970-01-01): disputes unanswered past their day are flagged.
+    pub today: u32,
+    /// Flag a bank that asks more than this many questions in one day (0: never).
+    pub spike_per_day: u64,
 }
 
 /// The audit's findings.
@@ -64,6 +68,9 @@ pub struct AuditReport {
     pub rechecked: usize,
     /// Everything that is wrong, with the log index.
     pub problems: Vec<String>,
+    /// What needs a person's attention without being a fault of the log: disputes past their
+    /// answer day, query spikes.
+    pub flags: Vec<String>,
 }
 
 impl AuditReport {
@@ -98,6 +105,9 @@ impl AuditReport {
             "verdicts re-verified: {}; consents checked: {}; FHE evaluations re-checked (inputs complete, current, holder-signed, proofs verified): {}",
             self.verdicts_verified, self.consents_checked, self.rechecked
         );
+        for f in &self.flags {
+            let _ = writeln!(out, "flagged: {f}");
+        }
         if self.problems.is_empty() {
             let _ = writeln!(out, "no problems found");
         } else {
@@ -214,9 +224,38 @@ pub fn audit(
     }
 
     let mut evaluations = Vec::new();
+    let mut open_disputes: BTreeMap<u64, u32> = BTreeMap::new();
+    let mut per_bank_day: BTreeMap<(String, u64), u64> = BTreeMap::new();
     for (i, leaf) in leaves.iter().enumerate() {
         let i = i as u64;
         *report.kinds.entry(kind(&leaf.entry)).or_default() += 1;
+        match &leaf.entry {
+            LogEntry::DisputeFiled {
+                answer_by_day,
+                disputed_index,
+                ..
+            } => {
+                if *disputed_index >= i {
+                    report
+                        .problems
+                        .push(format!("entry {i}: dispute of a later entry"));
+                }
+                open_disputes.insert(i, *answer_by_day);
+            }
+            LogEntry::DisputeAnswered { dispute_index, .. } => {
+                if open_disputes.remove(dispute_index).is_none() {
+                    report.problems.push(format!(
+                        "entry {i}: answer to {dispute_index}, which is no open dispute"
+                    ));
+                }
+            }
+            _ => {}
+        }
+        if let LogEntry::Query { bank, .. } = &leaf.entry {
+            *per_bank_day
+                .entry((bank.to_string(), leaf.time / 86_400))
+                .or_default() += 1;
+        }
         match &leaf.entry {
             LogEntry::Query {
                 bank,
@@ -306,6 +345,23 @@ pub fn audit(
         }
     }
 
+    for (i, by) in &open_disputes {
+        if *by < options.today {
+            report.flags.push(format!(
+                "dispute at entry {i} unanswered past its answer day {by}"
+            ));
+        }
+    }
+    if options.spike_per_day > 0 {
+        for ((bank, day), n) in &per_bank_day {
+            if *n > options.spike_per_day {
+                report.flags.push(format!(
+                    "{bank} asked {n} questions on day {day} (threshold {})",
+                    options.spike_per_day
+                ));
+            }
+        }
+    }
     if let Some(engine) = options.engine {
         for &e in evaluations.iter().rev().take(options.replay) {
             match recheck(client, engine, &anchors, &policies, &catalog, &leaves, e) {

@@ -616,6 +616,7 @@ pub fn run_audit(
     state: Option<&Path>,
     replay: usize,
     keys: Option<&Path>,
+    spike_per_day: u64,
 ) -> Result<bool> {
     let anchors = load_anchors(anchors)?;
     let previous = match state {
@@ -633,6 +634,12 @@ pub fn run_audit(
             previous,
             replay,
             engine: engine.as_ref(),
+            today: (std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+                / 86_400) as u32,
+            spike_per_day,
         },
     )?;
     print!("{}", report.render());

@@ -368,6 +368,8 @@ pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryR
             previous: None,
             replay: 1,
             engine: Some(&engine),
+            today: DAY,
+            spike_per_day: 100,
         },
     )?;
     say(&format!(

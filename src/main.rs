@@ -73,10 +73,13 @@ USAGE:
                                   offline: verify a verdict receipt (checkpoint, signature,
                                   evidence, inclusion) or a proof package
     credence audit --as PARTY --anchors FILE [--state FILE] [--replay N] [--keys DIR]
+                   [--spike-per-day N]
                                   follow the log: recompute the root, check consistency with
                                   the checkpoint in FILE (updated after a clean audit),
                                   re-verify every verdict, check every decryption and consent,
-                                  replay the last N FHE evaluations; exit 1 on any problem
+                                  re-check the inputs of the last N FHE evaluations; flag disputes
+                                  past their answer day and banks asking more than N questions
+                                  a day (default 1000); exit 1 on any problem
 
     credence help                 show this message
 ";
@@ -449,6 +452,12 @@ fn roles(cmd: &str, args: &[&str]) -> CliResult {
                 .ok()
                 .map(std::path::PathBuf::from)
                 .or(Some(default_keys));
+            let spikes: u64 = match take("spike-per-day").ok() {
+                Some(n) => n
+                    .parse()
+                    .map_err(|_| format!("--spike-per-day takes a count, got `{n}`"))?,
+                None => 1000,
+            };
             let ok = cli::run_audit(
                 &server,
                 &who,
@@ -456,6 +465,7 @@ fn roles(cmd: &str, args: &[&str]) -> CliResult {
                 state.as_deref().map(Path::new),
                 replay,
                 keys.as_deref(),
+                spikes,
             )
             .map_err(|e| e.to_string())?;
             if ok {

@@ -16,6 +16,8 @@
 //! | `GET /v1/subject/records`, `/v1/subject/queries` | subject | my records; queries about me |
 //! | `POST`/`GET /v1/subject/repairs` | subject | apply for repair; my applications and receipts |
 //! | `GET /v1/holder/repairs`, `POST /v1/holder/repairs/decide` | holder | repair inbox; approve or refuse |
+//! | `POST /v1/subject/disputes` | subject | dispute a log entry about me |
+//! | `GET /v1/holder/disputes`, `POST /v1/holder/disputes/answer` | holder | disputes of my submissions; uphold or correct |
 //! | `GET /v1/audit/checkpoint`, `entries`, `proof/inclusion`, `proof/consistency`, `policies`, `object` | any registered party | the log and what it refers to |
 //! | `GET /v1/anchors`, `/openapi.json`, `/metrics`, `/healthz` | none | |
 
@@ -449,6 +451,15 @@ pub fn router(state: Arc<ServiceState>) -> Router {
         )
         .route("/v1/holder/repairs", get(repair::inbox))
         .route(
+            "/v1/subject/disputes",
+            post(dispute::file).layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
+        )
+        .route("/v1/holder/disputes", get(dispute::inbox))
+        .route(
+            "/v1/holder/disputes/answer",
+            post(dispute::answer).layer(DefaultBodyLimit::max(MAX_BATCH_BODY)),
+        )
+        .route(
             "/v1/holder/repairs/decide",
             post(repair::decide).layer(DefaultBodyLimit::max(MAX_BATCH_BODY)),
         )
@@ -470,6 +481,7 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("malformed JSON body: {e}")))
 }
 
+mod dispute;
 mod proven;
 mod repair;
 mod subjects;
@@ -1211,6 +1223,9 @@ async fn openapi() -> Json<serde_json::Value> {
             "/v1/subject/repairs": { "get": op("my repair applications, with receipts for approved ones", "subject", None),
                                      "post": op("apply for the repair of a listing {holder, attribute, reason}", "subject", None) },
             "/v1/holder/repairs": { "get": op("repair applications addressed to me", "holder", None) },
+            "/v1/subject/disputes": { "post": op("dispute a log entry about me {statement: hex of dispute/v1}", "subject", None) },
+            "/v1/holder/disputes": { "get": op("disputes of my submissions", "holder", None) },
+            "/v1/holder/disputes/answer": { "post": op("uphold, or correct with a new commitment, by the deadline", "holder", None) },
             "/v1/holder/repairs/decide": { "post": op("approve (with the new commitment and repair_day) or refuse, with a reason", "holder", None) },
             "/v1/audit/checkpoint": { "get": op("a signed checkpoint of the log (C2SP note)", "any", None) },
             "/v1/audit/entries": { "get": op("log entries from..to (≤ 1000)", "any", None) },

@@ -936,10 +936,19 @@ fn proven_path_subjects_and_consents_over_http() {
             previous: None,
             replay: 1,
             engine: Some(&world().engine),
+            today: day,
+            spike_per_day: 1,
         },
     )
     .unwrap();
     assert!(report.ok(), "{}", report.render());
+    // Two questions by one bank on one day, above a threshold of 1: flagged, not a fault.
+    assert_eq!(report.flags.len(), 1, "{:?}", report.flags);
+    assert!(
+        report.flags[0].contains("bank.proven asked 2 questions"),
+        "{:?}",
+        report.flags
+    );
     assert_eq!(report.verdicts_verified, 2);
     assert_eq!(report.consents_checked, 1);
     assert_eq!(report.rechecked, 1);
@@ -1340,5 +1349,218 @@ fn credit_repair_ends_a_listing_with_a_receipt() {
         answer.receipt.verify(&anchors, &vq).unwrap(),
         Outcome::Eligible(true)
     );
+    running.stop();
+}
+
+/// Disputes: the subject disputes its listing; the holder corrects it (a new submission and the
+/// answer in one commit), upholds another, leaves a third open — which the auditor flags once
+/// its answer day has passed. Disputes of someone else's entry or with a wrong leaf hash, and
+/// answers by another holder or twice, are refused.
+#[test]
+fn disputes_are_answered_or_flagged() {
+    use credence::client::{Client, ClientError};
+    use credence::protocols::dispute::{Dispute, SignedDispute};
+    use credence::protocols::identifiers::{SubjectId, SubjectKind};
+    use credence::protocols::log::entry::{DisputeOutcome, LogEntry};
+    use credence::protocols::seal::SealingSecretKey;
+    use credence::roles::commit_attributes;
+
+    let svc = service();
+    let running = credence::serve::Running::start(svc.app.clone()).unwrap();
+    let addr = running.addr.clone();
+    let operator = Client::new(
+        &addr,
+        PartyId::new("operator").unwrap(),
+        svc.operator.clone(),
+    );
+    let new = |name: &str, role: Role| {
+        Client::new(
+            &addr,
+            PartyId::new(name).unwrap(),
+            SigningKey::generate(role, &mut rand::thread_rng()),
+        )
+    };
+    let (credit, market, subject, other) = (
+        new("credit.dispute", Role::Holder),
+        new("market.dispute", Role::Holder),
+        new("ent.dispute", Role::Subject),
+        new("ent.other", Role::Subject),
+    );
+    for c in [&credit, &market] {
+        operator
+            .register_party(c.party(), &c.key().public(), None)
+            .unwrap();
+    }
+    let id = SubjectId::parse(SubjectKind::Enterprise, USCC).unwrap();
+    let other_id = SubjectId::Enterprise(
+        credence::protocols::identifiers::Uscc::with_check_chars("91110108MA05KL2M").unwrap(),
+    );
+    let sealing = SealingSecretKey::generate(&mut rand::rngs::OsRng);
+    operator
+        .register_party(
+            subject.party(),
+            &subject.key().public(),
+            Some((&id, &sealing.public())),
+        )
+        .unwrap();
+    operator
+        .register_party(
+            other.party(),
+            &other.key().public(),
+            Some((&other_id, &sealing.public())),
+        )
+        .unwrap();
+    let (who, _) = credit.pseudonym(&id).unwrap();
+    let (other_who, _) = credit.pseudonym(&other_id).unwrap();
+    let catalog = Catalog::builtin();
+    let commit = |holder: &Client, whom, values: &[(&str, u64)], first: u64| {
+        let values: Vec<(AttributeId, u64)> = values
+            .iter()
+            .map(|(a, v)| (AttributeId::new(a).unwrap(), *v))
+            .collect();
+        commit_attributes(
+            &catalog,
+            holder.party(),
+            holder.key(),
+            whom,
+            &sealing.public(),
+            &values,
+            first,
+        )
+        .unwrap()
+    };
+    let day = (now() / 86_400) as u32;
+    let listed = market
+        .submit_committed(&commit(
+            &market,
+            who,
+            &[("market.abnormal_operation", u64::from(day) + 300)],
+            1,
+        ))
+        .unwrap()[0];
+    let credit_idx = credit
+        .submit_committed(&commit(
+            &credit,
+            who,
+            &[("credit.serious_dishonesty", 0)],
+            1,
+        ))
+        .unwrap()[0];
+    let registered = market
+        .submit_committed(&commit(&market, who, &[("market.registered", 1)], 2))
+        .unwrap()[0];
+    let others = market
+        .submit_committed(&commit(&market, other_who, &[("market.registered", 1)], 3))
+        .unwrap()[0];
+    let leaf_hash = |i: u64| {
+        let (_, l) = market.entries(i, i + 1).unwrap().pop().unwrap();
+        Sha3Log::hash_leaf(&l.to_bytes())
+    };
+    let dispute = |index: u64, hash, reason: &str| {
+        let st = SignedDispute::sign(
+            Dispute {
+                subject: who,
+                disputed_index: index,
+                disputed_leaf_hash: hash,
+                reason: reason.into(),
+                filed_day: day,
+                nonce: [index as u8; 16],
+            },
+            subject.key(),
+        );
+        subject.post(
+            "/v1/subject/disputes",
+            &serde_json::json!({ "statement": hex::encode(st.to_bytes()) }),
+        )
+    };
+
+    // Refused: someone else's entry; a leaf hash that is not the entry's.
+    let before = snapshot(&*svc.store);
+    for r in [
+        dispute(others, leaf_hash(others), "not ours"),
+        dispute(listed, [0; 32], "wrong hash"),
+    ] {
+        match r {
+            Err(ClientError::Status { status: 400, .. }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(snapshot(&*svc.store), before);
+
+    let a = dispute(
+        listed,
+        leaf_hash(listed),
+        "the abnormal-operation listing was lifted in March",
+    )
+    .unwrap();
+    let b = dispute(credit_idx, leaf_hash(credit_idx), "we dispute the record").unwrap();
+    let c = dispute(registered, leaf_hash(registered), "registration date wrong").unwrap();
+    assert_eq!(a["answer_by_day"], day + 15);
+    let inbox = market.get("/v1/holder/disputes").unwrap();
+    assert_eq!(inbox["disputes"].as_array().unwrap().len(), 2);
+
+    // Another holder cannot answer; the market regulator corrects the listing.
+    let ai = a["index"].as_u64().unwrap();
+    match credit.post(
+        "/v1/holder/disputes/answer",
+        &serde_json::json!({"dispute_index": ai, "uphold": true}),
+    ) {
+        Err(ClientError::Status { status: 403, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    let fix = commit(&market, who, &[("market.abnormal_operation", 0)], 10);
+    let items: Vec<_> = fix.iter().map(|(c, o)| serde_json::json!({"commitment": hex::encode(c.to_bytes()), "opening": hex::encode(o.to_bytes())})).collect();
+    let answered = market
+        .post(
+            "/v1/holder/disputes/answer",
+            &serde_json::json!({"dispute_index": ai, "uphold": false, "items": items}),
+        )
+        .unwrap();
+    assert_eq!(answered["status"], "corrected");
+    match market.post(
+        "/v1/holder/disputes/answer",
+        &serde_json::json!({"dispute_index": ai, "uphold": true}),
+    ) {
+        Err(ClientError::Status { status: 409, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    // The credit authority upholds its record; the registration dispute stays open.
+    let bi = b["index"].as_u64().unwrap();
+    credit
+        .post(
+            "/v1/holder/disputes/answer",
+            &serde_json::json!({"dispute_index": bi, "uphold": true}),
+        )
+        .unwrap();
+
+    // The log: the correction and its answer, in order, naming each other.
+    let ans = answered["answer_index"].as_u64().unwrap();
+    let entries = market.entries(ans - 1, ans + 1).unwrap();
+    assert!(
+        matches!(&entries[0].1.entry, LogEntry::AttributeSubmitted { attribute, subject: s, .. } if attribute.as_str() == "market.abnormal_operation" && *s == who)
+    );
+    assert!(
+        matches!(&entries[1].1.entry, LogEntry::DisputeAnswered { dispute_index, outcome: DisputeOutcome::Corrected { submission_index }, .. } if *dispute_index == ai && *submission_index == ans - 1)
+    );
+
+    // The auditor, after the answer day: exactly the open dispute is flagged.
+    let anchors = market.anchors().unwrap();
+    let opts = |today| credence::audit::AuditOptions {
+        previous: None,
+        replay: 0,
+        engine: None,
+        today,
+        spike_per_day: 0,
+    };
+    let report = credence::audit::audit(&market, &anchors, &opts(day + 16)).unwrap();
+    assert!(report.ok(), "{}", report.render());
+    assert_eq!(report.flags.len(), 1, "{:?}", report.flags);
+    assert!(
+        report.flags[0].contains(&format!("entry {}", c["index"])),
+        "{:?}",
+        report.flags
+    );
+    let report = credence::audit::audit(&market, &anchors, &opts(day)).unwrap();
+    assert!(report.flags.is_empty(), "{:?}", report.flags);
     running.stop();
 }

@@ -12,6 +12,7 @@
 //! | [`commitment`] | attribute commitments with range certificates `[0, max]` |
 //! | [`predicate`] | aggregated predicate proofs (`≥`, `≤`, not-listed-on-day, weighted sums) |
 //! | [`consent`] | consent tokens (subject → bank) and proof packages |
+//! | [`dispute`] | a subject's signed dispute of a log entry (异议) |
 //! | [`seal`] | sealing an opening to its subject (libsodium sealed boxes) |
 //! | [`inspection`] | the "double random" inspection draw seeded by a logged checkpoint |
 //! | [`log`] | RFC 9162 Merkle log math, C2SP checkpoints, typed entries |
@@ -37,6 +38,7 @@
 
 pub mod commitment;
 pub mod consent;
+pub mod dispute;
 pub mod encoding;
 pub mod error;
 pub mod identifiers;
