@@ -242,12 +242,12 @@ pub fn audit(
                 }
                 open_disputes.insert(i, *answer_by_day);
             }
-            LogEntry::DisputeAnswered { dispute_index, .. } => {
-                if open_disputes.remove(dispute_index).is_none() {
-                    report.problems.push(format!(
-                        "entry {i}: answer to {dispute_index}, which is no open dispute"
-                    ));
-                }
+            LogEntry::DisputeAnswered { dispute_index, .. }
+                if open_disputes.remove(dispute_index).is_none() =>
+            {
+                report.problems.push(format!(
+                    "entry {i}: answer to {dispute_index}, which is no open dispute"
+                ));
             }
             _ => {}
         }
