@@ -145,6 +145,7 @@ fn kind(e: &LogEntry) -> &'static str {
         LogEntry::DisputeAnswered { .. } => "dispute answered",
         LogEntry::Repair { .. } => "repair",
         LogEntry::KeyRotation { .. } => "key rotation",
+        LogEntry::PledgeMade { .. } => "pledge made",
         _ => "other",
     }
 }

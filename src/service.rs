@@ -18,6 +18,7 @@
 //! | `GET /v1/holder/repairs`, `POST /v1/holder/repairs/decide` | holder | repair inbox; approve or refuse |
 //! | `POST /v1/subject/disputes` | subject | dispute a log entry about me |
 //! | `GET /v1/holder/disputes`, `POST /v1/holder/disputes/answer` | holder | disputes of my submissions; uphold or correct |
+//! | `POST /v1/subject/pledges`, `GET /v1/holder/pledges` | subject / holder | credit pledges |
 //! | `GET /v1/audit/checkpoint`, `entries`, `proof/inclusion`, `proof/consistency`, `policies`, `object` | any registered party | the log and what it refers to |
 //! | `GET /v1/anchors`, `/openapi.json`, `/metrics`, `/healthz` | none | |
 
@@ -455,6 +456,11 @@ pub fn router(state: Arc<ServiceState>) -> Router {
             post(dispute::file).layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
         )
         .route("/v1/holder/disputes", get(dispute::inbox))
+        .route(
+            "/v1/subject/pledges",
+            post(dispute::pledge).layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
+        )
+        .route("/v1/holder/pledges", get(dispute::pledges))
         .route(
             "/v1/holder/disputes/answer",
             post(dispute::answer).layer(DefaultBodyLimit::max(MAX_BATCH_BODY)),
@@ -1225,6 +1231,8 @@ async fn openapi() -> Json<serde_json::Value> {
             "/v1/holder/repairs": { "get": op("repair applications addressed to me", "holder", None) },
             "/v1/subject/disputes": { "post": op("dispute a log entry about me {statement: hex of dispute/v1}", "subject", None) },
             "/v1/holder/disputes": { "get": op("disputes of my submissions", "holder", None) },
+            "/v1/subject/pledges": { "post": op("make a credit pledge {statement: hex of pledge/v1}", "subject", None) },
+            "/v1/holder/pledges": { "get": op("pledges made to me", "holder", None) },
             "/v1/holder/disputes/answer": { "post": op("uphold, or correct with a new commitment, by the deadline", "holder", None) },
             "/v1/holder/repairs/decide": { "post": op("approve (with the new commitment and repair_day) or refuse, with a reason", "holder", None) },
             "/v1/audit/checkpoint": { "get": op("a signed checkpoint of the log (C2SP note)", "any", None) },

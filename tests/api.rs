@@ -1564,3 +1564,147 @@ fn disputes_are_answered_or_flagged() {
     assert!(report.flags.is_empty(), "{:?}", report.flags);
     running.stop();
 }
+
+/// Credit pledges: the subject pledges to the credit authority (logged `PledgeMade`, listed for
+/// the holder); the holder records a breach as `commit.breaches`; the 容缺受理 policy, which
+/// needs no breaches, answers "yes" before and "no" after — on the sealed path.
+#[test]
+fn a_recorded_pledge_breach_changes_the_rongque_verdict() {
+    use credence::client::{Client, ClientError, Question};
+    use credence::protocols::dispute::{Pledge, SignedPledge};
+    use credence::protocols::identifiers::{SubjectId, SubjectKind};
+    use credence::protocols::log::entry::{LogEntry, Outcome};
+    use credence::protocols::seal::SealingSecretKey;
+
+    let svc = service();
+    let running = credence::serve::Running::start(svc.app.clone()).unwrap();
+    let addr = running.addr.clone();
+    let operator = Client::new(
+        &addr,
+        PartyId::new("operator").unwrap(),
+        svc.operator.clone(),
+    );
+    let new = |name: &str, role: Role| {
+        Client::new(
+            &addr,
+            PartyId::new(name).unwrap(),
+            SigningKey::generate(role, &mut rand::thread_rng()),
+        )
+    };
+    let (credit, tax, bank, subject) = (
+        new("credit.pledge", Role::Holder),
+        new("tax.pledge", Role::Holder),
+        new("bank.pledge", Role::Bank),
+        new("ent.pledge", Role::Subject),
+    );
+    for c in [&credit, &tax, &bank] {
+        operator
+            .register_party(c.party(), &c.key().public(), None)
+            .unwrap();
+    }
+    let id = SubjectId::parse(SubjectKind::Enterprise, USCC).unwrap();
+    let sealing = SealingSecretKey::generate(&mut rand::rngs::OsRng);
+    operator
+        .register_party(
+            subject.party(),
+            &subject.key().public(),
+            Some((&id, &sealing.public())),
+        )
+        .unwrap();
+    let text = credence::circuits::policy::BUILTIN_POLICIES
+        .iter()
+        .find(|(n, _)| *n == "rongque")
+        .unwrap()
+        .1;
+    let policy_hash = operator.publish_policy(text).unwrap();
+    let (who, _) = credit.pseudonym(&id).unwrap();
+    let day = (now() / 86_400) as u32;
+    let public = world().engine.public();
+    let upload = |holder: &Client, n: u64, values: &[(&str, u64)]| {
+        let values: Vec<(AttributeId, u64)> = values
+            .iter()
+            .map(|(a, v)| (AttributeId::new(a).unwrap(), *v))
+            .collect();
+        let r = seal(
+            &Catalog::builtin(),
+            &public.public_key,
+            &public.crs,
+            holder.party(),
+            holder.key(),
+            who,
+            n,
+            &values,
+        )
+        .unwrap();
+        holder.submit_sealed(&r).unwrap();
+    };
+    upload(&tax, 1, &[("tax.grade_a", 1)]);
+    upload(&credit, 1, &[("commit.breaches", 0)]);
+    let anchors = bank.anchors().unwrap();
+    let ask = || {
+        let a = bank
+            .query_sealed(&Question {
+                subject: &id,
+                policy: "rongque",
+                day,
+                purpose: "容缺受理 application",
+                consent: None,
+            })
+            .unwrap();
+        a.receipt
+            .verify(
+                &anchors,
+                &credence::protocols::verdict::Question {
+                    subject: who,
+                    policy_hash,
+                    as_of_day: day,
+                },
+            )
+            .unwrap()
+    };
+    assert_eq!(ask(), Outcome::Eligible(true));
+
+    // The pledge: only the subject's own, to a registered holder.
+    let pledge = |key: &SigningKey, holder: &str| {
+        let p = SignedPledge::sign(
+            Pledge {
+                subject: who,
+                holder: PartyId::new(holder).unwrap(),
+                matter: "complete the missing licence within 30 days".into(),
+                made_day: day,
+                until_day: day + 30,
+                nonce: [2; 16],
+            },
+            key,
+        );
+        subject.post(
+            "/v1/subject/pledges",
+            &serde_json::json!({ "statement": hex::encode(p.to_bytes()) }),
+        )
+    };
+    let impostor = SigningKey::generate(Role::Subject, &mut rand::thread_rng());
+    match pledge(&impostor, "credit.pledge") {
+        Err(ClientError::Status { status: 403, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    match pledge(subject.key(), "credit.nobody") {
+        Err(ClientError::Status { status: 400, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    let made = pledge(subject.key(), "credit.pledge").unwrap();
+    let pi = made["index"].as_u64().unwrap();
+    let (_, leaf) = bank.entries(pi, pi + 1).unwrap().pop().unwrap();
+    assert!(
+        matches!(leaf.entry, LogEntry::PledgeMade { subject: s, until_day, .. } if s == who && until_day == day + 30)
+    );
+    let mine = credit.get("/v1/holder/pledges").unwrap();
+    assert_eq!(
+        mine["pledges"][0]["matter"],
+        "complete the missing licence within 30 days"
+    );
+
+    // The licence was not completed: the credit authority records the breach.
+    upload(&credit, 2, &[("commit.breaches", 1)]);
+    assert_eq!(ask(), Outcome::Eligible(false));
+    running.stop();
+}

@@ -8,6 +8,7 @@ use credence_protocols::commitment::{
     ATTRIBUTE_TRANSCRIPT_LABEL,
 };
 use credence_protocols::consent::{Consent, ProofPackage, SignedConsent};
+use credence_protocols::dispute::{SignedDispute, SignedPledge};
 use credence_protocols::identifiers::{ResidentId, SubjectKind, Uscc};
 use credence_protocols::log::checkpoint::{Checkpoint, NoteVerifier, SignedCheckpoint};
 use credence_protocols::log::entry::{EvaluationPath, LogEntry, LogLeaf};
@@ -234,6 +235,12 @@ fn parse_all(bytes: &[u8]) {
     if let Ok(x) = SignedConsent::from_bytes(bytes) {
         assert_eq!(x.to_bytes(), bytes);
         let _ = x.consent.covers(&x.consent.bank, &[1; 32], "loan", 20);
+    }
+    if let Ok(x) = SignedDispute::from_bytes(bytes) {
+        assert_eq!(x.to_bytes(), bytes);
+    }
+    if let Ok(x) = SignedPledge::from_bytes(bytes) {
+        assert_eq!(x.to_bytes(), bytes);
     }
     if let Ok(x) = ProofPackage::from_bytes(bytes) {
         assert_eq!(x.to_bytes(), bytes);

@@ -1,10 +1,16 @@
-//! Disputes (异议): a subject's signed objection to one log entry about it.
+//! Disputes (异议) and pledges (信用承诺): what a subject signs about its own record.
+//!
+//! **Disputes**: a subject's signed objection to one log entry about it.
 //!
 //! The statement (kind `dispute/v1`, signed by the subject's registered key) names the subject,
 //! the disputed entry by index **and leaf hash** (so it cannot be moved to another entry), the
 //! reason, the day it was filed and a nonce. The service logs `DisputeFiled` with the statement's
 //! hash and the day by which the holder must answer; the holder answers with `DisputeAnswered`
 //! (upheld, or corrected by a new submission it names).
+//!
+//! **Pledges**: a subject's signed undertaking (kind `pledge/v1`) towards a holder authority;
+//! the service logs `PledgeMade`, and the holder records a breach as the `commit.breaches`
+//! attribute, which policies (`rongque`, `credit_grade`) read.
 
 use crate::commitment::{decode_pseudonym, encode_pseudonym};
 use crate::encoding::{Reader, Writer};
@@ -111,6 +117,107 @@ impl SignedDispute {
         let signature = Signature::decode(&mut r, "subject signature")?;
         r.finish()?;
         Ok(SignedDispute { dispute, signature })
+    }
+}
+
+/// Longest pledge text.
+pub const MAX_MATTER: usize = 500;
+
+/// A credit pledge (信用承诺, 告知承诺): the subject undertakes `matter` towards `holder` until
+/// `until_day`; a breach is recorded by that holder as an attribute (`commit.breaches`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pledge {
+    /// The subject.
+    pub subject: Pseudonym,
+    /// The authority the pledge is made to.
+    pub holder: crate::names::PartyId,
+    /// What is pledged.
+    pub matter: String,
+    /// Day made.
+    pub made_day: u32,
+    /// Last day it binds.
+    pub until_day: u32,
+    /// Random.
+    pub nonce: [u8; 16],
+}
+
+impl Pledge {
+    fn encode(&self, w: &mut Writer) {
+        encode_pseudonym(&self.subject, w);
+        self.holder.encode(w);
+        w.str(&self.matter)
+            .u32(self.made_day)
+            .u32(self.until_day)
+            .fixed(&self.nonce);
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let p = Pledge {
+            subject: decode_pseudonym(r)?,
+            holder: crate::names::PartyId::decode(r)?,
+            matter: r.str("pledge matter", MAX_MATTER)?.to_string(),
+            made_day: r.u32("pledge made day")?,
+            until_day: r.u32("pledge until day")?,
+            nonce: r.array("pledge nonce")?,
+        };
+        if p.matter.trim().is_empty() || p.until_day < p.made_day {
+            return Err(DecodeError::Invalid {
+                field: "pledge",
+                reason: "a pledge says what it promises and ends after it is made",
+            });
+        }
+        Ok(p)
+    }
+}
+
+impl Signable for Pledge {
+    const KIND: &'static str = "pledge/v1";
+    fn encode_body(&self, w: &mut Writer) {
+        self.encode(w);
+    }
+}
+
+/// A pledge signed by its subject.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedPledge {
+    /// The statement.
+    pub pledge: Pledge,
+    /// The subject's signature.
+    pub signature: Signature,
+}
+
+impl SignedPledge {
+    /// Signs with the subject's key.
+    pub fn sign(pledge: Pledge, subject_key: &SigningKey) -> Self {
+        let signature = subject_key.sign(&pledge);
+        SignedPledge { pledge, signature }
+    }
+
+    /// Checks the subject's signature (a `Subject` key).
+    pub fn verify(&self, subject_key: &PublicKey) -> Result<(), SignatureError> {
+        subject_key.verify(Role::Subject, &self.pledge, &self.signature)
+    }
+
+    /// SHA3-256 of the canonical encoding: what `PledgeMade` records.
+    pub fn hash(&self) -> Hash {
+        Sha3_256::digest(self.to_bytes()).into()
+    }
+
+    /// Canonical encoding.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        self.pledge.encode(&mut w);
+        self.signature.encode(&mut w);
+        w.into_bytes()
+    }
+
+    /// Decodes [`SignedPledge::to_bytes`] (untrusted input).
+    pub fn from_bytes(b: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(b);
+        let pledge = Pledge::decode(&mut r)?;
+        let signature = Signature::decode(&mut r, "subject signature")?;
+        r.finish()?;
+        Ok(SignedPledge { pledge, signature })
     }
 }
 

@@ -1,4 +1,4 @@
-//! Disputes (异议): a subject files a signed dispute against a log entry about it; the holder of
+//! Disputes (异议) and pledges (信用承诺). A subject files a signed dispute against a log entry about it; the holder of
 //! that entry must answer by a deadline — upheld, or corrected by a new submission logged in
 //! the same commit. Auditors flag disputes left unanswered past their deadline.
 
@@ -253,4 +253,93 @@ pub(super) async fn answer(
         })
         .map_err(conflict)?;
     Ok(Json(out))
+}
+
+#[derive(Deserialize)]
+struct Pledge {
+    /// Hex of a `pledge/v1` statement signed by the caller.
+    statement: String,
+}
+
+/// `POST /v1/subject/pledges`: a credit pledge to a holder authority, logged as `PledgeMade`.
+pub(super) async fn pledge(
+    State(s): State<Arc<ServiceState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let caller = s.authenticate(&headers, &method, &uri, &body, &[Role::Subject])?;
+    let (subject, _) = subjects::of_party(&s, &caller.party)?
+        .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "caller is not bound to a subject"))?;
+    let req: Pledge = json_body(&body)?;
+    let bytes = hex::decode(&req.statement).map_err(|_| ApiError::bad("statement: not hex"))?;
+    let signed = crate::protocols::dispute::SignedPledge::from_bytes(&bytes)
+        .map_err(|e| ApiError::bad(format!("statement: {e}")))?;
+    let key_of_caller = s
+        .auth
+        .key_of(&caller.party)
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::internal("caller vanished"))?;
+    if signed.verify(&key_of_caller).is_err() || signed.pledge.subject != subject {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "the statement is not the caller's own pledge (signature or subject)",
+        ));
+    }
+    let p = &signed.pledge;
+    match s.auth.key_of(&p.holder).map_err(ApiError::internal)? {
+        Some(k) if k.role() == Role::Holder => {}
+        _ => {
+            return Err(ApiError::bad(format!(
+                "`{}` is not a registered holder",
+                p.holder
+            )))
+        }
+    }
+    let (idx, record) = s.append_with(|base| {
+        let record = json!({
+            "index": base, "subject": subject.to_text(), "holder": p.holder.to_string(),
+            "matter": p.matter, "made_day": p.made_day, "until_day": p.until_day,
+            "statement": hex::encode(signed.to_bytes()),
+        });
+        let mut b = Batch::new();
+        b.insert(
+            Table::Meta,
+            format!("pledge-holder/{}/{base:020}", p.holder).into_bytes(),
+            record.to_string().into_bytes(),
+        );
+        Ok((
+            vec![LogEntry::PledgeMade {
+                subject,
+                holder: p.holder.clone(),
+                pledge_hash: signed.hash(),
+                until_day: p.until_day,
+            }],
+            b,
+            record,
+        ))
+    })?;
+    debug_assert_eq!(Some(idx[0]), record["index"].as_u64());
+    Ok(Json(record))
+}
+
+/// `GET /v1/holder/pledges`: pledges made to me.
+pub(super) async fn pledges(
+    State(s): State<Arc<ServiceState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Json<serde_json::Value>> {
+    let caller = s.authenticate(&headers, &method, &uri, b"", &[Role::Holder])?;
+    let (from, to) = prefix_range(format!("pledge-holder/{}/", caller.party).as_bytes());
+    let mut out = Vec::new();
+    for (_, v) in s
+        .store
+        .scan(Table::Meta, &from, to.as_deref(), 10_000)
+        .map_err(ApiError::internal)?
+    {
+        out.push(serde_json::from_slice::<serde_json::Value>(&v).map_err(ApiError::internal)?);
+    }
+    Ok(Json(json!({ "pledges": out })))
 }

@@ -209,6 +209,17 @@ pub enum LogEntry {
         /// The day the listing ends.
         repair_day: u32,
     },
+    /// A subject made a credit pledge (信用承诺) to a holder authority.
+    PledgeMade {
+        /// The subject.
+        subject: Pseudonym,
+        /// The authority the pledge is made to (it records breaches).
+        holder: PartyId,
+        /// SHA3-256 of the subject's signed `pledge/v1` statement.
+        pledge_hash: Hash,
+        /// Last day the pledge binds.
+        until_day: u32,
+    },
     /// A party rotated its key.
     KeyRotation {
         /// The party.
@@ -236,6 +247,7 @@ impl LogEntry {
             LogEntry::DisputeAnswered { .. } => 10,
             LogEntry::Repair { .. } => 11,
             LogEntry::KeyRotation { .. } => 12,
+            LogEntry::PledgeMade { .. } => 13,
         }
     }
 
@@ -362,6 +374,16 @@ impl LogEntry {
                 old_key.encode(w);
                 new_key.encode(w);
             }
+            LogEntry::PledgeMade {
+                subject,
+                holder,
+                pledge_hash,
+                until_day,
+            } => {
+                encode_pseudonym(subject, w);
+                holder.encode(w);
+                w.fixed(pledge_hash).u32(*until_day);
+            }
         }
     }
 
@@ -463,6 +485,12 @@ impl LogEntry {
                 party: PartyId::decode(r)?,
                 old_key: PublicKey::decode(r, "old key")?,
                 new_key: PublicKey::decode(r, "new key")?,
+            },
+            13 => LogEntry::PledgeMade {
+                subject: decode_pseudonym(r)?,
+                holder: PartyId::decode(r)?,
+                pledge_hash: r.array("pledge hash")?,
+                until_day: r.u32("pledge until day")?,
             },
             tag => {
                 return Err(DecodeError::UnknownTag {

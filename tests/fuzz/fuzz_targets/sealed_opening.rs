@@ -3,6 +3,7 @@
 #![no_main]
 use credence_protocols::commitment::Opening;
 use credence_protocols::consent::{ProofPackage, SignedConsent};
+use credence_protocols::dispute::{SignedDispute, SignedPledge};
 use credence_protocols::seal::SealedOpening;
 use credence_protocols::sealed::SignedSealedSubmission;
 use libfuzzer_sys::fuzz_target;
@@ -16,6 +17,12 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(c) = SignedConsent::from_bytes(data) {
         assert_eq!(c.to_bytes(), data);
+    }
+    if let Ok(d) = SignedDispute::from_bytes(data) {
+        assert_eq!(d.to_bytes(), data);
+    }
+    if let Ok(p) = SignedPledge::from_bytes(data) {
+        assert_eq!(p.to_bytes(), data);
     }
     if let Ok(p) = ProofPackage::from_bytes(data) {
         assert_eq!(p.to_bytes(), data);
