@@ -6,6 +6,7 @@
 //! DIR/keys/public/               TFHE server key, compact public key, CRS
 //! DIR/keys/authority/            TFHE client key, key-authority signing seed (0600)
 //! DIR/keys/log.seed              the log's signing seed (0600)
+//! DIR/keys/witness.seed          the seed of its witness key for partner logs (0600)
 //! DIR/keys/pseudonym.key         the pseudonym key (0600)
 //! DIR/operator.seed              the operator's signing seed (0600), registered as `operator`
 //! DIR/operator.party             the same as a party file for the CLI (`--as`, 0600)
@@ -60,6 +61,9 @@ pub struct Config {
     pub checkpoint_every_entries: u64,
     /// …or after this many seconds with new entries.
     pub checkpoint_every_seconds: u64,
+    /// Federation file: the partner regions' logs this service witnesses (TOML,
+    /// `[[partner]] origin = "…" log_key = "<64 hex digits>"`).
+    pub federation: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -72,8 +76,49 @@ impl Default for Config {
             window_secs: 300,
             checkpoint_every_entries: 256,
             checkpoint_every_seconds: 60,
+            federation: None,
         }
     }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Partner {
+    origin: String,
+    log_key: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Federation {
+    #[serde(default)]
+    partner: Vec<Partner>,
+}
+
+/// Reads a federation file: the partner logs' origins and keys.
+pub fn read_federation(
+    path: &Path,
+) -> Result<Vec<crate::protocols::log::checkpoint::NoteVerifier>, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read federation {}: {e}", path.display()))?;
+    let f: Federation =
+        toml::from_str(&text).map_err(|e| format!("federation {}: {e}", path.display()))?;
+    f.partner
+        .iter()
+        .map(|p| {
+            let key: [u8; 32] =
+                crate::protocols::request::parse_hex(&p.log_key).ok_or_else(|| {
+                    format!(
+                        "federation: partner `{}`: log_key is 64 hex digits",
+                        p.origin
+                    )
+                })?;
+            let key = crate::protocols::signing::PublicKey::from_bytes(Role::Log, &key)
+                .map_err(|e| format!("federation: partner `{}`: {e}", p.origin))?;
+            crate::protocols::log::checkpoint::NoteVerifier::log(&p.origin, key)
+                .map_err(|e| format!("federation: partner `{}`: {e}", p.origin).into())
+        })
+        .collect()
 }
 
 impl Config {
@@ -179,6 +224,14 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
         authority: Arc::new(authority),
         fhe_slots: config.fhe_slots,
         window_secs: config.window_secs,
+        witness: Some(crate::service::Witness {
+            name: config.origin.clone(),
+            key: SigningKey::from_seed(Role::Witness, &seed(&keys.join("witness.seed"))?),
+            partners: match &config.federation {
+                Some(f) => read_federation(f)?,
+                None => vec![],
+            },
+        }),
     })?;
     Ok(Opened {
         app: router(state),

@@ -20,6 +20,8 @@
 //! | `GET /v1/holder/disputes`, `POST /v1/holder/disputes/answer` | holder | disputes of my submissions; uphold or correct |
 //! | `POST /v1/subject/pledges`, `GET /v1/holder/pledges` | subject / holder | credit pledges |
 //! | `GET /v1/audit/checkpoint`, `entries`, `proof/inclusion`, `proof/consistency`, `policies`, `object` | any registered party | the log and what it refers to |
+//! | `POST /v1/witness/cosign` | none (the partner's log signature) | cosign a partner checkpoint |
+//! | `GET /v1/audit/alarms` | any registered party | equivocation alarms |
 //! | `GET /v1/anchors`, `/openapi.json`, `/metrics`, `/healthz` | none | |
 
 use crate::auth::{AuthError, Authenticator};
@@ -126,6 +128,7 @@ pub struct ServiceState {
     fhe_slots: Arc<tokio::sync::Semaphore>,
     append: Mutex<()>,
     metrics: Metrics,
+    witness: Option<Witness>,
 }
 
 /// How to build a [`ServiceState`].
@@ -146,6 +149,8 @@ pub struct ServiceParts {
     pub fhe_slots: usize,
     /// Request time window, seconds.
     pub window_secs: u64,
+    /// Partner logs this service witnesses (cross-region), if any.
+    pub witness: Option<Witness>,
 }
 
 fn now() -> u64 {
@@ -300,6 +305,7 @@ impl ServiceState {
             fhe_slots: Arc::new(tokio::sync::Semaphore::new(parts.fhe_slots.max(1))),
             append: Mutex::new(()),
             metrics: Metrics::default(),
+            witness: parts.witness,
         }))
     }
 
@@ -470,6 +476,11 @@ pub fn router(state: Arc<ServiceState>) -> Router {
             post(repair::decide).layer(DefaultBodyLimit::max(MAX_BATCH_BODY)),
         )
         .route("/v1/anchors", get(anchors))
+        .route(
+            "/v1/witness/cosign",
+            post(witness::cosign).layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
+        )
+        .route("/v1/audit/alarms", get(witness::alarms))
         .route("/v1/audit/policies", get(audit_policies))
         .route("/v1/audit/object", get(audit_object))
         .route("/v1/audit/checkpoint", get(audit_checkpoint))
@@ -491,6 +502,9 @@ mod dispute;
 mod proven;
 mod repair;
 mod subjects;
+mod witness;
+
+pub use witness::Witness;
 
 #[derive(Deserialize)]
 struct RegisterParty {
@@ -1058,6 +1072,10 @@ async fn anchors(State(s): State<Arc<ServiceState>>) -> ApiResult<Json<serde_jso
         "holders": holders,
         "witnesses": [],
         "witness_quorum": 0,
+        "witness": s.witness.as_ref().map(|w| json!({
+            "name": w.name, "key": hex::encode(w.key.public().to_bytes()),
+            "partners": w.partners.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
+        })),
     })))
 }
 
@@ -1241,7 +1259,9 @@ async fn openapi() -> Json<serde_json::Value> {
             "/v1/audit/proof/consistency": { "get": op("consistency proof old → new", "any", None) },
             "/v1/audit/policies": { "get": op("published policies", "any", None) },
             "/v1/audit/object": { "get": op("a verdict, consent or upload by hash", "any", None) },
-            "/v1/anchors": { "get": { "summary": "public keys and log origin" } },
+            "/v1/anchors": { "get": { "summary": "public keys and log origin (and this service's witness key)" } },
+            "/v1/witness/cosign": { "post": { "summary": "cosign a partner log's checkpoint {checkpoint, consistency}: checked for signature and consistency; equivocation → 409 and an alarm" } },
+            "/v1/audit/alarms": { "get": op("equivocation alarms with both signed checkpoints", "any", None) },
             "/metrics": { "get": { "summary": "Prometheus metrics" } },
             "/healthz": { "get": { "summary": "liveness" } }
         }

@@ -60,6 +60,11 @@ struct Svc {
 /// pool) is shared by the tests of this binary, so each test registers its holders under its
 /// own party names.
 fn service() -> Svc {
+    service_as("credence.test/api", None)
+}
+
+/// [`service`] with another log origin, witnessing `witness`'s partners.
+fn service_as(origin: &str, witness: Option<credence::service::Witness>) -> Svc {
     let w = world();
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let mut rng = rand::thread_rng();
@@ -74,7 +79,7 @@ fn service() -> Svc {
     let log_key = SigningKey::generate(Role::Log, &mut rng);
     let log = LogService::open(
         store.clone(),
-        "credence.test/api",
+        origin,
         log_key.clone(),
         CheckpointPolicy {
             every_entries: 1000,
@@ -91,6 +96,7 @@ fn service() -> Svc {
         authority: w.authority.clone(),
         fhe_slots: 2,
         window_secs: 300,
+        witness,
     })
     .unwrap();
     Svc {
@@ -1707,4 +1713,157 @@ fn a_recorded_pledge_breach_changes_the_rongque_verdict() {
     upload(&credit, 2, &[("commit.breaches", 1)]);
     assert_eq!(ask(), Outcome::Eligible(false));
     running.stop();
+}
+
+/// Two regions: Beijing witnesses Tianjin's log. It cosigns a Tianjin checkpoint, then a larger
+/// one with a consistency proof (and refuses one without); a forged second root for a cosigned
+/// size, and a checkpoint inconsistent with the last cosigned one, raise equivocation alarms
+/// that keep both signed checkpoints; a non-partner's checkpoint is refused.
+#[test]
+fn a_partner_region_witnesses_and_catches_equivocation() {
+    use credence::client::{call, Client};
+    use credence::protocols::log::checkpoint::Checkpoint;
+
+    let tianjin = service_as("credence.test/tianjin", None);
+    let wkey = SigningKey::generate(Role::Witness, &mut rand::thread_rng());
+    let tj_log = NoteVerifier::log("credence.test/tianjin", tianjin.log_key.public()).unwrap();
+    let beijing = service_as(
+        "credence.test/beijing",
+        Some(credence::service::Witness {
+            name: "credence.test/beijing".into(),
+            key: wkey.clone(),
+            partners: vec![tj_log.clone()],
+        }),
+    );
+    let tj = credence::serve::Running::start(tianjin.app.clone()).unwrap();
+    let bj = credence::serve::Running::start(beijing.app.clone()).unwrap();
+    let tj_op = Client::new(
+        &tj.addr,
+        PartyId::new("operator").unwrap(),
+        tianjin.operator.clone(),
+    );
+    let bj_op = Client::new(
+        &bj.addr,
+        PartyId::new("operator").unwrap(),
+        beijing.operator.clone(),
+    );
+    let grow = |n: usize| {
+        for _ in 0..n {
+            let k = SigningKey::generate(Role::Bank, &mut rand::thread_rng());
+            let id = PartyId::new(&format!(
+                "bank.tj{}",
+                hex::encode(&k.public().to_bytes()[..4])
+            ))
+            .unwrap();
+            tj_op.register_party(&id, &k.public(), None).unwrap();
+        }
+        tj_op.checkpoint().unwrap()
+    };
+    let cosign = |cp: &str, proof: Option<Vec<u8>>| {
+        let mut body = serde_json::json!({ "checkpoint": cp });
+        if let Some(p) = proof {
+            body["consistency"] = hex::encode(p).into();
+        }
+        let (st, b) = call(
+            &bj.addr,
+            "POST",
+            "/v1/witness/cosign",
+            body.to_string().as_bytes(),
+            &beijing.operator,
+            &PartyId::new("operator").unwrap(),
+        )
+        .unwrap();
+        (st, String::from_utf8(b).unwrap())
+    };
+    let witness = NoteVerifier::witness("credence.test/beijing", wkey.public()).unwrap();
+    let witnessed = |text: &str| {
+        SignedCheckpoint::parse(text)
+            .unwrap()
+            .verify_with_witnesses(&tj_log, std::slice::from_ref(&witness), 1)
+            .is_ok()
+    };
+
+    let cp1 = grow(3);
+    let (st, text) = cosign(&cp1.to_text(), None);
+    assert_eq!(st, 200, "{text}");
+    assert!(witnessed(&text));
+    assert!(
+        !witnessed(&cp1.to_text()),
+        "unwitnessed checkpoints fail a quorum of 1"
+    );
+
+    let cp2 = grow(2);
+    let (st, _) = cosign(&cp2.to_text(), None);
+    assert_eq!(st, 400, "a larger checkpoint needs a consistency proof");
+    let proof = tj_op
+        .consistency(cp1.checkpoint.size, cp2.checkpoint.size)
+        .unwrap();
+    let (st, text) = cosign(&cp2.to_text(), Some(proof.to_bytes()));
+    assert_eq!(st, 200, "{text}");
+    assert!(witnessed(&text));
+    // The same checkpoint again: the stored cosignature, no alarm.
+    assert_eq!(cosign(&cp2.to_text(), None).0, 200);
+
+    // Tianjin's log key signs a second root for the same size: equivocation.
+    let forged = SignedCheckpoint::sign(
+        Checkpoint::new("credence.test/tianjin", cp2.checkpoint.size, [9; 32]).unwrap(),
+        "credence.test/tianjin",
+        &tianjin.log_key,
+    )
+    .unwrap();
+    let (st, msg) = cosign(&forged.to_text(), None);
+    assert_eq!(st, 409, "{msg}");
+    assert!(msg.contains("equivocation"), "{msg}");
+    // A later checkpoint that does not extend the cosigned one: equivocation too.
+    let fork = SignedCheckpoint::sign(
+        Checkpoint::new("credence.test/tianjin", cp2.checkpoint.size + 1, [8; 32]).unwrap(),
+        "credence.test/tianjin",
+        &tianjin.log_key,
+    )
+    .unwrap();
+    let cp3 = grow(1);
+    let real = tj_op
+        .consistency(cp2.checkpoint.size, cp3.checkpoint.size)
+        .unwrap();
+    let (st, _) = cosign(&fork.to_text(), Some(real.to_bytes()));
+    assert_eq!(st, 409);
+    let alarms = bj_op.get("/v1/audit/alarms").unwrap();
+    let alarms = alarms["alarms"].as_array().unwrap();
+    assert_eq!(alarms.len(), 2);
+    for a in alarms {
+        let both: Vec<SignedCheckpoint> = a["checkpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| SignedCheckpoint::parse(t.as_str().unwrap()).unwrap())
+            .collect();
+        // The evidence: two checkpoints, each signed by Tianjin's log, that cannot both be true.
+        assert!(both.iter().all(|c| c.verify(&tj_log).is_ok()));
+        assert_ne!(both[0].checkpoint.root, both[1].checkpoint.root);
+    }
+
+    // A log that is not a partner, and a checkpoint not signed by the partner's key.
+    let stranger = SigningKey::generate(Role::Log, &mut rand::thread_rng());
+    let other = SignedCheckpoint::sign(
+        Checkpoint::new("credence.test/elsewhere", 1, [1; 32]).unwrap(),
+        "credence.test/elsewhere",
+        &stranger,
+    )
+    .unwrap();
+    assert_eq!(cosign(&other.to_text(), None).0, 403);
+    let fake = SignedCheckpoint::sign(
+        Checkpoint::new("credence.test/tianjin", 99, [1; 32]).unwrap(),
+        "credence.test/tianjin",
+        &stranger,
+    )
+    .unwrap();
+    assert_eq!(cosign(&fake.to_text(), None).0, 400);
+    // Beijing publishes its witness key for relying parties.
+    let anchors = bj_op.get("/v1/anchors").unwrap();
+    assert_eq!(
+        anchors["witness"]["key"],
+        hex::encode(wkey.public().to_bytes())
+    );
+    tj.stop();
+    bj.stop();
 }
