@@ -86,6 +86,12 @@ impl Default for Config {
 struct Partner {
     origin: String,
     log_key: String,
+    /// The partner's API address, to forward queries to it.
+    #[serde(default)]
+    address: Option<String>,
+    /// A party file (`credence party new bank …`) with this region's identity at the partner.
+    #[serde(default)]
+    party_file: Option<PathBuf>,
 }
 
 #[derive(serde::Deserialize)]
@@ -95,15 +101,50 @@ struct Federation {
     partner: Vec<Partner>,
 }
 
-/// Reads a federation file: the partner logs' origins and keys.
-pub fn read_federation(
-    path: &Path,
-) -> Result<Vec<crate::protocols::log::checkpoint::NoteVerifier>, Error> {
+/// The partner logs a federation file pins, and the routes to forward queries to them.
+pub type FederationRoutes = (
+    Vec<crate::protocols::log::checkpoint::NoteVerifier>,
+    Vec<crate::service::Forward>,
+);
+
+/// Reads a federation file: the partner logs' origins and keys, and (where `address` and
+/// `party_file` are given) how to forward queries to them.
+pub fn read_federation(path: &Path) -> Result<FederationRoutes, Error> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read federation {}: {e}", path.display()))?;
     let f: Federation =
         toml::from_str(&text).map_err(|e| format!("federation {}: {e}", path.display()))?;
-    f.partner
+    let mut forward = Vec::new();
+    for p in &f.partner {
+        match (&p.address, &p.party_file) {
+            (Some(addr), Some(file)) => {
+                let party = crate::cli::Party::load(file).map_err(|e| e.to_string())?;
+                if party.key.role() != Role::Bank {
+                    return Err(format!(
+                        "federation: partner `{}`: the party file must hold a bank key",
+                        p.origin
+                    )
+                    .into());
+                }
+                forward.push(crate::service::Forward {
+                    origin: p.origin.clone(),
+                    addr: addr.clone(),
+                    party: party.id,
+                    key: party.key,
+                });
+            }
+            (None, None) => {}
+            _ => {
+                return Err(format!(
+                    "federation: partner `{}`: give both address and party_file, or neither",
+                    p.origin
+                )
+                .into())
+            }
+        }
+    }
+    let partners = f
+        .partner
         .iter()
         .map(|p| {
             let key: [u8; 32] =
@@ -118,7 +159,8 @@ pub fn read_federation(
             crate::protocols::log::checkpoint::NoteVerifier::log(&p.origin, key)
                 .map_err(|e| format!("federation: partner `{}`: {e}", p.origin).into())
         })
-        .collect()
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok((partners, forward))
 }
 
 impl Config {
@@ -224,14 +266,18 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
         authority: Arc::new(authority),
         fhe_slots: config.fhe_slots,
         window_secs: config.window_secs,
-        witness: Some(crate::service::Witness {
-            name: config.origin.clone(),
-            key: SigningKey::from_seed(Role::Witness, &seed(&keys.join("witness.seed"))?),
-            partners: match &config.federation {
+        witness: {
+            let (partners, forward) = match &config.federation {
                 Some(f) => read_federation(f)?,
-                None => vec![],
-            },
-        }),
+                None => (vec![], vec![]),
+            };
+            Some(crate::service::Witness {
+                name: config.origin.clone(),
+                key: SigningKey::from_seed(Role::Witness, &seed(&keys.join("witness.seed"))?),
+                partners,
+                forward,
+            })
+        },
     })?;
     Ok(Opened {
         app: router(state),
@@ -364,6 +410,30 @@ mod tests {
         std::fs::write(&bad, "fhe_slot = 8\n").unwrap();
         let e = Config::from_file(&bad).unwrap_err().to_string();
         assert!(e.contains("fhe_slot"), "{e}");
+        // A federation: one partner witnessed only, one also reachable for forwarded queries.
+        let key = SigningKey::generate(Role::Log, &mut rand::rngs::OsRng).public();
+        let party = dir.join("beijing-at-tianjin.party");
+        crate::cli::write_party(&party, "region.beijing", Role::Bank, &[3; 32], None, None)
+            .unwrap();
+        let fed = dir.join("federation.toml");
+        std::fs::write(
+            &fed,
+            format!(
+                "[[partner]]\norigin = \"credence.example/tianjin\"\nlog_key = \"{k}\"\naddress = \"10.0.0.2:8080\"\nparty_file = \"{}\"\n\n[[partner]]\norigin = \"credence.example/hebei\"\nlog_key = \"{k}\"\n",
+                party.display(),
+                k = hex::encode(key.to_bytes())
+            ),
+        )
+        .unwrap();
+        let (partners, forward) = read_federation(&fed).unwrap();
+        assert_eq!(partners.len(), 2);
+        assert_eq!(forward.len(), 1);
+        assert_eq!(forward[0].party.as_str(), "region.beijing");
+        std::fs::write(&fed, "[[partner]]\norigin = \"x\"\nlog_key = \"00\"\n").unwrap();
+        assert!(read_federation(&fed)
+            .unwrap_err()
+            .to_string()
+            .contains("64 hex"));
         std::fs::write(&bad, "fhe_slots = 0\n").unwrap();
         let e = Config::from_file(&bad).unwrap_err().to_string();
         assert!(e.contains("at least 1"), "{e}");

@@ -504,7 +504,7 @@ mod repair;
 mod subjects;
 mod witness;
 
-pub use witness::Witness;
+pub use witness::{Forward, Witness};
 
 #[derive(Deserialize)]
 struct RegisterParty {
@@ -811,6 +811,8 @@ struct BankQuery {
     purpose: String,
     /// Hex of a signed consent token (required for persons).
     consent: Option<String>,
+    /// The log origin of a partner region holding the subject's records (forwarded query).
+    region: Option<String>,
 }
 
 async fn bank_query(
@@ -822,6 +824,9 @@ async fn bank_query(
 ) -> ApiResult<Json<serde_json::Value>> {
     let caller = s.authenticate(&headers, &method, &uri, &body, &[Role::Bank])?;
     let q: BankQuery = json_body(&body)?;
+    if let Some(region) = q.region.as_deref().filter(|r| *r != s.log.origin()) {
+        return witness::forward(&s, &caller.party, &q, region).await;
+    }
     let Asked {
         subject,
         policy,
@@ -1200,6 +1205,7 @@ async fn openapi() -> Json<serde_json::Value> {
             "day": { "type": "integer", "description": "days since 1970-01-01; default today" },
             "purpose": { "type": "string", "maxLength": 200 },
             "consent": { "type": "string", "description": "hex of a consent/v1 token; required for persons" },
+            "region": { "type": "string", "description": "sealed path only: a partner region's log origin; the query is forwarded there and its receipt returned" },
         });
         let mut required = vec!["subject", "policy", "purpose"];
         if let Some(o) = extra.as_object() {

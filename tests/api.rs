@@ -1733,6 +1733,7 @@ fn a_partner_region_witnesses_and_catches_equivocation() {
             name: "credence.test/beijing".into(),
             key: wkey.clone(),
             partners: vec![tj_log.clone()],
+            forward: vec![],
         }),
     );
     let tj = credence::serve::Running::start(tianjin.app.clone()).unwrap();
@@ -1866,4 +1867,173 @@ fn a_partner_region_witnesses_and_catches_equivocation() {
     );
     tj.stop();
     bj.stop();
+}
+
+/// A bank in Beijing asks about an enterprise whose records live in Tianjin: the query is
+/// forwarded under Beijing's identity at Tianjin, the receipt verified in Beijing against
+/// Tianjin's pinned log key, logged in Beijing as a forwarded query, and verified again by the
+/// bank with Tianjin's anchors.
+#[test]
+fn a_query_is_forwarded_to_the_region_holding_the_records() {
+    use credence::client::{Client, ClientError};
+    use credence::protocols::log::entry::{LogEntry, Outcome};
+
+    let tianjin = service_as("credence.test/tianjin", None);
+    let tj = credence::serve::Running::start(tianjin.app.clone()).unwrap();
+    let tj_op = Client::new(
+        &tj.addr,
+        PartyId::new("operator").unwrap(),
+        tianjin.operator.clone(),
+    );
+    let new = |addr: &str, name: &str, role: Role| {
+        Client::new(
+            addr,
+            PartyId::new(name).unwrap(),
+            SigningKey::generate(role, &mut rand::thread_rng()),
+        )
+    };
+    let credit = new(&tj.addr, "credit.tianjin", Role::Holder);
+    let market = new(&tj.addr, "market.tianjin", Role::Holder);
+    // Tianjin registers Beijing's region identity as a bank.
+    let beijing_at_tj = SigningKey::generate(Role::Bank, &mut rand::thread_rng());
+    for (p, k) in [
+        (credit.party(), credit.key().public()),
+        (market.party(), market.key().public()),
+    ] {
+        tj_op.register_party(p, &k, None).unwrap();
+    }
+    tj_op
+        .register_party(
+            &PartyId::new("region.beijing").unwrap(),
+            &beijing_at_tj.public(),
+            None,
+        )
+        .unwrap();
+    let text = credence::circuits::policy::BUILTIN_POLICIES
+        .iter()
+        .find(|(n, _)| *n == "public_procurement")
+        .unwrap()
+        .1;
+    tj_op.publish_policy(text).unwrap();
+    let id = credence::protocols::identifiers::SubjectId::parse(
+        credence::protocols::identifiers::SubjectKind::Enterprise,
+        USCC,
+    )
+    .unwrap();
+    let (who_tj, _) = credit.pseudonym(&id).unwrap();
+    let public = world().engine.public();
+    for (h, vals) in [
+        (&credit, vec![("credit.serious_dishonesty", 0u64)]),
+        (
+            &market,
+            vec![("market.abnormal_operation", 0), ("market.registered", 1)],
+        ),
+    ] {
+        let vals: Vec<(AttributeId, u64)> = vals
+            .iter()
+            .map(|(a, v)| (AttributeId::new(a).unwrap(), *v))
+            .collect();
+        let r = seal(
+            &Catalog::builtin(),
+            &public.public_key,
+            &public.crs,
+            h.party(),
+            h.key(),
+            who_tj,
+            1,
+            &vals,
+        )
+        .unwrap();
+        h.submit_sealed(&r).unwrap();
+    }
+
+    let tj_log = NoteVerifier::log("credence.test/tianjin", tianjin.log_key.public()).unwrap();
+    let beijing = service_as(
+        "credence.test/beijing",
+        Some(credence::service::Witness {
+            name: "credence.test/beijing".into(),
+            key: SigningKey::generate(Role::Witness, &mut rand::thread_rng()),
+            partners: vec![tj_log],
+            forward: vec![credence::service::Forward {
+                origin: "credence.test/tianjin".into(),
+                addr: tj.addr.clone(),
+                party: PartyId::new("region.beijing").unwrap(),
+                key: beijing_at_tj,
+            }],
+        }),
+    );
+    let bj = credence::serve::Running::start(beijing.app.clone()).unwrap();
+    let bj_op = Client::new(
+        &bj.addr,
+        PartyId::new("operator").unwrap(),
+        beijing.operator.clone(),
+    );
+    bj_op.publish_policy(text).unwrap();
+    let bank = new(&bj.addr, "bank.bj", Role::Bank);
+    bj_op
+        .register_party(bank.party(), &bank.key().public(), None)
+        .unwrap();
+    let day = (now() / 86_400) as u32;
+    let ask = |region: &str| {
+        bank.post(
+            "/v1/bank/query",
+            &serde_json::json!({
+                "subject": {"kind": "enterprise", "id": USCC}, "policy": "public_procurement",
+                "day": day, "purpose": "cross-region bid", "region": region,
+            }),
+        )
+    };
+    let answer = ask("credence.test/tianjin").unwrap();
+    assert_eq!(answer["outcome"]["eligible"], true, "{answer}");
+    // The bank verifies the partner's receipt with the partner's anchors.
+    let receipt = credence::protocols::verdict::VerdictReceipt::from_bytes(
+        &hex::decode(answer["receipt"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    let tj_anchors = tj_op.anchors().unwrap();
+    let policy = credence::circuits::policy::builtin("public_procurement").unwrap();
+    assert_eq!(
+        receipt
+            .verify(
+                &tj_anchors,
+                &credence::protocols::verdict::Question {
+                    subject: who_tj,
+                    policy_hash: policy.hash(),
+                    as_of_day: day
+                }
+            )
+            .unwrap(),
+        Outcome::Eligible(true)
+    );
+    // Beijing logged the forward; Tianjin logged the query by Beijing's region identity.
+    let qi = answer["log_indices"]["query"].as_u64().unwrap();
+    let (_, leaf) = bj_op.entries(qi, qi + 1).unwrap().pop().unwrap();
+    assert!(
+        matches!(&leaf.entry, LogEntry::Query { purpose, bank: b, .. } if purpose.starts_with("forwarded to credence.test/tianjin") && b.as_str() == "bank.bj")
+    );
+    let tj_leaves = tj_op
+        .entries(0, tj_op.checkpoint().unwrap().checkpoint.size)
+        .unwrap();
+    assert!(tj_leaves.iter().any(|(_, l)| matches!(&l.entry, LogEntry::Query { bank: b, .. } if b.as_str() == "region.beijing")));
+    // No route to an unknown region; the partner's errors come back with their status.
+    match ask("credence.test/shanghai") {
+        Err(ClientError::Status { status: 404, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    let bad = bank.post(
+        "/v1/bank/query",
+        &serde_json::json!({
+            "subject": {"kind": "enterprise", "id": USCC}, "policy": "no_such_policy",
+            "day": day, "purpose": "x", "region": "credence.test/tianjin",
+        }),
+    );
+    match bad {
+        Err(ClientError::Status {
+            status: 404,
+            message,
+        }) => assert!(message.contains("partner region"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    bj.stop();
+    tj.stop();
 }

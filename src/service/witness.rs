@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 
-/// This service as a witness of partner logs.
+/// This service as a witness of partner logs, and its routes to partner regions.
 pub struct Witness {
     /// The name its cosignatures carry (conventionally its own log origin).
     pub name: String,
@@ -26,6 +26,152 @@ pub struct Witness {
     pub key: SigningKey,
     /// The partner logs it witnesses.
     pub partners: Vec<NoteVerifier>,
+    /// Partner regions it forwards bank queries to.
+    pub forward: Vec<Forward>,
+}
+
+/// How this region asks a partner region: the partner's address and the bank identity the
+/// partner registered for this region.
+#[derive(Debug)] // SigningKey prints only its role and public key
+pub struct Forward {
+    /// The partner's log origin (must also be in `partners`: its log key is pinned there).
+    pub origin: String,
+    /// The partner's API address (`host:port`).
+    pub addr: String,
+    /// This region's party at the partner (role `bank`).
+    pub party: crate::protocols::names::PartyId,
+    /// Its key.
+    pub key: SigningKey,
+}
+
+/// A sealed-path question about a subject whose records live in a partner region: asked there
+/// under this region's identity, the receipt verified here against the partner's pinned log key
+/// (and the partner's other keys, fetched and checked against it), the forward logged here as
+/// a `Query` entry naming the region, and the partner's receipt returned to the bank to verify
+/// itself.
+pub(super) async fn forward(
+    s: &Arc<ServiceState>,
+    bank: &crate::protocols::names::PartyId,
+    q: &super::BankQuery,
+    region: &str,
+) -> ApiResult<Json<serde_json::Value>> {
+    use crate::protocols::log::entry::LogEntry;
+    use crate::protocols::verdict::VerdictReceipt;
+    let w = s.witness.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no route to region `{region}`"),
+        )
+    })?;
+    let route = w
+        .forward
+        .iter()
+        .find(|f| f.origin == region)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("no route to region `{region}`"),
+            )
+        })?;
+    let pinned = w
+        .partners
+        .iter()
+        .find(|p| p.name == region)
+        .cloned()
+        .ok_or_else(|| ApiError::internal("a forward route without a pinned partner log key"))?;
+    let (_, local) = super::subject_of(s, &q.subject)?;
+    if q.purpose.trim().is_empty() || q.purpose.len() > crate::protocols::consent::MAX_PURPOSE {
+        return Err(ApiError::bad("purpose: 1 to 200 bytes"));
+    }
+    let day = q.day.unwrap_or((now() / 86_400) as u32);
+    let mut body = json!({
+        "subject": { "kind": q.subject.kind, "id": q.subject.id },
+        "policy": q.policy, "day": day, "purpose": q.purpose,
+    });
+    if let Some(c) = &q.consent {
+        body["consent"] = c.clone().into();
+    }
+    let client = crate::client::Client::new(&route.addr, route.party.clone(), route.key.clone());
+    let (answer, anchors) = tokio::task::spawn_blocking(move || {
+        let answer = client.post("/v1/bank/query", &body)?;
+        let anchors = client.anchors()?;
+        Ok::<_, crate::client::ClientError>((answer, anchors))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| match e {
+        crate::client::ClientError::Status { status, message } => ApiError::new(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+            format!("partner region `{region}`: {message}"),
+        ),
+        e => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("partner region `{region}`: {e}"),
+        ),
+    })?;
+    let bad_gateway = |m: &str| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("partner region `{region}`: {m}"),
+        )
+    };
+    if anchors.log.to_vkey() != pinned.to_vkey() {
+        return Err(bad_gateway(
+            "it serves another log key than the federation pins",
+        ));
+    }
+    let receipt = answer["receipt"]
+        .as_str()
+        .and_then(|h| hex::decode(h).ok())
+        .and_then(|b| VerdictReceipt::from_bytes(&b).ok())
+        .ok_or_else(|| bad_gateway("no verdict receipt in its answer"))?;
+    let v = &receipt.verdict.verdict;
+    let outcome = receipt
+        .verify(
+            &anchors,
+            &crate::protocols::verdict::Question {
+                subject: v.subject,
+                policy_hash: v.policy_hash,
+                as_of_day: day,
+            },
+        )
+        .map_err(|e| bad_gateway(&format!("its verdict receipt does not verify: {e}")))?;
+    let local_policy = s
+        .policies
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&q.policy)
+        .map(|p| p.hash());
+    if local_policy.is_some_and(|h| h != v.policy_hash) {
+        return Err(bad_gateway(
+            "its policy of that name differs from the one published here",
+        ));
+    }
+    let purpose = format!("forwarded to {region}: {}", q.purpose);
+    let purpose: String = purpose.chars().take(250).collect();
+    let (idx, ()) = s.append_with(|base| {
+        let mut b = Batch::new();
+        super::index_for_subject(&mut b, &local, base);
+        Ok((
+            vec![LogEntry::Query {
+                bank: bank.clone(),
+                subject: local,
+                policy_hash: v.policy_hash,
+                as_of_day: day,
+                purpose,
+                consent_hash: None,
+            }],
+            b,
+            (),
+        ))
+    })?;
+    Ok(Json(json!({
+        "outcome": super::outcome_json(outcome),
+        "path": "sealed",
+        "region": region,
+        "receipt": hex::encode(receipt.to_bytes()),
+        "log_indices": { "query": idx[0], "partner_verdict": receipt.leaf_index },
+    })))
 }
 
 fn seen_key(origin: &str, size: u64) -> Vec<u8> {
