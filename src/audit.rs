@@ -69,7 +69,7 @@ pub struct AuditReport {
     /// Everything that is wrong, with the log index.
     pub problems: Vec<String>,
     /// What needs a person's attention without being a fault of the log: disputes past their
-    /// answer day, query spikes.
+    /// answer day, query spikes, equivocation alarms about partner logs.
     pub flags: Vec<String>,
 }
 
@@ -350,6 +350,17 @@ pub fn audit(
         if *by < options.today {
             report.flags.push(format!(
                 "dispute at entry {i} unanswered past its answer day {by}"
+            ));
+        }
+    }
+    // Equivocation by partner logs this service witnesses (their fault, with the evidence kept).
+    if let Ok(v) = client.get("/v1/audit/alarms") {
+        for a in v["alarms"].as_array().into_iter().flatten() {
+            report.flags.push(format!(
+                "equivocation alarm: partner log {} at size {}: {} (both signed checkpoints kept)",
+                a["origin"].as_str().unwrap_or("?"),
+                a["size"],
+                a["reason"].as_str().unwrap_or("?")
             ));
         }
     }

@@ -106,6 +106,10 @@ pub struct EnterpriseOutcome {
 pub struct StoryReport {
     /// Per enterprise, the verified verdicts.
     pub outcomes: Vec<EnterpriseOutcome>,
+    /// The listed enterprise's verdicts after its repair (sealed, proven).
+    pub after_repair: (bool, Option<bool>),
+    /// The low-score enterprise's verdicts after its disputed score was corrected.
+    pub after_correction: (bool, Option<bool>),
     /// Leaves in the log at the end.
     pub log_size: u64,
     /// Whether the audit found no problem.
@@ -343,11 +347,204 @@ pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryR
             sealed,
             proven,
         });
-        subjects.push(subject_client);
+        subjects.push((subject_client, id.clone(), pseudonym, sealing));
     }
 
+    // Asks 信易贷 on both paths again and verifies both receipts.
+    let ask_both = |i: usize| -> Result<(bool, Option<bool>), Error> {
+        let (client, id, pseudonym, sealing) = &subjects[i];
+        let q = Question {
+            subject: id,
+            policy: POLICY,
+            day: DAY,
+            purpose: "loan application",
+            consent: None,
+        };
+        let vq = verdict::Question {
+            subject: *pseudonym,
+            policy_hash,
+            as_of_day: DAY,
+        };
+        let sealed =
+            bank.query_sealed(&q)?.receipt.verify(&anchors, &vq)? == Outcome::Eligible(true);
+        let records = client.subject_records()?;
+        let proven = match prove(&policy, DAY, *pseudonym, &records, sealing) {
+            Ok(package) => Some(
+                bank.query_proven(&q, &package)?
+                    .receipt
+                    .verify(&anchors, &vq)?
+                    == Outcome::Eligible(true),
+            ),
+            Err(RoleError::Unsatisfied(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        Ok((sealed, proven))
+    };
+    let items_json = |items: &[(
+        crate::protocols::commitment::SignedAttributeCommitment,
+        crate::protocols::seal::SealedOpening,
+    )]| {
+        items
+            .iter()
+            .map(|(c, o)| {
+                serde_json::json!({
+                    "commitment": hex::encode(c.to_bytes()),
+                    "opening": hex::encode(o.to_bytes()),
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    let reseal = |authority: &str, i: usize, changed: (&str, u64), id: u64| -> Result<(), Error> {
+        let holder = &holders[authority];
+        let inputs = Inputs::new(&catalog, ENTERPRISES[i].2.iter().copied())?;
+        let values: Vec<(AttributeId, u64)> = policy
+            .reads
+            .iter()
+            .filter(|(a, ..)| catalog.get(a.as_str()).is_ok_and(|e| e.holder == authority))
+            .map(|(a, _, _, default)| {
+                let v = if a.as_str() == changed.0 {
+                    changed.1
+                } else {
+                    inputs.get(a.as_str()).unwrap_or(*default)
+                };
+                (a.clone(), v)
+            })
+            .collect();
+        let record = seal(
+            &catalog,
+            &public.public_key,
+            &public.crs,
+            holder.party(),
+            holder.key(),
+            subjects[i].2,
+            id,
+            &values,
+        )?;
+        holder.submit_sealed(&record)?;
+        Ok(())
+    };
+
+    // Credit repair (信用修复): Haidian Cloud Software has performed the judgment. Its listing
+    // (judgment-defaulter regime: 2 years from the decision) may be repaired at once; it
+    // applies, the court approves and ends the listing today on both paths.
+    let regimes = crate::circuits::periods::Regimes::builtin();
+    let listing = regimes.listing("court.dishonest_debtor", "standard", DAY - 445, 0)?;
+    say(&format!(
+        "\n-- repair: {} is listed until day {} ({}, class {}); earliest repair day {}",
+        ENTERPRISES[1].0, listing.until, listing.regime, listing.class, listing.earliest_repair
+    ));
+    let (ent, _, pseudonym, sealing) = &subjects[1];
+    let court = &holders["court"];
+    let app = ent.post(
+        "/v1/subject/repairs",
+        &serde_json::json!({
+            "holder": court.party().as_str(), "attribute": "court.dishonest_debtor",
+            "reason": "the judgment was fully performed on 2025-11-20",
+        }),
+    )?;
+    let counter = next_submission.entry("court".to_string()).or_insert(1);
+    let items = commit_attributes(
+        &catalog,
+        court.party(),
+        court.key(),
+        *pseudonym,
+        &sealing.public(),
+        &[(AttributeId::new("court.dishonest_debtor")?, u64::from(DAY))],
+        *counter,
+    )?;
+    *counter += 1;
+    let sealed_id = *counter;
+    *counter += 1;
+    court.post(
+        "/v1/holder/repairs/decide",
+        &serde_json::json!({
+            "id": app["id"], "approve": true, "reason": "obligations performed; listing ends today",
+            "repair_day": DAY, "items": items_json(&items),
+        }),
+    )?;
+    reseal(
+        "court",
+        1,
+        ("court.dishonest_debtor", u64::from(DAY)),
+        sealed_id,
+    )?;
+    let receipt = &ent.get("/v1/subject/repairs")?["repairs"][0]["receipt"];
+    let cp = crate::protocols::log::checkpoint::SignedCheckpoint::parse(
+        receipt["checkpoint"].as_str().ok_or("no repair receipt")?,
+    )?;
+    let root = cp.verify(&anchors.log)?.root;
+    let leaf = hex::decode(receipt["leaf"].as_str().ok_or("no repair leaf")?)?;
+    crate::protocols::log::InclusionProof::from_bytes(&hex::decode(
+        receipt["inclusion"].as_str().ok_or("no inclusion proof")?,
+    )?)?
+    .verify::<crate::protocols::log::Sha3Log>(
+        &<crate::protocols::log::Sha3Log as crate::protocols::log::LogHasher>::hash_leaf(&leaf),
+        &root,
+    )?;
+    let repair = ask_both(1)?;
+    say(&format!(
+        "   Haidian applied; the court approved and submitted the listing's end (day {DAY}); the enterprise's repair receipt verifies (Repair entry {} under checkpoint {}); 信易贷 now: sealed {}, proven {:?}",
+        receipt["index"], cp.checkpoint.size, repair.0, repair.1
+    ));
+
+    // A dispute (异议): Fengtai Trading disputes its tax credit score; the tax bureau finds the
+    // 2025 filing was scored twice and corrects it to 80.
+    let (ent, _, pseudonym, _) = &subjects[3];
+    let tax = &holders["tax"];
+    let mine = ent.get("/v1/subject/records")?;
+    let entry = mine["committed"]
+        .as_array()
+        .and_then(|c| c.iter().find(|r| r["attribute"] == "tax.credit_score"))
+        .and_then(|r| r["log_index"].as_u64())
+        .ok_or("no tax score record")?;
+    let (_, leaf) = ent.entries(entry, entry + 1)?.pop().ok_or("no entry")?;
+    let statement = crate::protocols::dispute::SignedDispute::sign(
+        crate::protocols::dispute::Dispute {
+            subject: *pseudonym,
+            disputed_index: entry,
+            disputed_leaf_hash:
+                <crate::protocols::log::Sha3Log as crate::protocols::log::LogHasher>::hash_leaf(
+                    &leaf.to_bytes(),
+                ),
+            reason: "the 2025 filing was penalised twice".into(),
+            filed_day: (std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs()
+                / 86_400) as u32,
+            nonce: [7; 16],
+        },
+        ent.key(),
+    );
+    let filed = ent.post(
+        "/v1/subject/disputes",
+        &serde_json::json!({ "statement": hex::encode(statement.to_bytes()) }),
+    )?;
+    let counter = next_submission.entry("tax".to_string()).or_insert(1);
+    let items = commit_attributes(
+        &catalog,
+        tax.party(),
+        tax.key(),
+        *pseudonym,
+        &sealing_of(&subjects[3].3),
+        &[(AttributeId::new("tax.credit_score")?, 80)],
+        *counter,
+    )?;
+    *counter += 1;
+    let sealed_id = *counter;
+    *counter += 1;
+    let answered = tax.post(
+        "/v1/holder/disputes/answer",
+        &serde_json::json!({ "dispute_index": filed["index"], "uphold": false, "items": items_json(&items) }),
+    )?;
+    reseal("tax", 3, ("tax.credit_score", 80), sealed_id)?;
+    let corrected = ask_both(3)?;
+    say(&format!(
+        "\n-- dispute: {} disputed its tax credit score (entry {entry}, logged as dispute {}, answer due day {}); the tax bureau corrected it to 80 (answer entry {}); 信易贷 now: sealed {}, proven {:?}",
+        ENTERPRISES[3].0, filed["index"], filed["answer_by_day"], answered["answer_index"], corrected.0, corrected.1
+    ));
+
     // An enterprise sees who asked about it.
-    let history = subjects[0].subject_queries()?;
+    let history = subjects[0].0.subject_queries()?;
     let events = history["events"].as_array().map_or(0, Vec::len);
     say(&format!(
         "\n-- {} reads its query history: {events} events (queries and verdicts, with bank, purpose and day)",
@@ -387,10 +584,16 @@ pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryR
     ));
     Ok(StoryReport {
         outcomes,
+        after_repair: repair,
+        after_correction: corrected,
         log_size,
         audit_ok: report.ok(),
         audit: report.render(),
     })
+}
+
+fn sealing_of(k: &SealingSecretKey) -> crate::protocols::seal::SealingPublicKey {
+    k.public()
 }
 
 fn holder_key(holders: &BTreeMap<String, Client>, authority: &str) -> SigningKey {

@@ -1859,6 +1859,30 @@ fn a_partner_region_witnesses_and_catches_equivocation() {
     )
     .unwrap();
     assert_eq!(cosign(&fake.to_text(), None).0, 400);
+    // Beijing's auditor sees both alarms.
+    let report = credence::audit::audit(
+        &bj_op,
+        &bj_op.anchors().unwrap(),
+        &credence::audit::AuditOptions {
+            previous: None,
+            replay: 0,
+            engine: None,
+            today: 0,
+            spike_per_day: 0,
+        },
+    )
+    .unwrap();
+    assert!(report.ok(), "{}", report.render());
+    assert_eq!(
+        report
+            .flags
+            .iter()
+            .filter(|f| f.contains("equivocation alarm: partner log credence.test/tianjin"))
+            .count(),
+        2,
+        "{:?}",
+        report.flags
+    );
     // Beijing publishes its witness key for relying parties.
     let anchors = bj_op.get("/v1/anchors").unwrap();
     assert_eq!(

@@ -23,6 +23,10 @@ fn demo_story_outcomes() {
             (false, None),      // score 520 < 600
         ]
     );
+    // Repair: the listed enterprise is eligible on both paths once the court ends the listing;
+    // dispute: the low-score enterprise is once its tax score is corrected.
+    assert_eq!(report.after_repair, (true, Some(true)));
+    assert_eq!(report.after_correction, (true, Some(true)));
     assert!(report.audit_ok, "{}", report.audit);
     assert!(
         report.audit.contains("FHE evaluations re-checked (inputs complete, current, holder-signed, proofs verified): 1"),
@@ -30,11 +34,18 @@ fn demo_story_outcomes() {
         report.audit
     );
     assert!(
-        report.audit.contains("verdicts re-verified: 6"),
+        report.audit.contains("verdicts re-verified: 10"),
+        "{}",
+        report.audit
+    );
+    assert!(report.audit.contains("1 × repair"), "{}", report.audit);
+    assert!(
+        report.audit.contains("1 × dispute answered"),
         "{}",
         report.audit
     );
     let text = lines.join("\n");
     assert!(text.contains("receipt verified"));
     assert!(text.contains("cannot prove eligibility"));
+    assert!(text.contains("repair receipt verifies"));
 }
