@@ -1369,7 +1369,7 @@ fn disputes_are_answered_or_flagged() {
     use credence::protocols::identifiers::{SubjectId, SubjectKind};
     use credence::protocols::log::entry::{DisputeOutcome, LogEntry};
     use credence::protocols::seal::SealingSecretKey;
-    use credence::roles::commit_attributes;
+    use credence::roles::{commit_attributes, prove, RoleError};
 
     let svc = service();
     let running = credence::serve::Running::start(svc.app.clone()).unwrap();
@@ -1480,6 +1480,25 @@ fn disputes_are_answered_or_flagged() {
         )
     };
 
+    // Before the dispute is answered the subject is listed: nothing to prove.
+    let text = credence::circuits::policy::BUILTIN_POLICIES
+        .iter()
+        .find(|(n, _)| *n == "public_procurement")
+        .unwrap()
+        .1;
+    operator.publish_policy(text).unwrap();
+    let policy = credence::circuits::policy::builtin("public_procurement").unwrap();
+    assert!(matches!(
+        prove(
+            &policy,
+            day,
+            who,
+            &subject.subject_records().unwrap(),
+            &sealing
+        ),
+        Err(RoleError::Unsatisfied(_))
+    ));
+
     // Refused: someone else's entry; a leaf hash that is not the entry's.
     let before = snapshot(&*svc.store);
     for r in [
@@ -1530,6 +1549,46 @@ fn disputes_are_answered_or_flagged() {
         Err(ClientError::Status { status: 409, .. }) => {}
         other => panic!("{other:?}"),
     }
+    // After the correction the subject proves eligibility, and a bank's verdict verifies.
+    let bank = new("bank.dispute", Role::Bank);
+    operator
+        .register_party(bank.party(), &bank.key().public(), None)
+        .unwrap();
+    let package = prove(
+        &policy,
+        day,
+        who,
+        &subject.subject_records().unwrap(),
+        &sealing,
+    )
+    .unwrap();
+    let verdict = bank
+        .query_proven(
+            &credence::client::Question {
+                subject: &id,
+                policy: "public_procurement",
+                day,
+                purpose: "bid",
+                consent: None,
+            },
+            &package,
+        )
+        .unwrap();
+    assert_eq!(
+        verdict
+            .receipt
+            .verify(
+                &bank.anchors().unwrap(),
+                &credence::protocols::verdict::Question {
+                    subject: who,
+                    policy_hash: policy.hash(),
+                    as_of_day: day
+                }
+            )
+            .unwrap(),
+        credence::protocols::log::entry::Outcome::Eligible(true)
+    );
+
     // The credit authority upholds its record; the registration dispute stays open.
     let bi = b["index"].as_u64().unwrap();
     credit
@@ -1893,10 +1952,11 @@ fn a_partner_region_witnesses_and_catches_equivocation() {
     bj.stop();
 }
 
-/// A bank in Beijing asks about an enterprise whose records live in Tianjin: the query is
-/// forwarded under Beijing's identity at Tianjin, the receipt verified in Beijing against
-/// Tianjin's pinned log key, logged in Beijing as a forwarded query, and verified again by the
-/// bank with Tianjin's anchors.
+/// Two regions in one test. A bank in Beijing asks about an enterprise whose records live in
+/// Tianjin: the query is forwarded under Beijing's identity at Tianjin, the receipt verified in
+/// Beijing against Tianjin's pinned log key, logged in Beijing as a forwarded query, and
+/// verified again by the bank with Tianjin's anchors. Then Beijing witnesses Tianjin's log and
+/// detects an injected equivocation.
 #[test]
 fn a_query_is_forwarded_to_the_region_holding_the_records() {
     use credence::client::{Client, ClientError};
@@ -1972,11 +2032,12 @@ fn a_query_is_forwarded_to_the_region_holding_the_records() {
     }
 
     let tj_log = NoteVerifier::log("credence.test/tianjin", tianjin.log_key.public()).unwrap();
+    let beijing_witness = SigningKey::generate(Role::Witness, &mut rand::thread_rng());
     let beijing = service_as(
         "credence.test/beijing",
         Some(credence::service::Witness {
             name: "credence.test/beijing".into(),
-            key: SigningKey::generate(Role::Witness, &mut rand::thread_rng()),
+            key: beijing_witness.clone(),
             partners: vec![tj_log],
             forward: vec![credence::service::Forward {
                 origin: "credence.test/tianjin".into(),
@@ -2058,6 +2119,64 @@ fn a_query_is_forwarded_to_the_region_holding_the_records() {
         }) => assert!(message.contains("partner region"), "{message}"),
         other => panic!("{other:?}"),
     }
+
+    // The same two regions: Beijing witnesses Tianjin's log, and an injected equivocation (a
+    // second root for the size Beijing cosigned) is detected and kept as evidence.
+    let cp = tj_op.checkpoint().unwrap();
+    let cosign = |text: String| {
+        let body = serde_json::json!({ "checkpoint": text });
+        let (st, b) = credence::client::call(
+            &bj.addr,
+            "POST",
+            "/v1/witness/cosign",
+            body.to_string().as_bytes(),
+            bank.key(),
+            bank.party(),
+        )
+        .unwrap();
+        (st, String::from_utf8(b).unwrap())
+    };
+    let (st, cosigned) = cosign(cp.to_text());
+    assert_eq!(st, 200, "{cosigned}");
+    let bj_witness =
+        NoteVerifier::witness("credence.test/beijing", beijing_witness.public()).unwrap();
+    let tj_verifier = NoteVerifier::log("credence.test/tianjin", tianjin.log_key.public()).unwrap();
+    SignedCheckpoint::parse(&cosigned)
+        .unwrap()
+        .verify_with_witnesses(&tj_verifier, &[bj_witness], 1)
+        .unwrap();
+    let forged = SignedCheckpoint::sign(
+        credence::protocols::log::checkpoint::Checkpoint::new(
+            "credence.test/tianjin",
+            cp.checkpoint.size,
+            [3; 32],
+        )
+        .unwrap(),
+        "credence.test/tianjin",
+        &tianjin.log_key,
+    )
+    .unwrap();
+    assert_eq!(cosign(forged.to_text()).0, 409);
+    let report = credence::audit::audit(
+        &bj_op,
+        &bj_op.anchors().unwrap(),
+        &credence::audit::AuditOptions {
+            previous: None,
+            replay: 0,
+            engine: None,
+            today: 0,
+            spike_per_day: 0,
+        },
+    )
+    .unwrap();
+    assert!(
+        report
+            .flags
+            .iter()
+            .any(|f| f.contains("equivocation alarm")),
+        "{:?}",
+        report.flags
+    );
     bj.stop();
     tj.stop();
 }
