@@ -951,8 +951,10 @@ async fn bank_query(
     })?;
     let outcome = outcome_json(verdict.verdict.outcome);
     let receipt = s.receipt(verdict, idx[1])?;
+    let disputed = dispute::open_on(&s, &subject, &policy)?;
     Ok(Json(json!({
         "outcome": outcome,
+        "rests_on_disputed_data": disputed,
         "path": "sealed",
         "receipt": hex::encode(receipt.to_bytes()),
         "log_indices": { "query": query_idx, "evaluation": eval_idx, "decryption": idx[0], "verdict": idx[1] },

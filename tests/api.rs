@@ -1265,8 +1265,41 @@ fn credit_repair_ends_a_listing_with_a_receipt() {
         other => panic!("{other:?}"),
     }
 
+    // An application with the listing's class and decision day gets the earliest repair day
+    // from the regimes table — and is refused before it.
+    let today = (now() / 86_400) as u32;
+    match subject.post(
+        "/v1/subject/repairs",
+        &serde_json::json!({
+            "holder": "market.repair", "attribute": "market.abnormal_operation", "reason": "fixed",
+            "listing": {"class": "general", "decided": today - 10},
+        }),
+    ) {
+        Err(ClientError::Status {
+            status: 400,
+            message,
+        }) => {
+            assert!(
+                message.contains(&format!("from day {}", today + 80)),
+                "{message}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+
     // Applies again; approved: the listing ends on the repair day.
-    let second = apply();
+    let second = subject
+        .post(
+            "/v1/subject/repairs",
+            &serde_json::json!({
+                "holder": "market.repair", "attribute": "market.abnormal_operation",
+                "reason": "annual report filed, address corrected",
+                "listing": {"class": "general", "decided": decided},
+            }),
+        )
+        .unwrap();
+    assert_eq!(second["earliest_repair_day"], listing.earliest_repair);
+    let second = second["id"].as_str().unwrap().to_string();
     let new_value = commit(
         &market,
         &[("market.abnormal_operation", u64::from(repair_day))],
@@ -1588,6 +1621,10 @@ fn disputes_are_answered_or_flagged() {
             .unwrap(),
         credence::protocols::log::entry::Outcome::Eligible(true)
     );
+    // The verdict is marked as resting on the two disputes still open (credit and registration).
+    let marked = verdict.json["rests_on_disputed_data"].as_array().unwrap();
+    assert_eq!(marked.len(), 2, "{}", verdict.json);
+    assert!(marked.iter().all(|d| d["dispute_index"] != ai));
 
     // The credit authority upholds its record; the registration dispute stays open.
     let bi = b["index"].as_u64().unwrap();

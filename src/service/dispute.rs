@@ -27,6 +27,44 @@ fn key(index: u64) -> Vec<u8> {
 fn holder_key(holder: &PartyId, index: u64) -> Vec<u8> {
     format!("dispute-holder/{holder}/{index:020}").into_bytes()
 }
+fn subject_prefix(subject: &crate::protocols::pseudonym::Pseudonym) -> String {
+    format!(
+        "dispute-subject/{}/",
+        hex::encode(super::pseudonym_bytes(subject))
+    )
+}
+
+/// Open disputes about `subject` on attributes `policy` reads: `(dispute index, attribute)`.
+/// Bank answers list them, so a verdict resting on disputed data is marked as such.
+pub(super) fn open_on(
+    s: &ServiceState,
+    subject: &crate::protocols::pseudonym::Pseudonym,
+    policy: &crate::circuits::policy::Policy,
+) -> ApiResult<Vec<serde_json::Value>> {
+    let (from, to) = prefix_range(subject_prefix(subject).as_bytes());
+    let mut out = Vec::new();
+    for (k, _) in s
+        .store
+        .scan(Table::Meta, &from, to.as_deref(), 10_000)
+        .map_err(ApiError::internal)?
+    {
+        let k = String::from_utf8_lossy(&k).into_owned();
+        let index: u64 = k
+            .rsplit('/')
+            .next()
+            .and_then(|i| i.parse().ok())
+            .ok_or_else(|| ApiError::internal("corrupt dispute index"))?;
+        let d = load(s, index)?;
+        let read = policy
+            .reads
+            .iter()
+            .any(|r| Some(r.0.as_str()) == d["attribute"].as_str());
+        if d["status"] == "open" && read {
+            out.push(json!({ "dispute_index": index, "attribute": d["attribute"] }));
+        }
+    }
+    Ok(out)
+}
 
 fn load(s: &ServiceState, index: u64) -> ApiResult<serde_json::Value> {
     let v = s
@@ -121,6 +159,11 @@ pub(super) async fn file(
         let mut b = Batch::new();
         b.insert(Table::Meta, key(base), record.to_string().into_bytes());
         b.insert(Table::Meta, holder_key(&holder, base), Vec::new());
+        b.insert(
+            Table::Meta,
+            format!("{}{base:020}", subject_prefix(&subject)).into_bytes(),
+            Vec::new(),
+        );
         Ok((
             vec![LogEntry::DisputeFiled {
                 subject,

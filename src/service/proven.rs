@@ -339,8 +339,10 @@ pub(super) async fn query(
     })?;
     let outcome = outcome_json(verdict.verdict.outcome);
     let receipt = s.receipt(verdict, idx[1])?;
+    let disputed = super::dispute::open_on(&s, &subject, &policy)?;
     Ok(Json(json!({
         "outcome": outcome,
+        "rests_on_disputed_data": disputed,
         "path": "proven",
         "receipt": hex::encode(receipt.to_bytes()),
         "log_indices": { "query": idx[0], "verdict": idx[1] },

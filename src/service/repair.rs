@@ -66,6 +66,18 @@ struct Apply {
     holder: String,
     attribute: String,
     reason: String,
+    /// The listing's class and decision day (from the holder's notice): the service computes
+    /// the earliest repair day from the regimes table, shows it, and refuses an early
+    /// application.
+    listing: Option<ListingRef>,
+}
+
+#[derive(Deserialize)]
+struct ListingRef {
+    class: String,
+    decided: u32,
+    #[serde(default)]
+    extension_days: u32,
 }
 
 /// `POST /v1/subject/repairs`: apply to `holder` for the repair of a listing.
@@ -109,13 +121,27 @@ pub(super) async fn apply(
     if req.reason.trim().is_empty() || req.reason.len() > 1000 {
         return Err(ApiError::bad("reason: 1 to 1000 bytes"));
     }
+    let mut earliest = None;
+    if let Some(l) = &req.listing {
+        let listing = crate::circuits::periods::Regimes::builtin()
+            .listing(attribute.as_str(), &l.class, l.decided, l.extension_days)
+            .map_err(|e| ApiError::bad(e.to_string()))?;
+        let today = (now() / 86_400) as u32;
+        if today < listing.earliest_repair {
+            return Err(ApiError::bad(format!(
+                "too early: under {} (class {}) this listing can be repaired from day {}, today is day {today}",
+                listing.regime, listing.class, listing.earliest_repair
+            )));
+        }
+        earliest = Some(listing.earliest_repair);
+    }
     let mut raw = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
     let id = hex::encode(raw);
     let app = json!({
         "id": id, "subject": subject.to_text(), "holder": holder.to_string(),
         "attribute": attribute.to_string(), "reason": req.reason, "filed_at": now(),
-        "status": "pending",
+        "status": "pending", "earliest_repair_day": earliest,
     });
     let mut b = Batch::new();
     b.insert(Table::Meta, key(&id), app.to_string().into_bytes());
