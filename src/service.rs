@@ -16,6 +16,7 @@
 //! | `GET /v1/subject/records`, `/v1/subject/queries` | subject | my records; queries about me |
 //! | `POST`/`GET /v1/subject/repairs` | subject | apply for repair; my applications and receipts |
 //! | `GET /v1/holder/repairs`, `POST /v1/holder/repairs/decide` | holder | repair inbox; approve or refuse |
+//! | `POST /v1/holder/listings` | holder | listing notice: class, decision day → until, earliest repair |
 //! | `POST /v1/subject/disputes` | subject | dispute a log entry about me |
 //! | `GET /v1/holder/disputes`, `POST /v1/holder/disputes/answer` | holder | disputes of my submissions; uphold or correct |
 //! | `POST /v1/subject/pledges`, `GET /v1/holder/pledges` | subject / holder | credit pledges |
@@ -457,6 +458,10 @@ pub fn router(state: Arc<ServiceState>) -> Router {
                 .layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
         )
         .route("/v1/holder/repairs", get(repair::inbox))
+        .route(
+            "/v1/holder/listings",
+            post(repair::notice).layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
+        )
         .route(
             "/v1/subject/disputes",
             post(dispute::file).layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
@@ -1255,6 +1260,7 @@ async fn openapi() -> Json<serde_json::Value> {
             "/v1/subject/repairs": { "get": op("my repair applications, with receipts for approved ones", "subject", None),
                                      "post": op("apply for the repair of a listing {holder, attribute, reason}", "subject", None) },
             "/v1/holder/repairs": { "get": op("repair applications addressed to me", "holder", None) },
+            "/v1/holder/listings": { "post": op("notice of a listing decision {subject, attribute, class, decided[, extension_days]} → until and earliest repair day", "holder", None) },
             "/v1/subject/disputes": { "post": op("dispute a log entry about me {statement: hex of dispute/v1}", "subject", None) },
             "/v1/holder/disputes": { "get": op("disputes of my submissions", "holder", None) },
             "/v1/subject/pledges": { "post": op("make a credit pledge {statement: hex of pledge/v1}", "subject", None) },

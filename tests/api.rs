@@ -1054,7 +1054,48 @@ fn a_listing_lapses_by_itself_at_the_end_of_its_period() {
             ("market.registered", 1),
         ],
     );
+    // The listing notice carries class and decision day; the subject sees the period and the
+    // earliest repair day, and checks its commitment opens to the noticed `until`.
+    let notice = market
+        .post(
+            "/v1/holder/listings",
+            &serde_json::json!({
+                "subject": {"kind": "enterprise", "id": USCC},
+                "attribute": "market.abnormal_operation", "class": "general", "decided": decided,
+            }),
+        )
+        .unwrap();
+    assert_eq!(notice["until"], listing.until);
+    let view = subject.get("/v1/subject/records").unwrap();
+    let shown = &view["listings"][0];
+    assert_eq!(shown["earliest_repair_day"], listing.earliest_repair);
+    assert_eq!(shown["class"], "general");
+    assert_eq!(shown["decided"], decided);
+    match market.post(
+        "/v1/holder/listings",
+        &serde_json::json!({
+            "subject": {"kind": "enterprise", "id": USCC},
+            "attribute": "market.abnormal_operation", "class": "grave", "decided": decided,
+        }),
+    ) {
+        Err(credence::client::ClientError::Status {
+            status: 400,
+            message,
+        }) => {
+            assert!(message.contains("minor, general, serious"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
     let records = subject.subject_records().unwrap();
+
+    let (c, o) = records
+        .iter()
+        .find(|(c, _)| c.commitment.context.attribute.as_str() == "market.abnormal_operation")
+        .unwrap();
+    let opened = o
+        .open(&sealing, &c.commitment.context, &c.commitment.commitment)
+        .unwrap();
+    assert_eq!(Some(opened.value()), shown["until"].as_u64());
 
     // Still listed the day before the period ends: nothing to prove.
     assert!(matches!(

@@ -62,6 +62,73 @@ fn list(s: &ServiceState, prefix: &[u8]) -> ApiResult<Vec<serde_json::Value>> {
 }
 
 #[derive(Deserialize)]
+struct Notice {
+    subject: super::SubjectRef,
+    attribute: String,
+    class: String,
+    decided: u32,
+    #[serde(default)]
+    extension_days: u32,
+}
+
+fn notice_prefix(subject: &Pseudonym) -> String {
+    format!("listing/{}/", hex::encode(pseudonym_bytes(subject)))
+}
+
+/// `POST /v1/holder/listings`: the notice of a listing decision — severity class and decision
+/// day. The service derives the period from the regimes table (the `until` the holder's
+/// submission must carry, and the earliest repair day) and shows the notice to the subject,
+/// who can check its commitment opens to that `until`.
+pub(super) async fn notice(
+    State(s): State<Arc<ServiceState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let caller = s.authenticate(&headers, &method, &uri, &body, &[Role::Holder])?;
+    let req: Notice = json_body(&body)?;
+    let (_, subject) = super::subject_of(&s, &req.subject)?;
+    let entry = s
+        .catalog
+        .get(&req.attribute)
+        .map_err(|e| ApiError::bad(e.to_string()))?;
+    if !entry.owned_by(caller.party.as_str()) {
+        return Err(ApiError::bad(format!(
+            "`{}` is held by the `{}` authority, not by `{}`",
+            req.attribute, entry.holder, caller.party
+        )));
+    }
+    let l = crate::circuits::periods::Regimes::builtin()
+        .listing(&req.attribute, &req.class, req.decided, req.extension_days)
+        .map_err(|e| ApiError::bad(e.to_string()))?;
+    let notice = json!({
+        "holder": caller.party.to_string(), "attribute": req.attribute, "regime": l.regime,
+        "class": l.class, "decided": l.decided, "until": l.until,
+        "earliest_repair_day": l.earliest_repair, "noticed_at": now(),
+    });
+    let mut b = Batch::new();
+    b.put(
+        Table::Meta,
+        format!("{}{}", notice_prefix(&subject), req.attribute).into_bytes(),
+        notice.to_string().into_bytes(),
+    );
+    s.store.commit(&b).map_err(ApiError::internal)?;
+    Ok(Json(notice))
+}
+
+/// The listing notices about `subject` (for its records view).
+pub(super) fn notices(s: &ServiceState, subject: &Pseudonym) -> ApiResult<Vec<serde_json::Value>> {
+    let (from, to) = prefix_range(notice_prefix(subject).as_bytes());
+    s.store
+        .scan(Table::Meta, &from, to.as_deref(), 1000)
+        .map_err(ApiError::internal)?
+        .into_iter()
+        .map(|(_, v)| serde_json::from_slice(&v).map_err(ApiError::internal))
+        .collect()
+}
+
+#[derive(Deserialize)]
 struct Apply {
     holder: String,
     attribute: String,

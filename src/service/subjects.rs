@@ -204,6 +204,7 @@ pub(super) async fn records(
         "pseudonym": subject.to_text(),
         "committed": committed,
         "sealed": sealed,
+        "listings": super::repair::notices(&s, &subject)?,
     })))
 }
 
