@@ -98,9 +98,7 @@ pub(super) async fn file(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let caller = s.authenticate(&headers, &method, &uri, &body, &[Role::Subject])?;
-    let (subject, _) = subjects::of_party(&s, &caller.party)?
-        .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "caller is not bound to a subject"))?;
+    let (caller, subject) = subjects::caller_subject(&s, &method, &uri, &headers, &body)?;
     let req: File = json_body(&body)?;
     let bytes = hex::decode(&req.statement).map_err(|_| ApiError::bad("statement: not hex"))?;
     let signed =
@@ -312,9 +310,7 @@ pub(super) async fn pledge(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let caller = s.authenticate(&headers, &method, &uri, &body, &[Role::Subject])?;
-    let (subject, _) = subjects::of_party(&s, &caller.party)?
-        .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "caller is not bound to a subject"))?;
+    let (caller, subject) = subjects::caller_subject(&s, &method, &uri, &headers, &body)?;
     let req: Pledge = json_body(&body)?;
     let bytes = hex::decode(&req.statement).map_err(|_| ApiError::bad("statement: not hex"))?;
     let signed = crate::protocols::dispute::SignedPledge::from_bytes(&bytes)

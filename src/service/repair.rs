@@ -155,9 +155,7 @@ pub(super) async fn apply(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let caller = s.authenticate(&headers, &method, &uri, &body, &[Role::Subject])?;
-    let (subject, _) = subjects::of_party(&s, &caller.party)?
-        .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "caller is not bound to a subject"))?;
+    let (_, subject) = subjects::caller_subject(&s, &method, &uri, &headers, &body)?;
     let req: Apply = json_body(&body)?;
     let holder = PartyId::new(&req.holder).map_err(|e| ApiError::bad(format!("holder: {e}")))?;
     let attribute =
@@ -226,9 +224,7 @@ pub(super) async fn mine(
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let caller = s.authenticate(&headers, &method, &uri, b"", &[Role::Subject])?;
-    let (subject, _) = subjects::of_party(&s, &caller.party)?
-        .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "caller is not bound to a subject"))?;
+    let (_, subject) = subjects::caller_subject(&s, &method, &uri, &headers, b"")?;
     let prefix = format!("repair-subject/{}/", hex::encode(pseudonym_bytes(&subject)));
     let mut apps = list(&s, prefix.as_bytes())?;
     for app in &mut apps {

@@ -137,16 +137,20 @@ pub(super) fn check_consent(
     Ok(Some(consent))
 }
 
-async fn caller_subject(
+/// Authenticates a subject party and returns it with the pseudonym it is bound to (403 if it
+/// is bound to none). Every subject route derives the subject from here, never from the body.
+pub(super) fn caller_subject(
     s: &ServiceState,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
-) -> ApiResult<Pseudonym> {
-    let caller = s.authenticate(headers, method, uri, b"", &[Role::Subject])?;
-    of_party(s, &caller.party)?
+    body: &[u8],
+) -> ApiResult<(crate::auth::Caller, Pseudonym)> {
+    let caller = s.authenticate(headers, method, uri, body, &[Role::Subject])?;
+    let subject = of_party(s, &caller.party)?
         .map(|(p, _)| p)
-        .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "caller is not bound to a subject"))
+        .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "caller is not bound to a subject"))?;
+    Ok((caller, subject))
 }
 
 /// `GET /v1/subject/records`: the subject's commitments with their sealed openings, and the
@@ -157,7 +161,7 @@ pub(super) async fn records(
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let subject = caller_subject(&s, &method, &uri, &headers).await?;
+    let (_, subject) = caller_subject(&s, &method, &uri, &headers, b"")?;
     let (from, to) = prefix_range(&pseudonym_bytes(&subject));
     let mut committed = Vec::new();
     let mut sealed = Vec::new();
@@ -215,7 +219,7 @@ pub(super) async fn queries(
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let subject = caller_subject(&s, &method, &uri, &headers).await?;
+    let (_, subject) = caller_subject(&s, &method, &uri, &headers, b"")?;
     let mut prefix = b"q/".to_vec();
     prefix.extend_from_slice(&pseudonym_bytes(&subject));
     let (from, to) = prefix_range(&prefix);
