@@ -97,8 +97,9 @@ fn run(root: &std::path::Path) -> Result<(), Error> {
     std::fs::write(
         &federation,
         format!(
-            "[[partner]]\norigin = \"credence.example/tianjin\"\nlog_key = \"{}\"\naddress = \"{}\"\nparty_file = \"{}\"\n",
+            "[[partner]]\norigin = \"credence.example/tianjin\"\nlog_key = \"{}\"\nkey_authority_key = \"{}\"\naddress = \"{}\"\nparty_file = \"{}\"\n",
             tj_anchors["log_key"].as_str().ok_or("log key")?,
+            tj_anchors["key_authority_key"].as_str().ok_or("key authority key")?,
             tj.addr,
             party_file.display()
         ),
@@ -136,18 +137,29 @@ fn run(root: &std::path::Path) -> Result<(), Error> {
     let receipt = credence::protocols::verdict::VerdictReceipt::from_bytes(&hex::decode(
         answer["receipt"].as_str().ok_or("receipt")?,
     )?)?;
-    let v = &receipt.verdict.verdict;
-    let outcome = receipt.verify(
+    // The bank checks Tianjin's receipt itself: Tianjin's anchors as published (here read
+    // from Tianjin directly, standing in for out-of-band delivery), its own copy of the policy,
+    // its day, and the Tianjin pseudonym Beijing obtained and checked for the identifier.
+    let pinned = credence::circuits::policy::builtin("public_procurement")
+        .ok_or("policy")?
+        .pin();
+    let partner_subject = credence::protocols::pseudonym::Pseudonym::from_text(
+        answer["partner_subject"]
+            .as_str()
+            .ok_or("partner subject")?,
+    )
+    .ok_or("partner subject")?;
+    let verified = receipt.verify(
         &tj_op.anchors()?,
-        &credence::protocols::verdict::Question {
-            subject: v.subject,
-            policy_hash: v.policy_hash,
+        &credence::protocols::question::Question {
+            subject: partner_subject,
+            policy: &pinned,
             as_of_day: day,
         },
     )?;
     println!(
-        "Beijing bank: {outcome:?} — Tianjin's verdict (its log index {}), forwarded and logged in Beijing at {}, receipt verified with Tianjin's keys",
-        receipt.leaf_index, answer["log_indices"]["query"]
+        "Beijing bank: {:?} — Tianjin's verdict (its log index {}), forwarded and logged in Beijing at {}, receipt verified with Tianjin's pinned keys; Beijing cosigned Tianjin's checkpoint on the way",
+        verified.outcome, receipt.leaf_index, answer["log_indices"]["query"]
     );
 
     // Beijing witnesses Tianjin's log.
@@ -156,6 +168,7 @@ fn run(root: &std::path::Path) -> Result<(), Error> {
         let body = serde_json::json!({ "checkpoint": text });
         let (st, b) = call(
             &bj.addr,
+            "credence.example/beijing",
             "POST",
             "/v1/witness/cosign",
             body.to_string().as_bytes(),

@@ -30,7 +30,18 @@ fn call(
     key: &SigningKey,
     party: &str,
 ) -> (u16, Vec<u8>) {
-    credence::client::call(addr, method, path, body, key, &PartyId::new(party).unwrap()).unwrap()
+    static ORIGIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let origin = ORIGIN.get_or_init(|| credence::client::service_origin(addr).unwrap());
+    credence::client::call(
+        addr,
+        origin,
+        method,
+        path,
+        body,
+        key,
+        &PartyId::new(party).unwrap(),
+    )
+    .unwrap()
 }
 
 fn timed(samples: &Samples, route: &str, f: impl FnOnce() -> (u16, Vec<u8>)) -> u16 {
@@ -214,9 +225,15 @@ fn main() {
             .as_secs()
             / 86_400) as u32;
         let policy = credence::circuits::policy::builtin("public_procurement").unwrap();
-        let package =
-            credence::roles::prove(&policy, day, who, &me.subject_records().unwrap(), &sealing)
-                .unwrap();
+        let package = credence::roles::prove(
+            &policy,
+            day,
+            who,
+            &me.subject_records().unwrap(),
+            &sealing,
+            &me,
+        )
+        .unwrap();
         serde_json::to_vec(&serde_json::json!({
             "subject": {"kind": "enterprise", "id": "914403001922038216"},
             "policy": "public_procurement", "purpose": "load test", "day": day,

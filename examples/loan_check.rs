@@ -1,10 +1,11 @@
 //! A bank's loan check through the Rust client: `cargo run --example loan_check`.
 //!
-//! Starts a Credence service in process on a temporary embedded store, registers a court, a tax
-//! bureau and a market regulator as holders and a bank, has them upload sealed (TFHE) records
-//! about one enterprise, and then does what a loan desk does: ask 信易贷 for the enterprise and
-//! verify the signed verdict's receipt against the pinned trust anchors. Then the court lists
-//! the enterprise as a dishonest debtor and the desk asks again.
+//! Starts a Credence service and its witness in process on a temporary embedded store, registers
+//! the six holders whose indicators 信易贷 requires and a bank, has them upload sealed (TFHE)
+//! records about one enterprise, and then does what a loan desk does: ask 信易贷 for the
+//! enterprise and verify the signed verdict's receipt against the pinned trust anchors and its
+//! own question. Then the court lists the enterprise as a dishonest debtor and the desk asks
+//! again.
 
 use credence::circuits::catalog::Catalog;
 use credence::circuits::policy::BUILTIN_POLICIES;
@@ -14,8 +15,7 @@ use credence::fhe::keys::PublicMaterial;
 use credence::protocols::identifiers::{SubjectId, Uscc};
 use credence::protocols::names::{AttributeId, PartyId};
 use credence::protocols::signing::{Role, SigningKey};
-use credence::protocols::verdict;
-use credence::serve::{open, operator_key, Running};
+use credence::serve::{operator_key, LocalRegion};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -30,18 +30,29 @@ fn main() -> Result<(), Error> {
 
 fn run(dir: &std::path::Path) -> Result<(), Error> {
     let mut rng = rand::rngs::OsRng;
-    let service = Running::start(open(dir, &mut |m| eprintln!("{m}"))?.app)?;
-    let addr = service.addr.clone();
+    let region = LocalRegion::start(dir, &mut |m| eprintln!("{m}"))?;
+    let addr = region.service.addr.clone();
     let operator = Client::new(&addr, PartyId::new("operator")?, operator_key(dir)?);
     let text = BUILTIN_POLICIES
         .iter()
         .find(|(n, _)| *n == "xinyidai")
         .ok_or("policy")?
         .1;
-    let policy_hash = operator.publish_policy(text)?;
+    operator.publish_policy(text)?;
+    // The bank pins the policy it reads, by its own copy of the text.
+    let pinned = credence::circuits::policy::builtin("xinyidai")
+        .ok_or("policy")?
+        .pin();
 
     let mut holders = Vec::new();
-    for name in ["court.haidian", "tax.beijing", "market.beijing"] {
+    for name in [
+        "court.haidian",
+        "tax.beijing",
+        "market.beijing",
+        "social.beijing",
+        "utility.beijing",
+        "assoc.beijing",
+    ] {
         let key = SigningKey::generate(Role::Holder, &mut rng);
         let id = PartyId::new(name)?;
         operator.register_party(&id, &key.public(), None)?;
@@ -51,8 +62,11 @@ fn run(dir: &std::path::Path) -> Result<(), Error> {
     let bank_id = PartyId::new("bank.boc-haidian")?;
     operator.register_party(&bank_id, &bank_key.public(), None)?;
     let bank = Client::new(&addr, bank_id, bank_key);
-    // Pinned when the bank joined (in production: delivered out of band).
+    // Pinned when the bank joined: what the service serves must match what was published.
     let anchors = bank.anchors()?;
+    if anchors.fingerprint() != region.anchors.fingerprint() {
+        return Err("the service's anchors differ from the published ones".into());
+    }
 
     let enterprise = SubjectId::Enterprise(Uscc::with_check_chars("91110108MA05KL2M")?);
     let public = PublicMaterial::load(&dir.join("keys"))?;
@@ -97,6 +111,9 @@ fn run(dir: &std::path::Path) -> Result<(), Error> {
             ("market.compliance_score", 75),
         ],
     )?;
+    upload(&holders[3], 1, &[("social.insurance_score", 70)])?;
+    upload(&holders[4], 1, &[("utility.payment_score", 90)])?;
+    upload(&holders[5], 1, &[("assoc.industry_score", 60)])?;
 
     let ask = || -> Result<(), Error> {
         let answer = bank.query_sealed(&Question {
@@ -106,18 +123,20 @@ fn run(dir: &std::path::Path) -> Result<(), Error> {
             purpose: "working-capital loan, application 2026-0931",
             consent: None,
         })?;
-        let (pseudonym, _) = holders[0].pseudonym(&enterprise)?;
-        let outcome = answer.receipt.verify(
+        let (pseudonym, _) = bank.pseudonym(&enterprise)?;
+        let verified = answer.receipt.verify(
             &anchors,
-            &verdict::Question {
+            &credence::protocols::question::Question {
                 subject: pseudonym,
-                policy_hash,
+                policy: &pinned,
                 as_of_day: DAY,
             },
         )?;
         println!(
-            "{}: {outcome:?} — verdict signed by the key authority, logged at {}, included under checkpoint {} (verified)",
+            "{}: {:?} on records of {} attributes — verdict signed by the key authority, logged at {}, included under a witnessed checkpoint of size {} (verified)",
             enterprise.as_str(),
+            verified.outcome,
+            verified.coverage.len(),
             answer.receipt.leaf_index,
             answer.receipt.checkpoint.checkpoint.size
         );
@@ -134,6 +153,6 @@ fn run(dir: &std::path::Path) -> Result<(), Error> {
         ],
     )?;
     ask()?;
-    service.stop();
+    region.stop();
     Ok(())
 }

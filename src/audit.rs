@@ -1,25 +1,28 @@
 //! The privacy auditor: follows the log through the API and checks what the service did.
 //!
-//! 1. The checkpoint is signed by the log; the entries recompute its root; a consistency proof
-//!    links the auditor's previous checkpoint (if any) to this one.
-//! 2. Every verdict is fetched and re-verified: signature by the right party for its path;
-//!    proven path: holder signatures, range certificates, the predicate proof, and that the
-//!    statement is the published policy's lowering; sealed path: the decryption it cites is a
-//!    logged decryption of a logged evaluation of a logged query, for the same output.
+//! 1. The checkpoint is signed by the pinned log key and cosigned by the pinned witness quorum;
+//!    the entries recompute its root; a consistency proof links the auditor's previous
+//!    checkpoint (if any) to this one. (A party that is not an auditor sees the leaves that do
+//!    not concern it as hashes only; the root still recomputes from them.)
+//! 2. Every verdict is fetched and re-verified against the question **the log** asked — the
+//!    `Query` entry it cites (subject, policy, day), with the policy pinned by a logged
+//!    `PolicyPublished` hash and holder keys from logged registrations: signature by the right
+//!    party for its path; proven path: the statement derived from that question, holder
+//!    signatures, range certificates, the predicate proof; sealed path: the decryption it cites
+//!    is a logged decryption of a logged evaluation of that query, for the same output.
 //! 3. Every decryption has a logged evaluation with the same output; every evaluation answers
 //!    a logged query with the same policy.
 //! 4. Every query about a person carries a consent hash; every consent is fetched, signed by a
 //!    registered subject key, and covers the query (bank, policy, purpose, day, subject).
 //! 5. A sample of FHE evaluations is re-checked (needs the public TFHE material): their inputs
-//!    must be exactly each holder's latest sealed record about the subject before the query
-//!    (nothing dropped, nothing stale), each the holder's signed upload with a verifying proof
-//!    of plaintext knowledge. The output itself cannot be checked without the client key, and
+//!    must be exactly the latest sealed record per attribute of the policy for the subject
+//!    before the query (nothing dropped, nothing stale), in log order, each the holder's signed
+//!    upload with a verifying proof of plaintext knowledge. The output itself cannot be checked without the client key, and
 //!    does not need to be: the key authority decrypts only its own replay of the evaluation.
 
 use crate::circuits::catalog::Catalog;
 use crate::circuits::policy::Policy;
-use crate::circuits::proof::lower_to_proof;
-use crate::client::{Client, ClientError};
+use crate::client::{Client, ClientError, Entry};
 use crate::fhe::engine::Engine;
 use crate::protocols::consent::SignedConsent;
 use crate::protocols::identifiers::SubjectKind;
@@ -28,7 +31,8 @@ use crate::protocols::log::entry::{EvaluationPath, LogEntry, LogLeaf};
 use crate::protocols::log::hash::Hash;
 use crate::protocols::log::tree::MemoryTree;
 use crate::protocols::log::Sha3Log;
-use crate::protocols::names::{AttributeId, PartyId};
+use crate::protocols::names::AttributeId;
+use crate::protocols::question::{HolderKeys, PinnedPolicy, Question};
 use crate::protocols::signing::{PublicKey, Role};
 use crate::protocols::verdict::{Evidence, SignedVerdict, TrustAnchors};
 use std::collections::{BTreeMap, BTreeSet};
@@ -66,6 +70,8 @@ pub struct AuditReport {
     pub consents_checked: usize,
     /// Evaluations whose inputs were re-checked (complete, current, signed, proven).
     pub rechecked: usize,
+    /// Entries shown as hashes only (they do not concern a reader that is not an auditor).
+    pub hidden: usize,
     /// Everything that is wrong, with the log index.
     pub problems: Vec<String>,
     /// What needs a person's attention without being a fault of the log: disputes past their
@@ -84,6 +90,13 @@ impl AuditReport {
         let mut out = String::new();
         let size = self.checkpoint.as_ref().map_or(0, |c| c.checkpoint.size);
         let _ = writeln!(out, "audited {size} log entries");
+        if self.hidden > 0 {
+            let _ = writeln!(
+                out,
+                "  ({} entries not about this party were shown as leaf hashes only; an auditor sees them all)",
+                self.hidden
+            );
+        }
         for (k, n) in &self.kinds {
             let _ = writeln!(out, "  {n:>5} × {k}");
         }
@@ -158,14 +171,15 @@ pub fn audit(
 ) -> Result<AuditReport, AuditError> {
     let mut report = AuditReport::default();
     let checkpoint = client.checkpoint()?;
-    let cp = checkpoint
-        .verify(&anchors.log)
+    let cp = anchors
+        .verify_checkpoint(&checkpoint)
         .map_err(|e| AuditError::Checkpoint(e.to_string()))?
         .clone();
-    let mut leaves: Vec<LogLeaf> = Vec::with_capacity(cp.size as usize);
+    // Leaves the caller may read; the others (if it is not an auditor) as hashes only.
+    let mut shown: Vec<Option<LogLeaf>> = Vec::with_capacity(cp.size as usize);
     let mut tree = MemoryTree::<Sha3Log>::new();
-    while (leaves.len() as u64) < cp.size {
-        let from = leaves.len() as u64;
+    while (shown.len() as u64) < cp.size {
+        let from = shown.len() as u64;
         let to = (from + 1000).min(cp.size);
         let got = client.entries(from, to)?;
         if got.is_empty() {
@@ -174,14 +188,20 @@ pub fn audit(
                 .push(format!("the service returned no entries from {from}"));
             break;
         }
-        for (i, leaf) in got {
-            if i != leaves.len() as u64 {
+        for (i, entry) in got {
+            if i != shown.len() as u64 {
                 report
                     .problems
                     .push(format!("entry {i} returned out of order"));
             }
-            tree.append(&leaf.to_bytes());
-            leaves.push(leaf);
+            tree.append_leaf_hash(entry.leaf_hash());
+            shown.push(match entry {
+                Entry::Leaf(l) => Some(l),
+                Entry::Hidden(_) => {
+                    report.hidden += 1;
+                    None
+                }
+            });
         }
     }
     report.root_ok = tree.size() == cp.size && tree.root() == cp.root;
@@ -195,31 +215,46 @@ pub fn audit(
         };
         report.consistent = Some(ok);
     }
+    // Entries the auditor cannot read are left out of the checks below (they are not its to
+    // check); `leaves[i]` is `None` for them.
+    let leaves = &shown;
 
+    // Policies are pinned by the hashes the log published; the text served must hash to one.
     let catalog = Catalog::builtin();
-    let mut policies: BTreeMap<Hash, Policy> = BTreeMap::new();
+    let logged_policies: BTreeSet<Hash> = leaves
+        .iter()
+        .flatten()
+        .filter_map(|l| match &l.entry {
+            LogEntry::PolicyPublished { policy_hash, .. } => Some(*policy_hash),
+            _ => None,
+        })
+        .collect();
+    let mut policies: BTreeMap<Hash, (Policy, PinnedPolicy)> = BTreeMap::new();
     for (name, hash, text) in client.policies()? {
         match Policy::parse(&text, &catalog) {
-            Ok(p) if p.hash() == hash => {
-                policies.insert(hash, p);
+            Ok(p) if p.hash() == hash && logged_policies.contains(&hash) => {
+                let pin = p.pin();
+                policies.insert(hash, (p, pin));
             }
             _ => report.problems.push(format!(
-                "published policy `{name}` does not parse to its hash"
+                "published policy `{name}` does not parse to a hash the log published"
             )),
         }
     }
     let subject_keys: Vec<PublicKey> = leaves
         .iter()
+        .flatten()
         .filter_map(|l| match &l.entry {
             LogEntry::PartyRegistered { key, .. } if key.role() == Role::Subject => Some(*key),
             _ => None,
         })
         .collect();
-    let mut anchors = anchors.clone();
-    for l in &leaves {
+    // Holder keys come from the log's registrations, never from the service's word.
+    let mut holder_keys = HolderKeys::new();
+    for l in leaves.iter().flatten() {
         if let LogEntry::PartyRegistered { party, key } = &l.entry {
-            if key.role() == Role::Holder && !anchors.holders.iter().any(|(p, _)| p == party) {
-                anchors.holders.push((party.clone(), *key));
+            if key.role() == Role::Holder {
+                holder_keys.entry(party.clone()).or_insert(*key);
             }
         }
     }
@@ -229,6 +264,7 @@ pub fn audit(
     let mut per_bank_day: BTreeMap<(String, u64), u64> = BTreeMap::new();
     for (i, leaf) in leaves.iter().enumerate() {
         let i = i as u64;
+        let Some(leaf) = leaf else { continue };
         *report.kinds.entry(kind(&leaf.entry)).or_default() += 1;
         match &leaf.entry {
             LogEntry::DisputeFiled {
@@ -244,7 +280,8 @@ pub fn audit(
                 open_disputes.insert(i, *answer_by_day);
             }
             LogEntry::DisputeAnswered { dispute_index, .. }
-                if open_disputes.remove(dispute_index).is_none() =>
+                if open_disputes.remove(dispute_index).is_none()
+                    && leaf_at(leaves, *dispute_index).is_some() =>
             {
                 report.problems.push(format!(
                     "entry {i}: answer to {dispute_index}, which is no open dispute"
@@ -300,8 +337,8 @@ pub fn audit(
                 ..
             } => {
                 let ok = *query_index < i
-                    && matches!(&leaves[*query_index as usize].entry,
-                        LogEntry::Query { policy_hash: p, .. } if p == policy_hash);
+                    && matches!(leaves.get(*query_index as usize).and_then(|l| l.as_ref()).map(|l| &l.entry),
+                        Some(LogEntry::Query { policy_hash: p, .. }) if p == policy_hash);
                 if ok {
                     evaluations.push(i);
                 } else {
@@ -315,8 +352,8 @@ pub fn audit(
                 output_hash,
             } => {
                 let ok = *evaluation_index < i
-                    && matches!(&leaves[*evaluation_index as usize].entry,
-                        LogEntry::Evaluation { output_hash: o, .. } if o == output_hash);
+                    && matches!(leaves.get(*evaluation_index as usize).and_then(|l| l.as_ref()).map(|l| &l.entry),
+                        Some(LogEntry::Evaluation { output_hash: o, .. }) if o == output_hash);
                 if !ok {
                     report.problems.push(format!(
                         "entry {i}: decryption without a logged evaluation of the same output"
@@ -329,10 +366,10 @@ pub fn audit(
                 ..
             } => match check_verdict(
                 client,
-                &anchors,
+                anchors,
                 &policies,
-                &catalog,
-                &leaves,
+                &holder_keys,
+                leaves,
                 i,
                 verdict_hash,
             ) {
@@ -376,7 +413,7 @@ pub fn audit(
     }
     if let Some(engine) = options.engine {
         for &e in evaluations.iter().rev().take(options.replay) {
-            match recheck(client, engine, &anchors, &policies, &catalog, &leaves, e) {
+            match recheck(client, engine, &holder_keys, &policies, &catalog, leaves, e) {
                 Ok(()) => report.rechecked += 1,
                 Err(m) => report
                     .problems
@@ -388,12 +425,19 @@ pub fn audit(
     Ok(report)
 }
 
+fn leaf_at(leaves: &[Option<LogLeaf>], i: u64) -> Option<&LogEntry> {
+    leaves
+        .get(usize::try_from(i).ok()?)
+        .and_then(|l| l.as_ref())
+        .map(|l| &l.entry)
+}
+
 fn check_verdict(
     client: &Client,
     anchors: &TrustAnchors,
-    policies: &BTreeMap<Hash, Policy>,
-    catalog: &Catalog,
-    leaves: &[LogLeaf],
+    policies: &BTreeMap<Hash, (Policy, PinnedPolicy)>,
+    holder_keys: &HolderKeys,
+    leaves: &[Option<LogLeaf>],
     index: u64,
     hash: &Hash,
 ) -> Result<SignedVerdict, String> {
@@ -404,102 +448,129 @@ fn check_verdict(
     if v.hash() != *hash {
         return Err("the stored verdict does not match the logged hash".into());
     }
-    v.verify(anchors)
-        .map_err(|e| format!("the verdict does not verify: {e}"))?;
-    let policy = policies
-        .get(&v.verdict.policy_hash)
-        .ok_or("the verdict is for a policy that was never published")?;
     if v.verdict.log_indices.iter().any(|&j| j >= index) {
         return Err("the verdict cites entries logged after it".into());
     }
-    match &v.verdict.evidence {
-        Evidence::Proof {
-            statement, inputs, ..
-        } => {
-            let plan = lower_to_proof(policy).map_err(|e| e.to_string())?;
-            if !plan.matches_evidence(statement, inputs, catalog) {
-                return Err("the proof is not the published policy's statement".into());
-            }
+    // The question is the one the log records: the `Query` entry the verdict cites.
+    let queries: Vec<(u64, &LogEntry)> = v
+        .verdict
+        .log_indices
+        .iter()
+        .filter_map(|&j| leaf_at(leaves, j).map(|e| (j, e)))
+        .filter(|(_, e)| matches!(e, LogEntry::Query { .. }))
+        .collect();
+    let [(
+        _,
+        LogEntry::Query {
+            subject,
+            policy_hash,
+            as_of_day,
+            bank: asking,
+            ..
+        },
+    )] = queries.as_slice()
+    else {
+        return Err("the verdict does not cite exactly one logged query".into());
+    };
+    if let Some(LogEntry::Verdict { bank, .. }) = leaf_at(leaves, index) {
+        if bank != asking {
+            return Err("the verdict was handed to another bank than the one that asked".into());
         }
-        Evidence::Decryption {
-            evaluation_index,
-            decryption_index,
-            output_hash,
-        } => {
-            let ok = matches!(leaves.get(*decryption_index as usize).map(|l| &l.entry),
-                Some(LogEntry::Decryption { evaluation_index: e, output_hash: o })
-                    if e == evaluation_index && o == output_hash)
-                && matches!(leaves.get(*evaluation_index as usize).map(|l| &l.entry),
-                Some(LogEntry::Evaluation { policy_hash, .. }) if *policy_hash == v.verdict.policy_hash);
-            if !ok {
-                return Err("the sealed verdict does not rest on a logged evaluation and decryption of its output".into());
-            }
+    }
+    let (_, pinned) = policies
+        .get(policy_hash)
+        .ok_or("the verdict is for a policy that was never published")?;
+    let question = Question {
+        subject: *subject,
+        policy: pinned,
+        as_of_day: *as_of_day,
+    };
+    v.verify(anchors, &question, holder_keys)
+        .map_err(|e| format!("the verdict does not verify for the question the log asked: {e}"))?;
+    if let Evidence::Decryption {
+        evaluation_index,
+        decryption_index,
+        output_hash,
+    } = &v.verdict.evidence
+    {
+        let ok = matches!(leaf_at(leaves, *decryption_index),
+            Some(LogEntry::Decryption { evaluation_index: e, output_hash: o })
+                if e == evaluation_index && o == output_hash)
+            && matches!(leaf_at(leaves, *evaluation_index),
+            Some(LogEntry::Evaluation { policy_hash: p, query_index, .. })
+                if *p == v.verdict.policy_hash && v.verdict.log_indices.contains(query_index));
+        if !ok {
+            return Err("the sealed verdict does not rest on a logged evaluation and decryption of its output".into());
         }
     }
     Ok(v)
 }
 
+/// The sealed records an evaluation for `subject` and `policy` before entry `before` must read:
+/// for each attribute the policy reads, the latest sealed record carrying it — each record once,
+/// in log order (`protocols/log.md`, "latest record per attribute").
+pub fn expected_inputs(
+    leaves: &[Option<LogLeaf>],
+    subject: &crate::protocols::pseudonym::Pseudonym,
+    policy: &Policy,
+    before: u64,
+) -> Vec<Hash> {
+    let mut latest: BTreeMap<&AttributeId, (u64, Hash)> = BTreeMap::new();
+    let mut first_index: BTreeMap<Hash, u64> = BTreeMap::new();
+    for (i, leaf) in leaves.iter().enumerate().take(before as usize) {
+        if let Some(LogLeaf {
+            entry:
+                LogEntry::AttributeSubmitted {
+                    attribute,
+                    subject: s,
+                    path: EvaluationPath::Sealed,
+                    content_hash,
+                    ..
+                },
+            ..
+        }) = leaf
+        {
+            if s == subject && policy.reads.iter().any(|r| &r.0 == attribute) {
+                let first = *first_index.entry(*content_hash).or_insert(i as u64);
+                latest.insert(attribute, (first, *content_hash));
+            }
+        }
+    }
+    let mut records: Vec<(u64, Hash)> = latest.into_values().collect();
+    records.sort();
+    records.dedup();
+    records.into_iter().map(|(_, h)| h).collect()
+}
+
 fn recheck(
     client: &Client,
     engine: &Engine,
-    anchors: &TrustAnchors,
-    policies: &BTreeMap<Hash, Policy>,
+    holder_keys: &HolderKeys,
+    policies: &BTreeMap<Hash, (Policy, PinnedPolicy)>,
     catalog: &Catalog,
-    leaves: &[LogLeaf],
+    leaves: &[Option<LogLeaf>],
     index: u64,
 ) -> Result<(), String> {
-    let LogEntry::Evaluation {
+    let Some(LogEntry::Evaluation {
         query_index,
         policy_hash,
         input_hashes,
         ..
-    } = &leaves[index as usize].entry
+    }) = leaf_at(leaves, index)
     else {
         return Err("not an evaluation".into());
     };
-    let LogEntry::Query { subject, .. } = &leaves[*query_index as usize].entry else {
+    let Some(LogEntry::Query { subject, .. }) = leaf_at(leaves, *query_index) else {
         return Err("no query".into());
     };
-    let policy = policies.get(policy_hash).ok_or("unpublished policy")?;
-    // The inputs must be exactly each holder's latest sealed record about the subject (before
-    // the query) that carries an attribute the policy reads: nothing dropped, nothing stale.
-    let mut latest: BTreeMap<&PartyId, (Hash, Vec<&AttributeId>)> = BTreeMap::new();
-    for leaf in &leaves[..*query_index as usize] {
-        if let LogEntry::AttributeSubmitted {
-            holder,
-            attribute,
-            subject: s,
-            path: EvaluationPath::Sealed,
-            content_hash,
-            ..
-        } = &leaf.entry
-        {
-            if s == subject {
-                let slot = latest.entry(holder).or_insert((*content_hash, Vec::new()));
-                if slot.0 != *content_hash {
-                    *slot = (*content_hash, Vec::new());
-                }
-                slot.1.push(attribute);
-            }
-        }
-    }
-    let expected: BTreeSet<Hash> = latest
-        .values()
-        .filter(|(_, attrs)| {
-            attrs
-                .iter()
-                .any(|a| policy.reads.iter().any(|r| &r.0 == *a))
-        })
-        .map(|(h, _)| *h)
-        .collect();
-    let got: BTreeSet<Hash> = input_hashes.iter().copied().collect();
-    if got.len() != input_hashes.len() {
-        return Err("an input is used twice".into());
-    }
-    if got != expected {
+    let (policy, _) = policies.get(policy_hash).ok_or("unpublished policy")?;
+    // The inputs must be exactly the latest record per attribute before the query, in log
+    // order: nothing dropped, nothing stale.
+    let expected = expected_inputs(leaves, subject, policy, *query_index);
+    if *input_hashes != expected {
         return Err(format!(
-            "the inputs are not the holders' current records ({} used, {} expected)",
-            got.len(),
+            "the inputs are not the latest record of each attribute, in log order ({} used, {} expected)",
+            input_hashes.len(),
             expected.len()
         ));
     }
@@ -513,11 +584,9 @@ fn recheck(
             return Err("the service returned another upload than the logged one".into());
         }
         let holder = &record.submission.submission.holder;
-        let key = anchors
-            .holders
-            .iter()
-            .find(|(p, _)| p == holder)
-            .map(|(_, k)| *k)
+        let key = holder_keys
+            .get(holder)
+            .copied()
             .ok_or_else(|| format!("unregistered holder {holder}"))?;
         engine
             .ingest(&record, &key, catalog)

@@ -102,10 +102,12 @@ impl Authenticator {
             .and_then(|v| decode_party_key(&v)))
     }
 
-    /// Authenticates one request. `header` looks a header up by (lower-case) name.
+    /// Authenticates one request addressed to the service whose log origin is `origin`.
+    /// `header` looks a header up by (lower-case) name.
     pub fn authenticate<'a>(
         &self,
         header: impl Fn(&str) -> Option<&'a str>,
+        origin: &str,
         method: &str,
         path_and_query: &str,
         body: &[u8],
@@ -134,8 +136,15 @@ impl Authenticator {
                 self.window_secs
             )));
         }
-        let statement =
-            RequestStatement::new(party.clone(), method, path_and_query, time, nonce, body);
+        let statement = RequestStatement::new(
+            origin,
+            party.clone(),
+            method,
+            path_and_query,
+            time,
+            nonce,
+            body,
+        );
         key.verify(key.role(), &statement, &signature)
             .map_err(|_| AuthError::Unauthenticated("bad signature".into()))?;
         if !allowed.contains(&key.role()) {

@@ -8,20 +8,20 @@
 use crate::audit::{audit, AuditOptions};
 use crate::circuits::catalog::Catalog;
 use crate::circuits::policy::{Policy, BUILTIN_POLICIES};
-use crate::circuits::proof::lower_to_proof;
-use crate::client::{anchors_from_json, Client, Question};
+use crate::client::{anchors_from_json, anchors_to_json, Client, Question};
 use crate::fhe::engine::Engine;
 use crate::fhe::holder::seal;
 use crate::fhe::keys::{write_file, PublicMaterial};
-use crate::protocols::consent::{Consent, ProofPackage, SignedConsent};
+use crate::protocols::consent::{Consent, SignedConsent};
 use crate::protocols::identifiers::{SubjectId, SubjectKind};
 use crate::protocols::log::checkpoint::SignedCheckpoint;
 use crate::protocols::names::{AttributeId, PartyId};
+use crate::protocols::package::ProofPackage;
 use crate::protocols::pseudonym::Pseudonym;
+use crate::protocols::question::Question as VerifierQuestion;
 use crate::protocols::seal::SealingSecretKey;
 use crate::protocols::signing::{Role, SigningKey};
-use crate::protocols::transcript::labels;
-use crate::protocols::verdict::{self, TrustAnchors, VerdictReceipt};
+use crate::protocols::verdict::{TrustAnchors, VerdictReceipt, VerifiedVerdict};
 use crate::roles::{commit_attributes, prove};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -70,10 +70,13 @@ fn parse_role(s: &str) -> Result<Role> {
         Role::Operator,
         Role::KeyAuthority,
         Role::Log,
+        Role::Auditor,
     ]
     .into_iter()
     .find(|r| r.as_str() == s)
-    .ok_or_else(|| format!("unknown role `{s}` (holder, bank, subject, witness, operator)").into())
+    .ok_or_else(|| {
+        format!("unknown role `{s}` (holder, bank, subject, witness, auditor, operator)").into()
+    })
 }
 
 /// Parses `enterprise:USCC` or `person:ID`.
@@ -122,6 +125,11 @@ impl Party {
     /// A client for this party.
     pub fn client(&self, server: &str) -> Client {
         Client::new(server, self.id.clone(), self.key.clone())
+    }
+
+    /// A client for this party, signing for the service the pinned `anchors` name.
+    pub fn client_for(&self, server: &str, anchors: &TrustAnchors) -> Client {
+        Client::with_origin(server, &anchors.log.name, self.id.clone(), self.key.clone())
     }
 }
 
@@ -381,7 +389,7 @@ pub fn holder_submit(
 pub struct QueryArgs<'a> {
     /// Subject `KIND:ID`.
     pub subject: &'a str,
-    /// Policy name.
+    /// Policy: a shipped name or a policy file (pinned by the hash of its text).
     pub policy: &'a str,
     /// As-of day.
     pub day: u32,
@@ -393,44 +401,131 @@ pub struct QueryArgs<'a> {
     pub proof: Option<&'a Path>,
     /// Where to write the receipt.
     pub out: Option<&'a Path>,
+    /// The pinned trust anchors.
+    pub anchors: &'a Path,
 }
 
-/// `credence query --as BANK …`: asks, verifies the receipt against the service's anchors, and
-/// saves it.
+/// The policy a verifier pins: a shipped one by name, or a policy file; its hash is the hash
+/// of this text, whatever the service says.
+pub fn pinned_policy(which: &str) -> Result<Policy> {
+    Ok(Policy::parse(&policy_text(which)?, &Catalog::builtin())
+        .map_err(|e| format!("{which}: {e}"))?)
+}
+
+/// A verified verdict in words: the outcome, and which records it rests on.
+pub fn describe(policy: &Policy, v: &VerifiedVerdict) -> String {
+    use crate::protocols::log::entry::Outcome;
+    let present: Vec<&str> = v.coverage.iter().map(|a| a.as_str()).collect();
+    let missing: Vec<&str> = policy
+        .required
+        .iter()
+        .map(|a| a.as_str())
+        .filter(|a| !present.contains(a))
+        .collect();
+    let defaults: Vec<&str> = policy
+        .reads
+        .iter()
+        .map(|r| r.0.as_str())
+        .filter(|a| !present.contains(a))
+        .collect();
+    let what = format!("`{}` v{}", policy.name, policy.version);
+    let mut out = match v.outcome {
+        Outcome::Eligible(true) => format!("ELIGIBLE under {what}"),
+        Outcome::Eligible(false) if !missing.is_empty() => format!(
+            "NOT ELIGIBLE under {what}: no record of {} (the policy requires {})",
+            missing.join(", "),
+            if missing.len() == 1 { "it" } else { "them" }
+        ),
+        Outcome::Eligible(false) => format!("NOT ELIGIBLE under {what}"),
+        Outcome::Grade(g) => {
+            let label = match &policy.output {
+                crate::circuits::policy::Output::Grade {
+                    bands, otherwise, ..
+                } => bands
+                    .get(usize::from(g))
+                    .map(|b| b.0.clone())
+                    .unwrap_or_else(|| otherwise.clone()),
+                _ => g.to_string(),
+            };
+            format!("GRADE {label} under {what}")
+        }
+    };
+    out.push_str(&format!(
+        "\n  records of {} of its {} attributes",
+        present.len(),
+        policy.reads.len()
+    ));
+    if !present.is_empty() {
+        out.push_str(&format!(": {}", present.join(", ")));
+    }
+    if !defaults.is_empty() {
+        out.push_str(&format!(
+            "\n  no record (catalogue default used): {}",
+            defaults.join(", ")
+        ));
+    }
+    out
+}
+
+/// The pseudonym the service gives `subject` (a bank's question is about it). Only the service
+/// can compute it (a keyed hash); a subject's consent token names it too.
+fn pseudonym_for(client: &Client, subject: &SubjectId) -> Result<Pseudonym> {
+    Ok(client.pseudonym(subject)?.0)
+}
+
+/// `credence query --as BANK --anchors FILE …`: asks, verifies the receipt against the pinned
+/// anchors and the bank's own question (its subject, its pinned policy, its day), prints the
+/// outcome and coverage in words, and saves the receipt.
 pub fn query(server: &str, bank: &Party, a: &QueryArgs<'_>) -> Result<()> {
+    let anchors = load_anchors(a.anchors)?;
+    let policy = pinned_policy(a.policy)?;
+    let pinned = policy.pin();
     let subject = parse_subject(a.subject)?;
+    crate::protocols::question::check_day("--day", a.day)?;
     let consent = match a.consent {
         Some(p) => Some(SignedConsent::from_bytes(&read_hex_file(p)?)?),
         None => None,
     };
+    let client = bank.client_for(server, &anchors);
+    let pseudonym = match &consent {
+        Some(c) => c.consent.subject,
+        None => pseudonym_for(&client, &subject)?,
+    };
     let q = Question {
         subject: &subject,
-        policy: a.policy,
+        policy: &policy.name,
         day: a.day,
         purpose: a.purpose,
         consent: consent.as_ref(),
     };
-    let client = bank.client(server);
     let answer = match a.proof {
         Some(p) => client.query_proven(&q, &ProofPackage::from_bytes(&read_hex_file(p)?)?)?,
         None => client.query_sealed(&q)?,
     };
-    let anchors = client.anchors()?;
-    let v = &answer.receipt.verdict.verdict;
-    let outcome = answer.receipt.verify(
-        &anchors,
-        &verdict::Question {
-            subject: v.subject,
-            policy_hash: v.policy_hash,
-            as_of_day: a.day,
-        },
-    )?;
+    let question = VerifierQuestion {
+        subject: pseudonym,
+        policy: &pinned,
+        as_of_day: a.day,
+    };
+    let verified = answer.receipt.verify(&anchors, &question).map_err(|e| {
+        let more = if answer.json["witness_quorum_met"] == false {
+            " (the service could not reach its witness quorum; fetch a fresh receipt later)"
+        } else {
+            ""
+        };
+        format!("the receipt does not verify: {e}{more}")
+    })?;
+    println!("{}: {}", a.subject, describe(&policy, &verified));
     println!(
-        "{}: {outcome:?} ({} path; verdict logged at {}, receipt verified against checkpoint size {})",
-        a.subject,
+        "  {} path; verdict logged at {}; receipt verified against the pinned anchors (checkpoint size {}, {} witness cosignature(s))",
         answer.json["path"].as_str().unwrap_or("?"),
         answer.receipt.leaf_index,
-        answer.receipt.checkpoint.checkpoint.size
+        answer.receipt.checkpoint.checkpoint.size,
+        anchors
+            .witnesses
+            .iter()
+            .filter(|w| answer.receipt.checkpoint.cosignature_time(w).is_some())
+            .count()
     );
     if let Some(out) = a.out {
         std::fs::write(out, hex::encode(answer.receipt.to_bytes()))?;
@@ -459,6 +554,7 @@ fn my_pseudonym(client: &Client) -> Result<Pseudonym> {
 
 /// `credence subject prove --as SUBJECT --policy P --day D --out FILE`.
 pub fn subject_prove(server: &str, me: &Party, policy: &str, day: u32, out: &Path) -> Result<()> {
+    crate::protocols::question::check_day("--day", day)?;
     let client = me.client(server);
     let sealing = me
         .sealing
@@ -467,13 +563,14 @@ pub fn subject_prove(server: &str, me: &Party, policy: &str, day: u32, out: &Pat
     let policy = published_policy(&client, policy)?;
     let pseudonym = my_pseudonym(&client)?;
     let records = client.subject_records()?;
-    let package = prove(&policy, day, pseudonym, &records, sealing)?;
+    let package = prove(&policy, day, pseudonym, &records, sealing, &client)?;
     std::fs::write(out, hex::encode(package.to_bytes()))?;
     println!(
-        "proved `{}` for day {day} over {} commitments ({} proof bytes); package written to {}",
+        "proved `{}` for day {day} over {} commitments ({} proof bytes, {} package bytes); package written to {}",
         policy.name,
-        records.len(),
-        package.proof.size(),
+        package.inputs.len(),
+        package.proof.len(),
+        package.to_bytes().len(),
         out.display()
     );
     Ok(())
@@ -491,6 +588,12 @@ pub fn subject_consent(
     until: u32,
     out: &Path,
 ) -> Result<()> {
+    crate::protocols::question::check_day("--from", from)?;
+    crate::protocols::question::check_day("--until", until)?;
+    if until < from {
+        return Err("--until is before --from".into());
+    }
+    crate::protocols::log::entry::check_text("purpose", purpose)?;
     let client = me.client(server);
     let policy = published_policy(&client, policy)?;
     let mut nonce = [0u8; 16];
@@ -521,89 +624,146 @@ pub fn subject_history(server: &str, me: &Party) -> Result<()> {
     Ok(())
 }
 
-/// `credence anchors --as PARTY --out FILE`: saves the service's trust anchors.
-pub fn save_anchors(server: &str, who: &Party, out: &Path) -> Result<()> {
+/// `credence anchors --as PARTY --out FILE [--expect FINGERPRINT]`: fetches the service's trust
+/// anchors, prints their fingerprints to compare out of band, and pins them in FILE. With
+/// `--expect`, pins only anchors with that fingerprint. An existing FILE is never replaced by
+/// different anchors.
+pub fn save_anchors(server: &str, who: &Party, out: &Path, expect: Option<&str>) -> Result<()> {
     let v = who.client(server).anchors_json()?;
-    std::fs::write(out, serde_json::to_string_pretty(&v)?)?;
+    let anchors = anchors_from_json(&v)?;
+    let fingerprint = hex::encode(anchors.fingerprint());
+    println!("trust anchors of {server}:");
+    println!("  log           {}", anchors.log.to_vkey());
     println!(
-        "trust anchors written to {} (compare them with what you were given)",
+        "  key authority {}",
+        hex::encode(anchors.key_authority.to_bytes())
+    );
+    for w in &anchors.witnesses {
+        println!("  witness       {}", w.to_vkey());
+    }
+    println!(
+        "  witness quorum {} of {}",
+        anchors.witness_quorum,
+        anchors.witnesses.len()
+    );
+    println!("  fingerprint   {fingerprint}");
+    if anchors.witness_quorum == 0 {
+        eprintln!(
+            "warning: no witness quorum: a checkpoint signed by the log alone will be accepted"
+        );
+    }
+    if let Some(e) = expect {
+        if !e.eq_ignore_ascii_case(&fingerprint) {
+            return Err(format!(
+                "the service's anchors have fingerprint {fingerprint}, not the {e} you expected: not pinned"
+            )
+            .into());
+        }
+    }
+    if out.exists() {
+        let pinned = load_anchors(out)?;
+        if pinned.fingerprint() != anchors.fingerprint() {
+            return Err(format!(
+                "{} already pins other anchors (fingerprint {}); the service now serves {fingerprint}. Not replaced: compare out of band, then remove the file to re-pin",
+                out.display(),
+                hex::encode(pinned.fingerprint())
+            )
+            .into());
+        }
+        println!("{} already pins these anchors", out.display());
+        return Ok(());
+    }
+    std::fs::write(
+        out,
+        serde_json::to_string_pretty(&anchors_to_json(&anchors))?,
+    )?;
+    println!(
+        "pinned in {} (compare the fingerprint with the one you were given)",
         out.display()
     );
     Ok(())
 }
 
-fn load_anchors(p: &Path) -> Result<TrustAnchors> {
+/// Reads pinned anchors.
+pub fn load_anchors(p: &Path) -> Result<TrustAnchors> {
     let text =
         std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-    Ok(anchors_from_json(&serde_json::from_str(&text)?)?)
+    Ok(anchors_from_json(&serde_json::from_str(&text)?)
+        .map_err(|e| format!("{}: {e}", p.display()))?)
 }
 
-/// `credence verify --anchors FILE (--receipt FILE [--policy P --day D --subject PSEUDONYM] | --package FILE --policy P)`:
-/// offline. A receipt: checkpoint signature, verdict signature and evidence, inclusion. A
-/// package: holder signatures, the proof, and that it is the published policy's statement.
-pub fn verify(
-    anchors: &Path,
-    receipt: Option<&Path>,
-    package: Option<&Path>,
-    policy: Option<&str>,
-) -> Result<()> {
-    let anchors = load_anchors(anchors)?;
-    if let Some(r) = receipt {
-        let r = VerdictReceipt::from_bytes(&read_hex_file(r)?)?;
-        let v = &r.verdict.verdict;
-        if let Some(p) = policy {
-            let p = Policy::parse(&policy_text(p)?, &Catalog::builtin())?;
-            if p.hash() != v.policy_hash {
-                return Err(format!("the verdict is not about `{}`", p.name).into());
-            }
+/// What `credence verify` checks.
+pub struct VerifyArgs<'a> {
+    /// Pinned anchors.
+    pub anchors: &'a Path,
+    /// A verdict receipt file.
+    pub receipt: Option<&'a Path>,
+    /// A proof package file.
+    pub package: Option<&'a Path>,
+    /// The policy (shipped name or file), pinned by its text.
+    pub policy: &'a str,
+    /// The subject: a pseudonym (`enterprise:<64 hex>`) or, with a server, an identifier.
+    pub subject: &'a str,
+    /// The day asked about.
+    pub day: u32,
+}
+
+/// `credence verify --anchors FILE (--receipt FILE | --package FILE) --policy P --subject S
+/// --day D`: offline. Checks the receipt or package against **this** question — the verifier's
+/// subject, its own copy of the policy, its day — with the statement derived from it, holder
+/// keys from the log under a checkpoint the pinned anchors accept.
+pub fn verify(server: Option<&str>, who: Option<&Party>, a: &VerifyArgs<'_>) -> Result<()> {
+    let anchors = load_anchors(a.anchors)?;
+    let policy = pinned_policy(a.policy)?;
+    let pinned = policy.pin();
+    crate::protocols::question::check_day("--day", a.day)?;
+    let subject = match Pseudonym::from_text(a.subject) {
+        Some(p) => p,
+        None => {
+            let id = parse_subject(a.subject)?;
+            let (Some(server), Some(who)) = (server, who) else {
+                return Err("--subject is an identifier: give its pseudonym (enterprise:<hex>, as `credence query` prints) to verify offline, or --as PARTY to ask the service for it".into());
+            };
+            pseudonym_for(&who.client_for(server, &anchors), &id)?
         }
-        let outcome = r.verify(
-            &anchors,
-            &verdict::Question {
-                subject: v.subject,
-                policy_hash: v.policy_hash,
-                as_of_day: v.as_of_day,
-            },
-        )?;
-        println!(
-            "receipt verified: {outcome:?} for {} on day {} (policy {}…), logged at {} under a checkpoint of size {}",
-            v.subject.to_text(),
-            v.as_of_day,
-            &hex::encode(v.policy_hash)[..16],
-            r.leaf_index,
-            r.checkpoint.checkpoint.size
-        );
-    }
-    if let Some(p) = package {
-        let pkg = ProofPackage::from_bytes(&read_hex_file(p)?)?;
-        let policy = policy.ok_or("--package needs --policy")?;
-        let policy = Policy::parse(&policy_text(policy)?, &Catalog::builtin())?;
-        let plan = lower_to_proof(&policy)?;
-        if !plan.matches_evidence(&pkg.statement, &pkg.inputs, &Catalog::builtin()) {
-            return Err("the package is not the policy's statement".into());
+    };
+    let question = VerifierQuestion {
+        subject,
+        policy: &pinned,
+        as_of_day: a.day,
+    };
+    match (a.receipt, a.package) {
+        (Some(r), None) => {
+            let r = VerdictReceipt::from_bytes(&read_hex_file(r)?)?;
+            let verified = r
+                .verify(&anchors, &question)
+                .map_err(|e| format!("the receipt does not verify for this question: {e}"))?;
+            println!(
+                "receipt verified: {} — {}",
+                subject.to_text(),
+                describe(&policy, &verified)
+            );
+            println!(
+                "  day {}, logged at {} under a checkpoint of size {}",
+                a.day, r.leaf_index, r.checkpoint.checkpoint.size
+            );
         }
-        for i in &pkg.inputs {
-            let holder = &i.commitment.context.holder;
-            let key = anchors
-                .holders
-                .iter()
-                .find(|(p, _)| p == holder)
-                .ok_or_else(|| format!("unknown holder {holder}"))?;
-            i.verify(&key.1)?;
+        (None, Some(p)) => {
+            let pkg = ProofPackage::from_bytes(&read_hex_file(p)?)?;
+            let answer = pkg
+                .verify(&anchors, &question)
+                .map_err(|e| format!("the package does not prove this question: {e}"))?;
+            println!(
+                "package verified: `{}` v{} holds for {} on day {} (records of {} attributes; holder keys from the log at size {})",
+                policy.name,
+                policy.version,
+                subject.to_text(),
+                a.day,
+                answer.coverage.len(),
+                pkg.checkpoint.checkpoint.size
+            );
         }
-        pkg.proof.verify(
-            &mut merlin::Transcript::new(labels::APP_VERDICT),
-            &pkg.statement,
-        )?;
-        println!(
-            "package verified: `{}` holds for {} on day {}",
-            policy.name,
-            pkg.statement.context.subject.to_text(),
-            pkg.statement.context.as_of_day
-        );
-    }
-    if receipt.is_none() && package.is_none() {
-        return Err("verify needs --receipt FILE or --package FILE".into());
+        _ => return Err("verify needs exactly one of --receipt FILE or --package FILE".into()),
     }
     Ok(())
 }
@@ -619,6 +779,7 @@ pub fn run_audit(
     spike_per_day: u64,
 ) -> Result<bool> {
     let anchors = load_anchors(anchors)?;
+    let client = who.client_for(server, &anchors);
     let previous = match state {
         Some(p) if p.exists() => Some(SignedCheckpoint::parse(&std::fs::read_to_string(p)?)?),
         _ => None,
@@ -628,7 +789,7 @@ pub fn run_audit(
         _ => None,
     };
     let report = audit(
-        &who.client(server),
+        &client,
         &anchors,
         &AuditOptions {
             previous,

@@ -4,13 +4,15 @@
 
 use crate::fhe::holder::SealedRecord;
 use crate::protocols::commitment::SignedAttributeCommitment;
-use crate::protocols::consent::{ProofPackage, SignedConsent};
+use crate::protocols::consent::SignedConsent;
 use crate::protocols::identifiers::SubjectId;
+use crate::protocols::keys::KeyEvidence;
 use crate::protocols::log::checkpoint::{NoteVerifier, SignedCheckpoint};
 use crate::protocols::log::entry::LogLeaf;
 use crate::protocols::log::hash::Hash;
-use crate::protocols::log::proof::ConsistencyProof;
+use crate::protocols::log::proof::{ConsistencyProof, InclusionProof};
 use crate::protocols::names::PartyId;
+use crate::protocols::package::ProofPackage;
 use crate::protocols::pseudonym::Pseudonym;
 use crate::protocols::request::RequestStatement;
 use crate::protocols::seal::{SealedOpening, SealingPublicKey};
@@ -27,28 +29,25 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Sends `method path` with `body` to `addr` (`host:port`), signed by `key` as `party`;
-/// returns the status and the body.
-pub fn call(
+/// One HTTP/1.1 exchange on a fresh connection: sends `method path` with `headers` and
+/// `body`, returns the status, the response headers and the body.
+pub fn http(
     addr: &str,
     method: &str,
     path: &str,
+    headers: &[(&str, String)],
     body: &[u8],
-    key: &SigningKey,
-    party: &PartyId,
-) -> std::io::Result<(u16, Vec<u8>)> {
-    let mut nonce = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut nonce);
-    let statement = RequestStatement::new(party.clone(), method, path, unix_now(), nonce, body);
+) -> std::io::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
-    for (h, v) in statement.sign_headers(key) {
+    for (h, v) in headers {
         head.push_str(&format!("{h}: {v}\r\n"));
     }
     head.push_str("\r\n");
     let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(600)))?;
     s.write_all(head.as_bytes())?;
     s.write_all(body)?;
     let mut out = Vec::new();
@@ -61,7 +60,109 @@ pub fn call(
         .ok()
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| std::io::Error::other("response without a status"))?;
-    Ok((status, out[split + 4..].to_vec()))
+    let headers = String::from_utf8_lossy(&out[..split])
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Ok((status, headers, out[split + 4..].to_vec()))
+}
+
+/// An unsigned `POST` (witness cosigning: the checkpoint's own signature authenticates it).
+pub fn plain_post(
+    addr: &str,
+    path: &str,
+    body: &[u8],
+) -> std::io::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
+    http(
+        addr,
+        "POST",
+        path,
+        &[("content-type", "application/json".to_string())],
+        body,
+    )
+}
+
+/// The message of an error answer (`{"error": {"code", "message"}}`, or the body as text).
+pub fn error_message(body: &[u8]) -> String {
+    let v: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    match v.as_ref().map(|v| &v["error"]) {
+        Some(serde_json::Value::String(m)) => m.clone(),
+        Some(e) if e["message"].is_string() => {
+            let m = e["message"].as_str().unwrap_or_default();
+            match e["code"].as_str() {
+                Some(c) => format!("{m} [{c}]"),
+                None => m.to_string(),
+            }
+        }
+        _ => String::from_utf8_lossy(body).into_owned(),
+    }
+}
+
+/// Sends `method path` with `body` to the service at `addr` whose log origin is `origin`,
+/// signed by `key` as `party` (`http-request/v2`); returns the status and the body.
+pub fn call(
+    addr: &str,
+    origin: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    key: &SigningKey,
+    party: &PartyId,
+) -> std::io::Result<(u16, Vec<u8>)> {
+    let mut nonce = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let statement =
+        RequestStatement::new(origin, party.clone(), method, path, unix_now(), nonce, body);
+    let headers: Vec<(&str, String)> = statement.sign_headers(key).into_iter().collect();
+    let (status, _, out) = http(addr, method, path, &headers, body)?;
+    Ok((status, out))
+}
+
+/// The log origin a service states (`GET /v1/anchors`, unauthenticated). Requests are signed
+/// for it, so a request signed for one region is refused by every other; it is not a trust
+/// anchor (a verifier compares the anchors it pinned instead).
+pub fn service_origin(addr: &str) -> std::io::Result<String> {
+    let (status, _, out) = http(addr, "GET", "/v1/anchors", &[], b"")?;
+    if status != 200 {
+        return Err(std::io::Error::other(format!(
+            "GET /v1/anchors: HTTP {status}: {}",
+            error_message(&out)
+        )));
+    }
+    serde_json::from_slice::<serde_json::Value>(&out)
+        .ok()
+        .and_then(|v| v["origin"].as_str().map(str::to_string))
+        .ok_or_else(|| std::io::Error::other("GET /v1/anchors: no origin"))
+}
+
+/// A log entry as a party reads it: the leaf, or only its hash (an entry that does not
+/// concern the reader).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// The leaf.
+    Leaf(LogLeaf),
+    /// The RFC 9162 leaf hash only.
+    Hidden(Hash),
+}
+
+impl Entry {
+    /// The RFC 9162 leaf hash.
+    pub fn leaf_hash(&self) -> Hash {
+        use crate::protocols::log::LogHasher;
+        match self {
+            Entry::Leaf(l) => crate::protocols::log::Sha3Log::hash_leaf(&l.to_bytes()),
+            Entry::Hidden(h) => *h,
+        }
+    }
+    /// The leaf, if shown.
+    pub fn into_leaf(self) -> Option<LogLeaf> {
+        match self {
+            Entry::Leaf(l) => Some(l),
+            Entry::Hidden(_) => None,
+        }
+    }
 }
 
 /// What went wrong talking to the service.
@@ -124,21 +225,45 @@ pub struct Answer {
     pub json: serde_json::Value,
 }
 
-/// A typed client for one party: every call signed with its key.
+/// A typed client for one party: every call signed with its key, for one service.
 pub struct Client {
     addr: String,
+    origin: std::sync::OnceLock<String>,
     party: PartyId,
     key: SigningKey,
 }
 
 impl Client {
-    /// A client at `addr` (`host:port`) acting as `party` with `key`.
+    /// A client at `addr` (`host:port`) acting as `party` with `key`; the service's origin is
+    /// read from it on the first call.
     pub fn new(addr: &str, party: PartyId, key: SigningKey) -> Self {
         Client {
             addr: addr.to_string(),
+            origin: std::sync::OnceLock::new(),
             party,
             key,
         }
+    }
+
+    /// A client for the service whose log origin is `origin` (from pinned anchors).
+    pub fn with_origin(addr: &str, origin: &str, party: PartyId, key: SigningKey) -> Self {
+        let c = Self::new(addr, party, key);
+        let _ = c.origin.set(origin.to_string());
+        c
+    }
+
+    /// The origin requests are signed for.
+    pub fn origin(&self) -> Result<&str> {
+        if let Some(o) = self.origin.get() {
+            return Ok(o);
+        }
+        let o = service_origin(&self.addr)?;
+        Ok(self.origin.get_or_init(|| o))
+    }
+
+    /// The service address.
+    pub fn addr(&self) -> &str {
+        &self.addr
     }
 
     /// The party this client speaks for.
@@ -152,13 +277,21 @@ impl Client {
     }
 
     fn raw(&self, method: &str, path: &str, body: &[u8]) -> Result<Vec<u8>> {
-        let (status, out) = call(&self.addr, method, path, body, &self.key, &self.party)?;
+        let origin = self.origin()?.to_string();
+        let (status, out) = call(
+            &self.addr,
+            &origin,
+            method,
+            path,
+            body,
+            &self.key,
+            &self.party,
+        )?;
         if !(200..300).contains(&status) {
-            let message = serde_json::from_slice::<serde_json::Value>(&out)
-                .ok()
-                .and_then(|v| v["error"].as_str().map(str::to_string))
-                .unwrap_or_else(|| String::from_utf8_lossy(&out).into_owned());
-            return Err(ClientError::Status { status, message });
+            return Err(ClientError::Status {
+                status,
+                message: error_message(&out),
+            });
         }
         Ok(out)
     }
@@ -263,6 +396,31 @@ impl Client {
         body
     }
 
+    /// Bank: a fresh receipt for a verdict issued to it (when the first one lacked the
+    /// witness quorum, or a later checkpoint is wanted).
+    pub fn receipt(&self, verdict_hash: &Hash) -> Result<VerdictReceipt> {
+        let v = self.get(&format!(
+            "/v1/bank/receipt?verdict={}",
+            hex::encode(verdict_hash)
+        ))?;
+        VerdictReceipt::from_bytes(&hex_field(&v, "receipt")?).map_err(answer)
+    }
+
+    /// The registrations of `parties` in the log, with inclusion proofs under a cosigned
+    /// checkpoint (what a proof package carries so that banks learn holder keys from the log).
+    pub fn key_evidence(&self, parties: &[PartyId]) -> Result<(SignedCheckpoint, KeyEvidence)> {
+        let list: Vec<&str> = parties.iter().map(|p| p.as_str()).collect();
+        let v = self.get(&format!("/v1/audit/keys?parties={}", list.join(",")))?;
+        let cp = SignedCheckpoint::parse(
+            v["checkpoint"]
+                .as_str()
+                .ok_or_else(|| answer("checkpoint"))?,
+        )
+        .map_err(answer)?;
+        let keys = KeyEvidence::from_bytes(&hex_field(&v, "evidence")?).map_err(answer)?;
+        Ok((cp, keys))
+    }
+
     fn answer_of(v: serde_json::Value) -> Result<Answer> {
         let receipt = VerdictReceipt::from_bytes(&hex_field(&v, "receipt")?).map_err(answer)?;
         Ok(Answer { receipt, json: v })
@@ -327,8 +485,10 @@ impl Client {
         SignedCheckpoint::parse(&text).map_err(answer)
     }
 
-    /// Auditor: log entries `from..to` (at most 1000 per call).
-    pub fn entries(&self, from: u64, to: u64) -> Result<Vec<(u64, LogLeaf)>> {
+    /// Log entries `from..to` (at most 1000 per call): in full where the caller may read them
+    /// (an auditor: all; others: public entries and those that concern them), else the leaf
+    /// hash.
+    pub fn entries(&self, from: u64, to: u64) -> Result<Vec<(u64, Entry)>> {
         let v = self.json(
             "GET",
             &format!("/v1/audit/entries?from={from}&to={to}"),
@@ -337,12 +497,36 @@ impl Client {
         let mut out = Vec::new();
         for e in v["entries"].as_array().ok_or_else(|| answer("entries"))? {
             let i = e["index"].as_u64().ok_or_else(|| answer("index"))?;
-            out.push((
-                i,
-                LogLeaf::from_bytes(&hex_field(e, "leaf")?).map_err(answer)?,
-            ));
+            let entry = if e["leaf"].is_string() {
+                Entry::Leaf(LogLeaf::from_bytes(&hex_field(e, "leaf")?).map_err(answer)?)
+            } else {
+                Entry::Hidden(
+                    hex_field(e, "leaf_hash")?
+                        .try_into()
+                        .map_err(|_| answer("leaf_hash"))?,
+                )
+            };
+            out.push((i, entry));
         }
         Ok(out)
+    }
+
+    /// The entry at `index`, if the caller may read it in full.
+    pub fn entry(&self, index: u64) -> Result<Option<LogLeaf>> {
+        Ok(self
+            .entries(index, index + 1)?
+            .pop()
+            .and_then(|(_, e)| e.into_leaf()))
+    }
+
+    /// Auditor: an inclusion proof of `index` in the tree of `size`.
+    pub fn inclusion(&self, index: u64, size: u64) -> Result<InclusionProof> {
+        let v = self.json(
+            "GET",
+            &format!("/v1/audit/proof/inclusion?index={index}&size={size}"),
+            b"",
+        )?;
+        InclusionProof::from_bytes(&hex_field(&v, "proof")?).map_err(answer)
     }
 
     /// Auditor: a consistency proof between two sizes.
@@ -388,7 +572,10 @@ impl Client {
     }
 }
 
-/// Parses the trust anchors JSON that `GET /v1/anchors` serves (and `credence anchors` saves).
+/// Parses the trust anchors JSON that `GET /v1/anchors` serves (and `credence anchors`
+/// saves): `{origin, log_key, key_authority_key, witnesses: [verifier keys], witness_quorum}`.
+/// The anchors are checked ([`TrustAnchors::check`]); whether they are the right ones is for
+/// the party pinning them to compare out of band ([`TrustAnchors::fingerprint`]).
 pub fn anchors_from_json(v: &serde_json::Value) -> Result<TrustAnchors> {
     let key = |f: &str, role: Role| -> Result<PublicKey> {
         let b: [u8; 32] = hex_field(v, f)?.try_into().map_err(|_| answer(f))?;
@@ -396,27 +583,40 @@ pub fn anchors_from_json(v: &serde_json::Value) -> Result<TrustAnchors> {
     };
     let origin = v["origin"].as_str().ok_or_else(|| answer("origin"))?;
     let log = key("log_key", Role::Log)?;
-    let mut holders = Vec::new();
-    for h in v["holders"].as_array().ok_or_else(|| answer("holders"))? {
-        let party = h["party"]
-            .as_str()
-            .and_then(|p| PartyId::new(p).ok())
-            .ok_or_else(|| answer("holder party"))?;
-        let b: [u8; 32] = hex_field(h, "key")?
-            .try_into()
-            .map_err(|_| answer("holder key"))?;
-        holders.push((
-            party,
-            PublicKey::from_bytes(Role::Holder, &b).map_err(answer)?,
-        ));
+    let mut witnesses = Vec::new();
+    for w in v["witnesses"]
+        .as_array()
+        .ok_or_else(|| answer("witnesses"))?
+    {
+        let vkey = w.as_str().ok_or_else(|| answer("witness verifier key"))?;
+        let nv = NoteVerifier::from_vkey(vkey).map_err(answer)?;
+        if nv.key.role() != Role::Witness {
+            return Err(answer("a witness key is not a witness verifier key"));
+        }
+        witnesses.push(nv);
     }
-    Ok(TrustAnchors {
+    let anchors = TrustAnchors {
         log: NoteVerifier::log(origin, log).map_err(answer)?,
         service: log,
         key_authority: key("key_authority_key", Role::KeyAuthority)?,
-        holders,
-        witnesses: vec![],
-        witness_quorum: 0,
+        witnesses,
+        witness_quorum: v["witness_quorum"]
+            .as_u64()
+            .ok_or_else(|| answer("witness_quorum"))? as usize,
+    };
+    anchors.check().map_err(answer)?;
+    Ok(anchors)
+}
+
+/// The JSON form of trust anchors ([`anchors_from_json`] reads it back).
+pub fn anchors_to_json(a: &TrustAnchors) -> serde_json::Value {
+    serde_json::json!({
+        "origin": a.log.name,
+        "log_key": hex::encode(a.log.key.to_bytes()),
+        "key_authority_key": hex::encode(a.key_authority.to_bytes()),
+        "witnesses": a.witnesses.iter().map(|w| w.to_vkey()).collect::<Vec<_>>(),
+        "witness_quorum": a.witness_quorum,
+        "fingerprint": hex::encode(a.fingerprint()),
     })
 }
 

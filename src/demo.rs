@@ -24,9 +24,9 @@ use crate::protocols::log::entry::Outcome;
 use crate::protocols::names::{AttributeId, PartyId};
 use crate::protocols::seal::SealingSecretKey;
 use crate::protocols::signing::{Role, SigningKey};
-use crate::protocols::verdict::{self, Evidence};
+use crate::protocols::verdict::Evidence;
 use crate::roles::{commit_attributes, prove, RoleError};
-use crate::serve::{open, operator_key, Running};
+use crate::serve::operator_key;
 use rand::rngs::OsRng;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -35,9 +35,9 @@ use std::time::Instant;
 pub const DAY: u32 = 20415;
 /// The policy the demo asks about (shipped in `circuits/policies/`).
 pub const POLICY: &str = "xinyidai";
-/// The holders that submit on the sealed path; every other authority's attributes take their
-/// catalogue default there.
-pub const SEALED_HOLDERS: [&str; 3] = ["court", "tax", "market"];
+/// The holders that submit on the sealed path: those of the six score indicators 信易贷
+/// requires; the other lists take their catalogue default there ("not listed").
+pub const SEALED_HOLDERS: [&str; 6] = ["court", "tax", "market", "social", "utility", "assoc"];
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -133,12 +133,15 @@ pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryR
     let started = Instant::now();
     let mut rng = OsRng;
     say("== Credence demo: 信易贷 on both paths, through the service's signed HTTP API ==");
-    let opened = open(dir, &mut |m| say(m))?;
-    let service = Running::start(opened.app)?;
-    let addr = service.addr.clone();
+    // A witness with its own key and store cosigns the service's checkpoints; the service is
+    // configured with it, and banks pin it (quorum 1).
+    let region = crate::serve::LocalRegion::start(dir, &mut |m| say(m))?;
+    let addr = region.service.addr.clone();
     say(&format!(
-        "service listening on {addr}; embedded store {}",
-        dir.join("credence.redb").display()
+        "service listening on {addr}; embedded store {}; witness {} on {} cosigns its checkpoints",
+        dir.join("credence.redb").display(),
+        region.anchors.witnesses[0].to_vkey(),
+        region.witness.addr
     ));
     let operator = Client::new(&addr, PartyId::new("operator")?, operator_key(dir)?);
     let public = PublicMaterial::load(&dir.join("keys"))?;
@@ -154,17 +157,17 @@ pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryR
         "operator published `{POLICY}` (hash {}…): {} attributes from {} authorities",
         &hex::encode(policy_hash)[..16],
         policy.reads.len(),
-        plan.inputs
+        plan.inputs()
             .iter()
-            .filter_map(|(a, _)| catalog.get(a.as_str()).ok().map(|e| e.holder.clone()))
+            .map(|i| i.authority.clone())
             .collect::<std::collections::BTreeSet<_>>()
             .len()
     ));
 
     // Holders: one per authority the policy reads from.
     let mut holders: BTreeMap<String, Client> = BTreeMap::new();
-    for (attribute, _) in &plan.inputs {
-        let authority = catalog.get(attribute.as_str())?.holder.clone();
+    for input in plan.inputs() {
+        let authority = input.authority.clone();
         if let std::collections::btree_map::Entry::Vacant(slot) = holders.entry(authority) {
             let id = PartyId::new(&format!("{}.beijing", slot.key()))?;
             let key = SigningKey::generate(Role::Holder, &mut rng);
@@ -186,8 +189,17 @@ pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryR
             .join(", "),
         bank.party()
     ));
-    // The bank pins the trust anchors now (in production: out of band).
+    // The bank pins the trust anchors: it fetches them and compares their fingerprint with the
+    // one it was given out of band (here: computed from the keys the operator published).
     let anchors = bank.anchors()?;
+    if anchors.fingerprint() != region.anchors.fingerprint() {
+        return Err("the service serves other trust anchors than the published ones".into());
+    }
+    say(&format!(
+        "bank pinned the trust anchors (fingerprint {}…: log key, key authority, 1 witness, quorum 1)",
+        &hex::encode(anchors.fingerprint())[..16]
+    ));
+    let pinned = policy.pin();
 
     let mut outcomes = Vec::new();
     let mut next_submission: BTreeMap<String, u64> = BTreeMap::new();
@@ -253,14 +265,11 @@ pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryR
         let mut committed = 0;
         for (authority, holder) in &holders {
             let values: Vec<(AttributeId, u64)> = plan
-                .inputs
+                .inputs()
                 .iter()
-                .filter(|(a, _)| {
-                    catalog
-                        .get(a.as_str())
-                        .is_ok_and(|e| &e.holder == authority)
-                })
-                .map(|(a, _)| {
+                .filter(|i| &i.authority == authority)
+                .map(|i| {
+                    let a = &i.attribute;
                     let d = catalog.get(a.as_str()).map(|e| e.default).unwrap_or(0);
                     (a.clone(), inputs.get(a.as_str()).unwrap_or(d))
                 })
@@ -295,12 +304,14 @@ pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryR
         };
         let t = Instant::now();
         let answer = bank.query_sealed(&question)?;
-        let vq = verdict::Question {
-            subject: pseudonym,
-            policy_hash,
+        // The bank's own question: the pseudonym it was told for this USCC, its pinned policy.
+        let (asked, _) = bank.pseudonym(&id)?;
+        let vq = crate::protocols::question::Question {
+            subject: asked,
+            policy: &pinned,
             as_of_day: DAY,
         };
-        let sealed = answer.receipt.verify(&anchors, &vq)? == Outcome::Eligible(true);
+        let sealed = answer.receipt.verify(&anchors, &vq)?.outcome == Outcome::Eligible(true);
         let oracle = evaluate(&policy, &inputs, DAY);
         say(&format!(
             "   bank, sealed path: {} — {} bootstraps on ciphertexts, decrypted only by the key authority after replaying it; receipt verified (verdict at log index {}, checkpoint size {}) in {:.1} s (plaintext oracle: {oracle:?})",
@@ -313,26 +324,25 @@ pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryR
 
         // The enterprise proves on the proven path (only "eligible" is provable).
         let records = subject_client.subject_records()?;
-        let proven = match prove(&policy, DAY, pseudonym, &records, &sealing) {
+        let proven = match prove(&policy, DAY, pseudonym, &records, &sealing, &subject_client) {
             Ok(package) => {
                 let answer = bank.query_proven(&question, &package)?;
-                let outcome = answer.receipt.verify(&anchors, &vq)?;
-                let Evidence::Proof {
-                    statement, inputs, ..
-                } = &answer.receipt.verdict.verdict.evidence
-                else {
+                let verified = answer.receipt.verify(&anchors, &vq)?;
+                if !matches!(
+                    answer.receipt.verdict.verdict.evidence,
+                    Evidence::Proof { .. }
+                ) {
                     return Err("a proven-path verdict without a proof".into());
-                };
-                if !plan.matches_evidence(statement, inputs, &catalog) {
-                    return Err("the proof is not the published policy's".into());
                 }
                 say(&format!(
-                    "   enterprise, proven path: opened its {} commitments and proved {} predicates ({} bytes); bank verified the service-signed verdict: {outcome:?}",
-                    records.len(),
-                    statement.predicates.len(),
-                    package.proof.size()
+                    "   enterprise, proven path: opened its {} commitments and proved {} predicates ({} proof bytes, {} package bytes); bank derived the statement from its own question and verified the service-signed verdict: {:?}",
+                    package.inputs.len(),
+                    plan.predicates().len(),
+                    package.proof.len(),
+                    package.to_bytes().len(),
+                    verified.outcome
                 ));
-                Some(outcome == Outcome::Eligible(true))
+                Some(verified.outcome == Outcome::Eligible(true))
             }
             Err(RoleError::Unsatisfied(i)) => {
                 say(&format!(
@@ -360,19 +370,25 @@ pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryR
             purpose: "loan application",
             consent: None,
         };
-        let vq = verdict::Question {
-            subject: *pseudonym,
-            policy_hash,
+        let (asked, _) = bank.pseudonym(id)?;
+        let vq = crate::protocols::question::Question {
+            subject: asked,
+            policy: &pinned,
             as_of_day: DAY,
         };
-        let sealed =
-            bank.query_sealed(&q)?.receipt.verify(&anchors, &vq)? == Outcome::Eligible(true);
+        let sealed = bank
+            .query_sealed(&q)?
+            .receipt
+            .verify(&anchors, &vq)?
+            .outcome
+            == Outcome::Eligible(true);
         let records = client.subject_records()?;
-        let proven = match prove(&policy, DAY, *pseudonym, &records, sealing) {
+        let proven = match prove(&policy, DAY, *pseudonym, &records, sealing, client) {
             Ok(package) => Some(
                 bank.query_proven(&q, &package)?
                     .receipt
                     .verify(&anchors, &vq)?
+                    .outcome
                     == Outcome::Eligible(true),
             ),
             Err(RoleError::Unsatisfied(_)) => None,
@@ -472,7 +488,7 @@ pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryR
     let cp = crate::protocols::log::checkpoint::SignedCheckpoint::parse(
         receipt["checkpoint"].as_str().ok_or("no repair receipt")?,
     )?;
-    let root = cp.verify(&anchors.log)?.root;
+    let root = anchors.verify_checkpoint(&cp)?.root;
     let leaf = hex::decode(receipt["leaf"].as_str().ok_or("no repair leaf")?)?;
     crate::protocols::log::InclusionProof::from_bytes(&hex::decode(
         receipt["inclusion"].as_str().ok_or("no inclusion proof")?,
@@ -497,7 +513,7 @@ pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryR
         .and_then(|c| c.iter().find(|r| r["attribute"] == "tax.credit_score"))
         .and_then(|r| r["log_index"].as_u64())
         .ok_or("no tax score record")?;
-    let (_, leaf) = ent.entries(entry, entry + 1)?.pop().ok_or("no entry")?;
+    let leaf = ent.entry(entry)?.ok_or("no entry")?;
     let statement = crate::protocols::dispute::SignedDispute::sign(
         crate::protocols::dispute::Dispute {
             subject: *pseudonym,
@@ -552,7 +568,7 @@ pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryR
     ));
 
     // The auditor.
-    let auditor_key = SigningKey::generate(Role::Witness, &mut rng);
+    let auditor_key = SigningKey::generate(Role::Auditor, &mut rng);
     let auditor_id = PartyId::new("auditor.beijing")?;
     operator.register_party(&auditor_id, &auditor_key.public(), None)?;
     let auditor = Client::new(&addr, auditor_id, auditor_key);
@@ -577,7 +593,7 @@ pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryR
         say(&format!("   {line}"));
     }
     let log_size = report.checkpoint.as_ref().map_or(0, |c| c.checkpoint.size);
-    service.stop();
+    region.stop();
     say(&format!(
         "\ndemo finished in {:.0} s",
         started.elapsed().as_secs_f64()

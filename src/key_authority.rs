@@ -24,12 +24,12 @@
 use crate::circuits::catalog::Catalog;
 use crate::circuits::fhe::plan::OutputKind;
 use crate::circuits::policy::{Output, Policy};
-use crate::fhe::engine::{read_output, sha3, Engine, EvalError, StoredRecord};
+use crate::fhe::engine::{read_output, sha3, Engine, StoredRecord};
 use crate::fhe::holder::SealedRecord;
 use crate::fhe::keys::{PublicMaterial, SecretMaterial};
 use crate::protocols::log::entry::Outcome;
 use crate::protocols::log::hash::Hash;
-use crate::protocols::names::PartyId;
+use crate::protocols::names::{AttributeId, PartyId};
 use crate::protocols::pseudonym::Pseudonym;
 use crate::protocols::signing::{PublicKey, Role, SigningKey};
 use crate::protocols::verdict::{Evidence, SignedVerdict, Verdict};
@@ -59,7 +59,8 @@ pub struct DecryptionRequest {
     pub day: u32,
     /// The subject.
     pub subject: Pseudonym,
-    /// The holders' records the evaluation read, as uploaded.
+    /// The holders' records the evaluation read, as uploaded, in log order (an attribute in
+    /// several is read from the latest).
     pub inputs: Vec<SealedRecord>,
     /// The output ciphertext to decrypt.
     pub output: Vec<u8>,
@@ -109,6 +110,7 @@ pub struct Decision {
     subject: Pseudonym,
     day: u32,
     outcome: Outcome,
+    coverage: Vec<AttributeId>,
     evaluation_index: u64,
     output_hash: Hash,
 }
@@ -121,6 +123,10 @@ impl Decision {
     /// Hash of the output ciphertext decrypted.
     pub fn output_hash(&self) -> Hash {
         self.output_hash
+    }
+    /// The policy attributes the inputs carried.
+    pub fn coverage(&self) -> &[AttributeId] {
+        &self.coverage
     }
 }
 
@@ -232,12 +238,23 @@ impl KeyAuthority {
         if !bool::from(output_hash.ct_eq(&req.logged_output_hash)) {
             return Err(Refusal::NotLogged);
         }
+        let stored_inputs: Vec<StoredRecord>;
         let to_decrypt = if self.sampled(&output_hash) {
-            let replayed = self.replay(policy, req)?;
+            let (replayed, stored) = self.replay(policy, req)?;
+            stored_inputs = stored;
             read_output(&replayed, self.engine.public()).map_err(Refusal::Internal)?
         } else {
+            stored_inputs = req
+                .inputs
+                .iter()
+                .map(|r| StoredRecord {
+                    attributes: r.submission.submission.attributes.clone(),
+                    bytes: Vec::new(),
+                })
+                .collect();
             output
         };
+        let coverage = Engine::coverage(policy, &stored_inputs);
         let value: u8 = to_decrypt.decrypt(&self.secret.client_key);
         let outcome = match (&policy.output, value) {
             (Output::Eligible(_), 0 | 1) => Outcome::Eligible(value == 1),
@@ -249,6 +266,7 @@ impl KeyAuthority {
             subject: req.subject,
             day: req.day,
             outcome,
+            coverage,
             evaluation_index: req.evaluation_index,
             output_hash,
         })
@@ -267,6 +285,7 @@ impl KeyAuthority {
             subject: decision.subject,
             as_of_day: decision.day,
             outcome: decision.outcome,
+            coverage: decision.coverage,
             evidence: Evidence::Decryption {
                 evaluation_index: decision.evaluation_index,
                 decryption_index,
@@ -280,8 +299,17 @@ impl KeyAuthority {
             .map_err(|e| Refusal::Internal(e.to_string()))
     }
 
-    /// Re-derives the evaluation output from the holders' uploads; returns its hash.
-    fn replay(&self, policy: &Policy, req: &DecryptionRequest) -> Result<Vec<u8>, Refusal> {
+    /// Re-derives the evaluation output from the holders' uploads; returns it with the
+    /// records it ingested.
+    fn replay(
+        &self,
+        policy: &Policy,
+        req: &DecryptionRequest,
+    ) -> Result<(Vec<u8>, Vec<StoredRecord>), Refusal> {
+        let mut seen = std::collections::BTreeSet::new();
+        if !req.inputs.iter().all(|r| seen.insert(r.submission.hash())) {
+            return Err(Refusal::BadInput("an input is given twice".into()));
+        }
         let mut stored: Vec<StoredRecord> = Vec::new();
         for record in &req.inputs {
             let s = &record.submission.submission;
@@ -308,12 +336,7 @@ impl KeyAuthority {
         let evaluation = self
             .engine
             .evaluate(policy, req.day, &stored)
-            .map_err(|e| match e {
-                EvalError::Duplicate(a) => {
-                    Refusal::BadInput(format!("attribute `{a}` given twice"))
-                }
-                e => Refusal::Internal(e.to_string()),
-            })?;
+            .map_err(|e| Refusal::Internal(e.to_string()))?;
         let expected = match policy.output {
             Output::Eligible(_) => OutputKind::Eligible,
             Output::Grade { .. } => OutputKind::Grade,
@@ -321,6 +344,6 @@ impl KeyAuthority {
         if evaluation.plan.kind != expected {
             return Err(Refusal::Internal("plan kind".into()));
         }
-        Ok(evaluation.output)
+        Ok((evaluation.output, stored))
     }
 }

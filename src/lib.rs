@@ -10,7 +10,8 @@
 //! a storage trait ([`store`]) with the log ([`log_service`]), request authentication
 //! ([`auth`]), the FHE engine ([`fhe`]), the key authority ([`key_authority`]), the typed client
 //! ([`client`]), what each party does on its own machine ([`roles`], [`cli`]), the auditor
-//! ([`audit`]), `credence serve` ([`serve`]) and `credence demo` ([`demo`]).
+//! ([`audit`]), witnessing ([`witness`]), `credence serve` ([`serve`]) and `credence demo`
+//! ([`demo`]).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -26,6 +27,7 @@ pub mod roles;
 pub mod serve;
 pub mod service;
 pub mod store;
+pub mod witness;
 
 pub use credence_circuits as circuits;
 pub use credence_protocols as protocols;

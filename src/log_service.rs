@@ -52,6 +52,9 @@ pub enum LogServiceError {
     /// Checkpoint signing failed.
     #[error("checkpoint: {0}")]
     Checkpoint(String),
+    /// An entry breaks a rule of the log format (it would not decode); nothing was appended.
+    #[error("entry refused: {0}")]
+    Refused(String),
 }
 
 /// Complete-subtree hashes read from the store, with writes of the current batch on top.
@@ -175,11 +178,13 @@ impl LogService {
         let mut indices = Vec::with_capacity(entries.len());
         let mut size = state.size;
         for entry in entries {
+            // Only what a reader can decode is ever written (`LogLeaf::to_checked_bytes`).
             let leaf = LogLeaf {
                 time,
                 entry: entry.clone(),
             }
-            .to_bytes();
+            .to_checked_bytes()
+            .map_err(|e| LogServiceError::Refused(e.to_string()))?;
             let index = size;
             let mut h = Sha3Log::hash_leaf(&leaf);
             pending.insert((0, index), h);
@@ -301,6 +306,31 @@ impl LogService {
         state.checkpoint_size = size;
         state.checkpoint_time = now;
         Ok(signed)
+    }
+
+    /// Replaces the stored checkpoint of a size by the same checkpoint with more
+    /// (witness) signatures. The log's own signature and the body must be unchanged.
+    pub fn store_cosigned(&self, cosigned: &SignedCheckpoint) -> Result<(), LogServiceError> {
+        let size = cosigned.checkpoint.size;
+        let stored = self
+            .checkpoint_at(size)?
+            .ok_or_else(|| LogServiceError::Checkpoint("no checkpoint of that size".into()))?;
+        let verifier =
+            crate::protocols::log::checkpoint::NoteVerifier::log(&self.origin, self.key.public())
+                .map_err(|e| LogServiceError::Checkpoint(e.to_string()))?;
+        if stored.checkpoint != cosigned.checkpoint || cosigned.verify(&verifier).is_err() {
+            return Err(LogServiceError::Checkpoint(
+                "a cosigned checkpoint must be the stored one with signatures added".into(),
+            ));
+        }
+        let mut b = Batch::new();
+        b.put(
+            Table::Checkpoints,
+            be(size).to_vec(),
+            cosigned.to_text().into_bytes(),
+        );
+        self.store.commit(&b)?;
+        Ok(())
     }
 
     /// Signs a checkpoint if the policy says one is due.

@@ -3,7 +3,8 @@
 
 use credence_circuits::catalog::Catalog;
 use credence_circuits::policy::{Policy, BUILTIN_POLICIES};
-use credence_circuits::proof::{lower_to_proof, PlanPredicate};
+use credence_circuits::proof::lower_to_proof;
+use credence_protocols::question::TemplatePredicate;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use tfhe::prelude::FheEncrypt;
@@ -32,12 +33,15 @@ USAGE:
                                   public store DIR/public/ (server key, compact public key, CRS)
                                   and the key authority store DIR/authority/ (client key, 0600);
                                   DIR defaults to ./credence-keys
-    credence serve [--config FILE] [--dir DIR] [--addr ADDR]
+    credence serve [--config FILE] [--dir DIR] [--addr ADDR] [--witness VKEY@ADDR]
+                   [--witness-quorum N]
                                   run the service on the embedded store in DIR (default
                                   ./credence-data; keys and DIR/operator.party are created there
                                   on first start), listening on ADDR (default 127.0.0.1:8080);
                                   FILE is TOML with any of dir, addr, origin, fhe_slots,
-                                  window_secs, checkpoint_every_entries, checkpoint_every_seconds;
+                                  window_secs, checkpoint_every_entries, checkpoint_every_seconds,
+                                  federation, witness_quorum, [[witness]] vkey/address (the
+                                  witnesses that cosign its checkpoints; --witness adds one);
                                   $CREDENCE_DIR / $CREDENCE_ADDR override the file, flags
                                   override both; SIGINT/SIGTERM shut it down gracefully
 
@@ -56,10 +60,12 @@ USAGE:
                                   ([{subject, attribute, value}]), one record per subject, with
                                   progress; sealed uploads encrypt with the service's public
                                   TFHE material in DIR (default $CREDENCE_DIR/keys)
-    credence query --as BANK --subject S --policy P --purpose TEXT [--day D]
+    credence query --as BANK --anchors FILE --subject S --policy P --purpose TEXT [--day D]
                    [--consent FILE] [--proof PACKAGE] [--out RECEIPT]
                                   ask (sealed path, or proven with a subject's package), verify
-                                  the receipt, save it
+                                  the receipt against the pinned anchors and your own question
+                                  (policy P as you have it), print the outcome and the records
+                                  it rests on, save the receipt
     credence subject prove --as SUBJECT --policy P [--day D] --out PACKAGE
                                   open my commitments and prove P about me
     credence subject consent --as SUBJECT --bank B --policy P --purpose TEXT
@@ -67,11 +73,28 @@ USAGE:
                                   sign a consent token for a bank
     credence subject history --as SUBJECT
                                   every query and verdict about me
-    credence anchors --as PARTY --out FILE
-                                  save the service's trust anchors (keys, log origin)
-    credence verify --anchors FILE [--receipt FILE] [--package FILE --policy P]
-                                  offline: verify a verdict receipt (checkpoint, signature,
-                                  evidence, inclusion) or a proof package
+    credence anchors --as PARTY --out FILE [--expect FINGERPRINT]
+                                  fetch the service's trust anchors (log key, key authority,
+                                  witnesses and quorum), print their fingerprint to compare out
+                                  of band, and pin them in FILE (never replaced silently)
+    credence verify --anchors FILE (--receipt FILE | --package FILE) --policy P
+                    --subject PSEUDONYM|KIND:ID --day D [--as PARTY]
+                                  offline: check a verdict receipt or a proof package against
+                                  YOUR question (subject, your copy of policy P, day D): the
+                                  statement is derived from it, holder keys come from the log
+                                  under a checkpoint the pinned anchors accept; an identifier
+                                  needs --as to ask the service for its pseudonym
+    credence serve init [--dir DIR] [--config FILE]
+                                  create the data directory (keys, operator.party, log.vkey,
+                                  anchors.json) and exit: give DIR/log.vkey to the witnesses
+    credence witness init [--dir DIR] [--name NAME]
+                                  make a witness key (printed, and in DIR/witness.vkey)
+    credence witness serve --log VKEY [--dir DIR] [--addr ADDR] [--name NAME]
+                                  an independent witness (its own key in DIR, default
+                                  ./credence-witness; ADDR default 127.0.0.1:8090): cosigns the
+                                  checkpoints of the log VKEY (DIR/log.vkey of the service)
+                                  after checking consistency; prints and writes its verifier
+                                  key DIR/witness.vkey
     credence audit --as PARTY --anchors FILE [--state FILE] [--replay N] [--keys DIR]
                    [--spike-per-day N]
                                   follow the log: recompute the root, check consistency with
@@ -101,7 +124,7 @@ fn main() -> ExitCode {
         ["serve", rest @ ..] => serve(rest),
         ["listing", rest @ ..] => listing(rest),
         [cmd @ ("party" | "register" | "publish" | "holder" | "query" | "subject" | "anchors"
-        | "verify" | "audit"), rest @ ..] => roles(cmd, rest),
+        | "verify" | "audit" | "witness"), rest @ ..] => roles(cmd, rest),
         ["keygen"] => keygen("credence-keys"),
         ["keygen", "--dir", d] => keygen(d),
         [] | ["help" | "--help" | "-h"] => {
@@ -174,7 +197,7 @@ fn policy_cost(which: &str, day: u32) -> CliResult {
         Ok(plan) => {
             let mut rng = rand::rngs::OsRng;
             let commitments: Vec<_> = plan
-                .inputs
+                .inputs()
                 .iter()
                 .map(|_| credence_protocols::commitment::Opening::random(0, &mut rng).commit())
                 .collect();
@@ -182,14 +205,14 @@ fn policy_cost(which: &str, day: u32) -> CliResult {
                 kind: credence_protocols::identifiers::SubjectKind::Enterprise,
                 bytes: [0; 32],
             };
-            let s = plan.statement(subject, day, &commitments)?;
+            let s = plan.statement_over(subject, day, &commitments)?;
             let n = s.bits()?;
-            let m = plan.predicates.len().next_power_of_two();
+            let m = plan.predicates().len().next_power_of_two();
             let lg = (n * m).trailing_zeros() as usize;
             println!(
                 "proven path: {} committed inputs, {} predicates -> one {n}-bit range proof over {m} values, {} bytes",
-                plan.inputs.len(),
-                plan.predicates.len(),
+                plan.inputs().len(),
+                plan.predicates().len(),
                 1 + 4 + 32 * (9 + 2 * lg)
             );
         }
@@ -250,12 +273,16 @@ fn policy_cost(which: &str, day: u32) -> CliResult {
 fn serve(args: &[&str]) -> CliResult {
     use credence::serve::Config;
     let (pos, mut f) = flags(args)?;
-    if let Some(p) = pos.first() {
-        return Err(format!(
-            "serve: unexpected argument `{p}` (--config FILE, --dir DIR, --addr ADDR)"
-        )
-        .into());
-    }
+    let init = match pos.as_slice() {
+        [] => false,
+        ["init"] => true,
+        [p, ..] => {
+            return Err(format!(
+                "serve: unexpected argument `{p}` (init, --config FILE, --dir DIR, --addr ADDR, --witness VKEY@ADDR, --witness-quorum N)"
+            )
+            .into())
+        }
+    };
     let mut config = match f.remove("config") {
         Some(path) => Config::from_file(std::path::Path::new(path)).map_err(|e| e.to_string())?,
         None => Config::default(),
@@ -272,12 +299,27 @@ fn serve(args: &[&str]) -> CliResult {
     if let Some(a) = f.remove("addr") {
         config.addr = a.into();
     }
-    if let Some((k, _)) = f.into_iter().next() {
-        return Err(
-            format!("serve: unknown option --{k} (--config FILE, --dir DIR, --addr ADDR)").into(),
+    if let Some(w) = f.remove("witness") {
+        config
+            .witnesses
+            .push(credence::serve::WitnessConfig::parse(w).map_err(|e| e.to_string())?);
+    }
+    if let Some(q) = f.remove("witness-quorum") {
+        config.witness_quorum = Some(
+            q.parse()
+                .map_err(|_| format!("--witness-quorum takes a count, got `{q}`"))?,
         );
     }
-    credence::serve::run(&config).map_err(|e| e.to_string())?;
+    if let Some((k, _)) = f.into_iter().next() {
+        return Err(
+            format!("serve: unknown option --{k} (--config FILE, --dir DIR, --addr ADDR, --witness VKEY@ADDR, --witness-quorum N)").into(),
+        );
+    }
+    if init {
+        credence::serve::init(&config).map_err(|e| e.to_string())?;
+    } else {
+        credence::serve::run(&config).map_err(|e| e.to_string())?;
+    }
     Ok(())
 }
 
@@ -299,11 +341,61 @@ fn flags<'a>(args: &[&'a str]) -> Result<(Vec<&'a str>, BTreeMap<&'a str, &'a st
     Ok((pos, map))
 }
 
+/// The options each party command takes (besides `--server`).
+fn known_options(cmd: &str, sub: Option<&str>) -> &'static [&'static str] {
+    match (cmd, sub) {
+        ("party", _) => &["out", "subject"],
+        ("register", _) | ("publish", _) => &["as"],
+        ("holder", _) => &["as", "path", "input", "keys"],
+        ("query", _) => &[
+            "as", "anchors", "subject", "policy", "purpose", "day", "consent", "proof", "out",
+        ],
+        ("subject", Some("prove")) => &["as", "policy", "day", "out"],
+        ("subject", Some("consent")) => {
+            &["as", "bank", "policy", "purpose", "from", "until", "out"]
+        }
+        ("subject", _) => &["as"],
+        ("anchors", _) => &["as", "out", "expect"],
+        ("verify", _) => &[
+            "anchors", "receipt", "package", "policy", "subject", "day", "as",
+        ],
+        ("audit", _) => &["as", "anchors", "state", "replay", "keys", "spike-per-day"],
+        ("witness", Some("init")) => &["dir", "name"],
+        ("witness", _) => &["dir", "addr", "name", "log"],
+        _ => &[],
+    }
+}
+
 fn roles(cmd: &str, args: &[&str]) -> CliResult {
-    use credence::cli::{self, Party, QueryArgs};
+    let (pos, f) = flags(args)?;
+    // Every option is checked before anything is done: a misspelt one (`--dya`) is an error,
+    // never silently ignored (which would ask about today).
+    let known = known_options(cmd, pos.first().copied());
+    if let Some(k) = f.keys().find(|k| **k != "server" && !known.contains(k)) {
+        return Err(format!(
+            "{cmd}: unknown option --{k} (this command takes: {})",
+            known
+                .iter()
+                .map(|o| format!("--{o}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+        .into());
+    }
+    let f = std::cell::RefCell::new(f);
+    roles_with(cmd, args, &pos, &f)
+}
+
+fn roles_with(
+    cmd: &str,
+    args: &[&str],
+    pos: &[&str],
+    f: &std::cell::RefCell<BTreeMap<&str, &str>>,
+) -> CliResult {
+    use credence::cli::{self, Party, QueryArgs, VerifyArgs};
     use std::path::Path;
-    let (pos, mut f) = flags(args)?;
     let server = f
+        .borrow_mut()
         .remove("server")
         .map(str::to_string)
         .or_else(|| std::env::var("CREDENCE_SERVER").ok())
@@ -314,8 +406,9 @@ fn roles(cmd: &str, args: &[&str]) -> CliResult {
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs()
         / 86_400) as u32;
-    let mut take = |name: &str| -> Result<String, String> {
-        f.remove(name)
+    let take = |name: &str| -> Result<String, String> {
+        f.borrow_mut()
+            .remove(name)
             .map(str::to_string)
             .ok_or(format!("{cmd}: --{name} is required"))
     };
@@ -323,17 +416,18 @@ fn roles(cmd: &str, args: &[&str]) -> CliResult {
         Ok(Party::load(Path::new(&path?)).map_err(|e| e.to_string())?)
     };
     let day = |v: Option<String>| -> Result<u32, String> {
-        match v {
-            None => Ok(today),
+        let d = match v {
+            None => today,
             Some(d) => d
                 .parse()
-                .map_err(|_| format!("a day is a number of days since 1970-01-01, got `{d}`")),
-        }
+                .map_err(|_| format!("a day is a number of days since 1970-01-01, got `{d}`"))?,
+        };
+        credence::protocols::question::check_day("day", d)
     };
     let e = |r: Result<(), cli::Error>| {
         r.map_err(|e| -> Box<dyn std::error::Error> { e.to_string().into() })
     };
-    match (cmd, pos.as_slice()) {
+    match (cmd, pos) {
         ("party", ["new", role, id]) => {
             let out = take("out")?;
             let subject = take("subject").ok();
@@ -369,6 +463,7 @@ fn roles(cmd: &str, args: &[&str]) -> CliResult {
             let b = party(take("as"))?;
             let (subject, policy, purpose) = (take("subject")?, take("policy")?, take("purpose")?);
             let d = day(take("day").ok())?;
+            let anchors = take("anchors")?;
             let (consent, proof, out) =
                 (take("consent").ok(), take("proof").ok(), take("out").ok());
             e(cli::query(
@@ -382,6 +477,7 @@ fn roles(cmd: &str, args: &[&str]) -> CliResult {
                     consent: consent.as_deref().map(Path::new),
                     proof: proof.as_deref().map(Path::new),
                     out: out.as_deref().map(Path::new),
+                    anchors: Path::new(&anchors),
                 },
             ))
         }
@@ -422,20 +518,34 @@ fn roles(cmd: &str, args: &[&str]) -> CliResult {
         ("anchors", []) => {
             let who = party(take("as"))?;
             let out = take("out")?;
-            e(cli::save_anchors(&server, &who, Path::new(&out)))
+            let expect = take("expect").ok();
+            e(cli::save_anchors(
+                &server,
+                &who,
+                Path::new(&out),
+                expect.as_deref(),
+            ))
         }
         ("verify", []) => {
             let anchors = take("anchors")?;
-            let (receipt, package, policy) = (
-                take("receipt").ok(),
-                take("package").ok(),
-                take("policy").ok(),
-            );
+            let (receipt, package) = (take("receipt").ok(), take("package").ok());
+            let (policy, subject) = (take("policy")?, take("subject")?);
+            let d = day(Some(take("day")?))?;
+            let who = match take("as").ok() {
+                Some(p) => Some(party(Ok(p))?),
+                None => None,
+            };
             e(cli::verify(
-                Path::new(&anchors),
-                receipt.as_deref().map(Path::new),
-                package.as_deref().map(Path::new),
-                policy.as_deref(),
+                Some(server.as_str()),
+                who.as_ref(),
+                &VerifyArgs {
+                    anchors: Path::new(&anchors),
+                    receipt: receipt.as_deref().map(Path::new),
+                    package: package.as_deref().map(Path::new),
+                    policy: &policy,
+                    subject: &subject,
+                    day: d,
+                },
             ))
         }
         ("audit", []) => {
@@ -473,6 +583,22 @@ fn roles(cmd: &str, args: &[&str]) -> CliResult {
             } else {
                 Err("the audit found problems".into())
             }
+        }
+        ("witness", ["init"]) => {
+            let dir = take("dir").unwrap_or_else(|_| "credence-witness".into());
+            let name = take("name").unwrap_or_else(|_| "witness.local".into());
+            let vkey = credence::serve::witness_init(Path::new(&dir), &name)
+                .map_err(|e| -> Box<dyn std::error::Error> { e.to_string().into() })?;
+            println!("{vkey}");
+            Ok(())
+        }
+        ("witness", ["serve"]) => {
+            let dir = take("dir").unwrap_or_else(|_| "credence-witness".into());
+            let addr = take("addr").unwrap_or_else(|_| "127.0.0.1:8090".into());
+            let name = take("name").unwrap_or_else(|_| "witness.local".into());
+            let log = take("log")?;
+            credence::serve::run_witness(Path::new(&dir), &addr, &name, &[log])
+                .map_err(|e| -> Box<dyn std::error::Error> { e.to_string().into() })
         }
         _ => Err(format!("`{cmd} {}`: see `credence help`", args.join(" ")).into()),
     }
@@ -559,17 +685,23 @@ fn policy_show(which: &str) -> CliResult {
         Ok(plan) => {
             println!(
                 "proof lowering: {} committed inputs, {} predicates (one aggregated proof)",
-                plan.inputs.len(),
-                plan.predicates.len()
+                plan.inputs().len(),
+                plan.predicates().len()
             );
-            for pred in &plan.predicates {
-                let name = |i: &u32| plan.inputs[*i as usize].0.to_string();
+            for i in plan.inputs() {
+                println!(
+                    "  input {}: commitment by a `{}` holder, certified in [0, {}]",
+                    i.attribute, i.authority, i.max
+                );
+            }
+            for pred in plan.predicates() {
+                let name = |i: &u32| plan.inputs()[*i as usize].attribute.to_string();
                 let line = match pred {
-                    PlanPredicate::NotListed(i) => format!("{} <= D", name(i)),
-                    PlanPredicate::Listed(i) => format!("{} >= D + 1", name(i)),
-                    PlanPredicate::AtLeast(i, t) => format!("{} >= {t}", name(i)),
-                    PlanPredicate::AtMost(i, t) => format!("{} <= {t}", name(i)),
-                    PlanPredicate::Sum {
+                    TemplatePredicate::NotListed(i) => format!("{} <= D", name(i)),
+                    TemplatePredicate::Listed(i) => format!("{} >= D + 1", name(i)),
+                    TemplatePredicate::AtLeast(i, t) => format!("{} >= {t}", name(i)),
+                    TemplatePredicate::AtMost(i, t) => format!("{} <= {t}", name(i)),
+                    TemplatePredicate::Sum {
                         terms,
                         constant,
                         threshold,

@@ -9,8 +9,8 @@ use crate::protocols::commitment::{
     AttributeCommitment, AttributeContext, Opening, SignedAttributeCommitment,
     ATTRIBUTE_TRANSCRIPT_LABEL,
 };
-use crate::protocols::consent::ProofPackage;
 use crate::protocols::names::{AttributeId, PartyId};
+use crate::protocols::package::{Claim, ProofPackage};
 use crate::protocols::predicate::PredicateProof;
 use crate::protocols::pseudonym::Pseudonym;
 use crate::protocols::seal::{SealedOpening, SealingPublicKey, SealingSecretKey};
@@ -41,6 +41,9 @@ pub enum RoleError {
     /// Any other proof failure.
     #[error("proof failed: {0}")]
     Proof(String),
+    /// The service could not provide the holders' registrations.
+    #[error("cannot fetch the holders' registrations from the log: {0}")]
+    Service(String),
 }
 
 /// Holder: commits to `values` of `subject` (submission ids from `first_submission` on),
@@ -91,18 +94,54 @@ pub fn commit_attributes(
     Ok(out)
 }
 
-/// Subject: opens its current records and proves `policy` about itself on `day`.
+/// Subject: opens its current records and proves `policy` about itself on `day`. The package
+/// carries the holders' registrations in the log under a cosigned checkpoint (fetched through
+/// `client`), so a bank can check it with its pinned anchors alone.
 pub fn prove(
     policy: &Policy,
     day: u32,
     subject: Pseudonym,
     records: &[(SignedAttributeCommitment, SealedOpening)],
     sealing: &SealingSecretKey,
+    client: &crate::client::Client,
 ) -> Result<ProofPackage, RoleError> {
-    let plan = lower_to_proof(policy).map_err(|e| RoleError::NotProvable(e.to_string()))?;
-    let mut inputs = Vec::with_capacity(plan.inputs.len());
-    let mut openings = Vec::with_capacity(plan.inputs.len());
-    for (attribute, _) in &plan.inputs {
+    let (proof, inputs) = prove_offline(policy, day, subject, records, sealing)?;
+    let mut holders: Vec<PartyId> = inputs
+        .iter()
+        .map(|i| i.commitment.context.holder.clone())
+        .collect();
+    holders.sort();
+    holders.dedup();
+    let (checkpoint, keys) = client
+        .key_evidence(&holders)
+        .map_err(|e| RoleError::Service(e.to_string()))?;
+    Ok(ProofPackage {
+        claim: Claim {
+            subject,
+            policy_hash: policy.hash(),
+            as_of_day: day,
+        },
+        proof: proof.to_bytes(),
+        inputs,
+        checkpoint,
+        keys,
+    })
+}
+
+/// The proof alone: opens the commitments the policy's proof needs and proves them, over the
+/// statement the policy's template gives for this subject and day.
+pub fn prove_offline(
+    policy: &Policy,
+    day: u32,
+    subject: Pseudonym,
+    records: &[(SignedAttributeCommitment, SealedOpening)],
+    sealing: &SealingSecretKey,
+) -> Result<(PredicateProof, Vec<SignedAttributeCommitment>), RoleError> {
+    let template = lower_to_proof(policy).map_err(|e| RoleError::NotProvable(e.to_string()))?;
+    let mut inputs = Vec::with_capacity(template.inputs().len());
+    let mut openings = Vec::with_capacity(template.inputs().len());
+    for slot in template.inputs() {
+        let attribute = &slot.attribute;
         let (signed, sealed) = records
             .iter()
             .find(|(s, _)| {
@@ -118,8 +157,8 @@ pub fn prove(
         openings.push(opening);
     }
     let commitments: Vec<_> = inputs.iter().map(|s| s.commitment.commitment).collect();
-    let statement = plan
-        .statement(subject, day, &commitments)
+    let statement = template
+        .statement_over(subject, day, &commitments)
         .map_err(|e| RoleError::Proof(e.to_string()))?;
     let proof = PredicateProof::prove(
         &mut Transcript::new(labels::APP_VERDICT),
@@ -131,9 +170,5 @@ pub fn prove(
         ProofError::Unsatisfied { index } => RoleError::Unsatisfied(index),
         e => RoleError::Proof(e.to_string()),
     })?;
-    Ok(ProofPackage {
-        statement,
-        proof,
-        inputs,
-    })
+    Ok((proof, inputs))
 }

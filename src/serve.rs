@@ -7,6 +7,9 @@
 //! DIR/keys/authority/            TFHE client key, key-authority signing seed (0600)
 //! DIR/keys/log.seed              the log's signing seed (0600)
 //! DIR/keys/witness.seed          the seed of its witness key for partner logs (0600)
+//! DIR/log.vkey                   the log's verifier key (public: give it to witnesses)
+//! DIR/anchors.json               the trust anchors verifiers pin (public: hand it out out of
+//!                                band; `credence anchors --expect` checks its fingerprint)
 //! DIR/keys/pseudonym.key         the pseudonym key (0600)
 //! DIR/operator.seed              the operator's signing seed (0600), registered as `operator`
 //! DIR/operator.party             the same as a party file for the CLI (`--as`, 0600)
@@ -64,6 +67,47 @@ pub struct Config {
     /// Federation file: the partner regions' logs this service witnesses (TOML,
     /// `[[partner]] origin = "…" log_key = "<64 hex digits>"`).
     pub federation: Option<PathBuf>,
+    /// The witnesses that cosign this service's checkpoints (`[[witness]] vkey = "…"
+    /// address = "host:port"`).
+    #[serde(rename = "witness")]
+    pub witnesses: Vec<WitnessConfig>,
+    /// How many of them must cosign a checkpoint handed out with a receipt (default: all).
+    pub witness_quorum: Option<usize>,
+}
+
+/// One witness of this service's log.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessConfig {
+    /// Its verifier key (`name+id+base64`, as `credence witness serve` prints it).
+    pub vkey: String,
+    /// Its address (`host:port`).
+    pub address: String,
+}
+
+impl WitnessConfig {
+    /// Parses `VKEY@ADDR` (the `--witness` flag).
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        let (vkey, address) = s
+            .rsplit_once('@')
+            .ok_or("--witness takes VKEY@HOST:PORT (the witness's verifier key and address)")?;
+        Ok(WitnessConfig {
+            vkey: vkey.to_string(),
+            address: address.to_string(),
+        })
+    }
+
+    fn client(&self) -> Result<crate::witness::WitnessClient, Error> {
+        let verifier = crate::protocols::log::checkpoint::NoteVerifier::from_vkey(&self.vkey)
+            .map_err(|e| format!("witness key `{}`: {e}", self.vkey))?;
+        if verifier.key.role() != Role::Witness {
+            return Err(format!("`{}` is not a witness verifier key", self.vkey).into());
+        }
+        Ok(crate::witness::WitnessClient {
+            verifier,
+            addr: self.address.clone(),
+        })
+    }
 }
 
 impl Default for Config {
@@ -77,6 +121,8 @@ impl Default for Config {
             checkpoint_every_entries: 256,
             checkpoint_every_seconds: 60,
             federation: None,
+            witnesses: Vec::new(),
+            witness_quorum: None,
         }
     }
 }
@@ -92,6 +138,14 @@ struct Partner {
     /// A party file (`credence party new bank …`) with this region's identity at the partner.
     #[serde(default)]
     party_file: Option<PathBuf>,
+    /// The partner's key authority key (64 hex digits): pinned, to verify its verdicts.
+    #[serde(default)]
+    key_authority_key: Option<String>,
+    /// The verifier keys of the partner's witnesses, and their quorum.
+    #[serde(default)]
+    witnesses: Vec<String>,
+    #[serde(default)]
+    witness_quorum: usize,
 }
 
 #[derive(serde::Deserialize)]
@@ -114,35 +168,6 @@ pub fn read_federation(path: &Path) -> Result<FederationRoutes, Error> {
         .map_err(|e| format!("cannot read federation {}: {e}", path.display()))?;
     let f: Federation =
         toml::from_str(&text).map_err(|e| format!("federation {}: {e}", path.display()))?;
-    let mut forward = Vec::new();
-    for p in &f.partner {
-        match (&p.address, &p.party_file) {
-            (Some(addr), Some(file)) => {
-                let party = crate::cli::Party::load(file).map_err(|e| e.to_string())?;
-                if party.key.role() != Role::Bank {
-                    return Err(format!(
-                        "federation: partner `{}`: the party file must hold a bank key",
-                        p.origin
-                    )
-                    .into());
-                }
-                forward.push(crate::service::Forward {
-                    origin: p.origin.clone(),
-                    addr: addr.clone(),
-                    party: party.id,
-                    key: party.key,
-                });
-            }
-            (None, None) => {}
-            _ => {
-                return Err(format!(
-                    "federation: partner `{}`: give both address and party_file, or neither",
-                    p.origin
-                )
-                .into())
-            }
-        }
-    }
     let partners = f
         .partner
         .iter()
@@ -160,6 +185,50 @@ pub fn read_federation(path: &Path) -> Result<FederationRoutes, Error> {
                 .map_err(|e| format!("federation: partner `{}`: {e}", p.origin).into())
         })
         .collect::<Result<Vec<_>, Error>>()?;
+    let mut forward = Vec::new();
+    for (p, log) in f.partner.iter().zip(&partners) {
+        let bad = |m: &str| -> Error { format!("federation: partner `{}`: {m}", p.origin).into() };
+        match (&p.address, &p.party_file) {
+            (Some(addr), Some(file)) => {
+                let party = crate::cli::Party::load(file).map_err(|e| e.to_string())?;
+                if party.key.role() != Role::Bank {
+                    return Err(bad("the party file must hold a bank key"));
+                }
+                let ka = p
+                    .key_authority_key
+                    .as_deref()
+                    .and_then(crate::protocols::request::parse_hex::<32>)
+                    .ok_or_else(|| bad("forwarding needs key_authority_key (64 hex digits) to verify its verdicts"))?;
+                let ka = crate::protocols::signing::PublicKey::from_bytes(Role::KeyAuthority, &ka)
+                    .map_err(|e| bad(&e.to_string()))?;
+                let witnesses = p
+                    .witnesses
+                    .iter()
+                    .map(|w| {
+                        crate::protocols::log::checkpoint::NoteVerifier::from_vkey(w)
+                            .map_err(|e| bad(&format!("witness `{w}`: {e}")))
+                    })
+                    .collect::<Result<Vec<_>, Error>>()?;
+                let anchors = crate::protocols::verdict::TrustAnchors {
+                    log: log.clone(),
+                    service: log.key,
+                    key_authority: ka,
+                    witnesses,
+                    witness_quorum: p.witness_quorum,
+                };
+                anchors.check().map_err(bad)?;
+                forward.push(crate::service::Forward {
+                    origin: p.origin.clone(),
+                    addr: addr.clone(),
+                    anchors,
+                    party: party.id,
+                    key: party.key,
+                });
+            }
+            (None, None) => {}
+            _ => return Err(bad("give both address and party_file, or neither")),
+        }
+    }
     Ok((partners, forward))
 }
 
@@ -257,6 +326,23 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
     let catalog = Catalog::builtin();
     let authority = KeyAuthority::new(secret, public.clone(), ka_key, catalog.clone(), 0)?;
     let engine = Engine::new(public, 0)?;
+    let witnesses = config
+        .witnesses
+        .iter()
+        .map(WitnessConfig::client)
+        .collect::<Result<Vec<_>, Error>>()?;
+    let witness_quorum = config.witness_quorum.unwrap_or(witnesses.len());
+    if witness_quorum > witnesses.len() {
+        return Err(format!(
+            "witness_quorum {witness_quorum} is more than the {} witness(es) configured",
+            witnesses.len()
+        )
+        .into());
+    }
+    let log_vkey =
+        crate::protocols::log::checkpoint::NoteVerifier::log(&config.origin, log.public_key())?
+            .to_vkey();
+    write_public(&dir.join("log.vkey"), &log_vkey)?;
     let state = ServiceState::new(ServiceParts {
         store,
         log,
@@ -266,6 +352,8 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
         authority: Arc::new(authority),
         fhe_slots: config.fhe_slots,
         window_secs: config.window_secs,
+        witnesses,
+        witness_quorum,
         witness: {
             let (partners, forward) = match &config.federation {
                 Some(f) => read_federation(f)?,
@@ -279,22 +367,102 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
             })
         },
     })?;
+    // The anchors verifiers pin, as a public file the operator hands out (out of band).
+    let anchors = state.trust_anchors()?;
+    write_public(
+        &dir.join("anchors.json"),
+        &serde_json::to_string_pretty(&crate::client::anchors_to_json(&anchors))?,
+    )?;
     Ok(Opened {
         app: router(state),
         dir: dir.to_path_buf(),
     })
 }
 
+/// `credence witness init`: makes a witness's key in `dir` (if it has none) and writes its
+/// verifier key to `dir/witness.vkey`; returns it.
+pub fn witness_init(dir: &Path, name: &str) -> Result<String, Error> {
+    std::fs::create_dir_all(dir)?;
+    let key = SigningKey::from_seed(Role::Witness, &seed(&dir.join("witness.seed"))?);
+    let vkey =
+        crate::protocols::log::checkpoint::NoteVerifier::witness(name, key.public())?.to_vkey();
+    write_public(&dir.join("witness.vkey"), &vkey)?;
+    Ok(vkey)
+}
+
+/// `credence serve init`: creates the data directory's keys and files (as the first start
+/// does) and returns, so that the log's verifier key (`DIR/log.vkey`) can be given to a witness
+/// before the service runs.
+pub fn init(config: &Config) -> Result<(), Error> {
+    open_with(config, &mut |m| eprintln!("{m}"))?;
+    eprintln!(
+        "initialised {}: log key {}",
+        config.dir.display(),
+        log_verifier(config)?
+    );
+    Ok(())
+}
+
+/// Writes a public file (replacing it).
+fn write_public(path: &Path, text: &str) -> Result<(), Error> {
+    std::fs::write(path, format!("{text}\n"))?;
+    Ok(())
+}
+
+/// `credence witness serve`: an independent witness with its own data directory (its key
+/// `DIR/witness.seed`, its store `DIR/witness.redb`, its verifier key `DIR/witness.vkey`),
+/// cosigning the checkpoints of the logs pinned by `logs` (verifier keys) after checking each
+/// against the last one it cosigned.
+pub fn witness_open(
+    dir: &Path,
+    name: &str,
+    logs: &[String],
+) -> Result<Arc<crate::witness::Witness>, Error> {
+    std::fs::create_dir_all(dir)?;
+    let key = SigningKey::from_seed(Role::Witness, &seed(&dir.join("witness.seed"))?);
+    let logs = logs
+        .iter()
+        .map(|l| {
+            crate::protocols::log::checkpoint::NoteVerifier::from_vkey(l)
+                .map_err(|e| -> Error { format!("--log `{l}`: {e}").into() })
+                .and_then(|v| {
+                    if v.key.role() == Role::Log {
+                        Ok(v)
+                    } else {
+                        Err(format!("--log `{l}` is not a log verifier key").into())
+                    }
+                })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    if logs.is_empty() {
+        return Err("a witness needs at least one --log VKEY to witness".into());
+    }
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&dir.join("witness.redb"))?);
+    let w = crate::witness::Witness::new(name, key, logs, store)?;
+    write_public(&dir.join("witness.vkey"), &w.verifier().to_vkey())?;
+    Ok(Arc::new(w))
+}
+
+/// Runs a witness on `addr` until SIGINT or SIGTERM.
+pub fn run_witness(dir: &Path, addr: &str, name: &str, logs: &[String]) -> Result<(), Error> {
+    let w = witness_open(dir, name, logs)?;
+    eprintln!("witness {} ({})", w.name, w.verifier().to_vkey());
+    serve_until_signal(addr, crate::witness::router(w), dir)
+}
+
 /// Serves on `addr` until SIGINT or SIGTERM, then finishes in-flight requests and returns.
 pub fn run(config: &Config) -> Result<(), Error> {
-    let addr = config.addr.as_str();
     let opened = open_with(config, &mut |m| eprintln!("{m}"))?;
+    serve_until_signal(&config.addr, opened.app, &opened.dir)
+}
+
+fn serve_until_signal(addr: &str, app: axum::Router, dir: &Path) -> Result<(), Error> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        eprintln!("data directory {}", opened.dir.display());
+        eprintln!("data directory {}", dir.display());
         // Tests and scripts read this line to find the port. Nothing else goes to stdout, and a
         // closed stdout must not take the server down.
         {
@@ -303,7 +471,7 @@ pub fn run(config: &Config) -> Result<(), Error> {
             let _ = writeln!(out, "listening on {}", listener.local_addr()?);
             let _ = out.flush();
         }
-        axum::serve(listener, opened.app)
+        axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let ctrl_c = tokio::signal::ctrl_c();
                 #[cfg(unix)]
@@ -323,6 +491,66 @@ pub fn run(config: &Config) -> Result<(), Error> {
             .await?;
         Ok::<(), Error>(())
     })
+}
+
+/// A region on one machine, for the demo, the examples and tests: the service on the embedded
+/// store in `dir` and an independent witness (its own key and store in `dir/witness`) that
+/// cosigns its checkpoints (quorum 1), each on its own loopback port.
+pub struct LocalRegion {
+    /// The service.
+    pub service: Running,
+    /// The witness.
+    pub witness: Running,
+    /// The anchors a verifier of this region pins (computed from the keys the operator holds,
+    /// as they would be published out of band).
+    pub anchors: crate::protocols::verdict::TrustAnchors,
+}
+
+impl LocalRegion {
+    /// Starts both on `dir` (keys are made on first start).
+    pub fn start(dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<LocalRegion, Error> {
+        let config = Config {
+            dir: dir.to_path_buf(),
+            ..Config::default()
+        };
+        let log_vkey = log_verifier(&config)?;
+        let witness = witness_open(
+            &dir.join("witness"),
+            "witness.local",
+            std::slice::from_ref(&log_vkey),
+        )?;
+        let witness_verifier = witness.verifier();
+        let witness_running = Running::start(crate::witness::router(witness))?;
+        let config = Config {
+            witnesses: vec![WitnessConfig {
+                vkey: witness_verifier.to_vkey(),
+                address: witness_running.addr.clone(),
+            }],
+            witness_quorum: Some(1),
+            ..config
+        };
+        let opened = open_with(&config, progress)?;
+        let service = Running::start(opened.app)?;
+        let log = crate::protocols::log::checkpoint::NoteVerifier::from_vkey(&log_vkey)?;
+        let anchors = crate::protocols::verdict::TrustAnchors {
+            service: log.key,
+            log,
+            key_authority: key_authority_key(dir)?,
+            witnesses: vec![witness_verifier],
+            witness_quorum: 1,
+        };
+        Ok(LocalRegion {
+            service,
+            witness: witness_running,
+            anchors,
+        })
+    }
+
+    /// Stops both.
+    pub fn stop(self) {
+        self.service.stop();
+        self.witness.stop();
+    }
 }
 
 /// A service running on a background thread (the demo and the examples use it).
@@ -379,6 +607,25 @@ impl Drop for Running {
     }
 }
 
+/// The log's verifier key of the data directory in `config` (its signing seed is created if
+/// this is the first start): what a witness of this log pins.
+pub fn log_verifier(config: &Config) -> Result<String, Error> {
+    let keys = config.dir.join("keys");
+    std::fs::create_dir_all(&keys)?;
+    let log_key = SigningKey::from_seed(Role::Log, &seed(&keys.join("log.seed"))?);
+    Ok(
+        crate::protocols::log::checkpoint::NoteVerifier::log(&config.origin, log_key.public())?
+            .to_vkey(),
+    )
+}
+
+/// The key authority's verdict-signing public key of a data directory.
+pub fn key_authority_key(dir: &Path) -> Result<crate::protocols::signing::PublicKey, Error> {
+    let authority = dir.join("keys/authority");
+    std::fs::create_dir_all(&authority)?;
+    Ok(SigningKey::from_seed(Role::KeyAuthority, &seed(&authority.join("signing.seed"))?).public())
+}
+
 /// The operator's signing key of a data directory made by [`open`].
 pub fn operator_key(dir: &Path) -> Result<SigningKey, Error> {
     Ok(SigningKey::from_seed(
@@ -419,9 +666,14 @@ mod tests {
         std::fs::write(
             &fed,
             format!(
-                "[[partner]]\norigin = \"credence.example/tianjin\"\nlog_key = \"{k}\"\naddress = \"10.0.0.2:8080\"\nparty_file = \"{}\"\n\n[[partner]]\norigin = \"credence.example/hebei\"\nlog_key = \"{k}\"\n",
+                "[[partner]]\norigin = \"credence.example/tianjin\"\nlog_key = \"{k}\"\nkey_authority_key = \"{ka}\"\naddress = \"10.0.0.2:8080\"\nparty_file = \"{}\"\n\n[[partner]]\norigin = \"credence.example/hebei\"\nlog_key = \"{k}\"\n",
                 party.display(),
-                k = hex::encode(key.to_bytes())
+                k = hex::encode(key.to_bytes()),
+                ka = hex::encode(
+                    SigningKey::generate(Role::KeyAuthority, &mut rand::rngs::OsRng)
+                        .public()
+                        .to_bytes()
+                )
             ),
         )
         .unwrap();

@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | `POST /v1/operator/parties` | operator | register a holder, bank, witness |
 //! | `POST /v1/operator/policies` | operator | publish a policy (text body) |
-//! | `POST /v1/holder/pseudonym` | holder | the pseudonym of a subject identifier |
+//! | `POST /v1/holder/pseudonym` | holder, bank | the pseudonym of a subject identifier (holders: and its sealing key) |
 //! | `POST /v1/holder/sealed` | holder | a sealed record (binary body) |
 //! | `POST /v1/holder/committed` | holder | signed commitments with sealed openings |
 //! | `POST /v1/bank/query` | bank | sealed-path question → verdict receipt |
@@ -42,8 +42,9 @@ use crate::protocols::sealed::SignedSealedSubmission;
 use crate::protocols::signing::{PublicKey, Role};
 use crate::protocols::verdict::{SignedVerdict, VerdictReceipt};
 use crate::store::{prefix_range, Batch, Store, Table};
+use crate::witness::WitnessClient;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -130,6 +131,10 @@ pub struct ServiceState {
     append: Mutex<()>,
     metrics: Metrics,
     witness: Option<Witness>,
+    partner_core: Option<Arc<crate::witness::Witness>>,
+    witnesses: Vec<WitnessClient>,
+    witness_quorum: usize,
+    last_prune: AtomicU64,
 }
 
 /// How to build a [`ServiceState`].
@@ -152,6 +157,10 @@ pub struct ServiceParts {
     pub window_secs: u64,
     /// Partner logs this service witnesses (cross-region), if any.
     pub witness: Option<Witness>,
+    /// The witnesses that cosign this service's own checkpoints.
+    pub witnesses: Vec<WitnessClient>,
+    /// How many of them must cosign a checkpoint handed out with a receipt.
+    pub witness_quorum: usize,
 }
 
 fn now() -> u64 {
@@ -186,11 +195,12 @@ fn pseudonym_from_bytes(b: &[u8]) -> Option<Pseudonym> {
     })
 }
 
-/// Index key of a holder's latest sealed record about a subject.
-fn sealed_index_key(subject: &Pseudonym, holder: &PartyId) -> Vec<u8> {
+/// Index key of the latest sealed record carrying an attribute of a subject (one per
+/// (subject, attribute): a holder's later record of another attribute leaves it alone).
+fn sealed_index_key(subject: &Pseudonym, attribute: &str) -> Vec<u8> {
     let mut k = pseudonym_bytes(subject);
-    k.push(b's');
-    k.extend_from_slice(holder.as_str().as_bytes());
+    k.push(b'a');
+    k.extend_from_slice(attribute.as_bytes());
     k
 }
 
@@ -217,12 +227,70 @@ fn content_hash_key(hash: &Hash) -> Vec<u8> {
     k
 }
 
+/// Key of a verdict's bank (who may read the verdict besides its subject and auditors).
+fn verdict_bank_key(hash: &Hash) -> Vec<u8> {
+    let mut k = b"verdict-bank/".to_vec();
+    k.extend_from_slice(hash);
+    k
+}
+
+fn verdict_index_key(hash: &Hash) -> Vec<u8> {
+    let mut k = b"verdict-index/".to_vec();
+    k.extend_from_slice(hash);
+    k
+}
+
+/// Stores a signed verdict, to whom it was issued and the log index of its `Verdict` entry,
+/// into `batch`.
+fn store_verdict(batch: &mut Batch, verdict: &SignedVerdict, bank: &PartyId, index: u64) {
+    batch.insert(Table::Verdicts, verdict.hash().to_vec(), verdict.to_bytes());
+    batch.put(
+        Table::Meta,
+        verdict_bank_key(&verdict.hash()),
+        bank.as_str().as_bytes().to_vec(),
+    );
+    batch.put(
+        Table::Meta,
+        verdict_index_key(&verdict.hash()),
+        index.to_be_bytes().to_vec(),
+    );
+}
+
+/// Key of a party's registration → the log index of its `PartyRegistered` entry.
+fn registration_key(party: &PartyId) -> Vec<u8> {
+    let mut k = b"registration/".to_vec();
+    k.extend_from_slice(party.as_str().as_bytes());
+    k
+}
+
 /// Records that log entry `index` concerns `subject` (the subject's query history).
 fn index_for_subject(batch: &mut Batch, subject: &Pseudonym, index: u64) {
     let mut k = b"q/".to_vec();
     k.extend_from_slice(&pseudonym_bytes(subject));
     k.extend_from_slice(&index.to_be_bytes());
     batch.put(Table::Subjects, k, Vec::new());
+}
+
+/// Which of the policy's attributes had records, which took defaults, which required ones
+/// were missing.
+fn coverage_json(
+    policy: &Policy,
+    coverage: &[crate::protocols::names::AttributeId],
+) -> serde_json::Value {
+    let present: Vec<&str> = coverage.iter().map(|a| a.as_str()).collect();
+    let defaults: Vec<&str> = policy
+        .reads
+        .iter()
+        .map(|r| r.0.as_str())
+        .filter(|a| !present.contains(a))
+        .collect();
+    let missing: Vec<&str> = policy
+        .required
+        .iter()
+        .map(|a| a.as_str())
+        .filter(|a| !present.contains(a))
+        .collect();
+    json!({ "records": present, "defaults": defaults, "missing_required": missing })
 }
 
 fn outcome_json(o: crate::protocols::log::entry::Outcome) -> serde_json::Value {
@@ -232,25 +300,28 @@ fn outcome_json(o: crate::protocols::log::entry::Outcome) -> serde_json::Value {
     }
 }
 
-/// Stored form of a sealed submission: the holder's upload and what the engine keeps.
-fn encode_sealed(record: &SealedRecord, stored: &StoredRecord) -> Vec<u8> {
+/// Stored form of a sealed submission: the holder's upload, what the engine keeps, and the
+/// log index of its first entry (tag 3).
+fn encode_sealed(record: &SealedRecord, stored: &StoredRecord, log_index: u64) -> Vec<u8> {
     let mut w = Writer::new();
-    w.u8(1);
+    w.u8(3);
     w.bytes(&record.submission.to_bytes());
     w.bytes(&record.list);
     w.bytes(&stored.bytes);
+    w.u64(log_index);
     w.into_bytes()
 }
 
-fn decode_sealed(v: &[u8]) -> Option<(SealedRecord, StoredRecord)> {
+fn decode_sealed(v: &[u8]) -> Option<(SealedRecord, StoredRecord, u64)> {
     let mut r = Reader::new(v);
-    if r.u8("kind").ok()? != 1 {
+    if r.u8("kind").ok()? != 3 {
         return None;
     }
     let submission =
         SignedSealedSubmission::from_bytes(r.bytes("submission", 1 << 16).ok()?).ok()?;
     let list = r.bytes("list", 1 << 22).ok()?.to_vec();
     let stored = r.bytes("stored", 1 << 22).ok()?.to_vec();
+    let index = r.u64("log index").ok()?;
     r.finish().ok()?;
     Some((
         SealedRecord {
@@ -261,6 +332,7 @@ fn decode_sealed(v: &[u8]) -> Option<(SealedRecord, StoredRecord)> {
             attributes: submission.submission.attributes.clone(),
             bytes: stored,
         },
+        index,
     ))
 }
 
@@ -294,7 +366,17 @@ impl ServiceState {
                 parts.authority.register_holder(party, key);
             }
         }
+        let partner_core = match &parts.witness {
+            Some(w) => Some(Arc::new(crate::witness::Witness::new(
+                &w.name,
+                w.key.clone(),
+                w.partners.clone(),
+                parts.store.clone(),
+            )?)),
+            None => None,
+        };
         Ok(Arc::new(ServiceState {
+            partner_core,
             auth: Authenticator::new(parts.store.clone(), parts.window_secs),
             store: parts.store,
             log: parts.log,
@@ -307,6 +389,9 @@ impl ServiceState {
             append: Mutex::new(()),
             metrics: Metrics::default(),
             witness: parts.witness,
+            witnesses: parts.witnesses,
+            witness_quorum: parts.witness_quorum,
+            last_prune: AtomicU64::new(0),
         }))
     }
 
@@ -327,12 +412,27 @@ impl ServiceState {
             .path_and_query()
             .map(|p| p.as_str())
             .unwrap_or(uri.path());
+        let t = now();
+        // Nonces older than the window can never be accepted again: forget them (at most
+        // once a minute).
+        let last = self.last_prune.load(Ordering::Relaxed);
+        if t >= last + 60
+            && self
+                .last_prune
+                .compare_exchange(last, t, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            if let Err(e) = self.auth.prune(t) {
+                tracing::warn!(error = %e, "nonce pruning failed");
+            }
+        }
         Ok(self.auth.authenticate(
             |h| headers.get(h).and_then(|v| v.to_str().ok()),
+            self.log.origin(),
             method.as_str(),
             pq,
             body,
-            now(),
+            t,
             roles,
         )?)
     }
@@ -359,6 +459,7 @@ impl ServiceState {
                     crate::log_service::LogServiceError::Store(
                         crate::store::StoreError::Exists { .. },
                     ) => ApiError::new(StatusCode::CONFLICT, "already exists"),
+                    crate::log_service::LogServiceError::Refused(m) => ApiError::bad(m),
                     e => ApiError::internal(e),
                 })?;
             (idx, extra)
@@ -369,10 +470,131 @@ impl ServiceState {
         Ok(result)
     }
 
-    /// A receipt for the verdict logged at `leaf_index`: the leaf, an inclusion proof and a
-    /// checkpoint of the current size (signed now if none exists for that size).
-    fn receipt(&self, verdict: SignedVerdict, leaf_index: u64) -> ApiResult<VerdictReceipt> {
-        let checkpoint = self.log.checkpoint(now()).map_err(ApiError::internal)?;
+    /// A checkpoint of the current size, signed by the log and cosigned by every configured
+    /// witness that answers; `quorum_met` says whether at least the quorum did.
+    async fn cosigned_checkpoint(
+        self: &Arc<Self>,
+    ) -> ApiResult<(crate::protocols::log::checkpoint::SignedCheckpoint, bool)> {
+        let mut cp = self.log.checkpoint(now()).map_err(ApiError::internal)?;
+        if self.witnesses.is_empty() {
+            return Ok((cp, true));
+        }
+        let s = self.clone();
+        let base = cp.clone();
+        let cosigned = tokio::task::spawn_blocking(move || {
+            let mut got = Vec::new();
+            for w in &s.witnesses {
+                if base.cosignature_time(&w.verifier).is_some() {
+                    continue;
+                }
+                let key = format!("cosigned-by/{}", w.verifier.to_vkey()).into_bytes();
+                let known = s
+                    .store
+                    .get(Table::Meta, &key)
+                    .ok()
+                    .flatten()
+                    .and_then(|v| v.try_into().ok())
+                    .map(u64::from_be_bytes);
+                let proof = |old: u64| {
+                    s.log
+                        .consistency_proof(old, base.checkpoint.size)
+                        .ok()
+                        .map(|p| p.to_bytes())
+                };
+                match w.cosign(&base, known, &proof) {
+                    Ok(c) => {
+                        let mut b = Batch::new();
+                        b.put(
+                            Table::Meta,
+                            key,
+                            base.checkpoint.size.to_be_bytes().to_vec(),
+                        );
+                        if let Err(e) = s.store.commit(&b) {
+                            tracing::warn!(error = %e, "witness state");
+                        }
+                        got.push(c);
+                    }
+                    Err(e) => tracing::warn!(witness = %w.verifier.name, error = %e, "cosignature refused"),
+                }
+            }
+            got
+        })
+        .await
+        .map_err(ApiError::internal)?;
+        for c in cosigned {
+            for sig in c.signatures {
+                if !cp.signatures.contains(&sig) {
+                    cp.signatures.push(sig);
+                }
+            }
+        }
+        let cosigners = self
+            .witnesses
+            .iter()
+            .filter(|w| cp.cosignature_time(&w.verifier).is_some())
+            .count();
+        if cosigners > 0 {
+            self.log.store_cosigned(&cp).map_err(ApiError::internal)?;
+        }
+        Ok((cp, cosigners >= self.witness_quorum))
+    }
+
+    /// The `PartyRegistered` entries of `parties` with inclusion proofs in the tree of `size`.
+    fn key_evidence(
+        &self,
+        parties: &[PartyId],
+        size: u64,
+    ) -> ApiResult<crate::protocols::keys::KeyEvidence> {
+        use crate::protocols::keys::{KeyEvidence, Registration};
+        let mut registrations = Vec::new();
+        for p in parties {
+            let Some(v) = self
+                .store
+                .get(Table::Meta, &registration_key(p))
+                .map_err(ApiError::internal)?
+            else {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    format!("party `{p}` is not registered in the log"),
+                ));
+            };
+            let index = u64::from_be_bytes(
+                v.as_slice()
+                    .try_into()
+                    .map_err(|_| ApiError::internal("corrupt registration index"))?,
+            );
+            if index >= size {
+                return Err(ApiError::internal("registration after the checkpoint"));
+            }
+            let leaf = self
+                .log
+                .entries(index, index + 1, 1)
+                .map_err(ApiError::internal)?
+                .pop()
+                .map(|(_, l)| l)
+                .ok_or_else(|| ApiError::internal("registration leaf missing"))?;
+            let inclusion = self
+                .log
+                .inclusion_proof(index, size)
+                .map_err(ApiError::internal)?;
+            registrations.push(Registration {
+                index,
+                leaf,
+                inclusion,
+            });
+        }
+        Ok(KeyEvidence { registrations })
+    }
+
+    /// A receipt for the verdict logged at `leaf_index`: the leaf, an inclusion proof, a
+    /// checkpoint of the current size cosigned by the witnesses, and the registrations of the
+    /// holders the evidence relies on. Also says whether the witness quorum was met.
+    async fn receipt(
+        self: &Arc<Self>,
+        verdict: SignedVerdict,
+        leaf_index: u64,
+    ) -> ApiResult<(VerdictReceipt, bool)> {
+        let (checkpoint, quorum) = self.cosigned_checkpoint().await?;
         let size = checkpoint.checkpoint.size;
         let leaf = self
             .log
@@ -385,13 +607,27 @@ impl ServiceState {
             .log
             .inclusion_proof(leaf_index, size)
             .map_err(ApiError::internal)?;
-        Ok(VerdictReceipt {
-            verdict,
-            leaf,
-            leaf_index,
-            inclusion,
-            checkpoint,
-        })
+        let mut holders: Vec<PartyId> = match &verdict.verdict.evidence {
+            crate::protocols::verdict::Evidence::Proof { inputs, .. } => inputs
+                .iter()
+                .map(|i| i.commitment.context.holder.clone())
+                .collect(),
+            _ => Vec::new(),
+        };
+        holders.sort();
+        holders.dedup();
+        let keys = self.key_evidence(&holders, size)?;
+        Ok((
+            VerdictReceipt {
+                verdict,
+                leaf,
+                leaf_index,
+                inclusion,
+                checkpoint,
+                keys,
+            },
+            quorum,
+        ))
     }
 
     fn record(&self, route: &str, status: StatusCode) {
@@ -404,13 +640,18 @@ impl ServiceState {
     }
 }
 
-/// Counts every response by route and status.
+/// Counts every response by matched route and status (a path no route matches counts under
+/// one label, so callers cannot create series at will).
 async fn count(
     State(s): State<Arc<ServiceState>>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let route = req.uri().path().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
     let span = tracing::info_span!("request", route = %route);
     let _e = span.enter();
     let res = next.run(req).await;
@@ -495,7 +736,10 @@ pub fn router(state: Arc<ServiceState>) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), count))
+        .route("/v1/audit/keys", get(audit_keys))
+        .route("/v1/bank/receipt", get(bank_receipt))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), count))
+        .fallback(unmatched)
         .with_state(state)
 }
 
@@ -530,9 +774,10 @@ fn parse_role(s: &str) -> ApiResult<Role> {
         "witness" => Role::Witness,
         "key-authority" => Role::KeyAuthority,
         "operator" => Role::Operator,
+        "auditor" => Role::Auditor,
         other => {
             return Err(ApiError::bad(format!(
-                "unknown role `{other}` (holder, bank, subject, witness, key-authority, operator)"
+                "unknown role `{other}` (holder, bank, subject, witness, auditor, key-authority, operator)"
             )))
         }
     })
@@ -564,19 +809,29 @@ async fn register_party(
         let (_, p) = subject_of(&s, subject)?;
         let sealing: [u8; 32] = crate::protocols::request::parse_hex(sealing)
             .ok_or_else(|| ApiError::bad("sealing_key: expected 64 hex digits"))?;
+        crate::protocols::seal::SealingPublicKey::from_bytes_checked(sealing)
+            .map_err(|e| ApiError::bad(format!("sealing_key: {e}")))?;
         subjects::bind(&mut batch, &party, &p, sealing);
     } else if req.subject.is_some() || req.sealing_key.is_some() {
         return Err(ApiError::bad(
             "`subject` and `sealing_key` are only for parties of role subject",
         ));
     }
-    let idx = s.append(
-        &[LogEntry::PartyRegistered {
-            party: party.clone(),
-            key,
-        }],
-        batch,
-    )?;
+    let (idx, ()) = s.append_with(|base| {
+        batch.put(
+            Table::Meta,
+            registration_key(&party),
+            base.to_be_bytes().to_vec(),
+        );
+        Ok((
+            vec![LogEntry::PartyRegistered {
+                party: party.clone(),
+                key,
+            }],
+            batch,
+            (),
+        ))
+    })?;
     if role == Role::Holder {
         // The key authority checks holder signatures on replay.
         s.authority.register_holder(party.clone(), key);
@@ -652,38 +907,27 @@ async fn pseudonym(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
-    s.authenticate(&headers, &method, &uri, &body, &[Role::Holder])?;
+    let caller = s.authenticate(&headers, &method, &uri, &body, &[Role::Holder, Role::Bank])?;
     let req: SubjectRef = json_body(&body)?;
     let (_, p) = subject_of(&s, &req)?;
-    let sealing = subjects::party_of(&s, &p)?.map(|(_, _, k)| hex::encode(k.to_bytes()));
+    // Banks learn the pseudonym to check verdicts against; holders also the sealing key.
+    let sealing = match caller.role {
+        Role::Holder => subjects::party_of(&s, &p)?.map(|(_, _, k)| hex::encode(k.to_bytes())),
+        _ => None,
+    };
     Ok(Json(
         json!({ "pseudonym": p.to_text(), "sealing_key": sealing }),
     ))
 }
 
-/// Binary body of `POST /v1/holder/sealed`: `bytes(signed submission) ‖ bytes(list)` in the
-/// protocol encoding (`protocols/encoding.md`).
+/// Binary body of `POST /v1/holder/sealed`: [`crate::protocols::sealed::SealedUpload`].
 pub fn encode_sealed_upload(record: &SealedRecord) -> Vec<u8> {
-    let mut w = Writer::new();
-    w.bytes(&record.submission.to_bytes());
-    w.bytes(&record.list);
-    w.into_bytes()
+    record.to_bytes()
 }
 
 /// Decodes [`encode_sealed_upload`] (untrusted input).
 pub fn decode_sealed_upload(body: &[u8]) -> Result<SealedRecord, String> {
-    let mut r = Reader::new(body);
-    let submission = r
-        .bytes("submission", 1 << 16)
-        .map_err(|e| format!("body: {e}"))?;
-    let submission =
-        SignedSealedSubmission::from_bytes(submission).map_err(|e| format!("submission: {e}"))?;
-    let list = r
-        .bytes("list", MAX_SEALED_BODY)
-        .map_err(|e| format!("body: {e}"))?
-        .to_vec();
-    r.finish().map_err(|e| format!("body: {e}"))?;
-    Ok(SealedRecord { submission, list })
+    SealedRecord::from_bytes(body).map_err(|e| format!("body: {e}"))
 }
 
 async fn submit_sealed(
@@ -727,40 +971,84 @@ async fn submit_sealed(
     let sub = &record.submission.submission;
     let content_hash = record.submission.hash();
     let sub_key = submission_key(&sub.holder, sub.submission_id);
-    let mut batch = Batch::new();
-    batch.insert(
-        Table::Submissions,
-        sub_key.clone(),
-        encode_sealed(&record, &ingested.stored),
-    );
-    batch.put(
-        Table::SubjectAttributes,
-        sealed_index_key(&sub.subject, &sub.holder),
-        sub_key.clone(),
-    );
-    batch.put(Table::Meta, content_hash_key(&content_hash), sub_key);
-    let entries: Vec<LogEntry> = sub
-        .attributes
-        .iter()
-        .map(|a| LogEntry::AttributeSubmitted {
-            holder: sub.holder.clone(),
-            attribute: a.clone(),
-            subject: sub.subject,
-            submission: sub.submission_id,
-            path: EvaluationPath::Sealed,
-            content_hash,
+    let (idx, ()) = s
+        .append_with(|base| {
+            let mut batch = Batch::new();
+            batch.insert(
+                Table::Submissions,
+                sub_key.clone(),
+                encode_sealed(&record, &ingested.stored, base),
+            );
+            for a in &sub.attributes {
+                batch.put(
+                    Table::SubjectAttributes,
+                    sealed_index_key(&sub.subject, a.as_str()),
+                    sub_key.clone(),
+                );
+            }
+            batch.put(
+                Table::Meta,
+                content_hash_key(&content_hash),
+                sub_key.clone(),
+            );
+            let entries: Vec<LogEntry> = sub
+                .attributes
+                .iter()
+                .map(|a| LogEntry::AttributeSubmitted {
+                    holder: sub.holder.clone(),
+                    attribute: a.clone(),
+                    subject: sub.subject,
+                    submission: sub.submission_id,
+                    path: EvaluationPath::Sealed,
+                    content_hash,
+                })
+                .collect();
+            Ok((entries, batch, ()))
         })
-        .collect();
-    let idx = s.append(&entries, batch).map_err(|e| {
-        if e.status == StatusCode::CONFLICT {
-            ApiError::new(StatusCode::CONFLICT, "this submission id was already used")
-        } else {
-            e
-        }
-    })?;
+        .map_err(|e| {
+            if e.status == StatusCode::CONFLICT {
+                ApiError::new(StatusCode::CONFLICT, "this submission id was already used")
+            } else {
+                e
+            }
+        })?;
     Ok(Json(
         json!({ "log_indices": idx, "stored_bytes": ingested.stored.bytes.len() }),
     ))
+}
+
+impl ServiceState {
+    /// The latest sealed record per attribute of `policy` for `subject`, each record once, in
+    /// log order (so the engine, reading an attribute from the latest record that carries it,
+    /// reads exactly these).
+    fn latest_sealed(
+        &self,
+        subject: &Pseudonym,
+        policy: &Policy,
+    ) -> ApiResult<Vec<(SealedRecord, StoredRecord)>> {
+        let mut by_index: BTreeMap<u64, (SealedRecord, StoredRecord)> = BTreeMap::new();
+        for (a, ..) in &policy.reads {
+            let Some(sub_key) = self
+                .store
+                .get(
+                    Table::SubjectAttributes,
+                    &sealed_index_key(subject, a.as_str()),
+                )
+                .map_err(ApiError::internal)?
+            else {
+                continue;
+            };
+            let v = self
+                .store
+                .get(Table::Submissions, &sub_key)
+                .map_err(ApiError::internal)?
+                .ok_or_else(|| ApiError::internal("dangling submission index"))?;
+            let (record, stored, index) =
+                decode_sealed(&v).ok_or_else(|| ApiError::internal("corrupt submission"))?;
+            by_index.insert(index, (record, stored));
+        }
+        Ok(by_index.into_values().collect())
+    }
 }
 
 /// A bank's question, resolved: pseudonym, published policy, day, checked consent.
@@ -789,6 +1077,7 @@ impl ServiceState {
                 )
             })?;
         let day = q.day.unwrap_or((now() / 86_400) as u32);
+        crate::protocols::question::check_day("day", day).map_err(ApiError::bad)?;
         let consent = subjects::check_consent(
             self,
             bank,
@@ -838,31 +1127,7 @@ async fn bank_query(
         day,
         consent,
     } = s.asked(&caller.party, &q)?;
-    // The holders' latest records about the subject.
-    let mut prefix = pseudonym_bytes(&subject);
-    prefix.push(b's');
-    let (from, to) = prefix_range(&prefix);
-    let latest = s
-        .store
-        .scan(Table::SubjectAttributes, &from, to.as_deref(), 1000)
-        .map_err(ApiError::internal)?;
-    let mut records = Vec::new();
-    for (_, sub_key) in latest {
-        let v = s
-            .store
-            .get(Table::Submissions, &sub_key)
-            .map_err(ApiError::internal)?
-            .ok_or_else(|| ApiError::internal("dangling submission index"))?;
-        let (record, stored) =
-            decode_sealed(&v).ok_or_else(|| ApiError::internal("corrupt submission"))?;
-        if stored
-            .attributes
-            .iter()
-            .any(|a| policy.reads.iter().any(|r| &r.0 == a))
-        {
-            records.push((record, stored));
-        }
-    }
+    let records = s.latest_sealed(&subject, &policy)?;
     let permit = s.fhe_slots.clone().try_acquire_owned().map_err(|_| {
         s.metrics.fhe_rejected.fetch_add(1, Ordering::Relaxed);
         ApiError::new(
@@ -936,7 +1201,7 @@ async fn bank_query(
             .sign(decision, dec_idx, vec![query_idx, eval_idx, dec_idx], now())
             .map_err(ApiError::internal)?;
         let mut batch = Batch::new();
-        batch.insert(Table::Verdicts, verdict.hash().to_vec(), verdict.to_bytes());
+        store_verdict(&mut batch, &verdict, &caller.party, dec_idx + 1);
         index_for_subject(&mut batch, &subject, dec_idx + 1);
         Ok((
             vec![
@@ -955,28 +1220,23 @@ async fn bank_query(
         ))
     })?;
     let outcome = outcome_json(verdict.verdict.outcome);
-    let receipt = s.receipt(verdict, idx[1])?;
+    let coverage = coverage_json(&policy, &verdict.verdict.coverage);
+    let (receipt, quorum) = s.receipt(verdict, idx[1]).await?;
     let disputed = dispute::open_on(&s, &subject, &policy)?;
     Ok(Json(json!({
         "outcome": outcome,
+        "coverage": coverage,
         "rests_on_disputed_data": disputed,
         "path": "sealed",
+        "witness_quorum_met": quorum,
         "receipt": hex::encode(receipt.to_bytes()),
         "log_indices": { "query": query_idx, "evaluation": eval_idx, "decryption": idx[0], "verdict": idx[1] },
         "bootstraps": evaluation.plan.cost().bootstraps,
     })))
 }
 
-fn any_party() -> [Role; 7] {
-    [
-        Role::Holder,
-        Role::Bank,
-        Role::Subject,
-        Role::Log,
-        Role::KeyAuthority,
-        Role::Witness,
-        Role::Operator,
-    ]
+fn any_party() -> [Role; 8] {
+    Role::ALL
 }
 
 async fn audit_checkpoint(
@@ -986,7 +1246,7 @@ async fn audit_checkpoint(
     headers: HeaderMap,
 ) -> ApiResult<String> {
     s.authenticate(&headers, &method, &uri, b"", &any_party())?;
-    let cp = s.log.checkpoint(now()).map_err(ApiError::internal)?;
+    let (cp, _) = s.cosigned_checkpoint().await?;
     Ok(cp.to_text())
 }
 
@@ -1003,17 +1263,128 @@ async fn audit_entries(
     headers: HeaderMap,
     Query(r): Query<Range>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    s.authenticate(&headers, &method, &uri, b"", &any_party())?;
+    let caller = s.authenticate(&headers, &method, &uri, b"", &any_party())?;
     if r.to < r.from {
         return Err(ApiError::bad("`to` must not be below `from`"));
     }
+    let reader = LogReader::of(&s, &caller)?;
     let entries = s
         .log
         .entries(r.from, r.to, 1000)
         .map_err(ApiError::internal)?;
+    let at = |i: u64| -> Option<LogEntry> {
+        s.log
+            .entries(i, i.saturating_add(1), 1)
+            .ok()?
+            .pop()
+            .map(|(_, l)| l.entry)
+    };
     Ok(Json(json!({
-        "entries": entries.iter().map(|(i, leaf)| json!({ "index": i, "leaf": hex::encode(leaf.to_bytes()) })).collect::<Vec<_>>()
+        "entries": entries.iter().map(|(i, leaf)| {
+            let bytes = leaf.to_bytes();
+            if reader.may_read_entry(&leaf.entry, &at) {
+                json!({ "index": i, "leaf": hex::encode(bytes) })
+            } else {
+                use crate::protocols::log::LogHasher;
+                json!({ "index": i, "leaf_hash": hex::encode(crate::protocols::log::Sha3Log::hash_leaf(&bytes)) })
+            }
+        }).collect::<Vec<_>>()
     })))
+}
+
+/// Who is reading the log, and what it may see in full. Auditors and the operator read
+/// everything; every other party reads the public entries (registrations, policies, roots)
+/// and the entries that concern it — a bank its own queries and verdicts, a holder its own
+/// submissions, a subject what is about it — and only the leaf hash of the rest, which is
+/// enough to recompute roots and check consistency. So no bank reads another bank's
+/// questions or answers.
+struct LogReader {
+    caller: crate::auth::Caller,
+    subject: Option<Pseudonym>,
+}
+
+impl LogReader {
+    fn of(s: &ServiceState, caller: &crate::auth::Caller) -> ApiResult<Self> {
+        let subject = if caller.role == Role::Subject {
+            subjects::of_party(s, &caller.party)?.map(|(p, _)| p)
+        } else {
+            None
+        };
+        Ok(LogReader {
+            caller: caller.clone(),
+            subject,
+        })
+    }
+
+    fn everything(&self) -> bool {
+        matches!(self.caller.role, Role::Auditor | Role::Operator)
+    }
+
+    fn is(&self, party: &PartyId) -> bool {
+        self.caller.party == *party
+    }
+
+    fn about(&self, subject: &Pseudonym) -> bool {
+        self.subject.as_ref() == Some(subject)
+    }
+
+    /// Whether the caller may read an object concerning `bank`, `holder` and `subject`.
+    fn may_read(
+        &self,
+        bank: Option<&PartyId>,
+        holder: Option<&PartyId>,
+        subject: &Pseudonym,
+    ) -> bool {
+        self.everything()
+            || bank.is_some_and(|b| self.is(b))
+            || holder.is_some_and(|h| self.is(h))
+            || self.about(subject)
+    }
+
+    /// Whether the caller may read entry `e`; `at` looks up another entry (an evaluation is
+    /// readable by whoever may read the query it answers, a decryption by whoever may read its
+    /// evaluation).
+    fn may_read_entry(&self, e: &LogEntry, at: &dyn Fn(u64) -> Option<LogEntry>) -> bool {
+        if self.everything() {
+            return true;
+        }
+        match e {
+            LogEntry::Evaluation { query_index, .. } => {
+                return at(*query_index).is_some_and(|q| {
+                    matches!(q, LogEntry::Query { .. }) && self.may_read_entry(&q, at)
+                })
+            }
+            LogEntry::Decryption {
+                evaluation_index, ..
+            } => {
+                return at(*evaluation_index).is_some_and(|ev| {
+                    matches!(ev, LogEntry::Evaluation { .. }) && self.may_read_entry(&ev, at)
+                })
+            }
+            _ => {}
+        }
+        match e {
+            LogEntry::PartyRegistered { .. }
+            | LogEntry::PolicyPublished { .. }
+            | LogEntry::DirectoryRoot { .. }
+            | LogEntry::KeyRotation { .. } => true,
+            LogEntry::AttributeSubmitted {
+                holder, subject, ..
+            }
+            | LogEntry::Repair {
+                holder, subject, ..
+            }
+            | LogEntry::PledgeMade {
+                holder, subject, ..
+            } => self.may_read(None, Some(holder), subject),
+            LogEntry::Query { bank, subject, .. } | LogEntry::Verdict { bank, subject, .. } => {
+                self.may_read(Some(bank), None, subject)
+            }
+            LogEntry::DisputeFiled { subject, .. } => self.about(subject),
+            LogEntry::DisputeAnswered { holder, .. } => self.is(holder),
+            _ => false,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -1062,33 +1433,32 @@ async fn audit_consistency(
 /// registered holders). Public information; a bank should compare it with what it was given
 /// out of band rather than trust it blindly.
 async fn anchors(State(s): State<Arc<ServiceState>>) -> ApiResult<Json<serde_json::Value>> {
-    let mut holders = Vec::new();
-    for (party, key) in s
-        .store
-        .scan(Table::Parties, &[], None, 1_000_000)
-        .map_err(ApiError::internal)?
-    {
-        let key = crate::auth::decode_party_key(&key)
-            .ok_or_else(|| ApiError::internal("corrupt party key"))?;
-        if key.role() == Role::Holder {
-            holders.push(json!({
-                "party": String::from_utf8_lossy(&party),
-                "key": hex::encode(key.to_bytes()),
-            }));
-        }
+    let mut v = crate::client::anchors_to_json(&s.trust_anchors().map_err(ApiError::internal)?);
+    v["witness"] = json!(s.witness.as_ref().map(|w| json!({
+        "name": w.name, "key": hex::encode(w.key.public().to_bytes()),
+        "partners": w.partners.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
+    })));
+    Ok(Json(v))
+}
+
+impl ServiceState {
+    /// The anchors a verifier of this service pins: its log, its verdict keys, the witnesses
+    /// that cosign its checkpoints and their quorum. Constant size: holder keys are learned
+    /// from the log.
+    pub fn trust_anchors(&self) -> Result<crate::protocols::verdict::TrustAnchors, String> {
+        let log = crate::protocols::log::checkpoint::NoteVerifier::log(
+            self.log.origin(),
+            self.log.public_key(),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(crate::protocols::verdict::TrustAnchors {
+            log,
+            service: self.log.public_key(),
+            key_authority: self.authority.public_key(),
+            witnesses: self.witnesses.iter().map(|w| w.verifier.clone()).collect(),
+            witness_quorum: self.witness_quorum,
+        })
     }
-    Ok(Json(json!({
-        "origin": s.log.origin(),
-        "log_key": hex::encode(s.log.public_key().to_bytes()),
-        "key_authority_key": hex::encode(s.authority.public_key().to_bytes()),
-        "holders": holders,
-        "witnesses": [],
-        "witness_quorum": 0,
-        "witness": s.witness.as_ref().map(|w| json!({
-            "name": w.name, "key": hex::encode(w.key.public().to_bytes()),
-            "partners": w.partners.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
-        })),
-    })))
 }
 
 /// `GET /v1/audit/policies`: every published policy (canonical text and hash).
@@ -1124,13 +1494,45 @@ async fn audit_object(
     headers: HeaderMap,
     Query(q): Query<ObjectQ>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    s.authenticate(&headers, &method, &uri, b"", &any_party())?;
+    let caller = s.authenticate(&headers, &method, &uri, b"", &any_party())?;
+    let reader = LogReader::of(&s, &caller)?;
     let hash: [u8; 32] = crate::protocols::request::parse_hex(&q.hash)
         .ok_or_else(|| ApiError::bad("hash: expected 64 hex digits"))?;
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, format!("no {} {}", q.kind, q.hash));
-    let bytes = match q.kind.as_str() {
-        "verdict" => s.store.get(Table::Verdicts, &hash),
-        "consent" => s.store.get(Table::Consents, &hash),
+    // Another party's object answers exactly as a missing one: its existence is not revealed.
+    let hidden = |ok: bool, bytes: Vec<u8>| if ok { Ok(Some(bytes)) } else { Ok(None) };
+    let bytes: Result<Option<Vec<u8>>, crate::store::StoreError> = match q.kind.as_str() {
+        "verdict" => match s
+            .store
+            .get(Table::Verdicts, &hash)
+            .map_err(ApiError::internal)?
+        {
+            Some(b) => {
+                let v = SignedVerdict::from_bytes(&b).map_err(ApiError::internal)?;
+                let bank = s
+                    .store
+                    .get(Table::Meta, &verdict_bank_key(&hash))
+                    .map_err(ApiError::internal)?
+                    .and_then(|p| PartyId::new(&String::from_utf8_lossy(&p)).ok());
+                hidden(reader.may_read(bank.as_ref(), None, &v.verdict.subject), b)
+            }
+            None => Ok(None),
+        },
+        "consent" => match s
+            .store
+            .get(Table::Consents, &hash)
+            .map_err(ApiError::internal)?
+        {
+            Some(b) => {
+                let c = crate::protocols::consent::SignedConsent::from_bytes(&b)
+                    .map_err(ApiError::internal)?;
+                hidden(
+                    reader.may_read(Some(&c.consent.bank), None, &c.consent.subject),
+                    b,
+                )
+            }
+            None => Ok(None),
+        },
         "submission" => {
             let key = s
                 .store
@@ -1142,10 +1544,18 @@ async fn audit_object(
                 .get(Table::Submissions, &key)
                 .map_err(ApiError::internal)?
                 .ok_or_else(|| ApiError::internal("dangling content index"))?;
-            if let Some((record, _)) = decode_sealed(&v) {
-                Ok(Some(encode_sealed_upload(&record)))
+            if let Some((record, _, _)) = decode_sealed(&v) {
+                let sub = &record.submission.submission;
+                hidden(
+                    reader.may_read(None, Some(&sub.holder), &sub.subject),
+                    encode_sealed_upload(&record),
+                )
             } else if let Some((signed, _)) = proven::decode_committed(&v) {
-                Ok(Some(signed.to_bytes()))
+                let c = &signed.commitment.context;
+                hidden(
+                    reader.may_read(None, Some(&c.holder), &c.subject),
+                    signed.to_bytes(),
+                )
             } else {
                 return Err(ApiError::internal("corrupt submission"));
             }
@@ -1155,10 +1565,111 @@ async fn audit_object(
                 "kind `{other}`: expected verdict, consent or submission"
             )))
         }
-    }
-    .map_err(ApiError::internal)?
-    .ok_or_else(not_found)?;
+    };
+    let bytes = bytes.map_err(ApiError::internal)?.ok_or_else(not_found)?;
     Ok(Json(json!({ "bytes": hex::encode(bytes) })))
+}
+
+#[derive(Deserialize)]
+struct KeysQ {
+    /// Comma-separated party ids.
+    parties: String,
+}
+
+/// `GET /v1/audit/keys?parties=a,b`: the parties' `PartyRegistered` entries with inclusion
+/// proofs under a cosigned checkpoint — how a subject's proof package (and anyone) carries
+/// holder keys that a verifier checks against the log alone.
+async fn audit_keys(
+    State(s): State<Arc<ServiceState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(q): Query<KeysQ>,
+) -> ApiResult<Json<serde_json::Value>> {
+    s.authenticate(&headers, &method, &uri, b"", &any_party())?;
+    let mut parties = Vec::new();
+    for p in q.parties.split(',').filter(|p| !p.is_empty()) {
+        parties.push(PartyId::new(p).map_err(|e| ApiError::bad(format!("parties: {e}")))?);
+    }
+    if parties.len() > crate::protocols::keys::MAX_REGISTRATIONS {
+        return Err(ApiError::bad(format!(
+            "parties: at most {} per request",
+            crate::protocols::keys::MAX_REGISTRATIONS
+        )));
+    }
+    parties.sort();
+    parties.dedup();
+    let (cp, _) = s.cosigned_checkpoint().await?;
+    let evidence = s.key_evidence(&parties, cp.checkpoint.size)?;
+    Ok(Json(json!({
+        "checkpoint": cp.to_text(),
+        "evidence": hex::encode(evidence.to_bytes()),
+    })))
+}
+
+#[derive(Deserialize)]
+struct ReceiptQ {
+    /// Hex of the verdict hash.
+    verdict: String,
+}
+
+/// `GET /v1/bank/receipt?verdict=HASH`: a fresh receipt (current checkpoint, cosigned) for a
+/// verdict issued to the calling bank.
+async fn bank_receipt(
+    State(s): State<Arc<ServiceState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(q): Query<ReceiptQ>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let caller = s.authenticate(&headers, &method, &uri, b"", &[Role::Bank])?;
+    let hash: Hash = crate::protocols::request::parse_hex(&q.verdict)
+        .ok_or_else(|| ApiError::bad("verdict: expected 64 hex digits"))?;
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no verdict of that hash was issued to you",
+        )
+    };
+    let bank = s
+        .store
+        .get(Table::Meta, &verdict_bank_key(&hash))
+        .map_err(ApiError::internal)?
+        .ok_or_else(not_found)?;
+    if bank != caller.party.as_str().as_bytes() {
+        return Err(not_found());
+    }
+    let verdict = s
+        .store
+        .get(Table::Verdicts, &hash)
+        .map_err(ApiError::internal)?
+        .and_then(|b| SignedVerdict::from_bytes(&b).ok())
+        .ok_or_else(|| ApiError::internal("verdict missing"))?;
+    let index = s
+        .store
+        .get(Table::Meta, &verdict_index_key(&hash))
+        .map_err(ApiError::internal)?
+        .and_then(|v| v.try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| ApiError::internal("verdict index missing"))?;
+    let (receipt, quorum) = s.receipt(verdict, index).await?;
+    Ok(Json(json!({
+        "receipt": hex::encode(receipt.to_bytes()),
+        "witness_quorum_met": quorum,
+    })))
+}
+
+/// Any path no route matches (counted under one metrics label).
+async fn unmatched(State(s): State<Arc<ServiceState>>) -> ApiError {
+    s.record("unmatched", StatusCode::NOT_FOUND);
+    ApiError::new(StatusCode::NOT_FOUND, "no such route (see /openapi.json)")
+}
+
+/// A Prometheus label value, escaped (`\\`, `\"`, `\n`).
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 async fn metrics(State(s): State<Arc<ServiceState>>) -> String {
@@ -1171,7 +1682,8 @@ async fn metrics(State(s): State<Arc<ServiceState>>) -> String {
         .iter()
     {
         out.push_str(&format!(
-            "credence_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}\n"
+            "credence_requests_total{{route=\"{}\",status=\"{status}\"}} {n}\n",
+            label(route)
         ));
     }
     out.push_str("# TYPE credence_fhe_rejected_total counter\n");

@@ -97,6 +97,8 @@ fn service_as(origin: &str, witness: Option<credence::service::Witness>) -> Svc 
         fhe_slots: 2,
         window_secs: 300,
         witness,
+        witnesses: vec![],
+        witness_quorum: 0,
     })
     .unwrap();
     Svc {
@@ -105,6 +107,27 @@ fn service_as(origin: &str, witness: Option<credence::service::Witness>) -> Svc 
         log_key,
         operator,
     }
+}
+
+/// Entries a reader was shown in full (panics on a hidden one).
+fn shown(v: Vec<(u64, credence::client::Entry)>) -> Vec<(u64, LogLeaf)> {
+    v.into_iter()
+        .map(|(i, e)| (i, e.into_leaf().expect("an entry shown in full")))
+        .collect()
+}
+
+/// A shipped policy, pinned by its hash (what a bank verifies against).
+fn pinned(hash: &[u8; 32]) -> &'static credence::protocols::question::PinnedPolicy {
+    static PINS: OnceLock<Vec<credence::protocols::question::PinnedPolicy>> = OnceLock::new();
+    PINS.get_or_init(|| {
+        credence::circuits::policy::BUILTIN_POLICIES
+            .iter()
+            .map(|(n, _)| credence::circuits::policy::builtin(n).unwrap().pin())
+            .collect()
+    })
+    .iter()
+    .find(|p| p.hash() == *hash)
+    .expect("a shipped policy")
 }
 
 fn now() -> u64 {
@@ -125,6 +148,7 @@ fn request(
         let mut nonce = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut nonce);
         let s = RequestStatement::new(
+            "credence.test/api",
             PartyId::new(party).unwrap(),
             method,
             path,
@@ -615,9 +639,9 @@ fn proven_path_subjects_and_consents_over_http() {
     use credence::protocols::consent::{Consent, SignedConsent};
     use credence::protocols::identifiers::{SubjectId, SubjectKind};
     use credence::protocols::log::entry::{LogEntry, Outcome};
+    use credence::protocols::question::Question as VQ;
     use credence::protocols::seal::SealingSecretKey;
-    use credence::protocols::verdict::Question as VQ;
-    use credence::roles::{commit_attributes, prove, RoleError};
+    use credence::roles::{commit_attributes, prove, prove_offline, RoleError};
 
     let svc = service();
     let store = svc.store.clone();
@@ -767,7 +791,7 @@ fn proven_path_subjects_and_consents_over_http() {
     // The subject reads its records and proves; the bank submits the proof.
     let records = subject.subject_records().unwrap();
     assert_eq!(records.len(), 3);
-    let package = prove(&policy, day, who, &records, &sealing).unwrap();
+    let package = prove(&policy, day, who, &records, &sealing, &subject).unwrap();
     let question = Question {
         subject: &id,
         policy: "public_procurement",
@@ -779,11 +803,11 @@ fn proven_path_subjects_and_consents_over_http() {
     let answer = bank.query_proven(&question, &package).unwrap();
     let vq = VQ {
         subject: who,
-        policy_hash,
+        policy: pinned(&policy_hash),
         as_of_day: day,
     };
     assert_eq!(
-        answer.receipt.verify(&anchors, &vq).unwrap(),
+        answer.receipt.verify(&anchors, &vq).unwrap().outcome,
         Outcome::Eligible(true)
     );
 
@@ -837,13 +861,13 @@ fn proven_path_subjects_and_consents_over_http() {
     }
     let records = subject.subject_records().unwrap();
     assert!(matches!(
-        prove(&policy, day, who, &records, &sealing),
+        prove_offline(&policy, day, who, &records, &sealing),
         Err(RoleError::Unsatisfied(_))
     ));
     // Someone else's sealing key opens nothing.
     let stranger = SealingSecretKey::generate(&mut rand::rngs::OsRng);
     assert!(matches!(
-        prove(&policy, day, who, &records, &stranger),
+        prove_offline(&policy, day, who, &records, &stranger),
         Err(RoleError::Opening(_))
     ));
 
@@ -911,17 +935,17 @@ fn proven_path_subjects_and_consents_over_http() {
     let answer = ask(Some(&good)).unwrap();
     let vq = VQ {
         subject: person_p,
-        policy_hash,
+        policy: pinned(&policy_hash),
         as_of_day: day,
     };
     // Nothing was submitted about the person: the catalogue defaults apply (not registered).
     assert_eq!(
-        answer.receipt.verify(&anchors, &vq).unwrap(),
+        answer.receipt.verify(&anchors, &vq).unwrap().outcome,
         Outcome::Eligible(false)
     );
     let qi = answer.json["log_indices"]["query"].as_u64().unwrap();
     let auditor = Client::new(&addr, bank.party().clone(), bank.key().clone());
-    let (_, leaf) = auditor.entries(qi, qi + 1).unwrap().pop().unwrap();
+    let leaf = auditor.entry(qi).unwrap().unwrap();
     match leaf.entry {
         LogEntry::Query {
             consent_hash: Some(h),
@@ -971,7 +995,7 @@ fn a_listing_lapses_by_itself_at_the_end_of_its_period() {
     use credence::protocols::identifiers::{SubjectId, SubjectKind};
     use credence::protocols::log::entry::{LogEntry, Outcome};
     use credence::protocols::seal::SealingSecretKey;
-    use credence::roles::{commit_attributes, prove, RoleError};
+    use credence::roles::{commit_attributes, prove, prove_offline, RoleError};
 
     let svc = service();
     let running = credence::serve::Running::start(svc.app.clone()).unwrap();
@@ -1099,12 +1123,12 @@ fn a_listing_lapses_by_itself_at_the_end_of_its_period() {
 
     // Still listed the day before the period ends: nothing to prove.
     assert!(matches!(
-        prove(&policy, listing.until - 1, who, &records, &sealing),
+        prove_offline(&policy, listing.until - 1, who, &records, &sealing),
         Err(RoleError::Unsatisfied(_))
     ));
     // The day it ends, with no new submission: eligible.
     let day = listing.until;
-    let package = prove(&policy, day, who, &records, &sealing).unwrap();
+    let package = prove(&policy, day, who, &records, &sealing, &subject).unwrap();
     let anchors = bank.anchors().unwrap();
     let answer = bank
         .query_proven(
@@ -1122,17 +1146,18 @@ fn a_listing_lapses_by_itself_at_the_end_of_its_period() {
         .receipt
         .verify(
             &anchors,
-            &credence::protocols::verdict::Question {
+            &credence::protocols::question::Question {
                 subject: who,
-                policy_hash: policy.hash(),
+                policy: pinned(&policy.hash()),
                 as_of_day: day,
             },
         )
-        .unwrap();
+        .unwrap()
+        .outcome;
     assert_eq!(outcome, Outcome::Eligible(true));
     // The log: exactly one submission of the listing, then the query and the verdict.
     let size = answer.receipt.checkpoint.checkpoint.size;
-    let leaves = bank.entries(0, size).unwrap();
+    let leaves = self::shown(operator.entries(0, size).unwrap());
     let listing_entries = leaves
         .iter()
         .filter(|(_, l)| matches!(&l.entry, LogEntry::AttributeSubmitted { attribute, .. } if attribute.as_str() == "market.abnormal_operation"))
@@ -1159,7 +1184,7 @@ fn credit_repair_ends_a_listing_with_a_receipt() {
     use credence::protocols::identifiers::{SubjectId, SubjectKind};
     use credence::protocols::log::entry::{LogEntry, Outcome};
     use credence::protocols::seal::SealingSecretKey;
-    use credence::roles::{commit_attributes, prove, RoleError};
+    use credence::roles::{commit_attributes, prove, prove_offline, RoleError};
 
     let svc = service();
     let running = credence::serve::Running::start(svc.app.clone()).unwrap();
@@ -1251,7 +1276,7 @@ fn credit_repair_ends_a_listing_with_a_receipt() {
         .unwrap();
     let repair_day = listing.earliest_repair + 10;
     assert!(matches!(
-        prove(
+        prove_offline(
             &policy,
             repair_day,
             who,
@@ -1407,7 +1432,7 @@ fn credit_repair_ends_a_listing_with_a_receipt() {
     );
 
     // On the repair day the listing no longer counts.
-    let package = prove(&policy, repair_day, who, &records, &sealing).unwrap();
+    let package = prove(&policy, repair_day, who, &records, &sealing, &subject).unwrap();
     let answer = bank
         .query_proven(
             &Question {
@@ -1420,13 +1445,13 @@ fn credit_repair_ends_a_listing_with_a_receipt() {
             &package,
         )
         .unwrap();
-    let vq = credence::protocols::verdict::Question {
+    let vq = credence::protocols::question::Question {
         subject: who,
-        policy_hash: policy.hash(),
+        policy: pinned(&policy.hash()),
         as_of_day: repair_day,
     };
     assert_eq!(
-        answer.receipt.verify(&anchors, &vq).unwrap(),
+        answer.receipt.verify(&anchors, &vq).unwrap().outcome,
         Outcome::Eligible(true)
     );
     running.stop();
@@ -1443,7 +1468,7 @@ fn disputes_are_answered_or_flagged() {
     use credence::protocols::identifiers::{SubjectId, SubjectKind};
     use credence::protocols::log::entry::{DisputeOutcome, LogEntry};
     use credence::protocols::seal::SealingSecretKey;
-    use credence::roles::{commit_attributes, prove, RoleError};
+    use credence::roles::{commit_attributes, prove, prove_offline, RoleError};
 
     let svc = service();
     let running = credence::serve::Running::start(svc.app.clone()).unwrap();
@@ -1533,7 +1558,7 @@ fn disputes_are_answered_or_flagged() {
         .submit_committed(&commit(&market, other_who, &[("market.registered", 1)], 3))
         .unwrap()[0];
     let leaf_hash = |i: u64| {
-        let (_, l) = market.entries(i, i + 1).unwrap().pop().unwrap();
+        let l = operator.entry(i).unwrap().unwrap();
         Sha3Log::hash_leaf(&l.to_bytes())
     };
     let dispute = |index: u64, hash, reason: &str| {
@@ -1563,7 +1588,7 @@ fn disputes_are_answered_or_flagged() {
     operator.publish_policy(text).unwrap();
     let policy = credence::circuits::policy::builtin("public_procurement").unwrap();
     assert!(matches!(
-        prove(
+        prove_offline(
             &policy,
             day,
             who,
@@ -1634,6 +1659,7 @@ fn disputes_are_answered_or_flagged() {
         who,
         &subject.subject_records().unwrap(),
         &sealing,
+        &subject,
     )
     .unwrap();
     let verdict = bank
@@ -1653,13 +1679,14 @@ fn disputes_are_answered_or_flagged() {
             .receipt
             .verify(
                 &bank.anchors().unwrap(),
-                &credence::protocols::verdict::Question {
+                &credence::protocols::question::Question {
                     subject: who,
-                    policy_hash: policy.hash(),
+                    policy: pinned(&policy.hash()),
                     as_of_day: day
                 }
             )
-            .unwrap(),
+            .unwrap()
+            .outcome,
         credence::protocols::log::entry::Outcome::Eligible(true)
     );
     // The verdict is marked as resting on the two disputes still open (credit and registration).
@@ -1678,7 +1705,7 @@ fn disputes_are_answered_or_flagged() {
 
     // The log: the correction and its answer, in order, naming each other.
     let ans = answered["answer_index"].as_u64().unwrap();
-    let entries = market.entries(ans - 1, ans + 1).unwrap();
+    let entries = shown(market.entries(ans - 1, ans + 1).unwrap());
     assert!(
         matches!(&entries[0].1.entry, LogEntry::AttributeSubmitted { attribute, subject: s, .. } if attribute.as_str() == "market.abnormal_operation" && *s == who)
     );
@@ -1695,7 +1722,11 @@ fn disputes_are_answered_or_flagged() {
         today,
         spike_per_day: 0,
     };
-    let report = credence::audit::audit(&market, &anchors, &opts(day + 16)).unwrap();
+    let auditor = new("auditor.dispute", Role::Auditor);
+    operator
+        .register_party(auditor.party(), &auditor.key().public(), None)
+        .unwrap();
+    let report = credence::audit::audit(&auditor, &anchors, &opts(day + 16)).unwrap();
     assert!(report.ok(), "{}", report.render());
     assert_eq!(report.flags.len(), 1, "{:?}", report.flags);
     assert!(
@@ -1797,13 +1828,14 @@ fn a_recorded_pledge_breach_changes_the_rongque_verdict() {
         a.receipt
             .verify(
                 &anchors,
-                &credence::protocols::verdict::Question {
+                &credence::protocols::question::Question {
                     subject: who,
-                    policy_hash,
+                    policy: pinned(&policy_hash),
                     as_of_day: day,
                 },
             )
             .unwrap()
+            .outcome
     };
     assert_eq!(ask(), Outcome::Eligible(true));
 
@@ -1836,7 +1868,9 @@ fn a_recorded_pledge_breach_changes_the_rongque_verdict() {
     }
     let made = pledge(subject.key(), "credit.pledge").unwrap();
     let pi = made["index"].as_u64().unwrap();
-    let (_, leaf) = bank.entries(pi, pi + 1).unwrap().pop().unwrap();
+    // The pledge entry is the subject's and the holder's to read, not a bank's.
+    assert!(bank.entry(pi).unwrap().is_none());
+    let leaf = credit.entry(pi).unwrap().unwrap();
     assert!(
         matches!(leaf.entry, LogEntry::PledgeMade { subject: s, until_day, .. } if s == who && until_day == day + 30)
     );
@@ -1904,6 +1938,7 @@ fn a_partner_region_witnesses_and_catches_equivocation() {
         }
         let (st, b) = call(
             &bj.addr,
+            "credence.test/beijing",
             "POST",
             "/v1/witness/cosign",
             body.to_string().as_bytes(),
@@ -2116,10 +2151,17 @@ fn a_query_is_forwarded_to_the_region_holding_the_records() {
         Some(credence::service::Witness {
             name: "credence.test/beijing".into(),
             key: beijing_witness.clone(),
-            partners: vec![tj_log],
+            partners: vec![tj_log.clone()],
             forward: vec![credence::service::Forward {
                 origin: "credence.test/tianjin".into(),
                 addr: tj.addr.clone(),
+                anchors: credence::protocols::verdict::TrustAnchors {
+                    service: tj_log.key,
+                    log: tj_log,
+                    key_authority: world().ka_key,
+                    witnesses: vec![],
+                    witness_quorum: 0,
+                },
                 party: PartyId::new("region.beijing").unwrap(),
                 key: beijing_at_tj,
             }],
@@ -2159,24 +2201,27 @@ fn a_query_is_forwarded_to_the_region_holding_the_records() {
         receipt
             .verify(
                 &tj_anchors,
-                &credence::protocols::verdict::Question {
+                &credence::protocols::question::Question {
                     subject: who_tj,
-                    policy_hash: policy.hash(),
+                    policy: pinned(&policy.hash()),
                     as_of_day: day
                 }
             )
-            .unwrap(),
+            .unwrap()
+            .outcome,
         Outcome::Eligible(true)
     );
     // Beijing logged the forward; Tianjin logged the query by Beijing's region identity.
     let qi = answer["log_indices"]["query"].as_u64().unwrap();
-    let (_, leaf) = bj_op.entries(qi, qi + 1).unwrap().pop().unwrap();
+    let leaf = bj_op.entry(qi).unwrap().unwrap();
     assert!(
         matches!(&leaf.entry, LogEntry::Query { purpose, bank: b, .. } if purpose.starts_with("forwarded to credence.test/tianjin") && b.as_str() == "bank.bj")
     );
-    let tj_leaves = tj_op
-        .entries(0, tj_op.checkpoint().unwrap().checkpoint.size)
-        .unwrap();
+    let tj_leaves = shown(
+        tj_op
+            .entries(0, tj_op.checkpoint().unwrap().checkpoint.size)
+            .unwrap(),
+    );
     assert!(tj_leaves.iter().any(|(_, l)| matches!(&l.entry, LogEntry::Query { bank: b, .. } if b.as_str() == "region.beijing")));
     // No route to an unknown region; the partner's errors come back with their status.
     match ask("credence.test/shanghai") {
@@ -2194,7 +2239,7 @@ fn a_query_is_forwarded_to_the_region_holding_the_records() {
         Err(ClientError::Status {
             status: 404,
             message,
-        }) => assert!(message.contains("partner region"), "{message}"),
+        }) => assert!(message.contains("no_such_policy"), "{message}"),
         other => panic!("{other:?}"),
     }
 
@@ -2205,6 +2250,7 @@ fn a_query_is_forwarded_to_the_region_holding_the_records() {
         let body = serde_json::json!({ "checkpoint": text });
         let (st, b) = credence::client::call(
             &bj.addr,
+            "credence.test/beijing",
             "POST",
             "/v1/witness/cosign",
             body.to_string().as_bytes(),
@@ -2354,13 +2400,14 @@ fn graded_supervision_draws_inspections_from_a_logged_checkpoint() {
             .receipt
             .verify(
                 &anchors,
-                &credence::protocols::verdict::Question {
+                &credence::protocols::question::Question {
                     subject: who,
-                    policy_hash,
+                    policy: pinned(&policy_hash),
                     as_of_day: day,
                 },
             )
-            .unwrap();
+            .unwrap()
+            .outcome;
         assert_eq!(grade, Outcome::Grade(expected));
         population.push((who, expected));
         last = Some(answer.receipt.checkpoint);

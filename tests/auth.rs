@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 const NOW: u64 = 1_763_900_000;
+const ORIGIN: &str = "credence.test/auth";
 
 struct Req {
     headers: HashMap<&'static str, String>,
@@ -29,6 +30,7 @@ fn signed(
     nonce: u8,
 ) -> Req {
     let s = RequestStatement::new(
+        ORIGIN,
         PartyId::new(party).unwrap(),
         method,
         path,
@@ -52,6 +54,7 @@ fn check(
 ) -> Result<credence::auth::Caller, AuthError> {
     auth.authenticate(
         |h| r.headers.get(h).map(String::as_str),
+        ORIGIN,
         r.method,
         r.path,
         &r.body,

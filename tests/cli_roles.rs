@@ -1,7 +1,10 @@
-//! The party-side CLI against a real `credence serve` process: key files, registration,
-//! publication, holder uploads on both paths (CSV and JSON, with progress), a subject's proof
-//! and consent, bank queries with saved receipts, offline verification, and the audit with a
-//! saved state (consistency on the second run) and an FHE replay.
+//! The party-side CLI against real processes — `credence serve` and an independent `credence
+//! witness serve` cosigning its checkpoints — as the README's sequence runs them: key files,
+//! registration, publication, holder uploads on both paths (CSV and JSON, with progress), a
+//! subject's proof and consent, pinned anchors (checked against the operator's fingerprint),
+//! bank queries verified against the bank's own question with saved receipts, offline
+//! verification, and the audit with a saved state (consistency on the second run) and an FHE
+//! replay.
 
 mod common;
 
@@ -35,8 +38,44 @@ fn parties_drive_both_paths_from_the_command_line() {
     let tmp = std::env::temp_dir().join(format!("credence-cli-roles-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).unwrap();
-    let (mut child, addr) = common::start_server(&tmp.join("data"), Stdio::null());
     let d = tmp.as_path();
+    let data = tmp.join("data");
+    let wdir = tmp.join("witness");
+    // The README's start: the service's keys first (its log key goes to the witness), the
+    // witness's key, the witness, then the service configured with it.
+    ok(d, "-", &["serve", "init", "--dir", data.to_str().unwrap()]);
+    let wkey = ok(
+        d,
+        "-",
+        &["witness", "init", "--dir", wdir.to_str().unwrap()],
+    );
+    let log_vkey = std::fs::read_to_string(data.join("log.vkey")).unwrap();
+    let (mut witness, waddr) = common::spawn_listening(
+        &[
+            "witness",
+            "serve",
+            "--dir",
+            wdir.to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+            "--log",
+            log_vkey.trim(),
+        ],
+        Stdio::null(),
+    );
+    let wflag = format!("{}@{waddr}", wkey.trim());
+    let (mut child, addr) = common::spawn_listening(
+        &[
+            "serve",
+            "--dir",
+            data.to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+            "--witness",
+            &wflag,
+        ],
+        Stdio::null(),
+    );
     let uscc = "91110108MA01AB2C3T";
     let day = "20500";
 
@@ -68,6 +107,18 @@ fn parties_drive_both_paths_from_the_command_line() {
         d,
         &addr,
         &["party", "new", "bank", "bank.cli", "--out", "bank.party"],
+    );
+    ok(
+        d,
+        &addr,
+        &[
+            "party",
+            "new",
+            "auditor",
+            "auditor.cli",
+            "--out",
+            "auditor.party",
+        ],
     );
     let subject = format!("enterprise:{uscc}");
     ok(
@@ -104,9 +155,10 @@ fn parties_drive_both_paths_from_the_command_line() {
             "market.party",
             "bank.party",
             "ent.party",
+            "auditor.party",
         ],
     );
-    assert_eq!(out.matches("registered").count(), 4, "{out}");
+    assert_eq!(out.matches("registered").count(), 5, "{out}");
     ok(d, &addr, &["publish", "--as", op, "public_procurement"]);
 
     // Holder uploads: proven (CSV and JSON) and sealed.
@@ -246,6 +298,65 @@ fn parties_drive_both_paths_from_the_command_line() {
             "consent.hex",
         ],
     );
+    // The bank pins the anchors, checking the fingerprint the operator handed out; a wrong
+    // expectation pins nothing, and a pinned file is never replaced by other anchors.
+    let published: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("anchors.json")).unwrap()).unwrap();
+    let fingerprint = published["fingerprint"].as_str().unwrap();
+    assert_eq!(published["witness_quorum"], 1);
+    let o = credence(
+        d,
+        &addr,
+        &[
+            "anchors",
+            "--as",
+            "bank.party",
+            "--out",
+            "anchors.json",
+            "--expect",
+            &"0".repeat(64),
+        ],
+    );
+    assert!(!o.status.success() && !d.join("anchors.json").exists());
+    let out = ok(
+        d,
+        &addr,
+        &[
+            "anchors",
+            "--as",
+            "bank.party",
+            "--out",
+            "anchors.json",
+            "--expect",
+            fingerprint,
+        ],
+    );
+    assert!(out.contains("witness quorum 1 of 1"), "{out}");
+    // A misspelt option is an error, never silently ignored.
+    let o = credence(
+        d,
+        &addr,
+        &[
+            "query",
+            "--as",
+            "bank.party",
+            "--anchors",
+            "anchors.json",
+            "--subject",
+            &subject,
+            "--policy",
+            "public_procurement",
+            "--purpose",
+            "bid 117",
+            "--dya",
+            day,
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--dya"),
+        "{o:?}"
+    );
     let out = ok(
         d,
         &addr,
@@ -253,6 +364,8 @@ fn parties_drive_both_paths_from_the_command_line() {
             "query",
             "--as",
             "bank.party",
+            "--anchors",
+            "anchors.json",
             "--subject",
             &subject,
             "--policy",
@@ -269,7 +382,11 @@ fn parties_drive_both_paths_from_the_command_line() {
             "proven.receipt",
         ],
     );
-    assert!(out.contains("Eligible(true) (proven path"), "{out}");
+    assert!(
+        out.contains("ELIGIBLE under `public_procurement` v1") && out.contains("proven path"),
+        "{out}"
+    );
+    assert!(out.contains("records of 3 of its 3 attributes"), "{out}");
     let out = ok(
         d,
         &addr,
@@ -277,6 +394,8 @@ fn parties_drive_both_paths_from_the_command_line() {
             "query",
             "--as",
             "bank.party",
+            "--anchors",
+            "anchors.json",
             "--subject",
             &subject,
             "--policy",
@@ -289,14 +408,13 @@ fn parties_drive_both_paths_from_the_command_line() {
             "sealed.receipt",
         ],
     );
-    assert!(out.contains("Eligible(true) (sealed path"), "{out}");
-
-    // Offline verification with saved anchors.
-    ok(
-        d,
-        &addr,
-        &["anchors", "--as", "bank.party", "--out", "anchors.json"],
+    assert!(
+        out.contains("ELIGIBLE under `public_procurement` v1") && out.contains("sealed path"),
+        "{out}"
     );
+    assert!(out.contains("1 witness cosignature(s)"), "{out}");
+
+    // Offline verification against the bank's own question.
     for r in ["proven.receipt", "sealed.receipt"] {
         let out = ok(
             d,
@@ -309,9 +427,18 @@ fn parties_drive_both_paths_from_the_command_line() {
                 r,
                 "--policy",
                 "public_procurement",
+                "--subject",
+                &subject,
+                "--day",
+                day,
+                "--as",
+                "bank.party",
             ],
         );
-        assert!(out.contains("receipt verified: Eligible(true)"), "{out}");
+        assert!(
+            out.contains("receipt verified") && out.contains("ELIGIBLE"),
+            "{out}"
+        );
     }
     let out = ok(
         d,
@@ -324,25 +451,50 @@ fn parties_drive_both_paths_from_the_command_line() {
             "proof.hex",
             "--policy",
             "public_procurement",
+            "--subject",
+            &subject,
+            "--day",
+            day,
+            "--as",
+            "bank.party",
         ],
     );
     assert!(out.contains("package verified"), "{out}");
-    // A receipt checked against another policy fails.
-    assert!(!credence(
-        d,
-        &addr,
-        &[
-            "verify",
-            "--anchors",
-            "anchors.json",
-            "--receipt",
-            "sealed.receipt",
-            "--policy",
-            "xinyidai"
-        ]
-    )
-    .status
-    .success());
+    // The same receipt checked for another policy, another day, or the package for another
+    // day: refused, with the reason.
+    for (what, policy, dday) in [
+        ("--receipt", "xinyidai", day),
+        ("--receipt", "public_procurement", "20501"),
+        ("--package", "public_procurement", "20501"),
+    ] {
+        let file = if what == "--receipt" {
+            "sealed.receipt"
+        } else {
+            "proof.hex"
+        };
+        let o = credence(
+            d,
+            &addr,
+            &[
+                "verify",
+                "--anchors",
+                "anchors.json",
+                what,
+                file,
+                "--policy",
+                policy,
+                "--subject",
+                &subject,
+                "--day",
+                dday,
+                "--as",
+                "bank.party",
+            ],
+        );
+        assert!(!o.status.success(), "{what} {policy} {dday}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("does not"), "{err}");
+    }
 
     // The subject's history, and the audit twice (the second checks consistency).
     let out = ok(d, &addr, &["subject", "history", "--as", "ent.party"]);
@@ -353,7 +505,7 @@ fn parties_drive_both_paths_from_the_command_line() {
         &[
             "audit",
             "--as",
-            "bank.party",
+            "auditor.party",
             "--anchors",
             "anchors.json",
             "--state",
@@ -372,7 +524,7 @@ fn parties_drive_both_paths_from_the_command_line() {
         &[
             "audit",
             "--as",
-            "bank.party",
+            "auditor.party",
             "--anchors",
             "anchors.json",
             "--state",
@@ -386,5 +538,7 @@ fn parties_drive_both_paths_from_the_command_line() {
 
     child.kill().unwrap();
     let _ = child.wait();
+    witness.kill().unwrap();
+    let _ = witness.wait();
     let _ = std::fs::remove_dir_all(&tmp);
 }

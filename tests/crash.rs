@@ -27,7 +27,15 @@ fn call(
     key: &SigningKey,
     party: &str,
 ) -> std::io::Result<(u16, Vec<u8>)> {
-    credence::client::call(addr, method, path, body, key, &PartyId::new(party).unwrap())
+    credence::client::call(
+        addr,
+        &credence::client::service_origin(addr)?,
+        method,
+        path,
+        body,
+        key,
+        &PartyId::new(party).unwrap(),
+    )
 }
 
 fn start(dir: &std::path::Path) -> (std::process::Child, String) {

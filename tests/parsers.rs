@@ -7,18 +7,22 @@ use credence_protocols::commitment::{
     AttributeCommitment, AttributeContext, Opening, SignedAttributeCommitment,
     ATTRIBUTE_TRANSCRIPT_LABEL,
 };
-use credence_protocols::consent::{Consent, ProofPackage, SignedConsent};
+use credence_protocols::consent::{Consent, SignedConsent};
 use credence_protocols::dispute::{SignedDispute, SignedPledge};
 use credence_protocols::identifiers::{ResidentId, SubjectKind, Uscc};
+use credence_protocols::keys::KeyEvidence;
 use credence_protocols::log::checkpoint::{Checkpoint, NoteVerifier, SignedCheckpoint};
 use credence_protocols::log::entry::{EvaluationPath, LogEntry, LogLeaf};
 use credence_protocols::log::{ConsistencyProof, InclusionProof};
 use credence_protocols::names::{AttributeId, PartyId};
+use credence_protocols::package::{Claim, ProofPackage};
+use credence_protocols::predicate::hazmat::statement_from_bytes;
 use credence_protocols::predicate::{
     CommittedInput, Predicate, PredicateProof, Statement, StatementContext,
 };
 use credence_protocols::pseudonym::Pseudonym;
 use credence_protocols::seal::SealedOpening;
+use credence_protocols::sealed::SealedUpload;
 use credence_protocols::sealed::{SealedSubmission, SignedSealedSubmission};
 use credence_protocols::signing::{Role, SigningKey};
 use credence_protocols::verdict::{Evidence, SignedVerdict, Verdict, VerdictReceipt};
@@ -40,6 +44,7 @@ struct Samples {
     sealed_submission: Vec<u8>,
     consent: Vec<u8>,
     package: Vec<u8>,
+    upload: Vec<u8>,
 }
 
 fn subject() -> Pseudonym {
@@ -118,9 +123,9 @@ fn samples() -> &'static Samples {
             subject: subject(),
             as_of_day: 20,
             outcome: credence_protocols::log::entry::Outcome::Eligible(true),
+            coverage: vec![context.attribute.clone()],
             evidence: Evidence::Proof {
-                statement: statement.clone(),
-                proof: proof.clone(),
+                proof: proof.to_bytes(),
                 inputs: vec![signed.clone()],
             },
             log_indices: vec![0],
@@ -138,6 +143,23 @@ fn samples() -> &'static Samples {
                 path: vec![],
             },
             checkpoint: cp.clone(),
+            keys: KeyEvidence {
+                registrations: vec![credence_protocols::keys::Registration {
+                    index: 0,
+                    leaf: LogLeaf {
+                        time: 1,
+                        entry: LogEntry::PartyRegistered {
+                            party: context.holder.clone(),
+                            key: holder.public(),
+                        },
+                    },
+                    inclusion: InclusionProof {
+                        leaf_index: 0,
+                        tree_size: 1,
+                        path: vec![],
+                    },
+                }],
+            },
         };
         let sealed = SealedOpening::seal(
             &credence_protocols::seal::SealingSecretKey::generate(&mut rng).public(),
@@ -170,11 +192,34 @@ fn samples() -> &'static Samples {
             )
             .to_bytes(),
             package: ProofPackage {
-                statement: statement.clone(),
-                proof: proof.clone(),
+                claim: Claim {
+                    subject: subject(),
+                    policy_hash: [1; 32],
+                    as_of_day: 20,
+                },
+                proof: proof.to_bytes(),
                 inputs: vec![signed.clone()],
+                checkpoint: cp.clone(),
+                keys: receipt.keys.clone(),
             }
             .to_bytes(),
+            upload: {
+                let list = b"not a real list, the codec frames it".to_vec();
+                SealedUpload {
+                    submission: SignedSealedSubmission::sign(
+                        SealedSubmission {
+                            holder: context.holder.clone(),
+                            subject: subject(),
+                            submission_id: 9,
+                            attributes: vec![context.attribute.clone()],
+                            list_hash: SealedSubmission::hash_list(&list),
+                        },
+                        &holder,
+                    ),
+                    list,
+                }
+                .to_bytes()
+            },
             sealed_submission: SignedSealedSubmission::sign(
                 SealedSubmission {
                     holder: context.holder.clone(),
@@ -198,7 +243,7 @@ fn parse_all(bytes: &[u8]) {
         assert_eq!(x.to_bytes(), bytes);
         let _ = x.commitment.verify_standalone();
     }
-    if let Ok(x) = Statement::from_bytes(bytes) {
+    if let Ok(x) = statement_from_bytes(bytes) {
         assert_eq!(x.to_bytes(), bytes);
         let _ = x.bits();
         let _ = PredicateProof::from_bytes(&s.proof, &x)
@@ -244,7 +289,13 @@ fn parse_all(bytes: &[u8]) {
     }
     if let Ok(x) = ProofPackage::from_bytes(bytes) {
         assert_eq!(x.to_bytes(), bytes);
-        let _ = x.proof.verify(&mut Transcript::new(b"t"), &x.statement);
+        let _ = PredicateProof::from_bytes(&x.proof, &s.statement);
+    }
+    if let Ok(x) = KeyEvidence::from_bytes(bytes) {
+        assert_eq!(x.to_bytes(), bytes);
+    }
+    if let Ok(x) = SealedUpload::from_bytes(bytes) {
+        assert_eq!(x.to_bytes(), bytes);
     }
     let _ = Opening::from_bytes(bytes);
     if let Ok(text) = std::str::from_utf8(bytes) {
@@ -266,6 +317,18 @@ fn parse_text(text: &str) {
     let _ = Pseudonym::from_text(text);
     let _ = PartyId::new(text);
     let _ = AttributeId::new(text);
+    if let Ok(p) = credence_circuits::policy::Policy::parse(text, &catalog()) {
+        // Accepted policies round-trip through their canonical form and lower without panic.
+        let again = credence_circuits::policy::Policy::parse(p.canonical(), &catalog()).unwrap();
+        assert_eq!(again.hash(), p.hash());
+        let _ = credence_circuits::proof::lower_to_proof(&p);
+        let _ = p.pin();
+    }
+}
+
+fn catalog() -> &'static credence_circuits::catalog::Catalog {
+    static C: OnceLock<credence_circuits::catalog::Catalog> = OnceLock::new();
+    C.get_or_init(credence_circuits::catalog::Catalog::builtin)
 }
 
 #[derive(Debug, Clone)]
@@ -334,7 +397,7 @@ proptest! {
     }
 
     #[test]
-    fn mutated_encodings_never_panic(which in 0usize..12, m in mutation()) {
+    fn mutated_encodings_never_panic(which in 0usize..14, m in mutation()) {
         let s = samples();
         let base: &[u8] = match which {
             0 => &s.signed_commitment,
@@ -348,6 +411,8 @@ proptest! {
             8 => &s.sealed_submission,
             9 => &s.consent,
             10 => &s.package,
+            11 => &s.upload,
+            12 => credence_circuits::policy::BUILTIN_POLICIES[0].1.as_bytes(),
             _ => &s.statement_bytes[..s.statement_bytes.len() / 2],
         };
         parse_all(&mutate(base, &m));
@@ -358,7 +423,7 @@ proptest! {
 fn samples_parse() {
     let s = samples();
     SignedAttributeCommitment::from_bytes(&s.signed_commitment).unwrap();
-    Statement::from_bytes(&s.statement_bytes).unwrap();
+    statement_from_bytes(&s.statement_bytes).unwrap();
     PredicateProof::from_bytes(&s.proof, &s.statement).unwrap();
     LogLeaf::from_bytes(&s.leaf).unwrap();
     SignedCheckpoint::parse(&s.checkpoint).unwrap();
@@ -368,6 +433,7 @@ fn samples_parse() {
     SignedSealedSubmission::from_bytes(&s.sealed_submission).unwrap();
     SignedConsent::from_bytes(&s.consent).unwrap();
     ProofPackage::from_bytes(&s.package).unwrap();
+    SealedUpload::from_bytes(&s.upload).unwrap();
 }
 
 /// Writes valid encodings as fuzz seeds when `CREDENCE_WRITE_FUZZ_SEEDS` is set (see

@@ -5,12 +5,13 @@
 use credence_circuits::catalog::{Catalog, Kind};
 use credence_circuits::eval::{evaluate, Inputs};
 use credence_circuits::policy::{builtin, Policy, BUILTIN_POLICIES};
-use credence_circuits::proof::{lower_to_proof, ProofPlan};
+use credence_circuits::proof::lower_to_proof;
 use credence_protocols::commitment::Opening;
 use credence_protocols::identifiers::SubjectKind;
 use credence_protocols::log::entry::Outcome;
 use credence_protocols::predicate::PredicateProof;
 use credence_protocols::pseudonym::Pseudonym;
+use credence_protocols::question::ProofTemplate;
 use credence_protocols::ProofError;
 use merlin::Transcript;
 use proptest::prelude::*;
@@ -25,20 +26,42 @@ fn subject() -> Pseudonym {
     }
 }
 
-/// Proves the plan for `inputs`; `Ok(true)` if a proof exists and verifies, `Ok(false)` if the
+/// `inputs` with every input of the proof given a value (its default where absent): on the
+/// proven path every input is a holder's commitment, so every attribute has a record.
+fn filled(policy: &Policy, plan: &ProofTemplate, inputs: &Inputs) -> Inputs {
+    let pairs: Vec<(&str, u64)> = policy
+        .reads
+        .iter()
+        .filter_map(|r| {
+            let v = inputs.get(r.0.as_str());
+            let in_plan = plan.inputs().iter().any(|i| i.attribute == r.0);
+            match (v, in_plan) {
+                (Some(v), _) => Some((r.0.as_str(), v)),
+                (None, true) => Some((r.0.as_str(), r.3)),
+                (None, false) => None,
+            }
+        })
+        .collect();
+    Inputs::new(&Catalog::builtin(), pairs).unwrap()
+}
+
+/// Proves the plan for `inputs`; `true` if a proof exists and verifies, `false` if the
 /// openings do not satisfy it.
-fn prove(policy: &Policy, plan: &ProofPlan, inputs: &Inputs) -> bool {
+fn prove(policy: &Policy, plan: &ProofTemplate, inputs: &Inputs) -> bool {
     let mut rng = thread_rng();
     let openings: Vec<Opening> = plan
-        .inputs
+        .inputs()
         .iter()
-        .map(|(a, _)| {
-            let default = policy.reads.iter().find(|r| &r.0 == a).unwrap().3;
-            Opening::random(inputs.get(a.as_str()).unwrap_or(default), &mut rng)
+        .map(|i| {
+            let default = policy.reads.iter().find(|r| r.0 == i.attribute).unwrap().3;
+            Opening::random(
+                inputs.get(i.attribute.as_str()).unwrap_or(default),
+                &mut rng,
+            )
         })
         .collect();
     let commitments: Vec<_> = openings.iter().map(Opening::commit).collect();
-    let statement = plan.statement(subject(), D, &commitments).unwrap();
+    let statement = plan.statement_over(subject(), D, &commitments).unwrap();
     match PredicateProof::prove(
         &mut Transcript::new(b"policies"),
         &statement,
@@ -57,8 +80,9 @@ fn prove(policy: &Policy, plan: &ProofPlan, inputs: &Inputs) -> bool {
 
 fn agree(name: &str, inputs: &Inputs) {
     let policy = builtin(name).unwrap();
-    let oracle = evaluate(&policy, inputs, D);
     if let Ok(plan) = lower_to_proof(&policy) {
+        let inputs = &filled(&policy, &plan, inputs);
+        let oracle = evaluate(&policy, inputs, D);
         assert_eq!(
             prove(&policy, &plan, inputs),
             oracle == Outcome::Eligible(true),
@@ -79,7 +103,7 @@ fn which_policies_lower_to_proofs() {
         match *name {
             "xinyidai" | "public_procurement" => {
                 let plan = r.unwrap();
-                assert_eq!(plan.policy_hash, p.hash());
+                assert_eq!(plan.policy_hash(), p.hash());
             }
             "credit_grade" => assert!(r.unwrap_err().reason.contains("grade")),
             "rongque" => assert!(r.unwrap_err().reason.contains("OR")),
@@ -87,20 +111,48 @@ fn which_policies_lower_to_proofs() {
         }
     }
     let plan = lower_to_proof(&builtin("xinyidai").unwrap()).unwrap();
-    assert_eq!(plan.inputs.len(), 14);
-    assert_eq!(plan.predicates.len(), 9);
+    assert_eq!(plan.inputs().len(), 14);
+    assert_eq!(plan.predicates().len(), 9);
 }
 
 #[test]
 fn xinyidai_boundaries() {
     let p = builtin("xinyidai").unwrap();
     let e = |i: &Inputs| evaluate(&p, i, D);
-    // Absent attributes take their defaults: no listing, every score 60 → exactly 600.
+    // Nobody has reported on the enterprise: the defaults would add up to exactly 600, but the
+    // policy requires records of its six indicators, so it is not eligible.
     let none = inputs(&[]);
-    assert_eq!(e(&none), Outcome::Eligible(true));
-    agree("xinyidai", &none);
+    assert_eq!(e(&none), Outcome::Eligible(false));
+    let scores = [
+        "tax.credit_score",
+        "market.compliance_score",
+        "court.performance_score",
+        "social.insurance_score",
+        "utility.payment_score",
+        "assoc.industry_score",
+    ];
+    let at = |v: u64, extra: &[(&'static str, u64)]| {
+        let mut pairs: Vec<(&str, u64)> = scores.iter().map(|a| (*a, v)).collect();
+        pairs.extend_from_slice(extra);
+        Inputs::new(&Catalog::builtin(), pairs).unwrap()
+    };
+    // Every indicator reported at 60: exactly 600.
+    assert_eq!(e(&at(60, &[])), Outcome::Eligible(true));
+    agree("xinyidai", &at(60, &[]));
+    // Any one indicator missing: not eligible, whatever the others.
+    for missing in scores {
+        let pairs: Vec<(&str, u64)> = scores
+            .iter()
+            .filter(|a| **a != missing)
+            .map(|a| (*a, 100))
+            .collect();
+        let i = Inputs::new(&Catalog::builtin(), pairs).unwrap();
+        assert_eq!(e(&i), Outcome::Eligible(false), "{missing}");
+    }
     // Score T − 1.
-    let low = inputs(&[("utility.payment_score", 59)]);
+    let mut low: Vec<(&str, u64)> = scores.iter().map(|a| (*a, 60)).collect();
+    low[4].1 = 59;
+    let low = Inputs::new(&Catalog::builtin(), low).unwrap();
     assert_eq!(e(&low), Outcome::Eligible(false));
     agree("xinyidai", &low);
     // until = D: the listing has ended; until = D + 1: listed today.
@@ -114,10 +166,10 @@ fn xinyidai_boundaries() {
         "env.serious_violation",
         "safety.blacklist",
     ] {
-        let ended = inputs(&[(list, u64::from(D))]);
+        let ended = at(60, &[(list, u64::from(D))]);
         assert_eq!(e(&ended), Outcome::Eligible(true), "{list}");
         agree("xinyidai", &ended);
-        let listed = inputs(&[(list, u64::from(D) + 1)]);
+        let listed = at(60, &[(list, u64::from(D) + 1)]);
         assert_eq!(e(&listed), Outcome::Eligible(false), "{list}");
         agree("xinyidai", &listed);
     }
@@ -217,38 +269,64 @@ proptest! {
     }
 }
 
+/// A verifier derives the statement from its own question: a proof of anything else — a
+/// weaker threshold, another day, a dropped predicate, another maximum, another policy — does
+/// not verify for it.
 #[test]
-fn plan_matching_binds_statement_to_policy() {
+fn the_verifier_derives_the_statement_from_its_question() {
+    use credence_protocols::predicate::Predicate;
+    use credence_protocols::transcript::labels::APP_VERDICT;
     let policy = builtin("xinyidai").unwrap();
     let plan = lower_to_proof(&policy).unwrap();
     let mut rng = thread_rng();
-    let commitments: Vec<_> = plan
-        .inputs
+    // Every indicator at 50: 500 < 600, but ≥ 0.
+    let openings: Vec<Opening> = plan
+        .inputs()
         .iter()
-        .map(|_| Opening::random(0, &mut rng).commit())
+        .map(|i| Opening::random(if i.max == 100 { 50 } else { 0 }, &mut rng))
         .collect();
-    let s = plan.statement(subject(), D, &commitments).unwrap();
-    assert!(plan.matches(&s));
-    // A weaker threshold, a predicate for another day, a dropped predicate, another maximum.
-    let mut weaker = s.clone();
-    if let credence_protocols::predicate::Predicate::WeightedSumAtLeast { threshold, .. } =
-        weaker.predicates.last_mut().unwrap()
-    {
-        *threshold -= 1;
+    let commitments: Vec<_> = openings.iter().map(Opening::commit).collect();
+    let honest = plan.statement_over(subject(), D, &commitments).unwrap();
+    let prove_for = |s: &credence_protocols::predicate::Statement| {
+        PredicateProof::prove(
+            &mut Transcript::new(APP_VERDICT),
+            s,
+            &openings,
+            &mut thread_rng(),
+        )
+    };
+    assert!(matches!(
+        prove_for(&honest),
+        Err(ProofError::Unsatisfied { .. })
+    ));
+    let verifies_for_d = |p: &PredicateProof| {
+        p.verify(
+            &mut Transcript::new(APP_VERDICT),
+            &plan.statement_over(subject(), D, &commitments).unwrap(),
+        )
+        .is_ok()
+    };
+    // `score ≥ 0` labelled with this policy's hash.
+    let mut weaker = honest.clone();
+    for p in &mut weaker.predicates {
+        if let Predicate::WeightedSumAtLeast { threshold, .. } = p {
+            *threshold = 0;
+        }
     }
-    assert!(!plan.matches(&weaker));
-    let mut other_day = plan.statement(subject(), D - 1, &commitments).unwrap();
-    other_day.context.as_of_day = D;
-    assert!(!plan.matches(&other_day));
-    let mut dropped = s.clone();
-    dropped.predicates.remove(0);
-    assert!(!plan.matches(&dropped));
-    let mut bigger = s.clone();
-    bigger.inputs[9].max += 1;
-    assert!(!plan.matches(&bigger));
-    // Another policy's plan does not match.
+    let p = prove_for(&weaker).unwrap();
+    assert!(p.verify(&mut Transcript::new(APP_VERDICT), &weaker).is_ok());
+    assert!(!verifies_for_d(&p));
+    // The score predicate dropped.
+    let mut dropped = honest.clone();
+    dropped.predicates.pop();
+    let p = prove_for(&dropped).unwrap();
+    assert!(!verifies_for_d(&p));
+    // Another policy's statement over the same commitments.
     let pp = lower_to_proof(&builtin("public_procurement").unwrap()).unwrap();
-    assert!(!pp.matches(&s));
+    assert_ne!(pp.policy_hash(), plan.policy_hash());
+    // Another day: a listing until D is "not listed" on D but listed on D − 1.
+    let other = plan.statement_over(subject(), D - 1, &commitments).unwrap();
+    assert_ne!(other, honest);
 }
 
 #[test]
@@ -258,53 +336,74 @@ fn evidence_must_come_from_the_owning_authority() {
         ATTRIBUTE_TRANSCRIPT_LABEL,
     };
     use credence_protocols::names::PartyId;
+    use credence_protocols::question::Question;
     use credence_protocols::signing::{Role, SigningKey};
-    let catalog = Catalog::builtin();
-    let plan = lower_to_proof(&builtin("public_procurement").unwrap()).unwrap();
+    use credence_protocols::VerdictError;
+    let policy = builtin("public_procurement").unwrap();
+    let pinned = policy.pin();
+    let plan = pinned.proof().unwrap().clone();
+    let question = Question {
+        subject: subject(),
+        policy: &pinned,
+        as_of_day: D,
+    };
     let mut rng = thread_rng();
     let key = SigningKey::generate(Role::Holder, &mut rng);
-    let sign_as = |holder: &str, i: usize| {
-        let (attribute, max) = &plan.inputs[i];
+    let sign_as = |holder: &str, i: usize, max: u64, who: Pseudonym| {
+        let slot = &plan.inputs()[i];
         let o = Opening::random(0, &mut thread_rng());
         let c = AttributeCommitment::create(
             &mut Transcript::new(ATTRIBUTE_TRANSCRIPT_LABEL),
             AttributeContext {
                 holder: PartyId::new(holder).unwrap(),
-                attribute: attribute.clone(),
-                subject: subject(),
+                attribute: slot.attribute.clone(),
+                subject: who,
                 submission: i as u64,
             },
             &o,
-            *max,
+            max,
             &mut thread_rng(),
         )
         .unwrap();
         SignedAttributeCommitment::sign(c, &key)
     };
-    let owner = |i: usize| {
-        format!(
-            "{}.beijing",
-            catalog.get(plan.inputs[i].0.as_str()).unwrap().holder
+    let owner = |i: usize| format!("{}.beijing", plan.inputs()[i].authority);
+    let honest: Vec<_> = (0..plan.inputs().len())
+        .map(|i| sign_as(&owner(i), i, plan.inputs()[i].max, subject()))
+        .collect();
+    assert!(plan.statement(&question, &honest).is_ok());
+    let refused = |inputs: &[SignedAttributeCommitment]| {
+        matches!(
+            plan.statement(&question, inputs),
+            Err(VerdictError::Mismatch(_))
         )
     };
-    let honest: Vec<_> = (0..plan.inputs.len())
-        .map(|i| sign_as(&owner(i), i))
-        .collect();
-    let commitments: Vec<_> = honest.iter().map(|s| s.commitment.commitment).collect();
-    let statement = plan.statement(subject(), D, &commitments).unwrap();
-    assert!(plan.matches_evidence(&statement, &honest, &catalog));
     // A tax bureau vouching for the serious-dishonesty list.
     let mut forged = honest.clone();
-    forged[0] = sign_as("tax.beijing", 0);
-    let commitments: Vec<_> = forged.iter().map(|s| s.commitment.commitment).collect();
-    let statement2 = plan.statement(subject(), D, &commitments).unwrap();
-    assert!(!plan.matches_evidence(&statement2, &forged, &catalog));
-    // Inputs in another order.
+    forged[0] = sign_as("tax.beijing", 0, plan.inputs()[0].max, subject());
+    assert!(refused(&forged));
+    // A party whose name merely starts like the authority's.
+    let mut lookalike = honest.clone();
+    lookalike[0] = sign_as(
+        &format!("{}x.beijing", plan.inputs()[0].authority),
+        0,
+        plan.inputs()[0].max,
+        subject(),
+    );
+    assert!(refused(&lookalike));
+    // Inputs in another order; one missing; about another subject; another certified range.
     let mut swapped = honest.clone();
     swapped.swap(1, 2);
-    assert!(!plan.matches_evidence(&statement, &swapped, &catalog));
-    // Missing an input.
-    assert!(!plan.matches_evidence(&statement, &honest[..2], &catalog));
+    assert!(refused(&swapped));
+    assert!(refused(&honest[..2]));
+    let mut other = honest.clone();
+    let mut someone = subject();
+    someone.bytes[0] ^= 1;
+    other[1] = sign_as(&owner(1), 1, plan.inputs()[1].max, someone);
+    assert!(refused(&other));
+    let mut wide = honest.clone();
+    wide[2] = sign_as(&owner(2), 2, plan.inputs()[2].max + 1, subject());
+    assert!(refused(&wide));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -185,11 +185,14 @@ fn every_byte_of_proof_and_statement_matters() {
         }
     }
     let sb = s.to_bytes();
-    assert_eq!(Statement::from_bytes(&sb).unwrap(), s);
+    assert_eq!(
+        credence_protocols::predicate::hazmat::statement_from_bytes(&sb).unwrap(),
+        s
+    );
     for i in 0..sb.len() {
         let mut m = sb.clone();
         m[i] ^= 0x01;
-        if let Ok(s2) = Statement::from_bytes(&m) {
+        if let Ok(s2) = credence_protocols::predicate::hazmat::statement_from_bytes(&m) {
             assert!(
                 verify(&s2, &p).is_err(),
                 "statement byte {i} flipped still verifies"
@@ -364,8 +367,10 @@ fn frozen_predicate_proof_v1_still_verifies() {
     }
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let s =
-        Statement::from_bytes(&hex::decode(v["statement_hex"].as_str().unwrap()).unwrap()).unwrap();
+    let s = credence_protocols::predicate::hazmat::statement_from_bytes(
+        &hex::decode(v["statement_hex"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
     let p = PredicateProof::from_bytes(&hex::decode(v["proof_hex"].as_str().unwrap()).unwrap(), &s)
         .unwrap();
     let label = v["transcript_label"].as_str().unwrap().as_bytes().to_vec();

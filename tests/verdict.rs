@@ -1,31 +1,34 @@
-//! The bank's one call: `VerdictReceipt::verify`, on both paths, and every way a receipt can be
+//! The bank's one call: `VerdictReceipt::verify`, on both paths, against the bank's own
+//! question (subject, pinned policy, day) and pinned anchors — and every way a receipt can be
 //! wrong.
 
+use credence_circuits::catalog::Catalog;
+use credence_circuits::policy::Policy;
 use credence_protocols::commitment::{
     AttributeCommitment, AttributeContext, Opening, SignedAttributeCommitment,
     ATTRIBUTE_TRANSCRIPT_LABEL,
 };
 use credence_protocols::identifiers::SubjectKind;
+use credence_protocols::keys::{KeyEvidence, Registration};
 use credence_protocols::log::checkpoint::{Checkpoint, NoteVerifier, SignedCheckpoint};
 use credence_protocols::log::entry::{LogEntry, LogLeaf, Outcome};
 use credence_protocols::log::tree::MemoryTree;
 use credence_protocols::log::Sha3Log;
 use credence_protocols::names::{AttributeId, PartyId};
-use credence_protocols::predicate::{
-    CommittedInput, Predicate, PredicateProof, Statement, StatementContext,
-};
+use credence_protocols::predicate::PredicateProof;
 use credence_protocols::pseudonym::Pseudonym;
+use credence_protocols::question::{PinnedPolicy, Question};
 use credence_protocols::signing::{Role, SigningKey};
 use credence_protocols::transcript::labels;
-use credence_protocols::verdict::{
-    Evidence, Question, SignedVerdict, TrustAnchors, Verdict, VerdictReceipt,
-};
+use credence_protocols::verdict::{Evidence, SignedVerdict, TrustAnchors, Verdict, VerdictReceipt};
 use credence_protocols::{CheckpointError, VerdictError};
 use merlin::Transcript;
 use rand::thread_rng;
 
 const ORIGIN: &str = "credence.example/beijing";
 const DAY: u32 = 20415;
+const POLICY: &str =
+    "policy not_a_debtor version 1\neligible = not_listed(court.dishonest_debtor)\n";
 
 struct World {
     log_key: SigningKey,
@@ -34,8 +37,9 @@ struct World {
     holder: SigningKey,
     anchors: TrustAnchors,
     tree: MemoryTree<Sha3Log>,
+    registration: LogLeaf,
     subject: Pseudonym,
-    policy: [u8; 32],
+    policy: PinnedPolicy,
 }
 
 fn world() -> World {
@@ -48,12 +52,20 @@ fn world() -> World {
         log: NoteVerifier::log(ORIGIN, log_key.public()).unwrap(),
         service: log_key.public(),
         key_authority: ka_key.public(),
-        holders: vec![(PartyId::new("court.beijing").unwrap(), holder.public())],
         witnesses: vec![NoteVerifier::witness("witness.tianjin", witness.public()).unwrap()],
         witness_quorum: 1,
     };
+    // Entry 0 registers the court's holder key: banks learn it from the log.
+    let registration = LogLeaf {
+        time: 1,
+        entry: LogEntry::PartyRegistered {
+            party: PartyId::new("court.beijing").unwrap(),
+            key: holder.public(),
+        },
+    };
     let mut tree = MemoryTree::new();
-    for i in 0..10u32 {
+    tree.append(&registration.to_bytes());
+    for i in 1..10u32 {
         tree.append(&i.to_be_bytes());
     }
     World {
@@ -63,11 +75,12 @@ fn world() -> World {
         holder,
         anchors,
         tree,
+        registration,
         subject: Pseudonym {
             kind: SubjectKind::Enterprise,
             bytes: [5; 32],
         },
-        policy: credence_circuits::policy_hash("test policy"),
+        policy: Policy::parse(POLICY, &Catalog::builtin()).unwrap().pin(),
     }
 }
 
@@ -90,26 +103,22 @@ impl World {
                 submission: 1,
             },
             &o,
-            40_000,
+            65_535,
             &mut rng,
         )
         .unwrap();
         (SignedAttributeCommitment::sign(c, holder_key), o)
     }
 
+    /// A proven verdict whose proof is made for the statement the policy gives this subject and
+    /// day over `signed`.
     fn proven_verdict(&self, signed: SignedAttributeCommitment, opening: Opening) -> Verdict {
-        let statement = Statement {
-            context: StatementContext {
-                policy_hash: self.policy,
-                subject: self.subject,
-                as_of_day: DAY,
-            },
-            inputs: vec![CommittedInput {
-                commitment: signed.commitment.commitment,
-                max: signed.commitment.max,
-            }],
-            predicates: vec![Predicate::NotListedOn { input: 0, day: DAY }],
-        };
+        let statement = self
+            .policy
+            .proof()
+            .unwrap()
+            .statement_over(self.subject, DAY, &[signed.commitment.commitment])
+            .unwrap();
         let proof = PredicateProof::prove(
             &mut Transcript::new(labels::APP_VERDICT),
             &statement,
@@ -118,13 +127,13 @@ impl World {
         )
         .unwrap();
         Verdict {
-            policy_hash: self.policy,
+            policy_hash: self.policy.hash(),
             subject: self.subject,
             as_of_day: DAY,
             outcome: Outcome::Eligible(true),
+            coverage: vec![AttributeId::new("court.dishonest_debtor").unwrap()],
             evidence: Evidence::Proof {
-                statement,
-                proof,
+                proof: proof.to_bytes(),
                 inputs: vec![signed],
             },
             log_indices: vec![3],
@@ -134,10 +143,11 @@ impl World {
 
     fn sealed_verdict(&self, outcome: Outcome) -> Verdict {
         Verdict {
-            policy_hash: self.policy,
+            policy_hash: self.policy.hash(),
             subject: self.subject,
             as_of_day: DAY,
             outcome,
+            coverage: vec![],
             evidence: Evidence::Decryption {
                 evaluation_index: 7,
                 decryption_index: 8,
@@ -148,7 +158,8 @@ impl World {
         }
     }
 
-    /// Logs the verdict and builds its receipt against a fresh, cosigned checkpoint.
+    /// Logs the verdict and builds its receipt against a fresh, cosigned checkpoint, with the
+    /// court's registration as key evidence.
     fn receipt(&mut self, verdict: SignedVerdict) -> VerdictReceipt {
         let leaf = LogLeaf {
             time: 1_763_856_001,
@@ -176,13 +187,20 @@ impl World {
             leaf_index,
             inclusion: self.tree.inclusion_proof(leaf_index, size).unwrap(),
             checkpoint,
+            keys: KeyEvidence {
+                registrations: vec![Registration {
+                    index: 0,
+                    leaf: self.registration.clone(),
+                    inclusion: self.tree.inclusion_proof(0, size).unwrap(),
+                }],
+            },
         }
     }
 
-    fn question(&self) -> Question {
+    fn question(&self) -> Question<'_> {
         Question {
             subject: self.subject,
-            policy_hash: self.policy,
+            policy: &self.policy,
             as_of_day: DAY,
         }
     }
@@ -194,14 +212,13 @@ fn proven_path_receipt_verifies_and_survives_the_wire() {
     let (signed, o) = w.commitment(&w.holder.clone(), "court.beijing", w.subject, DAY as u64);
     let v = w.proven_verdict(signed, o).sign(&w.log_key).unwrap();
     let r = w.receipt(v);
-    assert_eq!(
-        r.verify(&w.anchors, &w.question()).unwrap(),
-        Outcome::Eligible(true)
-    );
+    let verified = r.verify(&w.anchors, &w.question()).unwrap();
+    assert_eq!(verified.outcome, Outcome::Eligible(true));
+    assert_eq!(verified.coverage.len(), 1);
     let wire = r.to_bytes();
     let back = VerdictReceipt::from_bytes(&wire).unwrap();
     assert_eq!(
-        back.verify(&w.anchors, &w.question()).unwrap(),
+        back.verify(&w.anchors, &w.question()).unwrap().outcome,
         Outcome::Eligible(true)
     );
 
@@ -222,15 +239,21 @@ fn proven_path_receipt_verifies_and_survives_the_wire() {
 #[test]
 fn sealed_path_receipt_needs_the_key_authority() {
     let mut w = world();
-    for outcome in [
-        Outcome::Eligible(false),
-        Outcome::Eligible(true),
-        Outcome::Grade(2),
-    ] {
+    for outcome in [Outcome::Eligible(false), Outcome::Eligible(true)] {
         let v = w.sealed_verdict(outcome).sign(&w.ka_key).unwrap();
         let r = w.receipt(v);
-        assert_eq!(r.verify(&w.anchors, &w.question()).unwrap(), outcome);
+        assert_eq!(
+            r.verify(&w.anchors, &w.question()).unwrap().outcome,
+            outcome
+        );
     }
+    // A grade is not an outcome this (yes/no) policy can produce.
+    let v = w.sealed_verdict(Outcome::Grade(2)).sign(&w.ka_key).unwrap();
+    let r = w.receipt(v);
+    assert!(matches!(
+        r.verify(&w.anchors, &w.question()),
+        Err(VerdictError::Mismatch(_))
+    ));
     // The service may not sign a sealed-path verdict.
     assert!(w
         .sealed_verdict(Outcome::Eligible(true))
@@ -252,6 +275,50 @@ fn sealed_path_receipt_needs_the_key_authority() {
     v.log_indices = vec![2, 5];
     let r = w.receipt(v.sign(&w.ka_key).unwrap());
     assert!(r.verify(&w.anchors, &w.question()).is_err());
+    // Coverage naming an attribute the policy does not read.
+    let mut v = w.sealed_verdict(Outcome::Eligible(false));
+    v.coverage = vec![AttributeId::new("tax.credit_score").unwrap()];
+    let r = w.receipt(v.sign(&w.ka_key).unwrap());
+    assert!(matches!(
+        r.verify(&w.anchors, &w.question()),
+        Err(VerdictError::Mismatch(_))
+    ));
+}
+
+#[test]
+fn an_eligible_verdict_needs_the_required_records() {
+    let mut w = world();
+    w.policy = Policy::parse(
+        "policy needs_tax version 1\nrequire tax.credit_score\neligible = tax.credit_score >= 50\n",
+        &Catalog::builtin(),
+    )
+    .unwrap()
+    .pin();
+    // The key authority signs "eligible" with no tax record: the bank refuses it.
+    let v = w
+        .sealed_verdict(Outcome::Eligible(true))
+        .sign(&w.ka_key)
+        .unwrap();
+    let r = w.receipt(v);
+    assert!(matches!(
+        r.verify(&w.anchors, &w.question()),
+        Err(VerdictError::Mismatch(_))
+    ));
+    // With the record it passes; a "no" without it passes too (and says why).
+    let mut v = w.sealed_verdict(Outcome::Eligible(true));
+    v.coverage = vec![AttributeId::new("tax.credit_score").unwrap()];
+    let r = w.receipt(v.sign(&w.ka_key).unwrap());
+    r.verify(&w.anchors, &w.question()).unwrap();
+    let v = w
+        .sealed_verdict(Outcome::Eligible(false))
+        .sign(&w.ka_key)
+        .unwrap();
+    let r = w.receipt(v);
+    assert!(r
+        .verify(&w.anchors, &w.question())
+        .unwrap()
+        .coverage
+        .is_empty());
 }
 
 #[test]
@@ -265,8 +332,16 @@ fn wrong_question_is_a_mismatch() {
         r.verify(&w.anchors, &q),
         Err(VerdictError::Mismatch(_))
     ));
-    let mut q = w.question();
-    q.policy_hash[0] ^= 1;
+    let other = Policy::parse(
+        "policy not_a_debtor version 2\neligible = not_listed(court.dishonest_debtor)\n",
+        &Catalog::builtin(),
+    )
+    .unwrap()
+    .pin();
+    let q = Question {
+        policy: &other,
+        ..w.question()
+    };
     assert!(matches!(
         r.verify(&w.anchors, &q),
         Err(VerdictError::Mismatch(_))
@@ -292,6 +367,26 @@ fn checkpoint_problems_are_rejected() {
         x.verify(&w.anchors, &w.question()),
         Err(VerdictError::Checkpoint(
             CheckpointError::NotEnoughCosignatures { .. }
+        ))
+    ));
+    // The same witness key listed twice under two names does not make a quorum of two.
+    let mut anchors = w.anchors.clone();
+    anchors
+        .witnesses
+        .push(NoteVerifier::witness("witness.tianjin-alias", w.witness.public()).unwrap());
+    anchors.witness_quorum = 2;
+    let mut x = r.clone();
+    x.checkpoint
+        .cosign("witness.tianjin-alias", &w.witness, 1_763_856_003)
+        .unwrap();
+    assert!(anchors.check().is_err());
+    assert!(matches!(
+        x.verify(&anchors, &w.question()),
+        Err(VerdictError::Checkpoint(
+            CheckpointError::NotEnoughCosignatures {
+                found: 1,
+                required: 2
+            }
         ))
     ));
     // Signed by another log key.
@@ -326,7 +421,7 @@ fn checkpoint_problems_are_rejected() {
 fn evidence_problems_are_rejected() {
     let mut w = world();
     let holder = w.holder.clone();
-    // Commitment by an unregistered holder.
+    // Commitment by a holder the log never registered.
     let stranger = SigningKey::generate(Role::Holder, &mut thread_rng());
     let (signed, o) = w.commitment(&stranger, "court.nowhere", w.subject, 0);
     let r = w.receipt(w.proven_verdict(signed, o).sign(&w.log_key).unwrap());
@@ -334,6 +429,14 @@ fn evidence_problems_are_rejected() {
     // Registered holder name, but signed by another key.
     let (signed, o) = w.commitment(&stranger, "court.beijing", w.subject, 0);
     let r = w.receipt(w.proven_verdict(signed, o).sign(&w.log_key).unwrap());
+    assert!(r.verify(&w.anchors, &w.question()).is_err());
+    // Key evidence that is not in the log under the checkpoint (a forged registration).
+    let (signed, o) = w.commitment(&stranger, "court.beijing", w.subject, 0);
+    let mut r = w.receipt(w.proven_verdict(signed, o).sign(&w.log_key).unwrap());
+    r.keys.registrations[0].leaf.entry = LogEntry::PartyRegistered {
+        party: PartyId::new("court.beijing").unwrap(),
+        key: stranger.public(),
+    };
     assert!(r.verify(&w.anchors, &w.question()).is_err());
     // A commitment about another subject.
     let other = Pseudonym {
@@ -343,6 +446,13 @@ fn evidence_problems_are_rejected() {
     let (signed, o) = w.commitment(&holder, "court.beijing", other, 0);
     let r = w.receipt(w.proven_verdict(signed, o).sign(&w.log_key).unwrap());
     assert!(r.verify(&w.anchors, &w.question()).is_err());
+    // A commitment by a holder of another authority (a tax bureau vouching for a court list).
+    let (signed, o) = w.commitment(&holder, "tax.beijing", w.subject, 0);
+    let r = w.receipt(w.proven_verdict(signed, o).sign(&w.log_key).unwrap());
+    assert!(matches!(
+        r.verify(&w.anchors, &w.question()),
+        Err(VerdictError::Mismatch(_))
+    ));
     // A proven-path "no" is never acceptable (a proof can only show eligibility).
     let (signed, o) = w.commitment(&holder, "court.beijing", w.subject, 0);
     let mut v = w.proven_verdict(signed, o);
@@ -352,4 +462,44 @@ fn evidence_problems_are_rejected() {
     // Verdict signature by the key authority on the proven path is refused at signing.
     let (signed, o) = w.commitment(&holder, "court.beijing", w.subject, 0);
     assert!(w.proven_verdict(signed, o).sign(&w.ka_key).is_err());
+}
+
+/// The statement comes from the bank's question, never from the evidence: a proof of a weaker
+/// statement (here: for a later day, when the listing has lapsed) under the right policy hash
+/// does not verify for the day the bank asked about.
+#[test]
+fn a_proof_for_another_statement_does_not_verify() {
+    let mut w = world();
+    // Listed until DAY + 10: not provable for DAY, provable for DAY + 10.
+    let (signed, o) = w.commitment(
+        &w.holder.clone(),
+        "court.beijing",
+        w.subject,
+        DAY as u64 + 10,
+    );
+    let later = w
+        .policy
+        .proof()
+        .unwrap()
+        .statement_over(w.subject, DAY + 10, &[signed.commitment.commitment])
+        .unwrap();
+    let proof = PredicateProof::prove(
+        &mut Transcript::new(labels::APP_VERDICT),
+        &later,
+        &[o],
+        &mut thread_rng(),
+    )
+    .unwrap();
+    let mut v = w.sealed_verdict(Outcome::Eligible(true));
+    v.coverage = vec![AttributeId::new("court.dishonest_debtor").unwrap()];
+    v.evidence = Evidence::Proof {
+        proof: proof.to_bytes(),
+        inputs: vec![signed],
+    };
+    v.log_indices = vec![3];
+    let r = w.receipt(v.sign(&w.log_key).unwrap());
+    assert_eq!(
+        r.verify(&w.anchors, &w.question()).unwrap_err(),
+        VerdictError::VerificationFailed
+    );
 }

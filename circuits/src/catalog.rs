@@ -67,10 +67,8 @@ pub struct Attribute {
 impl Attribute {
     /// Whether `party` (e.g. `court.beijing-high`) belongs to this attribute's holder authority.
     pub fn owned_by(&self, party: &str) -> bool {
-        party == self.holder
-            || party
-                .strip_prefix(self.holder.as_str())
-                .is_some_and(|rest| rest.starts_with('.'))
+        // One rule for everyone: the same check verifiers apply to holder signatures.
+        credence_protocols::names::PartyId::new(party).is_ok_and(|p| p.belongs_to(&self.holder))
     }
 
     /// Checks a submitted value against the declared range.

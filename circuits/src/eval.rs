@@ -33,7 +33,8 @@ impl Inputs {
     }
 }
 
-/// Evaluates `policy` for a subject with `inputs` on day `day`.
+/// Evaluates `policy` for a subject with `inputs` on day `day`. An eligibility policy answers
+/// "not eligible" when a required attribute has no value in `inputs`.
 pub fn evaluate(policy: &Policy, inputs: &Inputs, day: u32) -> Outcome {
     let value = |id: &str| -> i128 {
         let v = inputs.get(id).unwrap_or_else(|| {
@@ -73,7 +74,12 @@ pub fn evaluate(policy: &Policy, inputs: &Inputs, day: u32) -> Outcome {
         }
     }
     match &policy.output {
-        Output::Eligible(e) => Outcome::Eligible(holds(policy, e, day, &value, &sum)),
+        Output::Eligible(e) => {
+            let present: Vec<&str> = inputs.values.keys().map(String::as_str).collect();
+            Outcome::Eligible(
+                policy.requirements_met(&present) && holds(policy, e, day, &value, &sum),
+            )
+        }
         Output::Grade { score, bands, .. } => {
             let s = sum(score);
             let g = bands

@@ -14,7 +14,9 @@
 //!
 //! ```text
 //! file   := 'policy' NAME 'version' INT item*
-//! item   := 'reads' ATTR KIND 'max' INT 'default' INT      (optional; must match the catalogue)
+//! item   := 'reads' ATTR KIND 'max' INT 'default' INT ['holder' NAME]
+//!                                                            (optional; must match the catalogue)
+//!         | 'require' ATTR (',' ATTR)*                       (eligibility policies only)
 //!         | 'let' NAME '=' sum | 'rule' NAME '=' bool | 'eligible' '=' bool
 //!         | 'grade' sum '{' LABEL '>=' INT (',' LABEL '>=' INT)* ',' LABEL '}'
 //! sum    := ['-'] term (('+' | '-') term)*
@@ -30,9 +32,16 @@
 //! output: `eligible` (yes/no) or `grade` (the first band whose threshold the score reaches, else
 //! the last label). Errors carry the line and column.
 //!
-//! The **canonical form** lists the catalogue entries the policy reads (id, kind, max, default —
-//! they are part of its meaning), then every item re-printed with normalised spacing and no
-//! comments. The policy hash is [`crate::policy_hash`] of the canonical form.
+//! `require a, b` makes records of `a` and `b` a precondition of "eligible": without a record
+//! of every required attribute (the others take their catalogue defaults) the answer is "not
+//! eligible", and the verdict's coverage says which records were missing. So an enterprise
+//! nobody has reported on is never eligible by default. Every constant — thresholds, weights,
+//! grade bands — is bounded by ±2⁶² so that no lowering can overflow.
+//!
+//! The **canonical form** lists the catalogue entries the policy reads (id, kind, max, default
+//! and the owning holder authority — they are part of its meaning: a verifier accepts an
+//! attribute only from a holder of that authority), then every item re-printed with normalised
+//! spacing and no comments. The policy hash is [`crate::policy_hash`] of the canonical form.
 
 use crate::catalog::{Catalog, Kind};
 use credence_protocols::names::AttributeId;
@@ -161,6 +170,10 @@ pub struct Policy {
     pub output: Output,
     /// Catalogue entries read: `(id, kind, max, default)`, sorted by id.
     pub reads: Vec<(AttributeId, Kind, u64, u64)>,
+    /// The authority owning each attribute of `reads` (same order), from the catalogue.
+    pub owners: Vec<String>,
+    /// Attributes that must have a record for the answer to be "eligible" (sorted).
+    pub required: Vec<AttributeId>,
     canonical: String,
     hash: [u8; 32],
 }
@@ -188,6 +201,34 @@ impl Policy {
     /// The policy hash every verdict carries.
     pub fn hash(&self) -> [u8; 32] {
         self.hash
+    }
+
+    /// Whether every required attribute is among `present` (the attributes with records).
+    pub fn requirements_met<S: AsRef<str>>(&self, present: &[S]) -> bool {
+        self.required
+            .iter()
+            .all(|r| present.iter().any(|p| p.as_ref() == r.as_str()))
+    }
+
+    /// The policy as a verifier pins it ([`credence_protocols::question::PinnedPolicy`]):
+    /// hash, attributes read, required attributes, output shape and — when it has one — its
+    /// proof lowering.
+    pub fn pin(&self) -> credence_protocols::question::PinnedPolicy {
+        use credence_protocols::question::{OutputShape, PinnedPolicy};
+        let output = match &self.output {
+            Output::Eligible(_) => OutputShape::Eligible,
+            Output::Grade { bands, .. } => OutputShape::Grade {
+                bands: bands.len() as u8,
+            },
+        };
+        PinnedPolicy::new(
+            self.hash,
+            self.reads.iter().map(|r| r.0.clone()).collect(),
+            self.required.clone(),
+            output,
+            crate::proof::lower_to_proof(self).ok(),
+        )
+        .expect("a parsed policy pins")
     }
 
     /// The expression of a named rule.
@@ -271,6 +312,8 @@ impl fmt::Display for Tok {
 
 /// Longest policy text accepted.
 pub const MAX_POLICY_LEN: usize = 64 * 1024;
+/// Most bands of a grade (grade indices stay far inside one byte).
+pub const MAX_BANDS: usize = 32;
 /// Deepest nesting of expressions accepted.
 const MAX_DEPTH: usize = 32;
 
@@ -363,6 +406,8 @@ const KEYWORDS: &[&str] = &[
     "policy",
     "version",
     "reads",
+    "holder",
+    "require",
     "max",
     "default",
     "let",
@@ -384,6 +429,7 @@ struct Parser<'c> {
     lets: Vec<(String, Sum)>,
     rules: Vec<(String, BoolExpr)>,
     reads: BTreeSet<String>,
+    required: BTreeSet<String>,
     depth: usize,
 }
 
@@ -396,6 +442,7 @@ impl<'c> Parser<'c> {
             lets: Vec::new(),
             rules: Vec::new(),
             reads: BTreeSet::new(),
+            required: BTreeSet::new(),
             depth: 0,
         })
     }
@@ -553,15 +600,36 @@ impl<'c> Parser<'c> {
                     let max = self.int()?;
                     self.keyword("default")?;
                     let default = self.int()?;
+                    // `holder H` pins the authority that owns the attribute (optional in
+                    // texts written by hand, always in canonical forms).
+                    let holder = match self.peek() {
+                        Tok::Ident(kw) if kw == "holder" => {
+                            self.next();
+                            Some(self.ident("the holder authority")?)
+                        }
+                        _ => None,
+                    };
                     if kind != entry.kind.to_string()
                         || max != entry.max as i64
                         || default != entry.default as i64
+                        || holder.is_some_and(|h| h != entry.holder)
                     {
                         self.pos = at;
                         return Err(self.error_here(format!(
-                            "`reads {a}` does not match the catalogue entry ({} max {} default {})",
-                            entry.kind, entry.max, entry.default
+                            "`reads {a}` does not match the catalogue entry ({} max {} default {} holder {})",
+                            entry.kind, entry.max, entry.default, entry.holder
                         )));
+                    }
+                }
+                Tok::Ident(kw) if kw == "require" => {
+                    self.next();
+                    loop {
+                        let a = self.attribute(&[Kind::Until, Kind::Level, Kind::Flag], "")?;
+                        self.required.insert(a.to_string());
+                        if *self.peek() != Tok::Comma {
+                            break;
+                        }
+                        self.next();
                     }
                 }
                 Tok::Ident(kw) if kw == "let" => {
@@ -595,7 +663,7 @@ impl<'c> Parser<'c> {
                 other => {
                     self.pos = at;
                     return Err(self.error_here(format!(
-                        "expected `let`, `rule`, `eligible`, `grade` or `reads`, found {other}"
+                        "expected `let`, `rule`, `eligible`, `grade`, `require` or `reads`, found {other}"
                     )));
                 }
             }
@@ -603,6 +671,29 @@ impl<'c> Parser<'c> {
         let output = output.ok_or_else(|| {
             self.error_here("the policy has no output: add `eligible = …` or `grade …`")
         })?;
+        if !self.required.is_empty() && matches!(output, Output::Grade { .. }) {
+            return Err(PolicyError {
+                line: 1,
+                column: 1,
+                message: "`require` applies to eligibility policies (a grade has no \"not eligible\" to fall back on)".into(),
+            });
+        }
+        let owners = self
+            .reads
+            .iter()
+            .map(|id| {
+                self.catalog
+                    .get(id)
+                    .expect("checked when read")
+                    .holder
+                    .clone()
+            })
+            .collect();
+        let required = self
+            .required
+            .iter()
+            .map(|id| self.catalog.get(id).expect("checked when read").id.clone())
+            .collect();
         let reads = self
             .reads
             .iter()
@@ -618,6 +709,8 @@ impl<'c> Parser<'c> {
             rules: self.rules,
             output,
             reads,
+            owners,
+            required,
             canonical: String::new(),
             hash: [0; 32],
         };
@@ -662,6 +755,10 @@ impl<'c> Parser<'c> {
             if bands.last().is_some_and(|(_, prev)| t >= *prev) {
                 self.pos = t_at;
                 return Err(self.error_here("grade thresholds must be strictly decreasing"));
+            }
+            if bands.len() == MAX_BANDS {
+                self.pos = t_at;
+                return Err(self.error_here(format!("a grade has at most {MAX_BANDS} bands")));
             }
             bands.push((label, t));
             self.expect(Tok::Comma)?;
@@ -863,6 +960,25 @@ fn check_bounds(p: &Policy, catalog: &Catalog) -> Result<(), String> {
             _ => {}
         }
     }
+    fn thresholds_in(e: &BoolExpr, out: &mut Vec<i64>) {
+        match e {
+            BoolExpr::All(v) | BoolExpr::Any(v) => v.iter().for_each(|x| thresholds_in(x, out)),
+            BoolExpr::Not(x) => thresholds_in(x, out),
+            BoolExpr::Compare(_, _, t) => out.push(*t),
+            _ => {}
+        }
+    }
+    let mut thresholds = Vec::new();
+    for (_, e) in &p.rules {
+        thresholds_in(e, &mut thresholds);
+    }
+    match &p.output {
+        Output::Eligible(e) => thresholds_in(e, &mut thresholds),
+        Output::Grade { bands, .. } => thresholds.extend(bands.iter().map(|b| b.1)),
+    }
+    if thresholds.iter().any(|t| t.unsigned_abs() >= LIMIT as u64) {
+        return Err("a threshold is larger than 2^62 in magnitude".into());
+    }
     let mut sums = Vec::new();
     for (_, e) in &p.rules {
         sums_in(e, &mut sums);
@@ -922,8 +1038,16 @@ fn bool_text(e: &BoolExpr) -> String {
 
 fn canonical(p: &Policy) -> String {
     let mut out = format!("policy {} version {}\n", p.name, p.version);
-    for (id, kind, max, default) in &p.reads {
-        writeln!(out, "reads {id} {kind} max {max} default {default}").unwrap();
+    for ((id, kind, max, default), holder) in p.reads.iter().zip(&p.owners) {
+        writeln!(
+            out,
+            "reads {id} {kind} max {max} default {default} holder {holder}"
+        )
+        .unwrap();
+    }
+    if !p.required.is_empty() {
+        let r: Vec<&str> = p.required.iter().map(|a| a.as_str()).collect();
+        writeln!(out, "require {}", r.join(", ")).unwrap();
     }
     for (n, s) in &p.lets {
         writeln!(out, "let {n} = {}", sum_text(s)).unwrap();

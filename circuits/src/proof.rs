@@ -18,9 +18,7 @@
 
 use crate::policy::{BoolExpr, Cmp, Output, Policy};
 use credence_protocols::names::AttributeId;
-use credence_protocols::predicate::{CommittedInput, Predicate, Statement, StatementContext};
-use credence_protocols::pseudonym::Pseudonym;
-use curve25519_dalek::ristretto::CompressedRistretto;
+use credence_protocols::question::{ProofTemplate, TemplateInput, TemplatePredicate};
 
 /// The policy cannot be proven as a conjunction of range predicates.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -32,144 +30,10 @@ pub struct NotExpressible {
     pub reason: String,
 }
 
-/// One predicate of a plan; `D` is filled in per question.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PlanPredicate {
-    /// `input ≤ D`.
-    NotListed(u32),
-    /// `input ≥ D + 1`.
-    Listed(u32),
-    /// `input ≥ t`.
-    AtLeast(u32, u64),
-    /// `input ≤ t`.
-    AtMost(u32, u64),
-    /// `Σ w·input + constant ≥ threshold`.
-    Sum {
-        /// `(input, weight)`.
-        terms: Vec<(u32, i64)>,
-        /// Constant.
-        constant: i64,
-        /// Threshold.
-        threshold: i64,
-    },
-}
-
-/// A policy lowered to proof form: which attributes the subject must commit to, in order, and
-/// the predicates over them.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProofPlan {
-    /// The policy hash.
-    pub policy_hash: [u8; 32],
-    /// Inputs: attribute and its catalogue maximum.
-    pub inputs: Vec<(AttributeId, u64)>,
-    /// Predicates.
-    pub predicates: Vec<PlanPredicate>,
-}
-
-impl ProofPlan {
-    /// The statement for a question about `subject` on `day`, over `commitments` to the plan's
-    /// inputs in order. Banks compare this with the statement a verdict carries, which binds
-    /// the proof to the published policy.
-    pub fn statement(
-        &self,
-        subject: Pseudonym,
-        day: u32,
-        commitments: &[CompressedRistretto],
-    ) -> Result<Statement, &'static str> {
-        if commitments.len() != self.inputs.len() {
-            return Err("one commitment is needed per plan input");
-        }
-        let predicates = self
-            .predicates
-            .iter()
-            .map(|p| match p {
-                PlanPredicate::NotListed(i) => Predicate::NotListedOn { input: *i, day },
-                PlanPredicate::Listed(i) => Predicate::AtLeast {
-                    input: *i,
-                    threshold: u64::from(day) + 1,
-                },
-                PlanPredicate::AtLeast(i, t) => Predicate::AtLeast {
-                    input: *i,
-                    threshold: *t,
-                },
-                PlanPredicate::AtMost(i, t) => Predicate::AtMost {
-                    input: *i,
-                    threshold: *t,
-                },
-                PlanPredicate::Sum {
-                    terms,
-                    constant,
-                    threshold,
-                } => Predicate::WeightedSumAtLeast {
-                    terms: terms.clone(),
-                    constant: *constant,
-                    threshold: *threshold,
-                },
-            })
-            .collect();
-        Ok(Statement {
-            context: StatementContext {
-                policy_hash: self.policy_hash,
-                subject,
-                as_of_day: day,
-            },
-            inputs: commitments
-                .iter()
-                .zip(&self.inputs)
-                .map(|(c, (_, max))| CommittedInput {
-                    commitment: *c,
-                    max: *max,
-                })
-                .collect(),
-            predicates,
-        })
-    }
-}
-
-impl ProofPlan {
-    /// Whether `statement` is this plan's statement for its own subject and day: same policy
-    /// hash, the plan's inputs (by certified maximum) and exactly the plan's predicates. This
-    /// is the check that binds a proven-path verdict to the published policy.
-    pub fn matches(&self, statement: &Statement) -> bool {
-        let commitments: Vec<CompressedRistretto> =
-            statement.inputs.iter().map(|i| i.commitment).collect();
-        match self.statement(
-            statement.context.subject,
-            statement.context.as_of_day,
-            &commitments,
-        ) {
-            Ok(expected) => expected == *statement,
-            Err(_) => false,
-        }
-    }
-}
-
-impl ProofPlan {
-    /// [`ProofPlan::matches`], and each holder-signed input commits to the attribute the plan
-    /// names for that position and is signed by a holder of the authority that owns that
-    /// attribute in `catalog` (a tax bureau cannot vouch for a court list). What a bank runs
-    /// on a proven-path verdict's evidence after `VerdictReceipt::verify`.
-    pub fn matches_evidence(
-        &self,
-        statement: &Statement,
-        inputs: &[credence_protocols::commitment::SignedAttributeCommitment],
-        catalog: &crate::catalog::Catalog,
-    ) -> bool {
-        self.matches(statement)
-            && inputs.len() == self.inputs.len()
-            && inputs.iter().zip(&self.inputs).all(|(s, (a, _))| {
-                let ctx = &s.commitment.context;
-                ctx.attribute == *a
-                    && catalog
-                        .get(a.as_str())
-                        .is_ok_and(|entry| entry.owned_by(ctx.holder.as_str()))
-            })
-    }
-}
-
 struct Lowering<'p> {
     policy: &'p Policy,
-    plan: ProofPlan,
+    inputs: Vec<TemplateInput>,
+    predicates: Vec<TemplatePredicate>,
 }
 
 impl Lowering<'_> {
@@ -181,18 +45,21 @@ impl Lowering<'_> {
     }
 
     fn input(&mut self, a: &AttributeId) -> u32 {
-        if let Some(i) = self.plan.inputs.iter().position(|(x, _)| x == a) {
+        if let Some(i) = self.inputs.iter().position(|x| &x.attribute == a) {
             return i as u32;
         }
-        let max = self
+        let at = self
             .policy
             .reads
             .iter()
-            .find(|r| &r.0 == a)
-            .map(|r| r.2)
+            .position(|r| &r.0 == a)
             .expect("policies read only declared attributes");
-        self.plan.inputs.push((a.clone(), max));
-        (self.plan.inputs.len() - 1) as u32
+        self.inputs.push(TemplateInput {
+            attribute: a.clone(),
+            authority: self.policy.owners[at].clone(),
+            max: self.policy.reads[at].2,
+        });
+        (self.inputs.len() - 1) as u32
     }
 
     /// Lowers `e` (negated if `neg`) into conjunctive predicates.
@@ -215,20 +82,20 @@ impl Lowering<'_> {
             }
             (BoolExpr::NotListed(a), false) | (BoolExpr::Listed(a), true) => {
                 let i = self.input(a);
-                self.plan.predicates.push(PlanPredicate::NotListed(i));
+                self.predicates.push(TemplatePredicate::NotListed(i));
                 Ok(())
             }
             (BoolExpr::Listed(a), false) | (BoolExpr::NotListed(a), true) => {
                 let i = self.input(a);
-                self.plan.predicates.push(PlanPredicate::Listed(i));
+                self.predicates.push(TemplatePredicate::Listed(i));
                 Ok(())
             }
             (BoolExpr::Flag(a), _) => {
                 let i = self.input(a);
-                self.plan.predicates.push(if neg {
-                    PlanPredicate::AtMost(i, 0)
+                self.predicates.push(if neg {
+                    TemplatePredicate::AtMost(i, 0)
                 } else {
-                    PlanPredicate::AtLeast(i, 1)
+                    TemplatePredicate::AtLeast(i, 1)
                 });
                 Ok(())
             }
@@ -242,16 +109,16 @@ impl Lowering<'_> {
                 let terms: Vec<(u32, i64)> =
                     lf.terms.iter().map(|(a, w)| (self.input(a), *w)).collect();
                 let ge = |terms: Vec<(u32, i64)>, c: i64, t: i64| match (terms.as_slice(), c) {
-                    ([(i, 1)], 0) if t >= 0 => PlanPredicate::AtLeast(*i, t as u64),
-                    _ => PlanPredicate::Sum {
+                    ([(i, 1)], 0) if t >= 0 => TemplatePredicate::AtLeast(*i, t as u64),
+                    _ => TemplatePredicate::Sum {
                         terms,
                         constant: c,
                         threshold: t,
                     },
                 };
                 let le = |terms: &[(u32, i64)], c: i64, t: i64| match (terms, c) {
-                    ([(i, 1)], 0) if t >= 0 => PlanPredicate::AtMost(*i, t as u64),
-                    _ => PlanPredicate::Sum {
+                    ([(i, 1)], 0) if t >= 0 => TemplatePredicate::AtMost(*i, t as u64),
+                    _ => TemplatePredicate::Sum {
                         terms: terms.iter().map(|(i, w)| (*i, -w)).collect(),
                         constant: -c,
                         threshold: -t,
@@ -259,13 +126,13 @@ impl Lowering<'_> {
                 };
                 let c = lf.constant;
                 match op {
-                    Cmp::Ge => self.plan.predicates.push(ge(terms, c, *t)),
-                    Cmp::Gt => self.plan.predicates.push(ge(terms, c, t + 1)),
-                    Cmp::Le => self.plan.predicates.push(le(&terms, c, *t)),
-                    Cmp::Lt => self.plan.predicates.push(le(&terms, c, t - 1)),
+                    Cmp::Ge => self.predicates.push(ge(terms, c, *t)),
+                    Cmp::Gt => self.predicates.push(ge(terms, c, t + 1)),
+                    Cmp::Le => self.predicates.push(le(&terms, c, *t)),
+                    Cmp::Lt => self.predicates.push(le(&terms, c, t - 1)),
                     Cmp::Eq => {
-                        self.plan.predicates.push(ge(terms.clone(), c, *t));
-                        self.plan.predicates.push(le(&terms, c, *t));
+                        self.predicates.push(ge(terms.clone(), c, *t));
+                        self.predicates.push(le(&terms, c, *t));
                     }
                     Cmp::Ne => return self.fail("`!=` is an OR of `<` and `>`"),
                 }
@@ -286,15 +153,14 @@ fn negate(op: Cmp) -> Cmp {
     }
 }
 
-/// Lowers `policy` to a proof plan, or says why it cannot be proven.
-pub fn lower_to_proof(policy: &Policy) -> Result<ProofPlan, NotExpressible> {
+/// Lowers `policy` to the statement template its proof uses, or says why it cannot be
+/// proven. The template pins, per input, the attribute, its owning authority and its catalogue
+/// range, as the policy's canonical form does.
+pub fn lower_to_proof(policy: &Policy) -> Result<ProofTemplate, NotExpressible> {
     let mut l = Lowering {
         policy,
-        plan: ProofPlan {
-            policy_hash: policy.hash(),
-            inputs: Vec::new(),
-            predicates: Vec::new(),
-        },
+        inputs: Vec::new(),
+        predicates: Vec::new(),
     };
     match &policy.output {
         Output::Eligible(e) => l.lower(e, false)?,
@@ -302,8 +168,22 @@ pub fn lower_to_proof(policy: &Policy) -> Result<ProofPlan, NotExpressible> {
             return l.fail("its output is a grade, not a yes/no question (ask for one band with a policy of its own)")
         }
     }
-    if l.plan.predicates.len() > credence_protocols::commitment::MAX_AGGREGATION {
+    // A required attribute the predicates do not read still needs a record: the subject shows
+    // its commitment, constrained to its catalogue range (`≥ 0` always holds).
+    for r in &policy.required {
+        if !l.inputs.iter().any(|i| &i.attribute == r) {
+            let i = l.input(r);
+            l.predicates.push(TemplatePredicate::AtLeast(i, 0));
+        }
+    }
+    if l.predicates.len() > credence_protocols::commitment::MAX_AGGREGATION {
         return l.fail("it has more than 64 predicates");
     }
-    Ok(l.plan)
+    let Lowering {
+        inputs, predicates, ..
+    } = l;
+    ProofTemplate::new(policy.hash(), inputs, predicates).map_err(|e| NotExpressible {
+        policy: policy.name.clone(),
+        reason: e.to_string(),
+    })
 }

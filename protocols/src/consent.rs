@@ -5,23 +5,19 @@
 //! range of days. The bank presents the token with its query; the service checks it and logs its
 //! hash in the `Query` entry, so an auditor can match every query about a person to a consent.
 //!
-//! A [`ProofPackage`] is what `credence subject prove` produces for the proven path: the
-//! statement, the aggregated predicate proof and the holder-signed commitments it rests on.
+//! The subject's proof for the proven path is a [`crate::package::ProofPackage`].
 
-use crate::commitment::{decode_pseudonym, encode_pseudonym, SignedAttributeCommitment};
+use crate::commitment::{decode_pseudonym, encode_pseudonym};
 use crate::encoding::{Reader, Writer};
-use crate::error::{DecodeError, ProofError, SignatureError};
+use crate::error::{DecodeError, SignatureError};
 use crate::log::hash::Hash;
 use crate::names::PartyId;
-use crate::predicate::{PredicateProof, Statement};
 use crate::pseudonym::Pseudonym;
 use crate::signing::{PublicKey, Role, Signable, Signature, SigningKey};
 use sha3::{Digest, Sha3_256};
 
 /// Longest purpose text.
 pub const MAX_PURPOSE: usize = 200;
-/// Largest encoded proof package.
-pub const MAX_PACKAGE_LEN: usize = 512 << 10;
 
 /// A subject's permission for one bank to ask one policy, for a purpose, on days `from..=until`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,78 +125,6 @@ impl SignedConsent {
         let signature = Signature::decode(&mut r, "subject signature")?;
         r.finish()?;
         Ok(SignedConsent { consent, signature })
-    }
-}
-
-/// A subject's proof for the proven path, as handed to a bank.
-#[derive(Clone, Debug)]
-pub struct ProofPackage {
-    /// The statement proven (its context names subject, policy and day).
-    pub statement: Statement,
-    /// The aggregated predicate proof.
-    pub proof: PredicateProof,
-    /// One holder-signed commitment per statement input, in order.
-    pub inputs: Vec<SignedAttributeCommitment>,
-}
-
-impl ProofPackage {
-    /// Canonical encoding: `u8(1) ‖ statement ‖ bytes(proof) ‖ count ‖ signed commitments`.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::new();
-        w.u8(1);
-        self.statement.encode(&mut w);
-        w.bytes(&self.proof.to_bytes());
-        w.count(self.inputs.len());
-        for i in &self.inputs {
-            i.encode(&mut w);
-        }
-        w.into_bytes()
-    }
-
-    /// Decodes [`ProofPackage::to_bytes`] (untrusted input). Decoding checks shapes only; the
-    /// proof is verified by whoever relies on it.
-    pub fn from_bytes(b: &[u8]) -> Result<Self, DecodeError> {
-        if b.len() > MAX_PACKAGE_LEN {
-            return Err(DecodeError::TooLong {
-                field: "proof package",
-                len: b.len(),
-                max: MAX_PACKAGE_LEN,
-            });
-        }
-        let mut r = Reader::new(b);
-        let v = r.u8("package version")?;
-        if v != 1 {
-            return Err(DecodeError::UnknownTag {
-                field: "package version",
-                tag: v,
-            });
-        }
-        let statement = Statement::decode(&mut r)?;
-        let proof_bytes = r.bytes("package proof", 64 * 1024)?;
-        let proof = PredicateProof::from_bytes(proof_bytes, &statement).map_err(|e| match e {
-            ProofError::Malformed(d) => d,
-            _ => DecodeError::Invalid {
-                field: "package statement",
-                reason: "statement is not well-formed",
-            },
-        })?;
-        let n = r.count("package inputs", crate::predicate::MAX_INPUTS)?;
-        if n != statement.inputs.len() {
-            return Err(DecodeError::Invalid {
-                field: "package inputs",
-                reason: "one signed commitment per statement input is required",
-            });
-        }
-        let mut inputs = Vec::with_capacity(n);
-        for _ in 0..n {
-            inputs.push(SignedAttributeCommitment::decode(&mut r)?);
-        }
-        r.finish()?;
-        Ok(ProofPackage {
-            statement,
-            proof,
-            inputs,
-        })
     }
 }
 

@@ -11,12 +11,16 @@
 //! | [`signing`] | Ed25519 keys by role; canonical, versioned, domain-separated signing |
 //! | [`commitment`] | attribute commitments with range certificates `[0, max]` |
 //! | [`predicate`] | aggregated predicate proofs (`≥`, `≤`, not-listed-on-day, weighted sums) |
-//! | [`consent`] | consent tokens (subject → bank) and proof packages |
+//! | [`question`] | the verifier's own question, the pinned policy, statement derivation |
+//! | [`consent`] | consent tokens (subject → bank) |
+//! | [`package`] | proof packages (subject → bank), checked against the bank's question |
+//! | [`keys`] | holder keys learned from the log (registrations with inclusion proofs) |
 //! | [`dispute`] | a subject's signed dispute of a log entry (异议) |
 //! | [`seal`] | sealing an opening to its subject (libsodium sealed boxes) |
 //! | [`inspection`] | the "double random" inspection draw seeded by a logged checkpoint |
 //! | [`log`] | RFC 9162 Merkle log math, C2SP checkpoints, typed entries |
-//! | [`verdict`] | signed verdicts and the bank's one-call verification |
+//! | [`verdict`] | signed verdicts, trust anchors, and the bank's one-call verification |
+//! | [`sealed`] | sealed-path submissions and the upload codec |
 //! | [`transcript`] | Merlin transcript conventions and every label used |
 //! | [`encoding`] | the canonical binary encoding everything signs and hashes |
 //!
@@ -43,10 +47,13 @@ pub mod encoding;
 pub mod error;
 pub mod identifiers;
 pub mod inspection;
+pub mod keys;
 pub mod log;
 pub mod names;
+pub mod package;
 pub mod predicate;
 pub mod pseudonym;
+pub mod question;
 pub mod request;
 pub mod seal;
 pub mod sealed;

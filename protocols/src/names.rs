@@ -65,6 +65,20 @@ name_type!(
     "must be 1-64 characters of a-z 0-9 . - _ starting with a letter"
 );
 
+impl PartyId {
+    /// Whether this party belongs to `authority` (a party-id prefix such as `court`): it is
+    /// `court` itself or `court.` followed by anything (`court.beijing-high`), never merely a
+    /// name that starts with the same letters (`courtyard`). The catalogue names each
+    /// attribute's authority this way; verifiers apply the same rule to holder signatures.
+    pub fn belongs_to(&self, authority: &str) -> bool {
+        self.0 == authority
+            || self
+                .0
+                .strip_prefix(authority)
+                .is_some_and(|rest| rest.starts_with('.'))
+    }
+}
+
 name_type!(
     /// A catalogue attribute identifier (`court.dishonest_debtor`): 1–64 characters of
     /// `a-z 0-9 . _`, starting with a letter.
@@ -87,5 +101,10 @@ mod tests {
             assert!(AttributeId::new(bad).is_err(), "{bad}");
         }
         assert!(AttributeId::new("court.dishonest-debtor").is_err());
+        let p = PartyId::new("court.beijing-high").unwrap();
+        assert!(p.belongs_to("court"));
+        assert!(!p.belongs_to("cour"));
+        assert!(PartyId::new("court").unwrap().belongs_to("court"));
+        assert!(!PartyId::new("courtyard").unwrap().belongs_to("court"));
     }
 }

@@ -324,8 +324,9 @@ impl Statement {
         }
     }
 
-    /// Decodes [`Statement::encode`] (untrusted input: all sizes bounded, points canonical).
-    pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+    /// Decodes [`Statement::encode`] (all sizes bounded, points canonical). Private: no wire
+    /// format carries a statement; see [`hazmat`].
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let version = r.u8("statement version")?;
         if version != 1 {
             return Err(DecodeError::UnknownTag {
@@ -366,11 +367,22 @@ impl Statement {
         self.encode(&mut w);
         w.into_bytes()
     }
+}
 
-    /// Decodes [`Statement::to_bytes`].
-    pub fn from_bytes(b: &[u8]) -> Result<Self, DecodeError> {
+/// Dangerous: decoding a [`Statement`] from bytes.
+///
+/// A verifier never needs this and must never use it: a statement received from a prover
+/// proves whatever the prover chose (`score ≥ 0` labelled with the hash of a `score ≥ 600`
+/// policy). Verifiers derive the statement from their own question
+/// ([`crate::question::ProofTemplate::statement`]). This exists for frozen test vectors and
+/// fuzzing of the statement encoding.
+pub mod hazmat {
+    use super::*;
+
+    /// Decodes [`Statement::to_bytes`] (untrusted input: all sizes bounded, points canonical).
+    pub fn statement_from_bytes(b: &[u8]) -> Result<Statement, DecodeError> {
         let mut r = Reader::new(b);
-        let s = Self::decode(&mut r)?;
+        let s = Statement::decode(&mut r)?;
         r.finish()?;
         Ok(s)
     }

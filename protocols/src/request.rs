@@ -1,8 +1,9 @@
 //! Signed API requests: every call to the service is signed by a registered party's key.
 //!
-//! The signed statement (kind `http-request/v1`) binds the caller, the method, the path with
-//! its query, a timestamp, a random nonce and the SHA3-256 of the body; the caller's role is
-//! part of every signature (`signatures.md`). It travels in four headers
+//! The signed statement (kind `http-request/v2`) binds the service it is addressed to (its log
+//! origin, so a request signed for one region does not replay at another), the caller, the
+//! method, the path with its query, a timestamp, a random nonce and the SHA3-256 of the body;
+//! the caller's role is part of every signature (`signatures.md`). It travels in four headers
 //! ([`HEADER_PARTY`], [`HEADER_TIME`], [`HEADER_NONCE`], [`HEADER_SIGNATURE`]). The service
 //! accepts a request only within a time window and only once per nonce.
 
@@ -24,6 +25,8 @@ pub const HEADER_SIGNATURE: &str = "x-credence-signature";
 /// What a caller signs for one request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestStatement {
+    /// The log origin of the service the request is addressed to.
+    pub origin: String,
     /// The caller.
     pub party: PartyId,
     /// HTTP method, upper case.
@@ -41,6 +44,7 @@ pub struct RequestStatement {
 impl RequestStatement {
     /// The statement for a request.
     pub fn new(
+        origin: &str,
         party: PartyId,
         method: &str,
         path_and_query: &str,
@@ -49,6 +53,7 @@ impl RequestStatement {
         body: &[u8],
     ) -> Self {
         RequestStatement {
+            origin: origin.to_string(),
             party,
             method: method.to_ascii_uppercase(),
             path_and_query: path_and_query.to_string(),
@@ -71,8 +76,9 @@ impl RequestStatement {
 }
 
 impl Signable for RequestStatement {
-    const KIND: &'static str = "http-request/v1";
+    const KIND: &'static str = "http-request/v2";
     fn encode_body(&self, w: &mut Writer) {
+        w.str(&self.origin);
         self.party.encode(w);
         w.str(&self.method)
             .str(&self.path_and_query)
@@ -112,6 +118,7 @@ mod tests {
     fn signatures_bind_every_field() {
         let key = SigningKey::generate(Role::Bank, &mut rand::thread_rng());
         let s = RequestStatement::new(
+            "credence.example/beijing",
             PartyId::new("icbc").unwrap(),
             "post",
             "/v1/query",
@@ -139,7 +146,19 @@ mod tests {
                 nonce: [2; 16],
                 ..s.clone()
             },
-            RequestStatement::new(s.party.clone(), "POST", "/v1/query", 100, [1; 16], b"{ }"),
+            RequestStatement::new(
+                "credence.example/beijing",
+                s.party.clone(),
+                "POST",
+                "/v1/query",
+                100,
+                [1; 16],
+                b"{ }",
+            ),
+            RequestStatement {
+                origin: "credence.example/tianjin".into(),
+                ..s.clone()
+            },
             RequestStatement {
                 party: PartyId::new("boc").unwrap(),
                 ..s.clone()

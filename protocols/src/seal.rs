@@ -55,9 +55,27 @@ impl fmt::Debug for SealingSecretKey {
 pub struct SealingPublicKey(crypto_box::PublicKey);
 
 impl SealingPublicKey {
-    /// From 32 bytes.
+    /// From 32 bytes, unchecked (a key this party made itself).
     pub fn from_bytes(b: [u8; 32]) -> Self {
         SealingPublicKey(crypto_box::PublicKey::from_bytes(b))
+    }
+    /// From 32 bytes received from someone else: refuses a point that is not on Curve25519
+    /// (a twist point) or is of small order (the identity among them). Sealing to such a key
+    /// yields a shared secret from a handful of values, so anyone could open what is sealed
+    /// to it.
+    pub fn from_bytes_checked(b: [u8; 32]) -> Result<Self, DecodeError> {
+        let u = curve25519_dalek::montgomery::MontgomeryPoint(b);
+        let ok = [0u8, 1].iter().any(|&sign| {
+            u.to_edwards(sign)
+                .is_some_and(|p| !p.is_small_order() && p.to_montgomery().as_bytes() == &b)
+        });
+        if !ok {
+            return Err(DecodeError::Invalid {
+                field: "sealing key",
+                reason: "not a Curve25519 point of large order (small-order, identity, non-canonical or twist point)",
+            });
+        }
+        Ok(Self::from_bytes(b))
     }
     /// The 32 bytes.
     pub fn to_bytes(&self) -> [u8; 32] {
@@ -196,5 +214,25 @@ mod tests {
             .open(&sk, &ctx, &c)
             .is_err());
         assert_eq!(format!("{sk:?}"), "SealingSecretKey(<redacted>)");
+    }
+
+    #[test]
+    fn received_sealing_keys_are_checked() {
+        let mut rng = rand::thread_rng();
+        let good = SealingSecretKey::generate(&mut rng).public().to_bytes();
+        SealingPublicKey::from_bytes_checked(good).unwrap();
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        // The identity (u = 0), a point of order 4 (u = 1), and u = p − 1 (order 2).
+        let mut minus_one = [0xffu8; 32];
+        minus_one[0] = 0xec;
+        minus_one[31] = 0x7f;
+        for bad in [[0u8; 32], one, minus_one, [0xff; 32]] {
+            assert!(
+                SealingPublicKey::from_bytes_checked(bad).is_err(),
+                "{}",
+                crate::pseudonym::hex_lower(&bad)
+            );
+        }
     }
 }

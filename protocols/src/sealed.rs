@@ -174,6 +174,47 @@ impl SignedSealedSubmission {
     }
 }
 
+/// Largest ciphertext list an upload may carry (a 16-value proven list is ≈ 20 KB).
+pub const MAX_UPLOAD_LIST: usize = 256 << 10;
+
+/// What a holder uploads on the sealed path (`POST /v1/holder/sealed`, binary body):
+/// `bytes(signed submission) ‖ bytes(list)` in the protocol encoding. The list is the
+/// safe-serialized TFHE proven compact list; this codec frames it and never parses it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedUpload {
+    /// The holder-signed submission (it carries the SHA3-256 of `list`).
+    pub submission: SignedSealedSubmission,
+    /// The serialized proven compact ciphertext list.
+    pub list: Vec<u8>,
+}
+
+impl SealedUpload {
+    /// Canonical encoding.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.bytes(&self.submission.to_bytes());
+        w.bytes(&self.list);
+        w.into_bytes()
+    }
+
+    /// Decodes [`SealedUpload::to_bytes`] (untrusted input). Checks the framing, the
+    /// submission's encoding and that the list is the one the submission signs (its hash);
+    /// the signature and the list's contents are checked by whoever ingests it.
+    pub fn from_bytes(b: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(b);
+        let submission = SignedSealedSubmission::from_bytes(r.bytes("submission", 1 << 16)?)?;
+        let list = r.bytes("list", MAX_UPLOAD_LIST)?.to_vec();
+        r.finish()?;
+        if SealedSubmission::hash_list(&list) != submission.submission.list_hash {
+            return Err(DecodeError::Invalid {
+                field: "list",
+                reason: "its SHA3-256 differs from the list hash the submission signs",
+            });
+        }
+        Ok(SealedUpload { submission, list })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

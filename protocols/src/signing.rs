@@ -40,6 +40,9 @@ pub enum Role {
     Witness,
     /// The operator: registers parties and publishes policies.
     Operator,
+    /// A privacy auditor (the 数据铁笼 supervisor): reads the whole log and the objects it
+    /// refers to; no other party reads other parties' queries and verdicts.
+    Auditor,
 }
 
 impl Role {
@@ -53,6 +56,7 @@ impl Role {
             Role::KeyAuthority => 5,
             Role::Witness => 6,
             Role::Operator => 7,
+            Role::Auditor => 8,
         }
     }
     /// The role's name as the API and the CLI write it (`holder`, `key-authority`, …).
@@ -65,8 +69,21 @@ impl Role {
             Role::KeyAuthority => "key-authority",
             Role::Witness => "witness",
             Role::Operator => "operator",
+            Role::Auditor => "auditor",
         }
     }
+
+    /// Every role, in tag order.
+    pub const ALL: [Role; 8] = [
+        Role::Holder,
+        Role::Bank,
+        Role::Subject,
+        Role::Log,
+        Role::KeyAuthority,
+        Role::Witness,
+        Role::Operator,
+        Role::Auditor,
+    ];
 
     /// Inverse of [`Role::tag`].
     pub fn from_tag(tag: u8) -> Option<Self> {
@@ -78,6 +95,7 @@ impl Role {
             5 => Role::KeyAuthority,
             6 => Role::Witness,
             7 => Role::Operator,
+            8 => Role::Auditor,
             _ => return None,
         })
     }
@@ -89,15 +107,7 @@ impl Role {
 
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Role::Holder => "holder",
-            Role::Bank => "bank",
-            Role::Subject => "subject",
-            Role::Log => "log",
-            Role::KeyAuthority => "key-authority",
-            Role::Witness => "witness",
-            Role::Operator => "operator",
-        })
+        f.write_str(self.as_str())
     }
 }
 

@@ -10,39 +10,35 @@
 
 use crate::commitment::{decode_pseudonym, encode_pseudonym, SignedAttributeCommitment};
 use crate::encoding::{Reader, Writer};
-use crate::error::{DecodeError, VerdictError};
-use crate::log::checkpoint::{NoteVerifier, SignedCheckpoint};
+use crate::error::{CheckpointError, DecodeError, VerdictError};
+use crate::keys::KeyEvidence;
+use crate::log::checkpoint::{Checkpoint, NoteVerifier, SignedCheckpoint};
 use crate::log::entry::{EvaluationPath, LogEntry, LogLeaf, Outcome};
 use crate::log::hash::{Hash, LogHasher, Sha3Log};
 use crate::log::proof::InclusionProof;
-use crate::names::PartyId;
-use crate::predicate::{PredicateProof, Statement};
+use crate::names::AttributeId;
+use crate::package::MAX_PROOF_LEN;
 use crate::pseudonym::Pseudonym;
+use crate::question::{verify_proof, HolderKeys, OutputShape, Question};
 use crate::signing::{PublicKey, Role, Signable, Signature, SigningKey};
-use crate::transcript::labels;
-use merlin::Transcript;
 use sha3::{Digest, Sha3_256};
 
 /// Verdict format version.
-pub const VERDICT_VERSION: u8 = 1;
+pub const VERDICT_VERSION: u8 = 2;
 /// Most log indices a verdict may cite.
 pub const MAX_LOG_INDICES: usize = 1024;
 /// Largest encoded verdict receipt accepted.
 pub const MAX_RECEIPT_LEN: usize = 1 << 20;
 
 /// The evidence behind a verdict.
-// Verdicts are handled one at a time, never stored in bulk in memory: boxing the proof would
-// only add an allocation and API noise.
-#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Evidence {
-    /// Proven path: a predicate proof over holder-signed commitments.
+    /// Proven path: a predicate proof over holder-signed commitments. There is no statement
+    /// here: a verifier derives it from its own question.
     Proof {
-        /// The statement proven; its context must match the verdict.
-        statement: Statement,
-        /// The aggregated proof.
-        proof: PredicateProof,
-        /// One holder-signed commitment per statement input, in the same order.
+        /// The aggregated proof ([`crate::predicate::PredicateProof::to_bytes`]).
+        proof: Vec<u8>,
+        /// One holder-signed commitment per input of the policy's proof, in order.
         inputs: Vec<SignedAttributeCommitment>,
     },
     /// Sealed path: the key authority attests it decrypted the output of a logged evaluation.
@@ -67,14 +63,9 @@ impl Evidence {
 
     fn encode(&self, w: &mut Writer) {
         match self {
-            Evidence::Proof {
-                statement,
-                proof,
-                inputs,
-            } => {
+            Evidence::Proof { proof, inputs } => {
                 w.u8(1);
-                statement.encode(w);
-                w.bytes(&proof.to_bytes());
+                w.bytes(proof);
                 w.count(inputs.len());
                 for i in inputs {
                     i.encode(w);
@@ -96,26 +87,13 @@ impl Evidence {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         match r.u8("evidence tag")? {
             1 => {
-                let statement = Statement::decode(r)?;
-                let proof_bytes = r.bytes("evidence proof", 64 * 1024)?;
-                let proof =
-                    PredicateProof::from_bytes(proof_bytes, &statement).map_err(|e| match e {
-                        crate::error::ProofError::Malformed(d) => d,
-                        _ => DecodeError::Invalid {
-                            field: "evidence statement",
-                            reason: "statement is not well-formed",
-                        },
-                    })?;
+                let proof = r.bytes("evidence proof", MAX_PROOF_LEN)?.to_vec();
                 let n = r.count("evidence inputs", crate::predicate::MAX_INPUTS)?;
                 let mut inputs = Vec::with_capacity(n);
                 for _ in 0..n {
                     inputs.push(SignedAttributeCommitment::decode(r)?);
                 }
-                Ok(Evidence::Proof {
-                    statement,
-                    proof,
-                    inputs,
-                })
+                Ok(Evidence::Proof { proof, inputs })
             }
             2 => Ok(Evidence::Decryption {
                 evaluation_index: r.u64("evaluation index")?,
@@ -141,6 +119,9 @@ pub struct Verdict {
     pub as_of_day: u32,
     /// The answer.
     pub outcome: Outcome,
+    /// Which of the policy's attributes had records (sorted); the others took their
+    /// catalogue defaults.
+    pub coverage: Vec<AttributeId>,
     /// The evidence.
     pub evidence: Evidence,
     /// Log indices this verdict rests on (submissions, query, evaluation, decryption).
@@ -175,6 +156,10 @@ impl Verdict {
         encode_pseudonym(&self.subject, w);
         w.u32(self.as_of_day);
         self.outcome.encode(w);
+        w.count(self.coverage.len());
+        for a in &self.coverage {
+            a.encode(w);
+        }
         self.path().encode(w);
         self.evidence.encode(w);
         w.count(self.log_indices.len());
@@ -196,6 +181,18 @@ impl Verdict {
         let subject = decode_pseudonym(r)?;
         let as_of_day = r.u32("as-of day")?;
         let outcome = Outcome::decode(r)?;
+        let n = r.count("coverage", crate::predicate::MAX_INPUTS)?;
+        let mut coverage: Vec<AttributeId> = Vec::with_capacity(n);
+        for _ in 0..n {
+            let a = AttributeId::decode(r)?;
+            if coverage.last().is_some_and(|last| *last >= a) {
+                return Err(DecodeError::Invalid {
+                    field: "coverage",
+                    reason: "attributes must be sorted and distinct",
+                });
+            }
+            coverage.push(a);
+        }
         let path = EvaluationPath::decode(r)?;
         let evidence = Evidence::decode(r)?;
         if evidence.path() != path {
@@ -214,6 +211,7 @@ impl Verdict {
             subject,
             as_of_day,
             outcome,
+            coverage,
             evidence,
             log_indices,
             issued_at: r.u64("issued at")?,
@@ -273,52 +271,74 @@ impl SignedVerdict {
         Sha3_256::digest(self.to_bytes()).into()
     }
 
-    /// Checks the signature and the evidence (steps 3 and 4 of [`VerdictReceipt::verify`]):
-    /// the right signer for the path; on the proven path every input is a registered holder's
-    /// signed, range-certified commitment about the subject and the proof verifies; on the
-    /// sealed path the evaluation and decryption are cited. Returns the outcome. Says nothing
-    /// about the log: that is the receipt's job.
-    pub fn verify(&self, anchors: &TrustAnchors) -> Result<Outcome, VerdictError> {
+    /// Checks the verdict against the verifier's own `question` (steps 2 to 4 of
+    /// [`VerdictReceipt::verify`]): it answers exactly this subject, pinned policy and day; it
+    /// is signed by the right party for its path; its coverage names only attributes the policy
+    /// reads and includes every attribute the policy requires for a "yes"; its outcome has the
+    /// policy's shape. Proven path: the evidence passes [`verify_proof`] for the statement
+    /// derived from `question`, with holder keys from `keys`, and its coverage is the proof's.
+    /// Sealed path: the cited evaluation and decryption indices are among the verdict's
+    /// indices. Says nothing about the log: that is the receipt's job.
+    pub fn verify(
+        &self,
+        anchors: &TrustAnchors,
+        question: &Question<'_>,
+        keys: &HolderKeys,
+    ) -> Result<VerifiedVerdict, VerdictError> {
         let v = &self.verdict;
+        if v.subject != question.subject {
+            return Err(VerdictError::Mismatch("verdict is about another subject"));
+        }
+        if v.policy_hash != question.policy.hash() {
+            return Err(VerdictError::Mismatch("verdict is for another policy"));
+        }
+        if v.as_of_day != question.as_of_day {
+            return Err(VerdictError::Mismatch("verdict is for another day"));
+        }
         let signer = match v.path() {
             EvaluationPath::Proven => &anchors.service,
             EvaluationPath::Sealed => &anchors.key_authority,
         };
         signer.verify(v.signer_role(), v, &self.signature)?;
+        let policy = question.policy;
+        if v.coverage
+            .iter()
+            .any(|a| policy.attributes().binary_search(a).is_err())
+        {
+            return Err(VerdictError::Mismatch(
+                "verdict coverage names an attribute the policy does not read",
+            ));
+        }
+        match (policy.output(), v.outcome) {
+            (OutputShape::Eligible, Outcome::Eligible(_)) => {}
+            (OutputShape::Grade { bands }, Outcome::Grade(g)) if g <= bands => {}
+            _ => {
+                return Err(VerdictError::Mismatch(
+                    "the outcome is not one the policy can produce",
+                ))
+            }
+        }
+        if v.outcome == Outcome::Eligible(true)
+            && policy
+                .required()
+                .iter()
+                .any(|r| v.coverage.binary_search(r).is_err())
+        {
+            return Err(VerdictError::Mismatch(
+                "an \"eligible\" verdict without a record the policy requires",
+            ));
+        }
         match &v.evidence {
-            Evidence::Proof {
-                statement,
-                proof,
-                inputs,
-            } => {
+            Evidence::Proof { proof, inputs } => {
                 if v.outcome != Outcome::Eligible(true) {
                     return Err(VerdictError::VerificationFailed);
                 }
-                let ctx = &statement.context;
-                if ctx.subject != v.subject
-                    || ctx.policy_hash != v.policy_hash
-                    || ctx.as_of_day != v.as_of_day
-                    || inputs.len() != statement.inputs.len()
-                {
-                    return Err(VerdictError::VerificationFailed);
+                let answer = verify_proof(question, keys, proof, inputs)?;
+                if answer.coverage != v.coverage {
+                    return Err(VerdictError::Mismatch(
+                        "verdict coverage is not the proof's inputs",
+                    ));
                 }
-                for (signed, input) in inputs.iter().zip(&statement.inputs) {
-                    let c = &signed.commitment;
-                    if c.commitment != input.commitment
-                        || c.max != input.max
-                        || c.context.subject != v.subject
-                    {
-                        return Err(VerdictError::VerificationFailed);
-                    }
-                    let key = anchors
-                        .holders
-                        .iter()
-                        .find(|(id, _)| *id == c.context.holder)
-                        .map(|(_, k)| k)
-                        .ok_or(VerdictError::VerificationFailed)?;
-                    signed.verify(key)?;
-                }
-                proof.verify(&mut Transcript::new(labels::APP_VERDICT), statement)?;
             }
             Evidence::Decryption {
                 evaluation_index,
@@ -332,12 +352,29 @@ impl SignedVerdict {
                 }
             }
         }
-        Ok(v.outcome)
+        Ok(VerifiedVerdict {
+            outcome: v.outcome,
+            coverage: v.coverage.clone(),
+            path: v.path(),
+        })
     }
 }
 
-/// Everything a verifier trusts: keys and the witness policy.
-#[derive(Clone, Debug)]
+/// What a verified verdict says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedVerdict {
+    /// The answer.
+    pub outcome: Outcome,
+    /// The policy attributes that had records; the others took their defaults.
+    pub coverage: Vec<AttributeId>,
+    /// Sealed or proven.
+    pub path: EvaluationPath,
+}
+
+/// Everything a verifier pins out of band: the log, the keys that sign verdicts, and the
+/// witness policy. Holder keys are not here: they are learned from the log
+/// ([`crate::keys::KeyEvidence`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrustAnchors {
     /// The log's checkpoint verifier (its name is the log origin).
     pub log: NoteVerifier,
@@ -345,23 +382,58 @@ pub struct TrustAnchors {
     pub service: PublicKey,
     /// The key authority's key (role `KeyAuthority`).
     pub key_authority: PublicKey,
-    /// Registered holders and their keys.
-    pub holders: Vec<(PartyId, PublicKey)>,
     /// Witnesses whose cosignatures count.
     pub witnesses: Vec<NoteVerifier>,
-    /// How many witness cosignatures a checkpoint needs.
+    /// How many cosignatures by distinct witness keys a checkpoint needs.
     pub witness_quorum: usize,
 }
 
-/// The question the verifier asked; the verdict must answer exactly this.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Question {
-    /// The subject asked about.
-    pub subject: Pseudonym,
-    /// The policy asked about.
-    pub policy_hash: Hash,
-    /// The day asked about.
-    pub as_of_day: u32,
+impl TrustAnchors {
+    /// Checks the anchors are usable: keys of the right roles, and a quorum that the listed
+    /// witnesses (counted by distinct key) can reach.
+    pub fn check(&self) -> Result<(), &'static str> {
+        if self.service.role() != Role::Log || self.log.key.role() != Role::Log {
+            return Err("the log and service keys must be log keys");
+        }
+        if self.key_authority.role() != Role::KeyAuthority {
+            return Err("the key authority key must be a key-authority key");
+        }
+        let mut keys: Vec<[u8; 32]> = self.witnesses.iter().map(|w| w.key.to_bytes()).collect();
+        keys.sort();
+        keys.dedup();
+        if self.witness_quorum > keys.len() {
+            return Err("the witness quorum is larger than the number of distinct witness keys");
+        }
+        Ok(())
+    }
+
+    /// Verifies a checkpoint: signed by the pinned log key and cosigned by
+    /// [`TrustAnchors::witness_quorum`] distinct witness keys.
+    pub fn verify_checkpoint<'c>(
+        &self,
+        checkpoint: &'c SignedCheckpoint,
+    ) -> Result<&'c Checkpoint, CheckpointError> {
+        checkpoint.verify_with_witnesses(&self.log, &self.witnesses, self.witness_quorum)
+    }
+
+    /// SHA3-256 fingerprint of the anchors, to compare out of band: over `"credence/v1/anchors\0"`,
+    /// the log's verifier key, the service and key-authority keys, every witness verifier key
+    /// (sorted) and the quorum.
+    pub fn fingerprint(&self) -> Hash {
+        let mut witnesses: Vec<String> = self.witnesses.iter().map(|w| w.to_vkey()).collect();
+        witnesses.sort();
+        witnesses.dedup();
+        let mut w = Writer::new();
+        w.fixed(b"credence/v1/anchors\0").str(&self.log.to_vkey());
+        self.service.encode(&mut w);
+        self.key_authority.encode(&mut w);
+        w.count(witnesses.len());
+        for v in &witnesses {
+            w.str(v);
+        }
+        w.u64(self.witness_quorum as u64);
+        Sha3_256::digest(w.as_slice()).into()
+    }
 }
 
 /// A signed verdict with the proof that it is in the log.
@@ -375,42 +447,35 @@ pub struct VerdictReceipt {
     pub leaf_index: u64,
     /// Inclusion of the leaf in the checkpoint's tree.
     pub inclusion: InclusionProof,
-    /// A signed (and possibly cosigned) checkpoint.
+    /// A checkpoint signed by the log and cosigned by witnesses.
     pub checkpoint: SignedCheckpoint,
+    /// Registrations (under `checkpoint`) of the holders whose commitments the evidence uses.
+    pub keys: KeyEvidence,
 }
 
 impl VerdictReceipt {
-    /// Verifies everything a bank needs, in one call, and returns the outcome:
+    /// Verifies everything a bank needs, in one call, against the bank's own `question` and
+    /// pinned `anchors`, and returns what the verdict says:
     ///
-    /// 1. the checkpoint is signed by the log and cosigned by a quorum of witnesses;
-    /// 2. the verdict answers `question` (subject, policy hash, day);
-    /// 3. the verdict is signed by the right party for its path;
-    /// 4. proven path: every input is a registered holder's signed, range-certified commitment
-    ///    about this subject, and the predicate proof verifies (only "eligible" is provable);
-    ///    sealed path: the cited evaluation and decryption indices are cited in `log_indices`;
-    /// 5. the leaf is a `Verdict` entry for this verdict's hash and subject, and is included at
+    /// 1. the checkpoint is signed by the pinned log key and cosigned by the anchors' quorum of
+    ///    distinct witness keys;
+    /// 2. the verdict answers `question` (subject, pinned policy, day);
+    /// 3. the verdict is signed by the right party for its path, and its coverage and outcome
+    ///    fit the pinned policy;
+    /// 4. proven path: the proof verifies for the statement derived from `question` over the
+    ///    evidence's commitments, whose holders' keys are the ones registered in the log under
+    ///    the checkpoint; sealed path: the cited evaluation and decryption indices are cited;
+    /// 5. the leaf is a `Verdict` entry for this verdict's hash and subject, included at
     ///    `leaf_index` in the checkpoint's tree.
     pub fn verify(
         &self,
         anchors: &TrustAnchors,
-        question: &Question,
-    ) -> Result<Outcome, VerdictError> {
-        let checkpoint = self.checkpoint.verify_with_witnesses(
-            &anchors.log,
-            &anchors.witnesses,
-            anchors.witness_quorum,
-        )?;
+        question: &Question<'_>,
+    ) -> Result<VerifiedVerdict, VerdictError> {
+        let checkpoint = anchors.verify_checkpoint(&self.checkpoint)?;
+        let keys = self.keys.holder_keys(checkpoint)?;
+        let verified = self.verdict.verify(anchors, question, &keys)?;
         let v = &self.verdict.verdict;
-        if v.subject != question.subject {
-            return Err(VerdictError::Mismatch("verdict is about another subject"));
-        }
-        if v.policy_hash != question.policy_hash {
-            return Err(VerdictError::Mismatch("verdict is for another policy"));
-        }
-        if v.as_of_day != question.as_of_day {
-            return Err(VerdictError::Mismatch("verdict is for another day"));
-        }
-        self.verdict.verify(anchors)?;
         match &self.leaf.entry {
             LogEntry::Verdict {
                 verdict_hash,
@@ -427,18 +492,19 @@ impl VerdictReceipt {
         let leaf_hash = Sha3Log::hash_leaf(&self.leaf.to_bytes());
         self.inclusion
             .verify::<Sha3Log>(&leaf_hash, &checkpoint.root)?;
-        Ok(v.outcome)
+        Ok(verified)
     }
 
     /// Canonical bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Writer::new();
-        w.u8(1);
+        w.u8(2);
         w.bytes(&self.verdict.to_bytes());
         w.bytes(&self.leaf.to_bytes());
         w.u64(self.leaf_index);
         self.inclusion.encode(&mut w);
         w.str(&self.checkpoint.to_text());
+        self.keys.encode(&mut w);
         w.into_bytes()
     }
 
@@ -454,7 +520,7 @@ impl VerdictReceipt {
         }
         let mut r = Reader::new(b);
         let v = r.u8("receipt version")?;
-        if v != 1 {
+        if v != 2 {
             return Err(DecodeError::UnknownTag {
                 field: "receipt version",
                 tag: v,
@@ -466,14 +532,16 @@ impl VerdictReceipt {
         let leaf_index = r.u64("leaf index")?;
         let inclusion = InclusionProof::decode(&mut r)?;
         let text = r.str("checkpoint", crate::log::checkpoint::MAX_NOTE_LEN)?;
-        r.finish()?;
         let checkpoint = SignedCheckpoint::parse(text)?;
+        let keys = KeyEvidence::decode(&mut r)?;
+        r.finish()?;
         Ok(VerdictReceipt {
             verdict,
             leaf,
             leaf_index,
             inclusion,
             checkpoint,
+            keys,
         })
     }
 }

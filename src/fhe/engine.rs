@@ -91,9 +91,6 @@ pub enum EvalError {
     /// A stored ciphertext does not decode.
     #[error("stored ciphertext for `{0}` is unreadable")]
     Stored(String),
-    /// An attribute appears twice among the inputs.
-    #[error("attribute `{0}` given twice")]
-    Duplicate(String),
     /// The policy cannot be compiled.
     #[error("{0}")]
     Plan(String),
@@ -106,6 +103,8 @@ type FetchedBlock = ((u16, u8), tfhe::shortint::Ciphertext);
 pub struct Evaluation {
     /// The plan it ran.
     pub plan: Plan,
+    /// The policy attributes the inputs carried (the verdict's coverage).
+    pub coverage: Vec<AttributeId>,
     /// The output ciphertext (safe-serialized `FheUint8`).
     pub output: Vec<u8>,
     /// SHA3-256 of `output`.
@@ -192,14 +191,31 @@ impl Engine {
         if SealedSubmission::hash_list(&record.list) != s.list_hash {
             return Err(IngestError::ListHashMismatch);
         }
-        let stored = self.install(|| self.expand_and_compress(record))?;
+        let maxima: Vec<u64> = s
+            .attributes
+            .iter()
+            .map(|a| catalog.get(a.as_str()).map(|e| e.max).unwrap_or(u64::MAX))
+            .collect();
+        let stored = self.install(|| self.expand_and_compress(record, &maxima))?;
         Ok(Ingested {
             record: record.clone(),
             stored,
         })
     }
 
-    fn expand_and_compress(&self, record: &SealedRecord) -> Result<StoredRecord, IngestError> {
+    /// Verifies the proof of plaintext knowledge, expands, **clamps** every value to its
+    /// catalogue maximum (`min(v, max)`, homomorphically, once per upload) and compresses.
+    ///
+    /// The proof bounds only each 2-bit block, so a holder could encrypt any 16-bit value;
+    /// every plan is compiled for values inside their catalogue range. Clamping at ingest means
+    /// an out-of-range value acts exactly as the holder's own in-range extreme would, and can
+    /// never reach a lookup outside its table (where it could change the effect of *other*
+    /// holders' attributes). Attributes whose range is the full 16 bits need no clamp.
+    fn expand_and_compress(
+        &self,
+        record: &SealedRecord,
+        maxima: &[u64],
+    ) -> Result<StoredRecord, IngestError> {
         let s = &record.submission.submission;
         let list: ProvenCompactCiphertextList =
             safe_deserialize_conformant(record.list.as_slice(), MAX_LIST_BYTES, &self.list_params)
@@ -224,6 +240,10 @@ impl Engine {
                 .get(i)
                 .map_err(|e| IngestError::Shape(e.to_string()))?
                 .ok_or_else(|| IngestError::Shape(format!("value {i} missing")))?;
+            let v = match maxima.get(i) {
+                Some(&max) if max < u64::from(u16::MAX) => v.min(max as u16),
+                _ => v,
+            };
             let (radix, ..) = v.into_raw_parts();
             for block in radix.blocks() {
                 builder.push(FheUint2::from_raw_parts(
@@ -246,7 +266,10 @@ impl Engine {
         })
     }
 
-    /// Where each attribute lives: `(record, position)`; an attribute in two records is an error.
+    /// Where each attribute lives: `(record, position)`. Records are given in log order
+    /// (oldest first) and an attribute in several records is read from the **latest** one: the
+    /// rule "latest record per (subject, attribute)" (`protocols/log.md`), so a holder's later
+    /// record of another attribute never hides an earlier listing.
     fn locate(
         records: &[StoredRecord],
         wanted: impl Fn(&AttributeId) -> bool,
@@ -254,12 +277,25 @@ impl Engine {
         let mut at = BTreeMap::new();
         for (r, rec) in records.iter().enumerate() {
             for (i, a) in rec.attributes.iter().enumerate() {
-                if wanted(a) && at.insert(a.clone(), (r, i)).is_some() {
-                    return Err(EvalError::Duplicate(a.to_string()));
+                if wanted(a) {
+                    at.insert(a.clone(), (r, i));
                 }
             }
         }
         Ok(at)
+    }
+
+    /// The attributes of `policy` that the records carry (sorted): the verdict's coverage.
+    pub fn coverage(policy: &Policy, records: &[StoredRecord]) -> Vec<AttributeId> {
+        let mut c: Vec<AttributeId> = records
+            .iter()
+            .flat_map(|r| r.attributes.iter())
+            .filter(|a| policy.reads.iter().any(|r| &r.0 == *a))
+            .cloned()
+            .collect();
+        c.sort();
+        c.dedup();
+        c
     }
 
     fn parse(records: &[StoredRecord]) -> Result<Vec<CompressedCiphertextList>, EvalError> {
@@ -367,6 +403,7 @@ impl Engine {
         safe_serialize(&output.value, &mut bytes, MAX_OUTPUT_BYTES)
             .map_err(|e| EvalError::Plan(e.to_string()))?;
         Ok(Evaluation {
+            coverage: Self::coverage(policy, records),
             output_hash: sha3(&bytes),
             input_hashes: records.iter().map(|r| sha3(&r.bytes)).collect(),
             plan,

@@ -13,14 +13,9 @@ use tfhe::{CompactPublicKey, ProvenCompactCiphertextList};
 /// Largest serialized proven list the service accepts (16 attributes come to ≈ 20 KB).
 pub const MAX_LIST_BYTES: u64 = 1 << 20;
 
-/// What a holder uploads: the signed submission and the proven compact list.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SealedRecord {
-    /// The holder-signed submission (it carries the SHA3-256 of `list`).
-    pub submission: SignedSealedSubmission,
-    /// The safe-serialized `ProvenCompactCiphertextList`.
-    pub list: Vec<u8>,
-}
+/// What a holder uploads: the signed submission and the proven compact list
+/// ([`crate::protocols::sealed::SealedUpload`], whose codec is shared with every verifier).
+pub type SealedRecord = crate::protocols::sealed::SealedUpload;
 
 /// A record could not be sealed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -8,19 +8,18 @@ use super::{
 };
 use crate::circuits::proof::lower_to_proof;
 use crate::protocols::commitment::SignedAttributeCommitment;
-use crate::protocols::consent::ProofPackage;
 use crate::protocols::encoding::{Reader, Writer};
 use crate::protocols::log::entry::{EvaluationPath, LogEntry, Outcome};
+use crate::protocols::package::ProofPackage;
+use crate::protocols::question::{HolderKeys, Question};
 use crate::protocols::seal::SealedOpening;
 use crate::protocols::signing::Role;
-use crate::protocols::transcript::labels;
 use crate::protocols::verdict::{Evidence, Verdict};
 use crate::store::{Batch, Table};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::Json;
-use merlin::Transcript;
 use serde::Deserialize;
 use serde_json::json;
 use sha3::{Digest, Sha3_256};
@@ -204,9 +203,11 @@ struct ProofQuery {
     package: String,
 }
 
-/// `POST /v1/bank/proof`: the proven-path question. The service checks the package is the
-/// published policy's statement about this subject and day, over the holders' *current*
-/// commitments, verifies the proof, and logs the query and the signed verdict.
+/// `POST /v1/bank/proof`: the proven-path question. The service verifies the package against
+/// *its own* question — the bank's subject and day, the policy as published here — with the
+/// statement derived from that question over the package's commitments
+/// ([`crate::protocols::question::verify_proof`]); checks every input is the holder's
+/// current commitment; then logs the query and the signed verdict.
 pub(super) async fn query(
     State(s): State<Arc<ServiceState>>,
     method: Method,
@@ -222,35 +223,40 @@ pub(super) async fn query(
         day,
         consent,
     } = s.asked(&caller.party, &q.question)?;
-    let plan = lower_to_proof(&policy).map_err(|e| {
-        ApiError::bad(format!(
-            "{e}; ask this policy on the sealed path (POST /v1/bank/query)"
-        ))
-    })?;
+    let pinned = policy.pin();
+    if pinned.proof().is_none() {
+        let reason = lower_to_proof(&policy)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        return Err(ApiError::bad(format!(
+            "{reason}; ask this policy on the sealed path (POST /v1/bank/query)"
+        )));
+    }
     let bytes = hex::decode(&q.package).map_err(|_| ApiError::bad("package: not hex"))?;
     let package =
         ProofPackage::from_bytes(&bytes).map_err(|e| ApiError::bad(format!("package: {e}")))?;
-    let ctx = &package.statement.context;
-    if ctx.subject != subject {
-        return Err(ApiError::bad("package: the proof is about another subject"));
+    // The holders' keys from this service's own registry.
+    let mut keys = HolderKeys::new();
+    for input in &package.inputs {
+        let holder = &input.commitment.context.holder;
+        if let Some(k) = s.auth.key_of(holder).map_err(ApiError::internal)? {
+            if k.role() == Role::Holder {
+                keys.insert(holder.clone(), k);
+            }
+        }
     }
-    if ctx.policy_hash != policy.hash() {
-        return Err(ApiError::bad(
-            "package: the proof is for another policy (or another version)",
-        ));
-    }
-    if ctx.as_of_day != day {
-        return Err(ApiError::bad(format!(
-            "package: the proof is for day {}, the query for day {day}",
-            ctx.as_of_day
-        )));
-    }
-    if !plan.matches_evidence(&package.statement, &package.inputs, &s.catalog) {
-        return Err(ApiError::bad(
-            "package: the statement is not the published policy's lowering (inputs, owners or predicates differ)",
-        ));
-    }
-    // Every input must be the current commitment of its holder for this subject.
+    let question = Question {
+        subject,
+        policy: &pinned,
+        as_of_day: day,
+    };
+    // Cheap structural checks first (they name what is wrong); the proof itself last.
+    let template = pinned.proof().expect("checked above");
+    template
+        .statement(&question, &package.inputs)
+        .map_err(|e| ApiError::bad(format!("package: {}", describe(&package, &question, &e))))?;
+    // Every input must be the current commitment to its attribute for this subject.
     let mut cited = Vec::with_capacity(package.inputs.len());
     for (i, input) in package.inputs.iter().enumerate() {
         let a = &input.commitment.context.attribute;
@@ -282,15 +288,21 @@ pub(super) async fn query(
         }
     }
     let pkg = package.clone();
+    let pinned2 = pinned.clone();
+    let keys2 = keys.clone();
     let verified = tokio::task::spawn_blocking(move || {
-        pkg.proof
-            .verify(&mut Transcript::new(labels::APP_VERDICT), &pkg.statement)
+        pkg.verify_with_keys(
+            &Question {
+                subject,
+                policy: &pinned2,
+                as_of_day: day,
+            },
+            &keys2,
+        )
     })
     .await
-    .map_err(ApiError::internal)?;
-    if verified.is_err() {
-        return Err(ApiError::bad("package: the proof does not verify"));
-    }
+    .map_err(ApiError::internal)?
+    .map_err(|e| ApiError::bad(format!("package: {}", describe(&package, &question, &e))))?;
     let (idx, verdict) = s.append_with(|base| {
         let mut log_indices = cited.clone();
         log_indices.push(base);
@@ -301,8 +313,8 @@ pub(super) async fn query(
                 subject,
                 as_of_day: day,
                 outcome: Outcome::Eligible(true),
+                coverage: verified.coverage.clone(),
                 evidence: Evidence::Proof {
-                    statement: package.statement.clone(),
                     proof: package.proof.clone(),
                     inputs: package.inputs.clone(),
                 },
@@ -311,7 +323,7 @@ pub(super) async fn query(
             })
             .map_err(ApiError::internal)?;
         let mut batch = Batch::new();
-        batch.insert(Table::Verdicts, verdict.hash().to_vec(), verdict.to_bytes());
+        super::store_verdict(&mut batch, &verdict, &caller.party, base + 1);
         index_for_subject(&mut batch, &subject, base);
         index_for_subject(&mut batch, &subject, base + 1);
         if let Some(c) = &consent {
@@ -338,13 +350,44 @@ pub(super) async fn query(
         ))
     })?;
     let outcome = outcome_json(verdict.verdict.outcome);
-    let receipt = s.receipt(verdict, idx[1])?;
+    let coverage = super::coverage_json(&policy, &verdict.verdict.coverage);
+    let (receipt, quorum) = s.receipt(verdict, idx[1]).await?;
     let disputed = super::dispute::open_on(&s, &subject, &policy)?;
     Ok(Json(json!({
         "outcome": outcome,
+        "coverage": coverage,
         "rests_on_disputed_data": disputed,
         "path": "proven",
+        "witness_quorum_met": quorum,
         "receipt": hex::encode(receipt.to_bytes()),
         "log_indices": { "query": idx[0], "verdict": idx[1] },
     })))
+}
+
+/// Why a package was refused, in words: the package's claim is compared with the question
+/// only to explain (it decides nothing), then the verifier's own reason.
+fn describe(
+    package: &ProofPackage,
+    question: &Question<'_>,
+    e: &crate::protocols::VerdictError,
+) -> String {
+    let claim = &package.claim;
+    if claim.subject != question.subject {
+        return "the proof is about another subject".into();
+    }
+    if claim.policy_hash != question.policy.hash() {
+        return "the proof is for another policy (or another version)".into();
+    }
+    if claim.as_of_day != question.as_of_day {
+        return format!(
+            "the proof is for day {}, the query for day {}",
+            claim.as_of_day, question.as_of_day
+        );
+    }
+    match e {
+        crate::protocols::VerdictError::VerificationFailed => {
+            "the proof does not verify for the published policy's statement about this subject and day".into()
+        }
+        e => e.to_string(),
+    }
 }

@@ -229,7 +229,7 @@ pub(super) async fn mine(
     let mut apps = list(&s, prefix.as_bytes())?;
     for app in &mut apps {
         if let Some(index) = app["repair_index"].as_u64() {
-            let checkpoint = s.log.checkpoint(now()).map_err(ApiError::internal)?;
+            let (checkpoint, _) = s.cosigned_checkpoint().await?;
             let size = checkpoint.checkpoint.size;
             let (_, leaf) = s
                 .log

@@ -88,6 +88,20 @@ pub(super) fn party_of(
     Ok(Some((party, key, sealing)))
 }
 
+/// A query's purpose: 1 to 200 bytes, no control characters (it is logged verbatim in the
+/// `Query` entry, under the log's text rule).
+pub(super) fn check_purpose(purpose: &str) -> ApiResult<()> {
+    if purpose.trim().is_empty() || purpose.len() > crate::protocols::consent::MAX_PURPOSE {
+        return Err(ApiError::bad(format!(
+            "purpose: 1 to {} bytes of text, got {}",
+            crate::protocols::consent::MAX_PURPOSE,
+            purpose.len()
+        )));
+    }
+    crate::protocols::log::entry::check_text("purpose", purpose)
+        .map_err(|e| ApiError::bad(e.to_string()))
+}
+
 /// Checks the purpose and the consent token for a query by `bank` about `subject`. A person can
 /// only be asked about with a consent that covers the query; for an enterprise a consent is
 /// optional and, when given, checked and recorded the same way.
@@ -102,9 +116,7 @@ pub(super) fn check_consent(
     day: u32,
     token: Option<&str>,
 ) -> ApiResult<Option<SignedConsent>> {
-    if purpose.trim().is_empty() || purpose.len() > crate::protocols::consent::MAX_PURPOSE {
-        return Err(ApiError::bad("purpose: 1 to 200 bytes"));
-    }
+    check_purpose(purpose)?;
     let forbidden = |m: &str| ApiError::new(StatusCode::FORBIDDEN, m.to_string());
     let Some(token) = token else {
         if id.kind() == SubjectKind::Person {
@@ -165,11 +177,16 @@ pub(super) async fn records(
     let (from, to) = prefix_range(&pseudonym_bytes(&subject));
     let mut committed = Vec::new();
     let mut sealed = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     for (_, sub_key) in s
         .store
         .scan(Table::SubjectAttributes, &from, to.as_deref(), 10_000)
         .map_err(ApiError::internal)?
     {
+        // A sealed record is indexed once per attribute it carries: list it once.
+        if !seen.insert(sub_key.clone()) {
+            continue;
+        }
         let v = s
             .store
             .get(Table::Submissions, &sub_key)
@@ -192,7 +209,7 @@ pub(super) async fn records(
                 "commitment": hex::encode(signed.to_bytes()),
                 "opening": hex::encode(opening),
             }));
-        } else if let Some((record, _)) = super::decode_sealed(&v) {
+        } else if let Some((record, _, _)) = super::decode_sealed(&v) {
             let sub = &record.submission.submission;
             sealed.push(json!({
                 "holder": sub.holder.to_string(),

@@ -1,15 +1,25 @@
-//! Cross-region witnessing: this service cosigns the checkpoints of partner regions' logs (listed
-//! in its federation), after checking each is signed by the partner's log key and consistent with
-//! the last one it cosigned for that log. Two different checkpoints of one log for the same size —
-//! or a checkpoint that is not consistent with one already cosigned — raise an **equivocation
-//! alarm** that keeps both signed checkpoints as evidence; auditors read alarms from
-//! `GET /v1/audit/alarms`.
+//! Cross-region: this service witnesses the checkpoints of partner regions' logs (listed in its
+//! federation) and forwards bank queries to the partner holding a subject's records.
+//!
+//! Cosigning uses [`crate::witness::Witness`]: a partner checkpoint is cosigned only after
+//! checking it is signed by the partner's pinned log key and consistent with the last one
+//! cosigned for that log; two roots for one size, or an inconsistent checkpoint, raise an
+//! **equivocation alarm** that keeps both signed checkpoints (`GET /v1/audit/alarms`).
+//!
+//! A forwarded query's receipt is verified here against the partner's anchors **as the
+//! federation file pins them** (log key, key authority, witnesses and quorum — never fetched
+//! from the partner), for this region's own question (its published policy of that name, the
+//! day it asked about), and its checkpoint must be consistent with the partner checkpoints this
+//! region has cosigned: a partner cannot show this region one view of its log and its own
+//! banks another.
 
 use super::{json_body, now, ApiError, ApiResult, ServiceState};
-use crate::protocols::log::checkpoint::{NoteVerifier, SignedCheckpoint};
-use crate::protocols::log::{ConsistencyProof, Sha3Log};
+use crate::protocols::log::checkpoint::NoteVerifier;
+use crate::protocols::log::ConsistencyProof;
+use crate::protocols::log::Sha3Log;
 use crate::protocols::signing::SigningKey;
-use crate::store::{prefix_range, Batch, Table};
+use crate::protocols::verdict::TrustAnchors;
+use crate::witness::CosignError;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -30,25 +40,31 @@ pub struct Witness {
     pub forward: Vec<Forward>,
 }
 
-/// How this region asks a partner region: the partner's address and the bank identity the
-/// partner registered for this region.
+/// How this region asks a partner region: the partner's address, its pinned anchors and the
+/// bank identity the partner registered for this region.
 #[derive(Debug)] // SigningKey prints only its role and public key
 pub struct Forward {
-    /// The partner's log origin (must also be in `partners`: its log key is pinned there).
+    /// The partner's log origin (must also be in `partners`).
     pub origin: String,
     /// The partner's API address (`host:port`).
     pub addr: String,
+    /// The partner's trust anchors, pinned in the federation file.
+    pub anchors: TrustAnchors,
     /// This region's party at the partner (role `bank`).
     pub party: crate::protocols::names::PartyId,
     /// Its key.
     pub key: SigningKey,
 }
 
+/// The witness core for partner logs, on this service's store.
+pub(super) fn core(s: &ServiceState) -> Option<Arc<crate::witness::Witness>> {
+    s.partner_core.clone()
+}
+
 /// A sealed-path question about a subject whose records live in a partner region: asked there
-/// under this region's identity, the receipt verified here against the partner's pinned log key
-/// (and the partner's other keys, fetched and checked against it), the forward logged here as
-/// a `Query` entry naming the region, and the partner's receipt returned to the bank to verify
-/// itself.
+/// under this region's identity, the receipt verified here (pinned anchors, this region's
+/// question, consistency with what this region cosigned), the forward logged here as a `Query`
+/// entry naming the region, and the partner's receipt returned to the bank to verify itself.
 pub(super) async fn forward(
     s: &Arc<ServiceState>,
     bank: &crate::protocols::names::PartyId,
@@ -56,34 +72,41 @@ pub(super) async fn forward(
     region: &str,
 ) -> ApiResult<Json<serde_json::Value>> {
     use crate::protocols::log::entry::LogEntry;
+    use crate::protocols::question::Question;
     use crate::protocols::verdict::VerdictReceipt;
-    let w = s.witness.as_ref().ok_or_else(|| {
+    let no_route = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
             format!("no route to region `{region}`"),
         )
-    })?;
+    };
+    let w = s.witness.as_ref().ok_or_else(no_route)?;
     let route = w
         .forward
         .iter()
         .find(|f| f.origin == region)
+        .ok_or_else(no_route)?;
+    let (_, local) = super::subject_of(s, &q.subject)?;
+    super::subjects::check_purpose(&q.purpose)?;
+    let day = q.day.unwrap_or((now() / 86_400) as u32);
+    crate::protocols::question::check_day("day", day).map_err(ApiError::bad)?;
+    // This region's question: its own published policy of that name, its own day.
+    let policy = s
+        .policies
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&q.policy)
+        .cloned()
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,
-                format!("no route to region `{region}`"),
+                format!(
+                    "no published policy `{}` here to ask the partner about",
+                    q.policy
+                ),
             )
         })?;
-    let pinned = w
-        .partners
-        .iter()
-        .find(|p| p.name == region)
-        .cloned()
-        .ok_or_else(|| ApiError::internal("a forward route without a pinned partner log key"))?;
-    let (_, local) = super::subject_of(s, &q.subject)?;
-    if q.purpose.trim().is_empty() || q.purpose.len() > crate::protocols::consent::MAX_PURPOSE {
-        return Err(ApiError::bad("purpose: 1 to 200 bytes"));
-    }
-    let day = q.day.unwrap_or((now() / 86_400) as u32);
+    let pinned = policy.pin();
     let mut body = json!({
         "subject": { "kind": q.subject.kind, "id": q.subject.id },
         "policy": q.policy, "day": day, "purpose": q.purpose,
@@ -91,11 +114,20 @@ pub(super) async fn forward(
     if let Some(c) = &q.consent {
         body["consent"] = c.clone().into();
     }
-    let client = crate::client::Client::new(&route.addr, route.party.clone(), route.key.clone());
-    let (answer, anchors) = tokio::task::spawn_blocking(move || {
-        let answer = client.post("/v1/bank/query", &body)?;
-        let anchors = client.anchors()?;
-        Ok::<_, crate::client::ClientError>((answer, anchors))
+    let client = crate::client::Client::with_origin(
+        &route.addr,
+        region,
+        route.party.clone(),
+        route.key.clone(),
+    );
+    let (id, _) = super::subject_of(s, &q.subject)?;
+    let answer = tokio::task::spawn_blocking(move || {
+        // The partner's pseudonym of the identifier, asked before the question (pseudonym keys
+        // are per region: only the partner can compute it), then the question itself.
+        let (partner_subject, _) = client.pseudonym(&id)?;
+        client
+            .post("/v1/bank/query", &body)
+            .map(|a| (partner_subject, a))
     })
     .await
     .map_err(ApiError::internal)?
@@ -115,48 +147,36 @@ pub(super) async fn forward(
             format!("partner region `{region}`: {m}"),
         )
     };
-    if anchors.log.to_vkey() != pinned.to_vkey() {
-        return Err(bad_gateway(
-            "it serves another log key than the federation pins",
-        ));
-    }
+    let (partner_subject, answer) = answer;
     let receipt = answer["receipt"]
         .as_str()
         .and_then(|h| hex::decode(h).ok())
         .and_then(|b| VerdictReceipt::from_bytes(&b).ok())
         .ok_or_else(|| bad_gateway("no verdict receipt in its answer"))?;
-    let v = &receipt.verdict.verdict;
-    let outcome = receipt
-        .verify(
-            &anchors,
-            &crate::protocols::verdict::Question {
-                subject: v.subject,
-                policy_hash: v.policy_hash,
-                as_of_day: day,
-            },
-        )
-        .map_err(|e| bad_gateway(&format!("its verdict receipt does not verify: {e}")))?;
-    let local_policy = s
-        .policies
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&q.policy)
-        .map(|p| p.hash());
-    if local_policy.is_some_and(|h| h != v.policy_hash) {
-        return Err(bad_gateway(
-            "its policy of that name differs from the one published here",
-        ));
+    // The subject is the pseudonym the partner gave for the identifier before answering: the
+    // one thing this region takes from the partner (see SECURITY.md).
+    if partner_subject.kind != local.kind {
+        return Err(bad_gateway("its pseudonym is for another kind of subject"));
     }
+    let question = Question {
+        subject: partner_subject,
+        policy: &pinned,
+        as_of_day: day,
+    };
+    let verified = receipt
+        .verify(&route.anchors, &question)
+        .map_err(|e| bad_gateway(&format!("its verdict receipt does not verify: {e}")))?;
+    consistent_with_cosigned(s, route, &receipt.checkpoint).await?;
     let purpose = format!("forwarded to {region}: {}", q.purpose);
-    let purpose: String = purpose.chars().take(250).collect();
+    let purpose = truncate_text(&purpose, crate::protocols::log::entry::MAX_TEXT);
     let (idx, ()) = s.append_with(|base| {
-        let mut b = Batch::new();
+        let mut b = crate::store::Batch::new();
         super::index_for_subject(&mut b, &local, base);
         Ok((
             vec![LogEntry::Query {
                 bank: bank.clone(),
                 subject: local,
-                policy_hash: v.policy_hash,
+                policy_hash: pinned.hash(),
                 as_of_day: day,
                 purpose,
                 consent_hash: None,
@@ -166,19 +186,94 @@ pub(super) async fn forward(
         ))
     })?;
     Ok(Json(json!({
-        "outcome": super::outcome_json(outcome),
+        "outcome": super::outcome_json(verified.outcome),
+        "coverage": super::coverage_json(&policy, &verified.coverage),
         "path": "sealed",
         "region": region,
+        "partner_subject": partner_subject.to_text(),
         "receipt": hex::encode(receipt.to_bytes()),
         "log_indices": { "query": idx[0], "partner_verdict": receipt.leaf_index },
     })))
 }
 
-fn seen_key(origin: &str, size: u64) -> Vec<u8> {
-    format!("witness/{origin}/{size:020}").into_bytes()
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn truncate_text(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
 }
-fn latest_key(origin: &str) -> Vec<u8> {
-    format!("witness-latest/{origin}").into_bytes()
+
+/// Checks a partner checkpoint (already verified against the pinned anchors) against what this
+/// region cosigned for that log: a later one must be proven consistent (and is cosigned now),
+/// the same size must have the same root, an earlier one must be consistent with it.
+async fn consistent_with_cosigned(
+    s: &Arc<ServiceState>,
+    route: &Forward,
+    cp: &crate::protocols::log::checkpoint::SignedCheckpoint,
+) -> ApiResult<()> {
+    let witness = core(s).ok_or_else(|| ApiError::internal("forwarding without witnessing"))?;
+    let bad = |m: String| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("partner region `{}`: {m}", route.origin),
+        )
+    };
+    let latest = witness.latest(&route.origin).map_err(ApiError::internal)?;
+    let client = crate::client::Client::with_origin(
+        &route.addr,
+        &route.origin,
+        route.party.clone(),
+        route.key.clone(),
+    );
+    let size = cp.checkpoint.size;
+    match latest {
+        Some(l) if l.checkpoint.size > size => {
+            let (old, new) = (size, l.checkpoint.size);
+            let proof = tokio::task::spawn_blocking(move || client.consistency(old, new))
+                .await
+                .map_err(ApiError::internal)?
+                .map_err(|e| bad(format!("no consistency proof: {e}")))?;
+            if proof.old_size != old
+                || proof.new_size != new
+                || proof
+                    .verify::<Sha3Log>(&cp.checkpoint.root, &l.checkpoint.root)
+                    .is_err()
+            {
+                return Err(bad(
+                    "its receipt's checkpoint is not consistent with the checkpoint this region cosigned (split view)".into(),
+                ));
+            }
+            Ok(())
+        }
+        latest => {
+            let proof = match &latest {
+                Some(l) if l.checkpoint.size < size => {
+                    let (old, new) = (l.checkpoint.size, size);
+                    Some(
+                        tokio::task::spawn_blocking(move || client.consistency(old, new))
+                            .await
+                            .map_err(ApiError::internal)?
+                            .map_err(|e| bad(format!("no consistency proof: {e}")))?
+                            .to_bytes(),
+                    )
+                }
+                _ => None,
+            };
+            let text = cp.to_text();
+            tokio::task::spawn_blocking(move || witness.cosign(&text, proof.as_deref()))
+                .await
+                .map_err(ApiError::internal)?
+                .map(|_| ())
+                .map_err(|e| match e {
+                    CosignError::Equivocation(why) => bad(format!(
+                        "equivocation: {why} (both signed checkpoints kept as evidence)"
+                    )),
+                    e => bad(e.to_string()),
+                })
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -190,137 +285,41 @@ struct Cosign {
     consistency: Option<String>,
 }
 
-fn alarm(
-    s: &ServiceState,
-    origin: &str,
-    size: u64,
-    seen: &str,
-    new: &str,
-    why: &str,
-) -> ApiResult<ApiError> {
-    let record = json!({
-        "origin": origin, "size": size, "reason": why, "time": now(),
-        "checkpoints": [seen, new],
-    });
-    let mut b = Batch::new();
-    let mut nonce = [0u8; 8];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
-    b.insert(
-        Table::Meta,
-        format!("alarm/{origin}/{size:020}/{}", hex::encode(nonce)).into_bytes(),
-        record.to_string().into_bytes(),
-    );
-    s.store.commit(&b).map_err(ApiError::internal)?;
-    tracing::error!(origin, size, "equivocation alarm");
-    Ok(ApiError::new(
-        StatusCode::CONFLICT,
-        format!("equivocation: {why}; both signed checkpoints are kept as evidence"),
-    ))
-}
-
 /// `POST /v1/witness/cosign`: the partner's log key authenticates the request (the checkpoint
 /// signature); nothing else is trusted.
-pub(super) async fn cosign(State(s): State<Arc<ServiceState>>, body: Bytes) -> ApiResult<String> {
-    let w = s
-        .witness
-        .as_ref()
+pub(super) async fn cosign(
+    State(s): State<Arc<ServiceState>>,
+    body: Bytes,
+) -> Result<axum::response::Response, ApiError> {
+    let witness = core(&s)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "this service witnesses no log"))?;
     let req: Cosign = json_body(&body)?;
-    let mut cp = SignedCheckpoint::parse(&req.checkpoint)
-        .map_err(|e| ApiError::bad(format!("checkpoint: {e}")))?;
-    let origin = cp.checkpoint.origin.clone();
-    let partner = w
-        .partners
-        .iter()
-        .find(|p| p.name == origin)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::FORBIDDEN,
-                format!("`{origin}` is not a partner log"),
-            )
-        })?;
-    let c = cp
-        .verify(partner)
-        .map_err(|_| ApiError::bad("the checkpoint is not signed by the partner's log key"))?
-        .clone();
-    let _g = s.append.lock().unwrap_or_else(|e| e.into_inner());
-    let text = req.checkpoint.clone();
-    if let Some(prev) = s
-        .store
-        .get(Table::Meta, &seen_key(&origin, c.size))
-        .map_err(ApiError::internal)?
-    {
-        let prev = String::from_utf8_lossy(&prev).into_owned();
-        let p = SignedCheckpoint::parse(&prev).map_err(ApiError::internal)?;
-        if p.checkpoint.root == c.root {
-            return Ok(prev);
+    let proof = match req.consistency.as_deref() {
+        Some(h) => Some(
+            hex::decode(h)
+                .ok()
+                .filter(|b| ConsistencyProof::from_bytes(b).is_ok())
+                .ok_or_else(|| ApiError::bad("consistency: not a consistency proof"))?,
+        ),
+        None => None,
+    };
+    let result =
+        tokio::task::spawn_blocking(move || witness.cosign(&req.checkpoint, proof.as_deref()))
+            .await
+            .map_err(ApiError::internal)?;
+    Ok(match result {
+        Ok(text) => axum::response::IntoResponse::into_response(text),
+        Err(CosignError::Store(e)) => return Err(ApiError::internal(e)),
+        Err(e) => {
+            let (status, latest) = crate::witness::cosign_error_status(&e);
+            let code = match &e {
+                CosignError::Equivocation(_) => "equivocation",
+                CosignError::UnknownLog(_) => "forbidden",
+                _ => "bad_request",
+            };
+            crate::witness::error_response(status, code, &e.to_string(), latest)
         }
-        return Err(alarm(
-            &s,
-            &origin,
-            c.size,
-            &prev,
-            &text,
-            "two roots for one size",
-        )?);
-    }
-    if let Some(latest) = s
-        .store
-        .get(Table::Meta, &latest_key(&origin))
-        .map_err(ApiError::internal)?
-    {
-        let latest = String::from_utf8_lossy(&latest).into_owned();
-        let l = SignedCheckpoint::parse(&latest).map_err(ApiError::internal)?;
-        let l = &l.checkpoint;
-        if c.size < l.size {
-            return Err(ApiError::bad(format!(
-                "older than the last cosigned checkpoint (size {}); send that size or later",
-                l.size
-            )));
-        }
-        let proof = req.consistency.as_deref().ok_or_else(|| {
-            ApiError::bad(format!(
-                "a consistency proof from size {} is required",
-                l.size
-            ))
-        })?;
-        let proof = hex::decode(proof)
-            .ok()
-            .and_then(|b| ConsistencyProof::from_bytes(&b).ok())
-            .ok_or_else(|| ApiError::bad("consistency: not a consistency proof"))?;
-        if proof.old_size != l.size || proof.new_size != c.size {
-            return Err(ApiError::bad(format!(
-                "the consistency proof must go from size {} to {}",
-                l.size, c.size
-            )));
-        }
-        if proof.verify::<Sha3Log>(&l.root, &c.root).is_err() {
-            return Err(alarm(
-                &s,
-                &origin,
-                c.size,
-                &latest,
-                &text,
-                "not consistent with the last cosigned checkpoint",
-            )?);
-        }
-    }
-    cp.cosign(&w.name, &w.key, now())
-        .map_err(ApiError::internal)?;
-    let cosigned = cp.to_text();
-    let mut b = Batch::new();
-    b.insert(
-        Table::Meta,
-        seen_key(&origin, c.size),
-        cosigned.clone().into_bytes(),
-    );
-    b.put(
-        Table::Meta,
-        latest_key(&origin),
-        cosigned.clone().into_bytes(),
-    );
-    s.store.commit(&b).map_err(ApiError::internal)?;
-    Ok(cosigned)
+    })
 }
 
 /// `GET /v1/audit/alarms`: equivocation alarms with their evidence.
@@ -331,14 +330,9 @@ pub(super) async fn alarms(
     headers: axum::http::HeaderMap,
 ) -> ApiResult<Json<serde_json::Value>> {
     s.authenticate(&headers, &method, &uri, b"", &super::any_party())?;
-    let (from, to) = prefix_range(b"alarm/");
-    let mut out = Vec::new();
-    for (_, v) in s
-        .store
-        .scan(Table::Meta, &from, to.as_deref(), 10_000)
-        .map_err(ApiError::internal)?
-    {
-        out.push(serde_json::from_slice::<serde_json::Value>(&v).map_err(ApiError::internal)?);
-    }
-    Ok(Json(json!({ "alarms": out })))
+    let alarms = match core(&s) {
+        Some(w) => w.alarms().map_err(ApiError::internal)?,
+        None => Vec::new(),
+    };
+    Ok(Json(json!({ "alarms": alarms })))
 }

@@ -761,7 +761,8 @@ impl Builder<'_> {
 
 impl Plan {
     /// Compiles `policy` for day `day`, with encrypted values for the attributes in `present`
-    /// (the others take their public default).
+    /// (the others take their public default). Without a record of every attribute the policy
+    /// requires, an eligibility plan is the constant "not eligible".
     pub fn compile(policy: &Policy, day: u32, present: &[&str]) -> Result<Plan, PlanError> {
         let inputs = policy
             .reads
@@ -782,6 +783,10 @@ impl Plan {
             shared: HashMap::new(),
         };
         let (outputs, kind) = match &policy.output {
+            // A required record is missing: "not eligible", without reading anything.
+            Output::Eligible(_) if !policy.requirements_met(present) => {
+                (vec![Lin::constant(0)], OutputKind::Eligible)
+            }
             Output::Eligible(e) => {
                 let v = b.boolean(e)?;
                 let out = match v.constant() {

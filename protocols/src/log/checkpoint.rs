@@ -408,13 +408,16 @@ impl SignedCheckpoint {
         if self.checkpoint.origin != log.name || self.verifies(log, &body).is_none() {
             return Err(CheckpointError::BadLogSignature);
         }
-        let mut seen: Vec<&str> = Vec::new();
+        // The quorum counts distinct witness *keys*: one key listed under two names, or two
+        // cosignature lines by one key, is one witness.
+        let mut seen: Vec<[u8; 32]> = Vec::new();
         for w in witnesses {
+            let key = w.key.to_bytes();
             if w.sig_type == SIG_TYPE_COSIGNATURE
-                && !seen.contains(&w.name.as_str())
+                && !seen.contains(&key)
                 && self.verifies(w, &body).is_some()
             {
-                seen.push(&w.name);
+                seen.push(key);
             }
         }
         if seen.len() < quorum {
@@ -474,10 +477,25 @@ mod tests {
                 required: 1
             })
         ));
-        // The same witness counted twice is still one.
+        // The same witness counted twice is still one, and so is one key under two names.
         assert!(parsed
-            .verify_with_witnesses(&lv, &[wv.clone(), wv], 2)
+            .verify_with_witnesses(&lv, &[wv.clone(), wv.clone()], 2)
             .is_err());
+        let mut twice = parsed.clone();
+        twice
+            .cosign("witness.tianjin-2", &wit, 1_700_000_001)
+            .unwrap();
+        let alias = NoteVerifier::witness("witness.tianjin-2", wit.public()).unwrap();
+        twice
+            .verify_with_witnesses(&lv, &[wv.clone(), alias.clone()], 1)
+            .unwrap();
+        assert!(matches!(
+            twice.verify_with_witnesses(&lv, &[wv, alias], 2),
+            Err(CheckpointError::NotEnoughCosignatures {
+                found: 1,
+                required: 2
+            })
+        ));
     }
 
     #[test]

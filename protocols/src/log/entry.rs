@@ -502,15 +502,50 @@ impl LogEntry {
     }
 }
 
-fn text(r: &mut Reader<'_>, field: &'static str) -> Result<String, DecodeError> {
-    let s = r.str(field, MAX_TEXT)?;
+/// The rule every free-text field of a log entry (a query's purpose, a policy's name) obeys:
+/// at most [`MAX_TEXT`] bytes of UTF-8 without control characters. The decoder applies it,
+/// and so does every append ([`LogLeaf::to_checked_bytes`]): nothing the log accepts can make
+/// an entry unreadable. The API checks it first, to answer with the field's name.
+pub fn check_text(field: &'static str, s: &str) -> Result<(), DecodeError> {
+    if s.len() > MAX_TEXT {
+        return Err(DecodeError::TooLong {
+            field,
+            len: s.len(),
+            max: MAX_TEXT,
+        });
+    }
     if s.chars().any(char::is_control) {
         return Err(DecodeError::Invalid {
             field,
-            reason: "control characters are not allowed",
+            reason: "control characters (tab, newline, …) are not allowed",
         });
     }
+    Ok(())
+}
+
+fn text(r: &mut Reader<'_>, field: &'static str) -> Result<String, DecodeError> {
+    let s = r.str(field, MAX_TEXT)?;
+    check_text(field, s)?;
     Ok(s.to_string())
+}
+
+impl LogEntry {
+    /// Checks every rule the decoder enforces that the type does not: text fields
+    /// ([`check_text`]) and list lengths ([`MAX_HASH_LIST`]).
+    pub fn validate(&self) -> Result<(), DecodeError> {
+        match self {
+            LogEntry::PolicyPublished { policy, .. } => check_text("policy name", policy),
+            LogEntry::Query { purpose, .. } => check_text("purpose", purpose),
+            LogEntry::Evaluation { input_hashes, .. } if input_hashes.len() > MAX_HASH_LIST => {
+                Err(DecodeError::TooLong {
+                    field: "input hashes",
+                    len: input_hashes.len(),
+                    max: MAX_HASH_LIST,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// A log leaf: an entry and the time the log appended it.
@@ -529,6 +564,21 @@ impl LogLeaf {
         w.u8(LEAF_VERSION).u64(self.time);
         self.entry.encode(&mut w);
         w.into_bytes()
+    }
+
+    /// The leaf data, only if it decodes back to this leaf under the decoder's rules (what the
+    /// log appends: an entry that a reader would refuse is never written).
+    pub fn to_checked_bytes(&self) -> Result<Vec<u8>, DecodeError> {
+        self.entry.validate()?;
+        let bytes = self.to_bytes();
+        match LogLeaf::from_bytes(&bytes) {
+            Ok(back) if back == *self => Ok(bytes),
+            Ok(_) => Err(DecodeError::Invalid {
+                field: "log leaf",
+                reason: "does not decode to the same entry",
+            }),
+            Err(e) => Err(e),
+        }
     }
 
     /// Decodes a leaf (untrusted input).

@@ -1,0 +1,268 @@
+//! An in-process region for whole-story tests: the service on an in-memory store behind a real
+//! loopback listener, parties registered through the operator's signed client, and the FHE keys
+//! (slow to make) shared by every test of one binary. Each test gets its own store, log and
+//! operator, so tests register their parties under their own names.
+
+use credence::circuits::catalog::Catalog;
+use credence::client::Client;
+use credence::fhe::engine::Engine;
+use credence::fhe::holder::SealedRecord;
+use credence::fhe::keys::generate;
+use credence::key_authority::KeyAuthority;
+use credence::log_service::{CheckpointPolicy, LogService};
+use credence::protocols::identifiers::SubjectId;
+use credence::protocols::names::{AttributeId, PartyId};
+use credence::protocols::pseudonym::{Pseudonym, PseudonymKey};
+use credence::protocols::seal::SealingSecretKey;
+use credence::protocols::sealed::{SealedSubmission, SignedSealedSubmission};
+use credence::protocols::signing::{PublicKey, Role, SigningKey};
+use credence::protocols::verdict::TrustAnchors;
+use credence::serve::Running;
+use credence::service::{router, ServiceParts, ServiceState};
+use credence::store::memory::MemoryStore;
+use credence::store::{Batch, Store, Table};
+use std::sync::{Arc, OnceLock};
+
+/// Keys shared by the tests of one binary.
+pub struct Keys {
+    /// The compute engine (public material).
+    pub engine: Arc<Engine>,
+    /// The key authority.
+    pub authority: Arc<KeyAuthority>,
+    /// Its verdict key.
+    pub ka_key: PublicKey,
+}
+
+/// The binary's keys (generated on first use).
+pub fn keys() -> &'static Keys {
+    static K: OnceLock<Keys> = OnceLock::new();
+    K.get_or_init(|| {
+        let (secret, public) = generate(&mut |_, _| {}).unwrap();
+        let ka = SigningKey::generate(Role::KeyAuthority, &mut rand::thread_rng());
+        let ka_key = ka.public();
+        Keys {
+            engine: Arc::new(Engine::new(public.clone(), 0).unwrap()),
+            authority: Arc::new(
+                KeyAuthority::new(secret, public, ka, Catalog::builtin(), 0).unwrap(),
+            ),
+            ka_key,
+        }
+    })
+}
+
+/// How to build a region.
+pub struct Options {
+    /// Log origin.
+    pub origin: String,
+    /// Request window.
+    pub window_secs: u64,
+    /// Witnesses of its checkpoints and their quorum.
+    pub witnesses: Vec<credence::witness::WitnessClient>,
+    /// Quorum.
+    pub witness_quorum: usize,
+    /// Partner witnessing and forwarding.
+    pub partners: Option<credence::service::Witness>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            origin: "credence.test/region".into(),
+            window_secs: 300,
+            witnesses: Vec::new(),
+            witness_quorum: 0,
+            partners: None,
+        }
+    }
+}
+
+/// A running region.
+pub struct Region {
+    /// The listener.
+    pub running: Running,
+    /// Its store (tests read table counts to see that refusals changed nothing).
+    pub store: Arc<dyn Store>,
+    /// The operator.
+    pub operator: Client,
+    /// The log key (tests playing a dishonest operator use it).
+    pub log_key: SigningKey,
+    /// The anchors a verifier pins.
+    pub anchors: TrustAnchors,
+}
+
+impl Region {
+    /// A region with default options.
+    pub fn new() -> Region {
+        Region::with(Options::default())
+    }
+
+    /// A region with `o`.
+    pub fn with(o: Options) -> Region {
+        let k = keys();
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let mut rng = rand::thread_rng();
+        let operator = SigningKey::generate(Role::Operator, &mut rng);
+        let mut b = Batch::new();
+        credence::auth::Authenticator::register(
+            &mut b,
+            &PartyId::new("operator").unwrap(),
+            &operator.public(),
+        );
+        store.commit(&b).unwrap();
+        let log_key = SigningKey::generate(Role::Log, &mut rng);
+        let log = LogService::open(
+            store.clone(),
+            &o.origin,
+            log_key.clone(),
+            CheckpointPolicy {
+                every_entries: 1000,
+                every_seconds: 3600,
+            },
+        )
+        .unwrap();
+        let state = ServiceState::new(ServiceParts {
+            store: store.clone(),
+            log,
+            catalog: Catalog::builtin(),
+            pseudonyms: PseudonymKey::from_bytes([7; 32]),
+            engine: k.engine.clone(),
+            authority: k.authority.clone(),
+            fhe_slots: 2,
+            window_secs: o.window_secs,
+            witness: o.partners,
+            witnesses: o.witnesses,
+            witness_quorum: o.witness_quorum,
+        })
+        .unwrap();
+        let anchors = state.trust_anchors().unwrap();
+        let running = Running::start(router(state)).unwrap();
+        let operator = Client::with_origin(
+            &running.addr,
+            &o.origin,
+            PartyId::new("operator").unwrap(),
+            operator,
+        );
+        Region {
+            running,
+            store,
+            operator,
+            log_key,
+            anchors,
+        }
+    }
+
+    /// The address.
+    pub fn addr(&self) -> &str {
+        &self.running.addr
+    }
+
+    /// Registers a party of `role` named `name`; its client.
+    pub fn party(&self, name: &str, role: Role) -> Client {
+        let key = SigningKey::generate(role, &mut rand::thread_rng());
+        let id = PartyId::new(name).unwrap();
+        self.operator
+            .register_party(&id, &key.public(), None)
+            .unwrap();
+        Client::with_origin(self.addr(), &self.anchors.log.name, id, key)
+    }
+
+    /// Registers a subject party for `id`; its client and sealing key.
+    pub fn subject(&self, name: &str, id: &SubjectId) -> (Client, SealingSecretKey) {
+        let key = SigningKey::generate(Role::Subject, &mut rand::thread_rng());
+        let sealing = SealingSecretKey::generate(&mut rand::rngs::OsRng);
+        let party = PartyId::new(name).unwrap();
+        self.operator
+            .register_party(&party, &key.public(), Some((id, &sealing.public())))
+            .unwrap();
+        (
+            Client::with_origin(self.addr(), &self.anchors.log.name, party, key),
+            sealing,
+        )
+    }
+
+    /// Publishes a shipped policy.
+    pub fn publish(&self, name: &str) {
+        let text = credence::circuits::policy::BUILTIN_POLICIES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap()
+            .1;
+        self.operator.publish_policy(text).unwrap();
+    }
+
+    /// Row counts of every table but the nonces (which every accepted request adds to): what
+    /// a refusal must leave unchanged.
+    pub fn snapshot(&self) -> Vec<u64> {
+        Table::ALL
+            .iter()
+            .filter(|t| **t != Table::Nonces)
+            .map(|t| self.store.count(*t).unwrap())
+            .collect()
+    }
+
+    /// The log size.
+    pub fn log_size(&self) -> u64 {
+        self.store.count(Table::LogLeaves).unwrap()
+    }
+}
+
+impl Default for Region {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A holder's honest sealed record (range-checked by the holder's tooling).
+pub fn seal(holder: &Client, who: Pseudonym, id: u64, values: &[(&str, u64)]) -> SealedRecord {
+    let public = keys().engine.public();
+    let values: Vec<(AttributeId, u64)> = values
+        .iter()
+        .map(|(a, v)| (AttributeId::new(a).unwrap(), *v))
+        .collect();
+    credence::fhe::holder::seal(
+        &Catalog::builtin(),
+        &public.public_key,
+        &public.crs,
+        holder.party(),
+        holder.key(),
+        who,
+        id,
+        &values,
+    )
+    .unwrap()
+}
+
+/// A sealed record made without the holder-side range check: what a dishonest holder (or its
+/// own tooling) can send, any 16-bit value per attribute.
+pub fn seal_raw(holder: &Client, who: Pseudonym, id: u64, values: &[(&str, u16)]) -> SealedRecord {
+    use tfhe::safe_serialization::safe_serialize;
+    use tfhe::zk::ZkComputeLoad;
+    let public = keys().engine.public();
+    let ids: Vec<AttributeId> = values
+        .iter()
+        .map(|(a, _)| AttributeId::new(a).unwrap())
+        .collect();
+    let mut builder = tfhe::ProvenCompactCiphertextList::builder(&public.public_key);
+    for (_, v) in values {
+        builder.push(*v);
+    }
+    let metadata = SealedSubmission::metadata(holder.party(), &who, id, &ids);
+    let list = builder
+        .build_with_proof_packed(&public.crs, &metadata, ZkComputeLoad::Proof)
+        .unwrap();
+    let mut bytes = Vec::new();
+    safe_serialize(&list, &mut bytes, 1 << 20).unwrap();
+    SealedRecord {
+        submission: SignedSealedSubmission::sign(
+            SealedSubmission {
+                holder: holder.party().clone(),
+                subject: who,
+                submission_id: id,
+                attributes: ids,
+                list_hash: SealedSubmission::hash_list(&bytes),
+            },
+            holder.key(),
+        ),
+        list: bytes,
+    }
+}
