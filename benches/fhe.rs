@@ -274,15 +274,42 @@ fn summary() {
         )
         .unwrap()
     });
+    tfhe::reset_pbs_count();
     let (_, ingest) = time(|| p.engine.ingest(record, &key.public(), &catalog).unwrap());
+    let ingest_pbs = tfhe::get_pbs_count();
+    let clamped = s
+        .attributes
+        .iter()
+        .filter(|a| catalog.get(a.as_str()).unwrap().max < u64::from(u16::MAX))
+        .count();
     println!(
-        "holder `{}` record of {} values: encrypt + prove {:.0} ms, upload {} bytes; service verify + expand + compress {:.0} ms",
+        "holder `{}` record of {} values: encrypt + prove {:.0} ms, upload {} bytes; service verify + expand + clamp + compress {:.0} ms ({ingest_pbs} PBS: {clamped} value(s) clamped to their catalogue maximum)",
         s.holder,
         s.attributes.len(),
         enc.as_secs_f64() * 1e3,
         record.list.len(),
         ingest.as_secs_f64() * 1e3
     );
+    // The alternative to clamping at ingest: plans compiled over the full 16-bit range of
+    // every input, paid on every query (and a score of 65535 would still outweigh the rest).
+    {
+        let policy = builtin("xinyidai").unwrap();
+        let all: Vec<&str> = policy.reads.iter().map(|r| r.0.as_str()).collect();
+        let clamped_cost = Plan::compile(&policy, D, &all).unwrap().cost();
+        let mut wide = policy.clone();
+        for r in &mut wide.reads {
+            r.2 = u64::from(u16::MAX);
+        }
+        match Plan::compile(&wide, D, &all) {
+            Ok(p) => println!(
+                "range safety: clamp at ingest, once per upload ({ingest_pbs} PBS for this record) vs plans over the full 16-bit range: {} bootstraps per xinyidai query instead of {} (+{})",
+                p.cost().bootstraps,
+                clamped_cost.bootstraps,
+                p.cost().bootstraps as i64 - clamped_cost.bootstraps as i64
+            ),
+            Err(e) => println!("range safety: full-range plans do not compile: {e}"),
+        }
+    }
     let stored: usize = p.stored.iter().map(|c| c.bytes.len()).sum();
     let attributes: usize = p.stored.iter().map(|c| c.attributes.len()).sum();
     let one = {

@@ -196,7 +196,7 @@ pub fn audit(
             }
             tree.append_leaf_hash(entry.leaf_hash());
             shown.push(match entry {
-                Entry::Leaf(l) => Some(l),
+                Entry::Leaf(l) => Some(*l),
                 Entry::Hidden(_) => {
                     report.hidden += 1;
                     None

@@ -88,6 +88,11 @@ impl Authenticator {
         Authenticator { store, window_secs }
     }
 
+    /// The request time window, seconds.
+    pub fn window(&self) -> u64 {
+        self.window_secs
+    }
+
     /// Adds the registration of `party` with `key` to `batch` (the caller logs it in the same
     /// commit); fails later, atomically, if the party exists.
     pub fn register(batch: &mut Batch, party: &PartyId, key: &PublicKey) {
@@ -104,6 +109,7 @@ impl Authenticator {
 
     /// Authenticates one request addressed to the service whose log origin is `origin`.
     /// `header` looks a header up by (lower-case) name.
+    #[allow(clippy::too_many_arguments)] // each is one field of the signed statement or policy
     pub fn authenticate<'a>(
         &self,
         header: impl Fn(&str) -> Option<&'a str>,

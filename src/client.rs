@@ -29,6 +29,9 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// An HTTP response: status, headers (lower-case names), body.
+pub type HttpResponse = (u16, Vec<(String, String)>, Vec<u8>);
+
 /// One HTTP/1.1 exchange on a fresh connection: sends `method path` with `headers` and
 /// `body`, returns the status, the response headers and the body.
 pub fn http(
@@ -37,7 +40,7 @@ pub fn http(
     path: &str,
     headers: &[(&str, String)],
     body: &[u8],
-) -> std::io::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
+) -> std::io::Result<HttpResponse> {
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -70,11 +73,7 @@ pub fn http(
 }
 
 /// An unsigned `POST` (witness cosigning: the checkpoint's own signature authenticates it).
-pub fn plain_post(
-    addr: &str,
-    path: &str,
-    body: &[u8],
-) -> std::io::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
+pub fn plain_post(addr: &str, path: &str, body: &[u8]) -> std::io::Result<HttpResponse> {
     http(
         addr,
         "POST",
@@ -142,7 +141,7 @@ pub fn service_origin(addr: &str) -> std::io::Result<String> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Entry {
     /// The leaf.
-    Leaf(LogLeaf),
+    Leaf(Box<LogLeaf>),
     /// The RFC 9162 leaf hash only.
     Hidden(Hash),
 }
@@ -159,7 +158,7 @@ impl Entry {
     /// The leaf, if shown.
     pub fn into_leaf(self) -> Option<LogLeaf> {
         match self {
-            Entry::Leaf(l) => Some(l),
+            Entry::Leaf(l) => Some(*l),
             Entry::Hidden(_) => None,
         }
     }
@@ -498,7 +497,9 @@ impl Client {
         for e in v["entries"].as_array().ok_or_else(|| answer("entries"))? {
             let i = e["index"].as_u64().ok_or_else(|| answer("index"))?;
             let entry = if e["leaf"].is_string() {
-                Entry::Leaf(LogLeaf::from_bytes(&hex_field(e, "leaf")?).map_err(answer)?)
+                Entry::Leaf(Box::new(
+                    LogLeaf::from_bytes(&hex_field(e, "leaf")?).map_err(answer)?,
+                ))
             } else {
                 Entry::Hidden(
                     hex_field(e, "leaf_hash")?

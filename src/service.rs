@@ -20,7 +20,8 @@
 //! | `POST /v1/subject/disputes` | subject | dispute a log entry about me |
 //! | `GET /v1/holder/disputes`, `POST /v1/holder/disputes/answer` | holder | disputes of my submissions; uphold or correct |
 //! | `POST /v1/subject/pledges`, `GET /v1/holder/pledges` | subject / holder | credit pledges |
-//! | `GET /v1/audit/checkpoint`, `entries`, `proof/inclusion`, `proof/consistency`, `policies`, `object` | any registered party | the log and what it refers to |
+//! | `GET /v1/bank/receipt` | bank | a fresh receipt for a verdict issued to it |
+//! | `GET /v1/audit/checkpoint`, `entries`, `proof/inclusion`, `proof/consistency`, `policies`, `object`, `keys` | any registered party | the log and what it refers to (what concerns others: auditors only) |
 //! | `POST /v1/witness/cosign` | none (the partner's log signature) | cosign a partner checkpoint |
 //! | `GET /v1/audit/alarms` | any registered party | equivocation alarms |
 //! | `GET /v1/anchors`, `/openapi.json`, `/metrics`, `/healthz` | none | |
@@ -414,9 +415,9 @@ impl ServiceState {
             .unwrap_or(uri.path());
         let t = now();
         // Nonces older than the window can never be accepted again: forget them (at most
-        // once a minute).
+        // once a window, and at least once a minute).
         let last = self.last_prune.load(Ordering::Relaxed);
-        if t >= last + 60
+        if t >= last + self.auth.window().clamp(1, 60)
             && self
                 .last_prune
                 .compare_exchange(last, t, Ordering::Relaxed, Ordering::Relaxed)
@@ -1741,14 +1742,14 @@ async fn openapi() -> Json<serde_json::Value> {
         "components": {
             "securitySchemes": { "credenceSignature": {
                 "type": "apiKey", "in": "header", "name": "x-credence-signature",
-                "description": "Ed25519 over http-request/v1 (protocols/signatures.md), with x-credence-party, x-credence-time, x-credence-nonce" } },
+                "description": "Ed25519 over http-request/v2 (protocols/signatures.md: the service's origin, method, path, time, nonce, body hash), with x-credence-party, x-credence-time, x-credence-nonce" } },
             "schemas": {
                 "Subject": { "type": "object", "required": ["kind", "id"], "properties": {
                     "kind": { "enum": ["enterprise", "person"] },
                     "id": { "type": "string", "description": "USCC (18 characters) or resident ID" } } },
                 "RegisterParty": { "type": "object", "required": ["party", "role", "key"], "properties": {
                     "party": { "type": "string" },
-                    "role": { "enum": ["holder", "bank", "subject", "witness", "key-authority", "operator"] },
+                    "role": { "enum": ["holder", "bank", "subject", "witness", "auditor", "key-authority", "operator"] },
                     "key": hex, "subject": { "$ref": "#/components/schemas/Subject" },
                     "sealing_key": hex } },
                 "CommittedBatch": { "type": "object", "required": ["items"], "properties": {
@@ -1784,7 +1785,9 @@ async fn openapi() -> Json<serde_json::Value> {
             "/v1/audit/proof/inclusion": { "get": op("inclusion proof of index in size", "any", None) },
             "/v1/audit/proof/consistency": { "get": op("consistency proof old → new", "any", None) },
             "/v1/audit/policies": { "get": op("published policies", "any", None) },
-            "/v1/audit/object": { "get": op("a verdict, consent or upload by hash", "any", None) },
+            "/v1/audit/object": { "get": op("a verdict, consent or upload by hash (the parties it concerns, and auditors)", "any", None) },
+            "/v1/audit/keys": { "get": op("holders' registrations with inclusion proofs under a cosigned checkpoint (?parties=a,b)", "any", None) },
+            "/v1/bank/receipt": { "get": op("a fresh receipt for a verdict issued to the calling bank (?verdict=HASH)", "bank", None) },
             "/v1/anchors": { "get": { "summary": "public keys and log origin (and this service's witness key)" } },
             "/v1/witness/cosign": { "post": { "summary": "cosign a partner log's checkpoint {checkpoint, consistency}: checked for signature and consistency; equivocation → 409 and an alarm" } },
             "/v1/audit/alarms": { "get": op("equivocation alarms with both signed checkpoints", "any", None) },

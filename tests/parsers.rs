@@ -317,9 +317,9 @@ fn parse_text(text: &str) {
     let _ = Pseudonym::from_text(text);
     let _ = PartyId::new(text);
     let _ = AttributeId::new(text);
-    if let Ok(p) = credence_circuits::policy::Policy::parse(text, &catalog()) {
+    if let Ok(p) = credence_circuits::policy::Policy::parse(text, catalog()) {
         // Accepted policies round-trip through their canonical form and lower without panic.
-        let again = credence_circuits::policy::Policy::parse(p.canonical(), &catalog()).unwrap();
+        let again = credence_circuits::policy::Policy::parse(p.canonical(), catalog()).unwrap();
         assert_eq!(again.hash(), p.hash());
         let _ = credence_circuits::proof::lower_to_proof(&p);
         let _ = p.pin();
@@ -444,12 +444,13 @@ fn write_fuzz_seeds() {
         return;
     }
     let s = samples();
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/corpus");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/seeds");
     let mut statement_proof = (s.statement_bytes.len() as u16).to_be_bytes().to_vec();
     statement_proof.extend_from_slice(&s.statement_bytes);
     statement_proof.extend_from_slice(&s.proof);
-    let seeds: [(&str, Vec<u8>); 12] = [
+    let mut seeds: Vec<(&str, Vec<u8>)> = vec![
         ("identifiers", b"914403001922038216".to_vec()),
+        ("identifiers", b"11010519491231002X".to_vec()),
         ("checkpoint", s.checkpoint.as_bytes().to_vec()),
         ("log_leaf", s.leaf.clone()),
         (
@@ -468,13 +469,16 @@ fn write_fuzz_seeds() {
         ("sealed_opening", s.sealed.clone()),
         ("sealed_opening", s.sealed_submission.clone()),
         ("sealed_opening", s.consent.clone()),
-        ("sealed_opening", s.package.clone()),
+        ("package", s.package.clone()),
+        ("package", s.receipt.clone()),
+        ("sealed_upload", s.upload.clone()),
     ];
+    for (_, text) in credence_circuits::policy::BUILTIN_POLICIES {
+        seeds.push(("policy", text.as_bytes().to_vec()));
+    }
     for (i, (target, bytes)) in seeds.iter().enumerate() {
         let d = dir.join(target);
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join(format!("seed-{i}")), bytes).unwrap();
     }
-    let d = dir.join("identifiers");
-    std::fs::write(d.join("seed-person"), b"11010519491231002X").unwrap();
 }

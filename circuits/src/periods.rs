@@ -74,6 +74,15 @@ pub struct Listing {
 /// A regimes table or a listing request is wrong.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PeriodError {
+    /// The listing would end after the last day a record can represent (or the decision day
+    /// already is after it).
+    #[error("a decision on day {decided} gives a listing past day {max}, the last day a record can represent")]
+    TooLate {
+        /// The decision day.
+        decided: u32,
+        /// The last representable day.
+        max: u32,
+    },
     /// The table does not parse or is inconsistent.
     #[error("regimes table: {0}")]
     Table(String),
@@ -244,12 +253,20 @@ impl Regimes {
                 }
             }
         }
+        let max = credence_protocols::question::MAX_DAY;
+        let too_late = PeriodError::TooLate { decided, max };
+        let until = decided
+            .checked_add(c.max_days)
+            .and_then(|u| u.checked_add(extension_days))
+            .filter(|u| *u <= max)
+            .ok_or(too_late.clone())?;
+        let earliest_repair = decided.checked_add(c.min_days).ok_or(too_late)?;
         Ok(Listing {
             regime: regime.id.clone(),
             class: c.name.clone(),
             decided,
-            until: decided + c.max_days + extension_days,
-            earliest_repair: decided + c.min_days,
+            until,
+            earliest_repair,
         })
     }
 }

@@ -116,7 +116,7 @@ pub(super) async fn file(
     }
     let d = &signed.dispute;
     let day = today();
-    if d.filed_day + 1 < day || d.filed_day > day + 1 {
+    if d.filed_day.saturating_add(1) < day || d.filed_day > day.saturating_add(1) {
         return Err(ApiError::bad(format!(
             "filed_day {} is not today ({day})",
             d.filed_day

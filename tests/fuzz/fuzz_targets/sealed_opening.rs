@@ -1,8 +1,8 @@
-//! Sealed openings, raw openings, sealed-path submissions, consent tokens and proof packages:
+//! Sealed openings, raw openings, sealed-path submissions, consent tokens, disputes and pledges:
 //! never panic; accepted input re-encodes identically.
 #![no_main]
 use credence_protocols::commitment::Opening;
-use credence_protocols::consent::{ProofPackage, SignedConsent};
+use credence_protocols::consent::SignedConsent;
 use credence_protocols::dispute::{SignedDispute, SignedPledge};
 use credence_protocols::seal::SealedOpening;
 use credence_protocols::sealed::SignedSealedSubmission;
@@ -22,9 +22,6 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(d.to_bytes(), data);
     }
     if let Ok(p) = SignedPledge::from_bytes(data) {
-        assert_eq!(p.to_bytes(), data);
-    }
-    if let Ok(p) = ProofPackage::from_bytes(data) {
         assert_eq!(p.to_bytes(), data);
     }
     if let Ok(o) = Opening::from_bytes(data) {

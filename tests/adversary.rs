@@ -1,0 +1,1287 @@
+//! The adversary suite: every attack is done the way an attacker would do it — through the
+//! signed HTTP API with the typed client, or through the `credence` CLI — and each test asserts
+//! the refusal, a message that says why, and that the store and the log are unchanged.
+//!
+//! Attacks seen succeed against the code before this suite (commit d85cbed): a listed
+//! enterprise's proof over its own commitments accepted by `POST /v1/bank/proof` and by
+//! `credence verify --package`; a receipt whose statement is `score ≥ 0` accepted by `credence
+//! verify --receipt --policy xinyidai`; a purpose with a tab accepted, after which `GET
+//! /v1/audit/entries` answered 500; a court's later record of another attribute dropping its
+//! listing; a tax bureau's out-of-range sealed score (0x00ff, 0x0fff, 0xffff) making a listed
+//! enterprise eligible; an enterprise nobody reported on answered "eligible"; one witness key
+//! counted twice toward a quorum; one bank reading another's verdict and query; an all-zero
+//! sealing key accepted; one metrics series per unknown path.
+
+mod common;
+
+use common::region::{keys, seal, seal_raw, Options, Region};
+use credence::client::{anchors_to_json, Client, ClientError, Question};
+use credence::protocols::identifiers::{SubjectId, SubjectKind, Uscc};
+use credence::protocols::log::entry::Outcome;
+use credence::protocols::names::{AttributeId, PartyId};
+use credence::protocols::pseudonym::Pseudonym;
+use credence::protocols::signing::{Role, SigningKey};
+use std::path::Path;
+use std::process::Command;
+
+const DAY: u32 = 20_500;
+
+fn enterprise(prefix: &str) -> SubjectId {
+    SubjectId::Enterprise(Uscc::with_check_chars(prefix).unwrap())
+}
+
+fn question<'a>(id: &'a SubjectId, policy: &'a str, purpose: &'a str) -> Question<'a> {
+    Question {
+        subject: id,
+        policy,
+        day: DAY,
+        purpose,
+        consent: None,
+    }
+}
+
+/// The refusal's status and message.
+fn refused<T: std::fmt::Debug>(r: Result<T, ClientError>) -> (u16, String) {
+    match r {
+        Err(ClientError::Status { status, message }) => (status, message),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// The bank's own check of a sealed or proven answer, against its pinned anchors and its own
+/// question (the pseudonym the service told it for the identifier, its copy of the policy).
+fn bank_check(
+    r: &Region,
+    bank: &Client,
+    id: &SubjectId,
+    policy: &str,
+    a: &credence::client::Answer,
+) -> credence::protocols::verdict::VerifiedVerdict {
+    let pinned = credence::circuits::policy::builtin(policy).unwrap().pin();
+    let (subject, _) = bank.pseudonym(id).unwrap();
+    a.receipt
+        .verify(
+            &r.anchors,
+            &credence::protocols::question::Question {
+                subject,
+                policy: &pinned,
+                as_of_day: DAY,
+            },
+        )
+        .unwrap()
+}
+
+/// Runs the `credence` CLI in `dir`.
+fn cli(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_credence"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("credence-adversary-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Registers a party whose key comes from a seed, writes its party file, and returns both.
+fn seeded_party(r: &Region, dir: &Path, name: &str, role: Role) -> (Client, String) {
+    let mut seed = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+    let key = SigningKey::from_seed(role, &seed);
+    let id = PartyId::new(name).unwrap();
+    r.operator.register_party(&id, &key.public(), None).unwrap();
+    let file = dir.join(format!("{name}.party"));
+    credence::cli::write_party(&file, name, role, &seed, None, None).unwrap();
+    (
+        Client::with_origin(r.addr(), &r.anchors.log.name, id, key),
+        file.display().to_string(),
+    )
+}
+
+fn write_anchors(dir: &Path, r: &Region) -> String {
+    let p = dir.join("anchors.json");
+    std::fs::write(&p, anchors_to_json(&r.anchors).to_string()).unwrap();
+    p.display().to_string()
+}
+
+// ---------------------------------------------------------------------------------------------
+// A subject that wants a "yes" it does not deserve.
+
+/// A listed enterprise commits to passing values itself, proves the policy over *its own*
+/// commitments and attaches its holders' real, current, signed commitments. The service
+/// derives the statement from its own question over the attached commitments, so the proof
+/// does not verify: 400, nothing logged. `credence verify --package` refuses it too.
+#[test]
+fn a_listed_enterprise_cannot_prove_over_its_own_commitments() {
+    use credence::protocols::commitment::Opening;
+    use credence::protocols::package::{Claim, ProofPackage};
+    use credence::protocols::predicate::PredicateProof;
+    let r = Region::new();
+    r.publish("public_procurement");
+    let credit = r.party("credit.forge", Role::Holder);
+    let market = r.party("market.forge", Role::Holder);
+    let bank = r.party("bank.forge", Role::Bank);
+    let id = enterprise("91110108MA01AB2C");
+    let (subject, _sealing) = r.subject("ent.forge", &id);
+    let (who, sealing_pub) = credit.pseudonym(&id).unwrap();
+    let sealing_pub = sealing_pub.unwrap();
+    let commit = |h: &Client, values: &[(&str, u64)]| {
+        let values: Vec<(AttributeId, u64)> = values
+            .iter()
+            .map(|(a, v)| (AttributeId::new(a).unwrap(), *v))
+            .collect();
+        h.submit_committed(
+            &credence::roles::commit_attributes(
+                &credence::circuits::catalog::Catalog::builtin(),
+                h.party(),
+                h.key(),
+                who,
+                &sealing_pub,
+                &values,
+                1,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    };
+    // Listed as seriously dishonest for another 300 days.
+    commit(
+        &credit,
+        &[("credit.serious_dishonesty", u64::from(DAY) + 300)],
+    );
+    commit(
+        &market,
+        &[("market.abnormal_operation", 0), ("market.registered", 1)],
+    );
+    let policy = credence::circuits::policy::builtin("public_procurement").unwrap();
+    let template = credence::circuits::proof::lower_to_proof(&policy).unwrap();
+    let records = subject.subject_records().unwrap();
+    let mut inputs = Vec::new();
+    let mut own = Vec::new();
+    let mut openings = Vec::new();
+    for slot in template.inputs() {
+        let (signed, _) = records
+            .iter()
+            .find(|(s, _)| s.commitment.context.attribute == slot.attribute)
+            .unwrap();
+        inputs.push(signed.clone());
+        let v = u64::from(slot.attribute.as_str() == "market.registered");
+        let o = Opening::random(v, &mut rand::rngs::OsRng);
+        own.push(o.commit());
+        openings.push(o);
+    }
+    let statement = template.statement_over(who, DAY, &own).unwrap();
+    let proof = PredicateProof::prove(
+        &mut merlin::Transcript::new(credence::protocols::transcript::labels::APP_VERDICT),
+        &statement,
+        &openings,
+        &mut rand::rngs::OsRng,
+    )
+    .unwrap();
+    let holders: Vec<PartyId> = vec![credit.party().clone(), market.party().clone()];
+    let (checkpoint, keys_evidence) = subject.key_evidence(&holders).unwrap();
+    let package = ProofPackage {
+        claim: Claim {
+            subject: who,
+            policy_hash: policy.hash(),
+            as_of_day: DAY,
+        },
+        proof: proof.to_bytes(),
+        inputs,
+        checkpoint,
+        keys: keys_evidence,
+    };
+    let before = (r.snapshot(), r.log_size());
+    let (status, message) =
+        refused(bank.query_proven(&question(&id, "public_procurement", "bid 2026-9"), &package));
+    assert_eq!(status, 400, "{message}");
+    assert!(message.contains("does not verify"), "{message}");
+    assert_eq!(
+        (r.snapshot(), r.log_size()),
+        before,
+        "nothing stored, nothing logged"
+    );
+
+    // `credence verify --package`, offline, for the bank's own question: exits non-zero and
+    // says why.
+    let dir = tmp("forged-package");
+    let anchors = write_anchors(&dir, &r);
+    std::fs::write(dir.join("forged.hex"), hex::encode(package.to_bytes())).unwrap();
+    let o = cli(
+        &dir,
+        &[
+            "verify",
+            "--anchors",
+            &anchors,
+            "--package",
+            "forged.hex",
+            "--policy",
+            "public_procurement",
+            "--subject",
+            &who.to_text(),
+            "--day",
+            &DAY.to_string(),
+        ],
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("the package does not prove this question"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A dishonest operator (it holds the log key) signs and logs a proven verdict for a low-score
+/// enterprise whose proof is for `score ≥ 0`, labelled with the 信易贷 policy's hash. The
+/// bank's offline check derives the statement from its own copy of the policy: refused.
+#[test]
+fn a_receipt_for_a_weaker_statement_is_refused_by_the_bank() {
+    use credence::protocols::commitment::{
+        AttributeCommitment, AttributeContext, Opening, SignedAttributeCommitment,
+        ATTRIBUTE_TRANSCRIPT_LABEL,
+    };
+    use credence::protocols::keys::{KeyEvidence, Registration};
+    use credence::protocols::log::checkpoint::{Checkpoint, SignedCheckpoint};
+    use credence::protocols::log::entry::{LogEntry, LogLeaf};
+    use credence::protocols::log::tree::MemoryTree;
+    use credence::protocols::log::Sha3Log;
+    use credence::protocols::predicate::{Predicate, PredicateProof};
+    use credence::protocols::verdict::{Evidence, Verdict, VerdictReceipt};
+    let r = Region::new();
+    let mut rng = rand::rngs::OsRng;
+    let policy = credence::circuits::policy::builtin("xinyidai").unwrap();
+    let template = credence::circuits::proof::lower_to_proof(&policy).unwrap();
+    let who = Pseudonym {
+        kind: SubjectKind::Enterprise,
+        bytes: [4; 32],
+    };
+    let mut tree = MemoryTree::<Sha3Log>::new();
+    let mut registered: Vec<(PartyId, SigningKey, u64, LogLeaf)> = Vec::new();
+    let mut inputs = Vec::new();
+    let mut openings = Vec::new();
+    for slot in template.inputs() {
+        let holder = PartyId::new(&format!("{}.x", slot.authority)).unwrap();
+        if !registered.iter().any(|(p, ..)| *p == holder) {
+            let k = SigningKey::generate(Role::Holder, &mut rng);
+            let leaf = LogLeaf {
+                time: 1,
+                entry: LogEntry::PartyRegistered {
+                    party: holder.clone(),
+                    key: k.public(),
+                },
+            };
+            let i = tree.append(&leaf.to_bytes());
+            registered.push((holder.clone(), k, i, leaf));
+        }
+        let k = &registered.iter().find(|(p, ..)| *p == holder).unwrap().1;
+        // Every indicator at 10: the score is 100, far below 600.
+        let v = if slot.max == 100 { 10 } else { 0 };
+        let o = Opening::random(v, &mut rng);
+        let c = AttributeCommitment::create(
+            &mut merlin::Transcript::new(ATTRIBUTE_TRANSCRIPT_LABEL),
+            AttributeContext {
+                holder: holder.clone(),
+                attribute: slot.attribute.clone(),
+                subject: who,
+                submission: 1,
+            },
+            &o,
+            slot.max,
+            &mut rng,
+        )
+        .unwrap();
+        inputs.push(SignedAttributeCommitment::sign(c, k));
+        openings.push(o);
+    }
+    let commitments: Vec<_> = inputs.iter().map(|s| s.commitment.commitment).collect();
+    let mut weaker = template.statement_over(who, DAY, &commitments).unwrap();
+    for p in &mut weaker.predicates {
+        if let Predicate::WeightedSumAtLeast { threshold, .. } = p {
+            *threshold = 0;
+        }
+    }
+    let proof = PredicateProof::prove(
+        &mut merlin::Transcript::new(credence::protocols::transcript::labels::APP_VERDICT),
+        &weaker,
+        &openings,
+        &mut rng,
+    )
+    .unwrap();
+    let mut coverage: Vec<AttributeId> = template
+        .inputs()
+        .iter()
+        .map(|i| i.attribute.clone())
+        .collect();
+    coverage.sort();
+    let verdict = Verdict {
+        policy_hash: policy.hash(),
+        subject: who,
+        as_of_day: DAY,
+        outcome: Outcome::Eligible(true),
+        coverage,
+        evidence: Evidence::Proof {
+            proof: proof.to_bytes(),
+            inputs,
+        },
+        log_indices: vec![0],
+        issued_at: 0,
+    }
+    .sign(&r.log_key)
+    .unwrap();
+    let leaf = LogLeaf {
+        time: 2,
+        entry: LogEntry::Verdict {
+            verdict_hash: verdict.hash(),
+            subject: who,
+            bank: PartyId::new("bank.x").unwrap(),
+        },
+    };
+    let index = tree.append(&leaf.to_bytes());
+    let size = tree.size();
+    let origin = r.anchors.log.name.clone();
+    let checkpoint = SignedCheckpoint::sign(
+        Checkpoint::new(&origin, size, tree.root()).unwrap(),
+        &origin,
+        &r.log_key,
+    )
+    .unwrap();
+    let receipt = VerdictReceipt {
+        verdict,
+        leaf,
+        leaf_index: index,
+        inclusion: tree.inclusion_proof(index, size).unwrap(),
+        checkpoint,
+        keys: KeyEvidence {
+            registrations: registered
+                .iter()
+                .map(|(_, _, i, l)| Registration {
+                    index: *i,
+                    leaf: l.clone(),
+                    inclusion: tree.inclusion_proof(*i, size).unwrap(),
+                })
+                .collect(),
+        },
+    };
+    let dir = tmp("weaker-receipt");
+    let anchors = write_anchors(&dir, &r);
+    std::fs::write(dir.join("r.hex"), hex::encode(receipt.to_bytes())).unwrap();
+    let o = cli(
+        &dir,
+        &[
+            "verify",
+            "--anchors",
+            &anchors,
+            "--receipt",
+            "r.hex",
+            "--policy",
+            "xinyidai",
+            "--subject",
+            &who.to_text(),
+            "--day",
+            &DAY.to_string(),
+        ],
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("does not verify"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The six holders 信易贷 requires, each sealing its indicators at `score` (and the court its
+/// listing at `until`).
+fn seal_all(r: &Region, id: &SubjectId, prefix: &str, score: u64, until: u64) -> Vec<Client> {
+    let mut out = Vec::new();
+    for (authority, attrs) in [
+        (
+            "court",
+            vec!["court.dishonest_debtor", "court.performance_score"],
+        ),
+        ("tax", vec!["tax.credit_score"]),
+        ("market", vec!["market.compliance_score"]),
+        ("social", vec!["social.insurance_score"]),
+        ("utility", vec!["utility.payment_score"]),
+        ("assoc", vec!["assoc.industry_score"]),
+    ] {
+        let h = r.party(&format!("{authority}.{prefix}"), Role::Holder);
+        let (who, _) = h.pseudonym(id).unwrap();
+        let values: Vec<(&str, u64)> = attrs
+            .iter()
+            .map(|a| (*a, if a.ends_with("_debtor") { until } else { score }))
+            .collect();
+        h.submit_sealed(&seal(&h, who, 1, &values)).unwrap();
+        out.push(h);
+    }
+    out
+}
+
+/// A holder's later record of *another* attribute does not drop its earlier listing (the
+/// latest record is chosen per attribute), and an auditor re-checking the evaluation finds its
+/// inputs are exactly the latest record of each attribute.
+#[test]
+fn a_later_record_of_another_attribute_does_not_drop_a_listing() {
+    let r = Region::new();
+    r.publish("xinyidai");
+    let bank = r.party("bank.drop", Role::Bank);
+    let id = enterprise("91110108MA02CD4E");
+    // All six indicators at 100 and no listing: eligible.
+    let holders = seal_all(&r, &id, "drop", 100, 0);
+    let court = &holders[0];
+    let (who, _) = court.pseudonym(&id).unwrap();
+    // The court lists the enterprise (a record of the listing alone) …
+    court
+        .submit_sealed(&seal(
+            court,
+            who,
+            2,
+            &[("court.dishonest_debtor", u64::from(DAY) + 100)],
+        ))
+        .unwrap();
+    // … then records its performance score (a record without the listing).
+    court
+        .submit_sealed(&seal(court, who, 3, &[("court.performance_score", 90)]))
+        .unwrap();
+    let a = bank
+        .query_sealed(&question(&id, "xinyidai", "working capital"))
+        .unwrap();
+    let v = bank_check(&r, &bank, &id, "xinyidai", &a);
+    assert_eq!(
+        v.outcome,
+        Outcome::Eligible(false),
+        "the listing still counts"
+    );
+    assert_eq!(v.coverage.len(), 7, "{:?}", v.coverage);
+    // The auditor re-checks the evaluation: inputs complete, current, in log order.
+    let auditor = r.party("auditor.drop", Role::Auditor);
+    let report = credence::audit::audit(
+        &auditor,
+        &r.anchors,
+        &credence::audit::AuditOptions {
+            previous: None,
+            replay: 1,
+            engine: Some(&keys().engine),
+            today: DAY,
+            spike_per_day: 0,
+        },
+    )
+    .unwrap();
+    assert!(report.ok() && report.rechecked == 1, "{}", report.render());
+}
+
+/// A holder's proof of plaintext knowledge bounds each 2-bit block only, so a dishonest tax
+/// bureau can seal any 16-bit score. Clamped at ingest, an out-of-range value acts exactly as
+/// the bureau's own in-range extreme: it never unlists an enterprise the court listed (on the
+/// old code 0x00ff, 0x0fff and 0xffff did).
+#[test]
+fn an_out_of_range_sealed_value_acts_as_its_in_range_extreme() {
+    let r = Region::new();
+    r.publish("xinyidai");
+    let bank = r.party("bank.range", Role::Bank);
+    let id = enterprise("91110105MA03EF6G");
+    let holders = seal_all(&r, &id, "range", 100, 0);
+    let (court, tax) = (&holders[0], &holders[1]);
+    let (who, _) = court.pseudonym(&id).unwrap();
+    let ask = || {
+        let a = bank
+            .query_sealed(&question(&id, "xinyidai", "working capital"))
+            .unwrap();
+        bank_check(&r, &bank, &id, "xinyidai", &a).outcome
+    };
+    assert_eq!(ask(), Outcome::Eligible(true));
+    // The court lists the enterprise.
+    court
+        .submit_sealed(&seal(
+            court,
+            who,
+            2,
+            &[
+                ("court.dishonest_debtor", u64::from(DAY) + 100),
+                ("court.performance_score", 100),
+            ],
+        ))
+        .unwrap();
+    assert_eq!(ask(), Outcome::Eligible(false));
+    for (n, v) in [0x00ffu16, 0xffff].into_iter().enumerate() {
+        tax.submit_sealed(&seal_raw(
+            tax,
+            who,
+            10 + n as u64,
+            &[("tax.credit_score", v)],
+        ))
+        .unwrap();
+        assert_eq!(
+            ask(),
+            Outcome::Eligible(false),
+            "tax.credit_score = {v:#06x} must act as 100"
+        );
+    }
+}
+
+/// An enterprise nobody ever reported on: the catalogue defaults add up to exactly the
+/// threshold, but 信易贷 requires records of its six indicators. The answer is "not eligible",
+/// the verdict's coverage says no record was found, and the CLI says so in words.
+#[test]
+fn nobody_knows_this_enterprise_so_it_is_not_eligible() {
+    let r = Region::new();
+    r.publish("xinyidai");
+    let dir = tmp("unknown");
+    let (_, bank_file) = seeded_party(&r, &dir, "bank.unknown", Role::Bank);
+    let anchors = write_anchors(&dir, &r);
+    let id = enterprise("91110106MA04GH8J");
+    let o = cli(
+        &dir,
+        &[
+            "query",
+            "--server",
+            r.addr(),
+            "--as",
+            &bank_file,
+            "--anchors",
+            &anchors,
+            "--subject",
+            &format!("enterprise:{}", id.as_str()),
+            "--policy",
+            "xinyidai",
+            "--purpose",
+            "loan application",
+            "--day",
+            &DAY.to_string(),
+        ],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("NOT ELIGIBLE under `xinyidai` v2: no record of"),
+        "{out}"
+    );
+    assert!(out.contains("records of 0 of its 14 attributes"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A holder that vouches for another authority.
+
+#[test]
+fn a_holder_cannot_vouch_for_another_authority() {
+    let r = Region::new();
+    let tax = r.party("tax.vouch", Role::Holder);
+    let lookalike = r.party("courtyard", Role::Holder);
+    let id = enterprise("91110108MA05KL2M");
+    let (who, _) = tax.pseudonym(&id).unwrap();
+    let before = (r.snapshot(), r.log_size());
+    // Sealed: a tax bureau sealing a court list; a party merely named like the court.
+    for (h, n) in [(&tax, 1u64), (&lookalike, 2)] {
+        let (status, message) =
+            refused(h.submit_sealed(&seal_raw(h, who, n, &[("court.dishonest_debtor", 0)])));
+        assert_eq!(status, 400, "{message}");
+        assert!(message.contains("not held by"), "{message}");
+    }
+    // Proven: the same as a commitment.
+    let (_, sealing) = r.subject("ent.vouch", &id);
+    let items = {
+        use credence::protocols::commitment::*;
+        let context = AttributeContext {
+            holder: tax.party().clone(),
+            attribute: AttributeId::new("court.dishonest_debtor").unwrap(),
+            subject: who,
+            submission: 3,
+        };
+        let o = Opening::random(0, &mut rand::rngs::OsRng);
+        let c = AttributeCommitment::create(
+            &mut merlin::Transcript::new(ATTRIBUTE_TRANSCRIPT_LABEL),
+            context.clone(),
+            &o,
+            65_535,
+            &mut rand::rngs::OsRng,
+        )
+        .unwrap();
+        let sealed = credence::protocols::seal::SealedOpening::seal(
+            &sealing.public(),
+            &context,
+            &c.commitment,
+            &o,
+            &mut rand::rngs::OsRng,
+        );
+        vec![(SignedAttributeCommitment::sign(c, tax.key()), sealed)]
+    };
+    let before_commit = (r.snapshot(), r.log_size());
+    let (status, message) = refused(tax.submit_committed(&items));
+    assert_eq!(status, 400);
+    assert!(
+        message.contains("belongs to the `court` authority"),
+        "{message}"
+    );
+    assert_eq!((r.snapshot(), r.log_size()), before_commit);
+    assert_eq!(
+        r.log_size(),
+        before.1 + 1,
+        "only the subject's registration"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// A bank that probes, or reads other banks' answers.
+
+/// One bank's question and answer are not another bank's to read: its verdict, its consent
+/// and its log entries answer another bank as if they did not exist (the leaf hash only, so
+/// roots still recompute); the asking bank and the subject read them.
+#[test]
+fn a_bank_cannot_read_another_banks_questions_or_answers() {
+    let r = Region::new();
+    r.publish("public_procurement");
+    let one = r.party("bank.one", Role::Bank);
+    let two = r.party("bank.two", Role::Bank);
+    let id = enterprise("91110108MA01AB2C");
+    let (subject, _) = r.subject("ent.read", &id);
+    let a = one
+        .query_sealed(&question(&id, "public_procurement", "secret acquisition"))
+        .unwrap();
+    let h = a.receipt.verdict.hash();
+    let (status, _) = refused(two.object("verdict", &h));
+    assert_eq!(status, 404);
+    assert_eq!(
+        one.object("verdict", &h).unwrap(),
+        a.receipt.verdict.to_bytes()
+    );
+    let qi = a.json["log_indices"]["query"].as_u64().unwrap();
+    let vi = a.receipt.leaf_index;
+    for i in [qi, vi] {
+        assert!(
+            two.entry(i).unwrap().is_none(),
+            "entry {i} shown to bank.two"
+        );
+        assert!(one.entry(i).unwrap().is_some());
+        assert!(subject.entry(i).unwrap().is_some());
+    }
+    // The hidden entries still let bank.two recompute the root it was given.
+    let cp = two.checkpoint().unwrap();
+    let mut tree =
+        credence::protocols::log::tree::MemoryTree::<credence::protocols::log::Sha3Log>::new();
+    for (_, e) in two.entries(0, cp.checkpoint.size).unwrap() {
+        tree.append_leaf_hash(e.leaf_hash());
+    }
+    assert_eq!(tree.root(), cp.checkpoint.root);
+    // Its own fresh receipt, but not another bank's.
+    one.receipt(&h).unwrap();
+    assert_eq!(refused(two.receipt(&h)).0, 404);
+}
+
+/// A request signed for one region is refused by another where the same party (same key) is
+/// registered: requests are bound to the service's origin.
+#[test]
+fn a_request_signed_for_another_region_is_refused() {
+    let beijing = Region::with(Options {
+        origin: "credence.test/beijing".into(),
+        ..Options::default()
+    });
+    let tianjin = Region::with(Options {
+        origin: "credence.test/tianjin".into(),
+        ..Options::default()
+    });
+    let key = SigningKey::generate(Role::Bank, &mut rand::thread_rng());
+    let id = PartyId::new("bank.both").unwrap();
+    for r in [&beijing, &tianjin] {
+        r.operator.register_party(&id, &key.public(), None).unwrap();
+    }
+    // A request signed for Beijing, sent (replayed) to Tianjin.
+    let body = serde_json::json!({"kind": "enterprise", "id": "91110108MA01AB2C3T"}).to_string();
+    let before = tianjin.snapshot();
+    let (status, out) = credence::client::call(
+        tianjin.addr(),
+        "credence.test/beijing",
+        "POST",
+        "/v1/holder/pseudonym",
+        body.as_bytes(),
+        &key,
+        &id,
+    )
+    .unwrap();
+    assert_eq!(status, 401, "{}", String::from_utf8_lossy(&out));
+    assert!(String::from_utf8_lossy(&out).contains("bad signature"));
+    assert_eq!(tianjin.snapshot(), before);
+    // Signed for Tianjin, it is answered.
+    let (status, _) = credence::client::call(
+        tianjin.addr(),
+        "credence.test/tianjin",
+        "POST",
+        "/v1/holder/pseudonym",
+        body.as_bytes(),
+        &key,
+        &id,
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+}
+
+/// Days after the last day a record can represent are refused with a 400 naming the day, on
+/// every route that takes one — never a panic, a wrap or an answer.
+#[test]
+fn days_past_the_last_representable_day_are_refused() {
+    let r = Region::new();
+    r.publish("public_procurement");
+    let bank = r.party("bank.days", Role::Bank);
+    let market = r.party("market.days", Role::Holder);
+    let id = enterprise("91110108MA01AB2C");
+    let before = (r.snapshot(), r.log_size());
+    for day in [65_536u32, u32::MAX - 1, u32::MAX] {
+        let q = Question {
+            day,
+            ..question(&id, "public_procurement", "x")
+        };
+        let (status, message) = refused(bank.query_sealed(&q));
+        assert_eq!(status, 400, "{message}");
+        assert!(message.contains("day"), "{message}");
+        let (status, message) = refused(market.post(
+            "/v1/holder/listings",
+            &serde_json::json!({
+                "subject": {"kind": "enterprise", "id": id.as_str()},
+                "attribute": "market.abnormal_operation", "class": "general", "decided": day,
+            }),
+        ));
+        assert_eq!(status, 400, "{message}");
+    }
+    assert_eq!((r.snapshot(), r.log_size()), before);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests that would break the log for everyone.
+
+/// A purpose with control characters, or too long, is refused at the API with a message
+/// naming the field; nothing is logged, and every reader of the log still works.
+#[test]
+fn a_purpose_that_would_poison_the_log_is_refused() {
+    let r = Region::new();
+    r.publish("public_procurement");
+    let bank = r.party("bank.poison", Role::Bank);
+    let id = enterprise("91110108MA01AB2C");
+    let (subject, _) = r.subject("ent.poison", &id);
+    let before = (r.snapshot(), r.log_size());
+    let long_chinese = "贷".repeat(67); // 201 bytes
+    for purpose in [
+        "loan\tapplication",
+        "loan\napplication",
+        "\u{7}",
+        "\u{85}loan",
+        "",
+        "   ",
+        &"x".repeat(201),
+        long_chinese.as_str(),
+    ] {
+        let (status, message) =
+            refused(bank.query_sealed(&question(&id, "public_procurement", purpose)));
+        assert_eq!(status, 400, "{purpose:?}: {message}");
+        assert!(message.contains("purpose"), "{message}");
+    }
+    assert_eq!((r.snapshot(), r.log_size()), before);
+    // A purpose in Chinese within the limit is fine, and every reader still answers.
+    bank.query_sealed(&question(
+        &id,
+        "public_procurement",
+        "政府采购投标 2026-117",
+    ))
+    .unwrap();
+    let size = r.log_size();
+    bank.entries(0, size).unwrap();
+    subject.subject_queries().unwrap();
+    let auditor = r.party("auditor.poison", Role::Auditor);
+    let report = credence::audit::audit(
+        &auditor,
+        &r.anchors,
+        &credence::audit::AuditOptions {
+            previous: None,
+            replay: 0,
+            engine: None,
+            today: DAY,
+            spike_per_day: 0,
+        },
+    )
+    .unwrap();
+    assert!(report.ok(), "{}", report.render());
+}
+
+mod accepted_requests_keep_the_log_readable {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    struct World {
+        r: Region,
+        bank: Client,
+        auditor: Client,
+        subject: Client,
+    }
+
+    fn world() -> &'static World {
+        static W: OnceLock<World> = OnceLock::new();
+        W.get_or_init(|| {
+            let r = Region::new();
+            r.publish("public_procurement");
+            let bank = r.party("bank.prop", Role::Bank);
+            let auditor = r.party("auditor.prop", Role::Auditor);
+            let (subject, _) = r.subject("ent.prop", &enterprise("91110108MA01AB2C"));
+            World {
+                r,
+                bank,
+                auditor,
+                subject,
+            }
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// For any purpose and any policy text: whatever the service accepts, every entry it
+        /// appended decodes and every reader of the log answers.
+        #[test]
+        fn whatever_is_accepted_is_readable(
+            purpose in "\\PC{0,70}|[\\x00-\\x7f]{0,210}",
+            policy in "policy [a-z_]{1,8} version [0-9]{1,3}\neligible = not_listed\\(court\\.dishonest_debtor\\)\n|[ -~\n]{0,60}",
+        ) {
+            let w = world();
+            let id = enterprise("91110108MA01AB2C");
+            let before = w.r.log_size();
+            let asked = w.bank.query_sealed(&question(&id, "public_procurement", &purpose));
+            let published = w.r.operator.publish_policy(&policy);
+            let after = w.r.log_size();
+            if asked.is_err() && published.is_err() {
+                prop_assert_eq!(after, before);
+            }
+            let all = w.auditor.entries(0, after).unwrap();
+            prop_assert_eq!(all.len() as u64, after);
+            prop_assert!(all.iter().all(|(_, e)| matches!(e, credence::client::Entry::Leaf(_))));
+            w.subject.subject_queries().unwrap();
+            w.bank.entries(0, after).unwrap();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Witnesses, anchors, and a partner region showing two views of its log.
+
+/// Receipts need the pinned witness quorum: with the service's witness unreachable, the
+/// service says the quorum was not met and the bank's check refuses the receipt.
+#[test]
+fn a_receipt_without_the_witness_quorum_is_refused() {
+    use credence::protocols::log::checkpoint::NoteVerifier;
+    let wkey = SigningKey::generate(Role::Witness, &mut rand::thread_rng());
+    // An address nothing listens on.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = dead.local_addr().unwrap().to_string();
+    drop(dead);
+    let r = Region::with(Options {
+        witnesses: vec![credence::witness::WitnessClient {
+            verifier: NoteVerifier::witness("witness.down", wkey.public()).unwrap(),
+            addr,
+        }],
+        witness_quorum: 1,
+        ..Options::default()
+    });
+    r.publish("public_procurement");
+    let bank = r.party("bank.quorum", Role::Bank);
+    let id = enterprise("91110108MA01AB2C");
+    let a = bank
+        .query_sealed(&question(&id, "public_procurement", "bid"))
+        .unwrap();
+    assert_eq!(a.json["witness_quorum_met"], false);
+    let pinned = credence::circuits::policy::builtin("public_procurement")
+        .unwrap()
+        .pin();
+    let (who, _) = bank.pseudonym(&id).unwrap();
+    let e = a
+        .receipt
+        .verify(
+            &r.anchors,
+            &credence::protocols::question::Question {
+                subject: who,
+                policy: &pinned,
+                as_of_day: DAY,
+            },
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("cosignature"), "{e}");
+    // The anchors it serves state the witness and the quorum.
+    let served = bank.anchors().unwrap();
+    assert_eq!(served.witness_quorum, 1);
+    assert_eq!(served.fingerprint(), r.anchors.fingerprint());
+}
+
+/// A pinned anchors file is never replaced silently: `credence anchors` for another service
+/// (other anchors) into the same file is refused and the file is unchanged; a wrong
+/// `--expect` pins nothing.
+#[test]
+fn pinned_anchors_are_never_replaced_silently() {
+    let a = Region::new();
+    let b = Region::new();
+    let dir = tmp("anchors");
+    let (_, bank_a) = seeded_party(&a, &dir, "bank.pin", Role::Bank);
+    let ok = cli(
+        &dir,
+        &[
+            "anchors",
+            "--server",
+            a.addr(),
+            "--as",
+            &bank_a,
+            "--out",
+            "pinned.json",
+        ],
+    );
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let pinned = std::fs::read(dir.join("pinned.json")).unwrap();
+    let _ = b.party("bank.pin", Role::Bank);
+    let o = cli(
+        &dir,
+        &[
+            "anchors",
+            "--server",
+            b.addr(),
+            "--as",
+            &bank_a,
+            "--out",
+            "pinned.json",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("already pins other anchors"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(std::fs::read(dir.join("pinned.json")).unwrap(), pinned);
+    let o = cli(
+        &dir,
+        &[
+            "anchors",
+            "--server",
+            a.addr(),
+            "--as",
+            &bank_a,
+            "--out",
+            "other.json",
+            "--expect",
+            &"ab".repeat(32),
+        ],
+    );
+    assert!(!o.status.success() && !dir.join("other.json").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A partner region that shows this region one view of its log and answers a forwarded query
+/// from another: this region cosigned the partner's checkpoint earlier; the receipt the
+/// partner returns rests on a tree that does not extend it. The forward is refused (502), an
+/// equivocation alarm keeps both checkpoints, and nothing is logged here.
+#[test]
+fn a_partner_cannot_show_two_views_of_its_log() {
+    use credence::protocols::log::checkpoint::{Checkpoint, NoteVerifier, SignedCheckpoint};
+    use credence::protocols::log::entry::{LogEntry, LogLeaf};
+    use credence::protocols::log::tree::MemoryTree;
+    use credence::protocols::log::Sha3Log;
+    use credence::protocols::verdict::{Evidence, TrustAnchors, Verdict, VerdictReceipt};
+    let mut rng = rand::rngs::OsRng;
+    let origin = "credence.test/fake-tianjin";
+    let tj_log = SigningKey::generate(Role::Log, &mut rng);
+    let tj_ka = SigningKey::generate(Role::KeyAuthority, &mut rng);
+    let tj_verifier = NoteVerifier::log(origin, tj_log.public()).unwrap();
+    let who = Pseudonym {
+        kind: SubjectKind::Enterprise,
+        bytes: [8; 32],
+    };
+    let policy = credence::circuits::policy::builtin("public_procurement").unwrap();
+    // View A: what Beijing cosigns. View B: a fork of the same size + 1 with a verdict.
+    let mut a = MemoryTree::<Sha3Log>::new();
+    let mut b = MemoryTree::<Sha3Log>::new();
+    for i in 0..5u32 {
+        a.append(&i.to_be_bytes());
+        b.append(&(i + 100).to_be_bytes());
+    }
+    let sign = |t: &MemoryTree<Sha3Log>| {
+        SignedCheckpoint::sign(
+            Checkpoint::new(origin, t.size(), t.root()).unwrap(),
+            origin,
+            &tj_log,
+        )
+        .unwrap()
+    };
+    let verdict = Verdict {
+        policy_hash: policy.hash(),
+        subject: who,
+        as_of_day: DAY,
+        outcome: Outcome::Eligible(true),
+        coverage: vec![],
+        evidence: Evidence::Decryption {
+            evaluation_index: 3,
+            decryption_index: 4,
+            output_hash: [1; 32],
+        },
+        log_indices: vec![2, 3, 4],
+        issued_at: 0,
+    }
+    .sign(&tj_ka)
+    .unwrap();
+    let leaf = LogLeaf {
+        time: 9,
+        entry: LogEntry::Verdict {
+            verdict_hash: verdict.hash(),
+            subject: who,
+            bank: PartyId::new("region.beijing").unwrap(),
+        },
+    };
+    let vi = b.append(&leaf.to_bytes());
+    let receipt = VerdictReceipt {
+        verdict,
+        leaf,
+        leaf_index: vi,
+        inclusion: b.inclusion_proof(vi, b.size()).unwrap(),
+        checkpoint: sign(&b),
+        keys: Default::default(),
+    };
+    // The fake partner: pseudonym, query (answered from view B), consistency proofs (that do
+    // not exist between the views: it sends one of its own).
+    // The best it can send: a real proof from its fork's size 5 (not from what Beijing saw).
+    let proof_a_to_b = b.consistency_proof(5, 6).unwrap().to_bytes();
+    let receipt_hex = hex::encode(receipt.to_bytes());
+    let fake = axum::Router::new()
+        .route(
+            "/v1/holder/pseudonym",
+            axum::routing::post(move || async move {
+                axum::Json(serde_json::json!({ "pseudonym": who.to_text(), "sealing_key": null }))
+            }),
+        )
+        .route(
+            "/v1/bank/query",
+            axum::routing::post(move || {
+                let r = receipt_hex.clone();
+                async move { axum::Json(serde_json::json!({ "receipt": r })) }
+            }),
+        )
+        .route(
+            "/v1/audit/proof/consistency",
+            axum::routing::get(move || {
+                let p = hex::encode(&proof_a_to_b);
+                async move { axum::Json(serde_json::json!({ "proof": p })) }
+            }),
+        );
+    let fake = credence::serve::Running::start(fake).unwrap();
+    let bj_witness = SigningKey::generate(Role::Witness, &mut rng);
+    let beijing = Region::with(Options {
+        origin: "credence.test/beijing".into(),
+        partners: Some(credence::service::Witness {
+            name: "credence.test/beijing".into(),
+            key: bj_witness,
+            partners: vec![tj_verifier.clone()],
+            forward: vec![credence::service::Forward {
+                origin: origin.into(),
+                addr: fake.addr.clone(),
+                anchors: TrustAnchors {
+                    service: tj_log.public(),
+                    log: tj_verifier,
+                    key_authority: tj_ka.public(),
+                    witnesses: vec![],
+                    witness_quorum: 0,
+                },
+                party: PartyId::new("region.beijing").unwrap(),
+                key: SigningKey::generate(Role::Bank, &mut rng),
+            }],
+        }),
+        ..Options::default()
+    });
+    beijing.publish("public_procurement");
+    let bank = beijing.party("bank.bj", Role::Bank);
+    // Beijing witnesses view A.
+    let (status, _, out) = credence::client::plain_post(
+        beijing.addr(),
+        "/v1/witness/cosign",
+        serde_json::json!({ "checkpoint": sign(&a).to_text() })
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&out));
+    let before = (beijing.snapshot(), beijing.log_size());
+    let (status, message) = refused(bank.post(
+        "/v1/bank/query",
+        &serde_json::json!({
+            "subject": {"kind": "enterprise", "id": "91110108MA01AB2C3T"},
+            "policy": "public_procurement", "day": DAY, "purpose": "cross-region bid",
+            "region": origin,
+        }),
+    ));
+    assert_eq!(status, 502, "{message}");
+    assert!(message.contains("equivocation"), "{message}");
+    let alarms = bank.get("/v1/audit/alarms").unwrap();
+    assert_eq!(alarms["alarms"].as_array().unwrap().len(), 1, "{alarms}");
+    // The alarm is the only thing stored; no query was logged here.
+    assert_eq!(beijing.log_size(), before.1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The smaller holes.
+
+/// Metrics are labelled by the matched route: unknown paths, however many and whatever they
+/// contain, share one label.
+#[test]
+fn metrics_label_only_matched_routes() {
+    let r = Region::new();
+    for i in 0..20 {
+        let (status, _, _) = credence::client::http(
+            r.addr(),
+            "GET",
+            &format!("/v1/nope{i}/%22%7D%0Ainjected"),
+            &[],
+            b"",
+        )
+        .unwrap();
+        assert_eq!(status, 404);
+    }
+    let (_, _, m) = credence::client::http(r.addr(), "GET", "/metrics", &[], b"").unwrap();
+    let m = String::from_utf8_lossy(&m);
+    assert!(m.contains("route=\"unmatched\",status=\"404\"} 20"), "{m}");
+    assert!(!m.contains("nope") && !m.contains("injected"), "{m}");
+}
+
+/// Nonces are forgotten once their requests can no longer be accepted (the time window):
+/// the replay table does not grow forever, and an old request is still refused.
+#[test]
+fn nonces_are_pruned_after_the_window() {
+    let r = Region::with(Options {
+        window_secs: 1,
+        ..Options::default()
+    });
+    let bank = r.party("bank.nonce", Role::Bank);
+    for _ in 0..5 {
+        bank.get("/v1/audit/policies").unwrap();
+    }
+    let seen = r.store.count(credence::store::Table::Nonces).unwrap();
+    assert!(seen >= 5, "{seen}");
+    std::thread::sleep(std::time::Duration::from_millis(3100));
+    bank.get("/v1/audit/policies").unwrap();
+    let left = r.store.count(credence::store::Table::Nonces).unwrap();
+    assert!(left <= 2, "{left} nonces kept after the window");
+}
+
+/// A subject's sealing key of small order (the identity among them) is refused at
+/// registration: anyone could open what holders seal to it.
+#[test]
+fn a_small_order_sealing_key_is_refused_at_registration() {
+    let r = Region::new();
+    let id = enterprise("91110108MA01AB2C");
+    let key = SigningKey::generate(Role::Subject, &mut rand::thread_rng());
+    let before = (r.snapshot(), r.log_size());
+    let mut one = [0u8; 32];
+    one[0] = 1;
+    for bad in [[0u8; 32], one] {
+        let sealing = credence::protocols::seal::SealingPublicKey::from_bytes(bad);
+        let (status, message) = refused(r.operator.register_party(
+            &PartyId::new("ent.weak").unwrap(),
+            &key.public(),
+            Some((&id, &sealing)),
+        ));
+        assert_eq!(status, 400);
+        assert!(message.contains("sealing_key"), "{message}");
+    }
+    assert_eq!((r.snapshot(), r.log_size()), before);
+}
+
+/// `GET /v1/anchors` has the same size however many holders register (their keys are
+/// learned from the log).
+#[test]
+fn anchors_do_not_grow_with_the_registry() {
+    let r = Region::new();
+    let size = || {
+        let (_, _, b) = credence::client::http(r.addr(), "GET", "/v1/anchors", &[], b"").unwrap();
+        b.len()
+    };
+    let before = size();
+    for i in 0..40 {
+        let _ = r.party(&format!("court.n{i}"), Role::Holder);
+    }
+    assert_eq!(size(), before);
+}
+
+/// Policy constants are bounded so that no lowering overflows: a threshold or grade band of
+/// 2^62 is refused at publication, naming the rule; nothing is published or logged.
+#[test]
+fn policy_constants_are_bounded() {
+    let r = Region::new();
+    let before = (r.snapshot(), r.log_size());
+    for text in [
+        "policy big version 1\neligible = tax.credit_score > 4611686018427387904\n",
+        "policy big version 1\neligible = tax.credit_score < -4611686018427387904\n",
+        "policy big version 1\ngrade tax.credit_score { A >= 4611686018427387904, B }\n",
+        "policy big version 1\neligible = 4611686018427387904*tax.credit_score >= 1\n",
+        "policy big version 1\nrequire tax.credit_score\ngrade tax.credit_score { A >= 50, B }\n",
+    ] {
+        let (status, message) = refused(r.operator.publish_policy(text));
+        assert_eq!(status, 400, "{text}");
+        assert!(
+            message.contains("2^62")
+                || message.contains("too large")
+                || message.contains("require"),
+            "{message}"
+        );
+    }
+    assert_eq!((r.snapshot(), r.log_size()), before);
+}
+
+/// On the proven path the range is bound by the holder's certificate, which the service checks
+/// against the catalogue: a commitment to a score of 5000 with a (valid) certificate for
+/// `[0, 65535]` is refused, naming the catalogue range; nothing is stored.
+#[test]
+fn a_commitment_outside_its_catalogue_range_is_refused() {
+    use credence::protocols::commitment::*;
+    let r = Region::new();
+    let tax = r.party("tax.wide", Role::Holder);
+    let id = enterprise("91110108MA05KL2M");
+    let (_, sealing) = r.subject("ent.wide", &id);
+    let (who, _) = tax.pseudonym(&id).unwrap();
+    let context = AttributeContext {
+        holder: tax.party().clone(),
+        attribute: AttributeId::new("tax.credit_score").unwrap(),
+        subject: who,
+        submission: 1,
+    };
+    let o = Opening::random(5000, &mut rand::rngs::OsRng);
+    let c = AttributeCommitment::create(
+        &mut merlin::Transcript::new(ATTRIBUTE_TRANSCRIPT_LABEL),
+        context.clone(),
+        &o,
+        65_535,
+        &mut rand::rngs::OsRng,
+    )
+    .unwrap();
+    // A certificate for the catalogue range cannot be made for 5000 at all.
+    assert!(AttributeCommitment::create(
+        &mut merlin::Transcript::new(ATTRIBUTE_TRANSCRIPT_LABEL),
+        context.clone(),
+        &o,
+        100,
+        &mut rand::rngs::OsRng,
+    )
+    .is_err());
+    let sealed = credence::protocols::seal::SealedOpening::seal(
+        &sealing.public(),
+        &context,
+        &c.commitment,
+        &o,
+        &mut rand::rngs::OsRng,
+    );
+    let before = (r.snapshot(), r.log_size());
+    let (status, message) =
+        refused(tax.submit_committed(&[(SignedAttributeCommitment::sign(c, tax.key()), sealed)]));
+    assert_eq!(status, 400);
+    assert!(message.contains("ranges over [0, 100]"), "{message}");
+    assert_eq!((r.snapshot(), r.log_size()), before);
+}
