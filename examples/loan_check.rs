@@ -124,13 +124,14 @@ fn run(dir: &std::path::Path) -> Result<(), Error> {
             consent: None,
         })?;
         let (pseudonym, _) = bank.pseudonym(&enterprise)?;
-        let verified = answer.receipt.verify(
+        let verified = answer.receipt.verify_issued_to(
             &anchors,
             &credence::protocols::question::Question {
                 subject: pseudonym,
                 policy: &pinned,
                 as_of_day: DAY,
             },
+            bank.party(),
         )?;
         println!(
             "{}: {:?} on records of {} attributes — verdict signed by the key authority, logged at {}, included under a witnessed checkpoint of size {} (verified)",

@@ -302,6 +302,7 @@ pub fn audit(
                 as_of_day,
                 purpose,
                 consent_hash,
+                ..
             } => match consent_hash {
                 None if subject.kind == SubjectKind::Person => report.problems.push(format!(
                     "entry {i}: query by {bank} about a person without consent"

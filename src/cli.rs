@@ -507,14 +507,17 @@ pub fn query(server: &str, bank: &Party, a: &QueryArgs<'_>) -> Result<()> {
         policy: &pinned,
         as_of_day: a.day,
     };
-    let verified = answer.receipt.verify(&anchors, &question).map_err(|e| {
-        let more = if answer.json["witness_quorum_met"] == false {
-            " (the service could not reach its witness quorum; fetch a fresh receipt later)"
-        } else {
-            ""
-        };
-        format!("the receipt does not verify: {e}{more}")
-    })?;
+    let verified = answer
+        .receipt
+        .verify_issued_to(&anchors, &question, &bank.id)
+        .map_err(|e| {
+            let more = if answer.json["witness_quorum_met"] == false {
+                " (the service could not reach its witness quorum; fetch a fresh receipt later)"
+            } else {
+                ""
+            };
+            format!("the receipt does not verify: {e}{more}")
+        })?;
     println!("{}: {}", a.subject, describe(&policy, &verified));
     println!(
         "  {} path; verdict logged at {}; receipt verified against the pinned anchors (checkpoint size {}, {} witness cosignature(s))",
@@ -735,17 +738,27 @@ pub fn verify(server: Option<&str>, who: Option<&Party>, a: &VerifyArgs<'_>) -> 
     match (a.receipt, a.package) {
         (Some(r), None) => {
             let r = VerdictReceipt::from_bytes(&read_hex_file(r)?)?;
-            let verified = r
-                .verify(&anchors, &question)
-                .map_err(|e| format!("the receipt does not verify for this question: {e}"))?;
+            // With --as, the receipt must be that party's own (a bank accepts only verdicts
+            // issued to it).
+            let verified = match who {
+                Some(me) => r.verify_issued_to(&anchors, &question, &me.id),
+                None => r.verify(&anchors, &question),
+            }
+            .map_err(|e| format!("the receipt does not verify for this question: {e}"))?;
             println!(
                 "receipt verified: {} — {}",
                 subject.to_text(),
                 describe(&policy, &verified)
             );
             println!(
-                "  day {}, logged at {} under a checkpoint of size {}",
-                a.day, r.leaf_index, r.checkpoint.checkpoint.size
+                "  day {}, logged at {} under a checkpoint of size {}{}",
+                a.day,
+                r.leaf_index,
+                r.checkpoint.checkpoint.size,
+                match who {
+                    Some(me) => format!(", issued to {}", me.id),
+                    None => " (to whom it was issued not checked: give --as BANK)".into(),
+                }
             );
         }
         (None, Some(p)) => {
@@ -754,7 +767,7 @@ pub fn verify(server: Option<&str>, who: Option<&Party>, a: &VerifyArgs<'_>) -> 
                 .verify(&anchors, &question)
                 .map_err(|e| format!("the package does not prove this question: {e}"))?;
             println!(
-                "package verified: `{}` v{} holds for {} on day {} (records of {} attributes; holder keys from the log at size {})",
+                "package verified: `{}` v{} holds for {} on day {} (records of {} attributes; holder keys from the log at size {}); whether its commitments are still the holders' current ones is checked by the service when a bank submits it",
                 policy.name,
                 policy.version,
                 subject.to_text(),

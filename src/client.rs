@@ -41,6 +41,25 @@ pub fn http(
     headers: &[(&str, String)],
     body: &[u8],
 ) -> std::io::Result<HttpResponse> {
+    http_within(addr, method, path, headers, body, READ_TIMEOUT)
+}
+
+/// Largest response read (a peer cannot exhaust memory by answering without end).
+pub const MAX_RESPONSE: u64 = 64 << 20;
+/// How long to wait for a connection.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long to wait for an answer (a sealed-path question evaluates under FHE).
+pub const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// [`http`] with a read timeout of `timeout`.
+pub fn http_within(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+    timeout: std::time::Duration,
+) -> std::io::Result<HttpResponse> {
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -49,12 +68,21 @@ pub fn http(
         head.push_str(&format!("{h}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(std::time::Duration::from_secs(600)))?;
+    let target = std::net::ToSocketAddrs::to_socket_addrs(addr)?
+        .next()
+        .ok_or_else(|| std::io::Error::other(format!("{addr}: no address")))?;
+    let mut s = TcpStream::connect_timeout(&target, CONNECT_TIMEOUT)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(CONNECT_TIMEOUT))?;
     s.write_all(head.as_bytes())?;
     s.write_all(body)?;
     let mut out = Vec::new();
-    s.read_to_end(&mut out)?;
+    (&mut s).take(MAX_RESPONSE + 1).read_to_end(&mut out)?;
+    if out.len() as u64 > MAX_RESPONSE {
+        return Err(std::io::Error::other(format!(
+            "{addr}: response larger than {MAX_RESPONSE} bytes"
+        )));
+    }
     let split = out
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -72,14 +100,16 @@ pub fn http(
     Ok((status, headers, out[split + 4..].to_vec()))
 }
 
-/// An unsigned `POST` (witness cosigning: the checkpoint's own signature authenticates it).
+/// An unsigned `POST` (witness cosigning: the checkpoint's own signature authenticates it),
+/// answered within 15 s.
 pub fn plain_post(addr: &str, path: &str, body: &[u8]) -> std::io::Result<HttpResponse> {
-    http(
+    http_within(
         addr,
         "POST",
         path,
         &[("content-type", "application/json".to_string())],
         body,
+        std::time::Duration::from_secs(15),
     )
 }
 

@@ -311,7 +311,11 @@ pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryR
             policy: &pinned,
             as_of_day: DAY,
         };
-        let sealed = answer.receipt.verify(&anchors, &vq)?.outcome == Outcome::Eligible(true);
+        let sealed = answer
+            .receipt
+            .verify_issued_to(&anchors, &vq, bank.party())?
+            .outcome
+            == Outcome::Eligible(true);
         let oracle = evaluate(&policy, &inputs, DAY);
         say(&format!(
             "   bank, sealed path: {} — {} bootstraps on ciphertexts, decrypted only by the key authority after replaying it; receipt verified (verdict at log index {}, checkpoint size {}) in {:.1} s (plaintext oracle: {oracle:?})",
@@ -327,7 +331,9 @@ pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryR
         let proven = match prove(&policy, DAY, pseudonym, &records, &sealing, &subject_client) {
             Ok(package) => {
                 let answer = bank.query_proven(&question, &package)?;
-                let verified = answer.receipt.verify(&anchors, &vq)?;
+                let verified = answer
+                    .receipt
+                    .verify_issued_to(&anchors, &vq, bank.party())?;
                 if !matches!(
                     answer.receipt.verdict.verdict.evidence,
                     Evidence::Proof { .. }
@@ -379,7 +385,7 @@ pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryR
         let sealed = bank
             .query_sealed(&q)?
             .receipt
-            .verify(&anchors, &vq)?
+            .verify_issued_to(&anchors, &vq, bank.party())?
             .outcome
             == Outcome::Eligible(true);
         let records = client.subject_records()?;
@@ -387,7 +393,7 @@ pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryR
             Ok(package) => Some(
                 bank.query_proven(&q, &package)?
                     .receipt
-                    .verify(&anchors, &vq)?
+                    .verify_issued_to(&anchors, &vq, bank.party())?
                     .outcome
                     == Outcome::Eligible(true),
             ),
@@ -410,22 +416,11 @@ pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryR
             })
             .collect::<Vec<_>>()
     };
+    // A holder's sealed record of just the changed attribute: the latest record per attribute
+    // is what an evaluation reads, so the holder's other attributes stay as they were. Sealed
+    // before the commitment, so that on both paths the latest record carries the new value.
     let reseal = |authority: &str, i: usize, changed: (&str, u64), id: u64| -> Result<(), Error> {
         let holder = &holders[authority];
-        let inputs = Inputs::new(&catalog, ENTERPRISES[i].2.iter().copied())?;
-        let values: Vec<(AttributeId, u64)> = policy
-            .reads
-            .iter()
-            .filter(|(a, ..)| catalog.get(a.as_str()).is_ok_and(|e| e.holder == authority))
-            .map(|(a, _, _, default)| {
-                let v = if a.as_str() == changed.0 {
-                    changed.1
-                } else {
-                    inputs.get(a.as_str()).unwrap_or(*default)
-                };
-                (a.clone(), v)
-            })
-            .collect();
         let record = seal(
             &catalog,
             &public.public_key,
@@ -434,7 +429,7 @@ pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryR
             holder.key(),
             subjects[i].2,
             id,
-            &values,
+            &[(AttributeId::new(changed.0)?, changed.1)],
         )?;
         holder.submit_sealed(&record)?;
         Ok(())
@@ -471,18 +466,18 @@ pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryR
     *counter += 1;
     let sealed_id = *counter;
     *counter += 1;
+    reseal(
+        "court",
+        1,
+        ("court.dishonest_debtor", u64::from(DAY)),
+        sealed_id,
+    )?;
     court.post(
         "/v1/holder/repairs/decide",
         &serde_json::json!({
             "id": app["id"], "approve": true, "reason": "obligations performed; listing ends today",
             "repair_day": DAY, "items": items_json(&items),
         }),
-    )?;
-    reseal(
-        "court",
-        1,
-        ("court.dishonest_debtor", u64::from(DAY)),
-        sealed_id,
     )?;
     let receipt = &ent.get("/v1/subject/repairs")?["repairs"][0]["receipt"];
     let cp = crate::protocols::log::checkpoint::SignedCheckpoint::parse(
@@ -548,11 +543,11 @@ pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryR
     *counter += 1;
     let sealed_id = *counter;
     *counter += 1;
+    reseal("tax", 3, ("tax.credit_score", 80), sealed_id)?;
     let answered = tax.post(
         "/v1/holder/disputes/answer",
         &serde_json::json!({ "dispute_index": filed["index"], "uphold": false, "items": items_json(&items) }),
     )?;
-    reseal("tax", 3, ("tax.credit_score", 80), sealed_id)?;
     let corrected = ask_both(3)?;
     say(&format!(
         "\n-- dispute: {} disputed its tax credit score (entry {entry}, logged as dispute {}, answer due day {}); the tax bureau corrected it to 80 (answer entry {}); 信易贷 now: sealed {}, proven {:?}",

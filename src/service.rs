@@ -565,7 +565,10 @@ impl ServiceState {
                     .map_err(|_| ApiError::internal("corrupt registration index"))?,
             );
             if index >= size {
-                return Err(ApiError::internal("registration after the checkpoint"));
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("party `{p}` was registered after the latest checkpoint; retry"),
+                ));
             }
             let leaf = self
                 .log
@@ -1018,6 +1021,32 @@ async fn submit_sealed(
     ))
 }
 
+/// The log index of the latest sealed record carrying `attribute` of `subject`, if any.
+fn latest_sealed_index(
+    s: &ServiceState,
+    subject: &Pseudonym,
+    attribute: &str,
+) -> ApiResult<Option<u64>> {
+    let Some(sub_key) = s
+        .store
+        .get(
+            Table::SubjectAttributes,
+            &sealed_index_key(subject, attribute),
+        )
+        .map_err(ApiError::internal)?
+    else {
+        return Ok(None);
+    };
+    let v = s
+        .store
+        .get(Table::Submissions, &sub_key)
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::internal("dangling submission index"))?;
+    let (_, _, index) =
+        decode_sealed(&v).ok_or_else(|| ApiError::internal("corrupt submission"))?;
+    Ok(Some(index))
+}
+
 impl ServiceState {
     /// The latest sealed record per attribute of `policy` for `subject`, each record once, in
     /// log order (so the engine, reading an attribute from the latest record that carries it,
@@ -1128,7 +1157,6 @@ async fn bank_query(
         day,
         consent,
     } = s.asked(&caller.party, &q)?;
-    let records = s.latest_sealed(&subject, &policy)?;
     let permit = s.fhe_slots.clone().try_acquire_owned().map_err(|_| {
         s.metrics.fhe_rejected.fetch_add(1, Ordering::Relaxed);
         ApiError::new(
@@ -1136,28 +1164,31 @@ async fn bank_query(
             "FHE queue full, retry later",
         )
     })?;
-    let query_idx = s
-        .append_with(|base| {
-            let mut batch = Batch::new();
-            index_for_subject(&mut batch, &subject, base);
-            let consent_hash = consent.as_ref().map(|c| c.hash());
-            if let Some(c) = &consent {
-                batch.put(Table::Consents, c.hash().to_vec(), c.to_bytes());
-            }
-            Ok((
-                vec![LogEntry::Query {
-                    bank: caller.party.clone(),
-                    subject,
-                    policy_hash: policy.hash(),
-                    as_of_day: day,
-                    purpose: q.purpose.clone(),
-                    consent_hash,
-                }],
-                batch,
-                (),
-            ))
-        })?
-        .0[0];
+    // The inputs are chosen under the append lock, with the query's log position: exactly the
+    // latest record per attribute logged before the query (what the auditor recomputes).
+    let (query_idx, records) = s.append_with(|base| {
+        let records = s.latest_sealed(&subject, &policy)?;
+        let mut batch = Batch::new();
+        index_for_subject(&mut batch, &subject, base);
+        let consent_hash = consent.as_ref().map(|c| c.hash());
+        if let Some(c) = &consent {
+            batch.put(Table::Consents, c.hash().to_vec(), c.to_bytes());
+        }
+        Ok((
+            vec![LogEntry::Query {
+                bank: caller.party.clone(),
+                subject,
+                policy_hash: policy.hash(),
+                as_of_day: day,
+                purpose: q.purpose.clone(),
+                consent_hash,
+                salt: crate::protocols::log::entry::salt(&mut rand::rngs::OsRng),
+            }],
+            batch,
+            records,
+        ))
+    })?;
+    let query_idx = query_idx[0];
     let engine = s.engine.clone();
     let p2 = policy.clone();
     let stored: Vec<StoredRecord> = records.iter().map(|(_, st)| st.clone()).collect();

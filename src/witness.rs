@@ -126,7 +126,18 @@ impl Witness {
     /// consistent with the last checkpoint cosigned for that log (`consistency`: the proof
     /// from that size), cosigns it and returns the note with the cosignature added. The same
     /// checkpoint again is answered with the stored cosigned note.
-    pub fn cosign(&self, text: &str, consistency: Option<&[u8]>) -> Result<String, CosignError> {
+    ///
+    /// Two roots signed for one size are equivocation (an alarm keeps both notes: evidence
+    /// anyone can check). A consistency proof that does not verify is equivocation only if
+    /// `proof_from_log` — the witness obtained it from the log itself; sent by an
+    /// unauthenticated caller it proves nothing about the log and is refused (400), so nobody
+    /// can plant false alarms.
+    pub fn cosign(
+        &self,
+        text: &str,
+        consistency: Option<&[u8]>,
+        proof_from_log: bool,
+    ) -> Result<String, CosignError> {
         let mut cp =
             SignedCheckpoint::parse(text).map_err(|e| CosignError::Malformed(e.to_string()))?;
         let origin = cp.checkpoint.origin.clone();
@@ -169,6 +180,9 @@ impl Witness {
                 return Err(need("it is for other sizes"));
             }
             if proof.verify::<Sha3Log>(&l.root, &c.root).is_err() {
+                if !proof_from_log {
+                    return Err(need("it does not verify"));
+                }
                 self.alarm(
                     &origin,
                     c.size,
@@ -199,7 +213,9 @@ impl Witness {
         Ok(cosigned)
     }
 
-    fn alarm(
+    /// Records an equivocation alarm for `origin` at `size` with both signed notes (kept once
+    /// per pair of notes).
+    pub fn alarm(
         &self,
         origin: &str,
         size: u64,
@@ -211,15 +227,19 @@ impl Witness {
             "origin": origin, "size": size, "reason": why, "time": now(),
             "checkpoints": [seen, new],
         });
-        let mut b = Batch::new();
-        let mut nonce = [0u8; 8];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
-        b.insert(
-            Table::Meta,
-            format!("alarm/{origin}/{size:020}/{}", hex::encode(nonce)).into_bytes(),
-            record.to_string().into_bytes(),
-        );
-        self.store.commit(&b)?;
+        // One alarm per pair of notes: repeating the same evidence adds nothing.
+        use sha3::Digest;
+        let mut h = sha3::Sha3_256::new();
+        h.update(seen.as_bytes());
+        h.update([0]);
+        h.update(new.as_bytes());
+        let id = hex::encode(&h.finalize()[..16]);
+        let key = format!("alarm/{origin}/{size:020}/{id}").into_bytes();
+        if self.store.get(Table::Meta, &key)?.is_none() {
+            let mut b = Batch::new();
+            b.put(Table::Meta, key, record.to_string().into_bytes());
+            self.store.commit(&b)?;
+        }
         tracing::error!(origin, size, "equivocation alarm");
         Ok(())
     }
@@ -282,8 +302,10 @@ pub fn router(witness: Arc<Witness>) -> axum::Router {
             None => None,
         };
         let w2 = w.clone();
-        match tokio::task::spawn_blocking(move || w2.cosign(&req.checkpoint, proof.as_deref()))
-            .await
+        match tokio::task::spawn_blocking(move || {
+            w2.cosign(&req.checkpoint, proof.as_deref(), false)
+        })
+        .await
         {
             Ok(Ok(text)) => (StatusCode::OK, text).into_response(),
             Ok(Err(e)) => {

@@ -1285,3 +1285,236 @@ fn a_commitment_outside_its_catalogue_range_is_refused() {
     assert!(message.contains("ranges over [0, 100]"), "{message}");
     assert_eq!((r.snapshot(), r.log_size()), before);
 }
+
+/// The latest record per attribute spans both paths: a subject proving over its holder's old
+/// commitment after the holder sealed a listing of that attribute is refused (409, naming the
+/// input); nothing is logged.
+#[test]
+fn a_commitment_superseded_by_a_later_sealed_listing_cannot_be_proven_over() {
+    let r = Region::new();
+    r.publish("public_procurement");
+    let credit = r.party("credit.stale", Role::Holder);
+    let market = r.party("market.stale", Role::Holder);
+    let bank = r.party("bank.stale", Role::Bank);
+    let id = enterprise("91110108MA02CD4E");
+    let (subject, sealing) = r.subject("ent.stale", &id);
+    let (who, sealing_pub) = credit.pseudonym(&id).unwrap();
+    let sealing_pub = sealing_pub.unwrap();
+    let commit = |h: &Client, values: &[(&str, u64)], first: u64| {
+        let values: Vec<(AttributeId, u64)> = values
+            .iter()
+            .map(|(a, v)| (AttributeId::new(a).unwrap(), *v))
+            .collect();
+        h.submit_committed(
+            &credence::roles::commit_attributes(
+                &credence::circuits::catalog::Catalog::builtin(),
+                h.party(),
+                h.key(),
+                who,
+                &sealing_pub,
+                &values,
+                first,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    };
+    commit(&credit, &[("credit.serious_dishonesty", 0)], 1);
+    commit(
+        &market,
+        &[("market.abnormal_operation", 0), ("market.registered", 1)],
+        1,
+    );
+    let policy = credence::circuits::policy::builtin("public_procurement").unwrap();
+    let package = credence::roles::prove(
+        &policy,
+        DAY,
+        who,
+        &subject.subject_records().unwrap(),
+        &sealing,
+        &subject,
+    )
+    .unwrap();
+    // The credit authority then lists the enterprise — on the sealed path only.
+    credit
+        .submit_sealed(&seal(
+            &credit,
+            who,
+            10,
+            &[("credit.serious_dishonesty", u64::from(DAY) + 300)],
+        ))
+        .unwrap();
+    let before = (r.snapshot(), r.log_size());
+    let (status, message) = refused(bank.query_proven(
+        &question(&id, "public_procurement", "bid 2026-10"),
+        &package,
+    ));
+    assert_eq!(status, 409, "{message}");
+    assert!(
+        message.contains("superseded by a later sealed record"),
+        "{message}"
+    );
+    assert_eq!((r.snapshot(), r.log_size()), before);
+}
+
+/// A bank accepts only verdicts issued to it: a receipt handed on by another bank (or
+/// reassembled by the subject from what it may read) is refused by `credence verify --as`.
+#[test]
+fn a_receipt_issued_to_another_bank_proves_nothing_to_it() {
+    let r = Region::new();
+    r.publish("public_procurement");
+    let dir = tmp("other-bank");
+    let (one, one_file) = seeded_party(&r, &dir, "bank.first", Role::Bank);
+    let (_, two_file) = seeded_party(&r, &dir, "bank.second", Role::Bank);
+    let anchors = write_anchors(&dir, &r);
+    let id = enterprise("91110108MA01AB2C");
+    let a = one
+        .query_sealed(&question(&id, "public_procurement", "bid"))
+        .unwrap();
+    std::fs::write(dir.join("r.hex"), hex::encode(a.receipt.to_bytes())).unwrap();
+    let (who, _) = one.pseudonym(&id).unwrap();
+    let verify = |party: &str| {
+        cli(
+            &dir,
+            &[
+                "verify",
+                "--anchors",
+                &anchors,
+                "--receipt",
+                "r.hex",
+                "--policy",
+                "public_procurement",
+                "--subject",
+                &who.to_text(),
+                "--day",
+                &DAY.to_string(),
+                "--as",
+                party,
+                "--server",
+                r.addr(),
+            ],
+        )
+    };
+    let mine = verify(&one_file);
+    assert!(
+        mine.status.success(),
+        "{}",
+        String::from_utf8_lossy(&mine.stderr)
+    );
+    let theirs = verify(&two_file);
+    assert!(!theirs.status.success());
+    let err = String::from_utf8_lossy(&theirs.stderr);
+    assert!(err.contains("issued to another bank"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An unauthenticated caller sending a partner's genuine, newer checkpoint with a bogus
+/// consistency proof is refused (400) — and plants no equivocation alarm: a proof the witness
+/// did not get from the log proves nothing about the log.
+#[test]
+fn a_bogus_consistency_proof_plants_no_alarm() {
+    use credence::protocols::log::checkpoint::{Checkpoint, NoteVerifier, SignedCheckpoint};
+    use credence::protocols::log::tree::MemoryTree;
+    use credence::protocols::log::Sha3Log;
+    let origin = "credence.test/partner";
+    let partner_log = SigningKey::generate(Role::Log, &mut rand::thread_rng());
+    let r = Region::with(Options {
+        partners: Some(credence::service::Witness {
+            name: "credence.test/region".into(),
+            key: SigningKey::generate(Role::Witness, &mut rand::thread_rng()),
+            partners: vec![NoteVerifier::log(origin, partner_log.public()).unwrap()],
+            forward: vec![],
+        }),
+        ..Options::default()
+    });
+    let mut tree = MemoryTree::<Sha3Log>::new();
+    let note = |t: &MemoryTree<Sha3Log>| {
+        SignedCheckpoint::sign(
+            Checkpoint::new(origin, t.size(), t.root()).unwrap(),
+            origin,
+            &partner_log,
+        )
+        .unwrap()
+        .to_text()
+    };
+    let cosign = |text: String, proof: Option<Vec<u8>>| {
+        let mut body = serde_json::json!({ "checkpoint": text });
+        if let Some(p) = proof {
+            body["consistency"] = hex::encode(p).into();
+        }
+        credence::client::plain_post(r.addr(), "/v1/witness/cosign", body.to_string().as_bytes())
+            .unwrap()
+            .0
+    };
+    for i in 0..4u32 {
+        tree.append(&i.to_be_bytes());
+    }
+    assert_eq!(cosign(note(&tree), None), 200);
+    let old = tree.size();
+    for i in 4..9u32 {
+        tree.append(&i.to_be_bytes());
+    }
+    // A well-formed proof for the right sizes, but of another tree.
+    let mut other = MemoryTree::<Sha3Log>::new();
+    for i in 100..109u32 {
+        other.append(&i.to_be_bytes());
+    }
+    let bogus = other
+        .consistency_proof(old, other.size())
+        .unwrap()
+        .to_bytes();
+    for _ in 0..3 {
+        assert_eq!(cosign(note(&tree), Some(bogus.clone())), 400);
+    }
+    let auditor = r.party("auditor.alarm", Role::Auditor);
+    let alarms = auditor.get("/v1/audit/alarms").unwrap();
+    assert_eq!(alarms["alarms"].as_array().unwrap().len(), 0, "{alarms}");
+    // The real proof is accepted.
+    let real = tree.consistency_proof(old, tree.size()).unwrap().to_bytes();
+    assert_eq!(cosign(note(&tree), Some(real)), 200);
+}
+
+/// An entry shown to a bank as its leaf hash only cannot be confirmed by guessing its fields:
+/// everything in another bank's query may be guessable (bank, subject, policy, day, purpose,
+/// time), but the entry's random salt is not.
+#[test]
+fn a_hidden_query_cannot_be_confirmed_by_guessing() {
+    use credence::protocols::log::entry::{LogEntry, LogLeaf};
+    use credence::protocols::log::{LogHasher, Sha3Log};
+    let r = Region::new();
+    r.publish("public_procurement");
+    let one = r.party("bank.guessed", Role::Bank);
+    let two = r.party("bank.guesser", Role::Bank);
+    let id = enterprise("91110108MA01AB2C");
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let a = one
+        .query_sealed(&question(&id, "public_procurement", "loan application"))
+        .unwrap();
+    let qi = a.json["log_indices"]["query"].as_u64().unwrap();
+    let hidden = two.entries(qi, qi + 1).unwrap().pop().unwrap().1;
+    assert!(matches!(hidden, credence::client::Entry::Hidden(_)));
+    let (who, _) = two.pseudonym(&id).unwrap();
+    let policy_hash = credence::circuits::policy::builtin("public_procurement")
+        .unwrap()
+        .hash();
+    for time in t0.saturating_sub(5)..t0 + 5 {
+        let guess = LogLeaf {
+            time,
+            entry: LogEntry::Query {
+                bank: one.party().clone(),
+                subject: who,
+                policy_hash,
+                as_of_day: DAY,
+                purpose: "loan application".into(),
+                consent_hash: None,
+                salt: [0; 16],
+            },
+        };
+        assert_ne!(Sha3Log::hash_leaf(&guess.to_bytes()), hidden.leaf_hash());
+    }
+    // The asking bank reads the entry itself, salt and all.
+    assert!(one.entry(qi).unwrap().is_some());
+}

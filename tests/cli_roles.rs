@@ -175,6 +175,36 @@ fn parties_drive_both_paths_from_the_command_line() {
         ),
     )
     .unwrap();
+    // Sealed first, then proven: the latest record per attribute spans both paths, so the
+    // commitments a subject proves over must not be older than the sealed records.
+    ok(
+        d,
+        &addr,
+        &[
+            "holder",
+            "submit",
+            "--as",
+            "credit.party",
+            "--path",
+            "sealed",
+            "--input",
+            "credit.csv",
+        ],
+    );
+    ok(
+        d,
+        &addr,
+        &[
+            "holder",
+            "submit",
+            "--as",
+            "market.party",
+            "--path",
+            "sealed",
+            "--input",
+            "market.json",
+        ],
+    );
     let out = ok(
         d,
         &addr,
@@ -200,34 +230,6 @@ fn parties_drive_both_paths_from_the_command_line() {
             "market.party",
             "--path",
             "proven",
-            "--input",
-            "market.json",
-        ],
-    );
-    ok(
-        d,
-        &addr,
-        &[
-            "holder",
-            "submit",
-            "--as",
-            "credit.party",
-            "--path",
-            "sealed",
-            "--input",
-            "credit.csv",
-        ],
-    );
-    ok(
-        d,
-        &addr,
-        &[
-            "holder",
-            "submit",
-            "--as",
-            "market.party",
-            "--path",
-            "sealed",
             "--input",
             "market.json",
         ],

@@ -924,7 +924,12 @@ fn check_bounds(p: &Policy, catalog: &Catalog) -> Result<(), String> {
                     return Err("a coefficient is too large".into());
                 }
                 match n {
-                    None => *k += c,
+                    // Every constant counts by its magnitude, so no partial sum (as
+                    // `linear_form` accumulates them in i64) can exceed the limit either.
+                    None => {
+                        *k += c;
+                        acc.push((String::new(), c));
+                    }
                     Some(Name::Attr(a)) => acc.push((a.to_string(), c)),
                     Some(Name::Let(l)) => {
                         let inner = &p.lets.iter().find(|(n, _)| n == l).expect("checked").1;
@@ -939,7 +944,12 @@ fn check_bounds(p: &Policy, catalog: &Catalog) -> Result<(), String> {
         walk(p, s, 1, &mut acc, &mut k)?;
         let mut extreme = k.abs();
         for (a, c) in acc {
-            extreme += c.abs() * i128::from(catalog.get(&a).expect("checked").max);
+            let max = if a.is_empty() {
+                1
+            } else {
+                catalog.get(&a).expect("checked").max
+            };
+            extreme += c.abs() * i128::from(max);
             if extreme >= LIMIT {
                 return Err("a sum can exceed 2^62 in magnitude".into());
             }

@@ -495,6 +495,24 @@ impl VerdictReceipt {
         Ok(verified)
     }
 
+    /// [`VerdictReceipt::verify`], and the verdict was issued to `bank` (the `Verdict` leaf
+    /// names it): a bank accepts only its own answers, so a receipt handed on — by another bank,
+    /// or reassembled by the subject from what it may read — proves nothing to it.
+    pub fn verify_issued_to(
+        &self,
+        anchors: &TrustAnchors,
+        question: &Question<'_>,
+        bank: &crate::names::PartyId,
+    ) -> Result<VerifiedVerdict, VerdictError> {
+        let verified = self.verify(anchors, question)?;
+        match &self.leaf.entry {
+            LogEntry::Verdict { bank: b, .. } if b == bank => Ok(verified),
+            _ => Err(VerdictError::Mismatch(
+                "the verdict was issued to another bank",
+            )),
+        }
+    }
+
     /// Canonical bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Writer::new();

@@ -124,7 +124,7 @@ pub(super) async fn file(
     }
     let (_, leaf) = s
         .log
-        .entries(d.disputed_index, d.disputed_index + 1, 1)
+        .entries(d.disputed_index, d.disputed_index.saturating_add(1), 1)
         .map_err(ApiError::internal)?
         .pop()
         .ok_or_else(|| ApiError::bad(format!("there is no log entry {}", d.disputed_index)))?;

@@ -256,37 +256,9 @@ pub(super) async fn query(
     template
         .statement(&question, &package.inputs)
         .map_err(|e| ApiError::bad(format!("package: {}", describe(&package, &question, &e))))?;
-    // Every input must be the current commitment to its attribute for this subject.
-    let mut cited = Vec::with_capacity(package.inputs.len());
-    for (i, input) in package.inputs.iter().enumerate() {
-        let a = &input.commitment.context.attribute;
-        let current = s
-            .store
-            .get(
-                Table::SubjectAttributes,
-                &committed_index_key(&subject, a.as_str()),
-            )
-            .map_err(ApiError::internal)?;
-        let stored = match current {
-            Some(k) => s
-                .store
-                .get(Table::Submissions, &k)
-                .map_err(ApiError::internal)?
-                .and_then(|v| decode_committed(&v)),
-            None => None,
-        };
-        match stored {
-            Some((signed, log_index)) if signed.to_bytes() == input.to_bytes() => cited.push(log_index),
-            _ => {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    format!(
-                        "package: input {i} (`{a}`) is not the holder's current commitment for this subject (superseded or never submitted); prove again over the current records"
-                    ),
-                ))
-            }
-        }
-    }
+    // Every input must be the current record of its attribute for this subject (checked now,
+    // to fail fast, and again under the append lock).
+    current_inputs(&s, &subject, &package.inputs)?;
     let pkg = package.clone();
     let pinned2 = pinned.clone();
     let keys2 = keys.clone();
@@ -304,7 +276,8 @@ pub(super) async fn query(
     .map_err(ApiError::internal)?
     .map_err(|e| ApiError::bad(format!("package: {}", describe(&package, &question, &e))))?;
     let (idx, verdict) = s.append_with(|base| {
-        let mut log_indices = cited.clone();
+        let cited = current_inputs(&s, &subject, &package.inputs)?;
+        let mut log_indices = cited;
         log_indices.push(base);
         let verdict = s
             .log
@@ -338,6 +311,7 @@ pub(super) async fn query(
                     as_of_day: day,
                     purpose: q.question.purpose.clone(),
                     consent_hash: consent.as_ref().map(|c| c.hash()),
+                    salt: crate::protocols::log::entry::salt(&mut rand::rngs::OsRng),
                 },
                 LogEntry::Verdict {
                     verdict_hash: verdict.hash(),
@@ -362,6 +336,59 @@ pub(super) async fn query(
         "receipt": hex::encode(receipt.to_bytes()),
         "log_indices": { "query": idx[0], "verdict": idx[1] },
     })))
+}
+
+/// The log indices of the inputs if each is the current record of its attribute for
+/// `subject`: the holder's latest commitment, with no later *sealed* record of the attribute
+/// (the latest record per attribute spans both paths: a listing sealed after a commitment
+/// supersedes it). 409 naming the input otherwise.
+fn current_inputs(
+    s: &ServiceState,
+    subject: &crate::protocols::pseudonym::Pseudonym,
+    inputs: &[SignedAttributeCommitment],
+) -> ApiResult<Vec<u64>> {
+    let mut cited = Vec::with_capacity(inputs.len());
+    for (i, input) in inputs.iter().enumerate() {
+        let a = &input.commitment.context.attribute;
+        let stale = |why: String| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                format!("package: input {i} (`{a}`) {why}; prove again over the current records"),
+            )
+        };
+        let current = s
+            .store
+            .get(
+                Table::SubjectAttributes,
+                &committed_index_key(subject, a.as_str()),
+            )
+            .map_err(ApiError::internal)?;
+        let stored = match current {
+            Some(k) => s
+                .store
+                .get(Table::Submissions, &k)
+                .map_err(ApiError::internal)?
+                .and_then(|v| decode_committed(&v)),
+            None => None,
+        };
+        let log_index = match stored {
+            Some((signed, log_index)) if signed.to_bytes() == input.to_bytes() => log_index,
+            _ => {
+                return Err(stale(
+                    "is not the holder's current commitment for this subject (superseded or never submitted)".into(),
+                ))
+            }
+        };
+        if let Some(sealed_index) = super::latest_sealed_index(s, subject, a.as_str())? {
+            if sealed_index > log_index {
+                return Err(stale(format!(
+                    "is superseded by a later sealed record of that attribute (log index {sealed_index})"
+                )));
+            }
+        }
+        cited.push(log_index);
+    }
+    Ok(cited)
 }
 
 /// Why a package was refused, in words: the package's claim is compared with the question

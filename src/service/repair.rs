@@ -354,6 +354,7 @@ pub(super) async fn decide(
                 subject,
                 submission_index: base,
                 repair_day,
+                salt: crate::protocols::log::entry::salt(&mut rand::rngs::OsRng),
             });
             app["status"] = "approved".into();
             app["decision_reason"] = req.reason.clone().into();

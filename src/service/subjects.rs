@@ -267,6 +267,7 @@ pub(super) async fn queries(
                 as_of_day,
                 purpose,
                 consent_hash,
+                ..
             } if *sub == subject => json!({
                 "index": idx, "time": leaf.time, "kind": "query", "bank": bank.to_string(),
                 "policy_hash": hex::encode(policy_hash), "day": as_of_day, "purpose": purpose,

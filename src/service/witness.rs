@@ -87,7 +87,6 @@ pub(super) async fn forward(
         .find(|f| f.origin == region)
         .ok_or_else(no_route)?;
     let (_, local) = super::subject_of(s, &q.subject)?;
-    super::subjects::check_purpose(&q.purpose)?;
     let day = q.day.unwrap_or((now() / 86_400) as u32);
     crate::protocols::question::check_day("day", day).map_err(ApiError::bad)?;
     // This region's question: its own published policy of that name, its own day.
@@ -107,6 +106,19 @@ pub(super) async fn forward(
             )
         })?;
     let pinned = policy.pin();
+    // A person is asked about only with the person's consent for this bank, checked and
+    // recorded here as for a local question.
+    let (id_here, _) = super::subject_of(s, &q.subject)?;
+    let consent = super::subjects::check_consent(
+        s,
+        bank,
+        &id_here,
+        &local,
+        &pinned.hash(),
+        &q.purpose,
+        day,
+        q.consent.as_deref(),
+    )?;
     let mut body = json!({
         "subject": { "kind": q.subject.kind, "id": q.subject.id },
         "policy": q.policy, "day": day, "purpose": q.purpose,
@@ -167,11 +179,25 @@ pub(super) async fn forward(
         .verify(&route.anchors, &question)
         .map_err(|e| bad_gateway(&format!("its verdict receipt does not verify: {e}")))?;
     consistent_with_cosigned(s, route, &receipt.checkpoint).await?;
-    let purpose = format!("forwarded to {region}: {}", q.purpose);
-    let purpose = truncate_text(&purpose, crate::protocols::log::entry::MAX_TEXT);
+    // The logged purpose names the region; with a consent it stays the consented purpose
+    // verbatim (the auditor checks the consent covers exactly it).
+    let purpose = match &consent {
+        Some(_) => q.purpose.clone(),
+        None => truncate_text(
+            &format!("forwarded to {region}: {}", q.purpose),
+            crate::protocols::log::entry::MAX_TEXT,
+        ),
+    };
     let (idx, ()) = s.append_with(|base| {
         let mut b = crate::store::Batch::new();
         super::index_for_subject(&mut b, &local, base);
+        if let Some(c) = &consent {
+            b.put(
+                crate::store::Table::Consents,
+                c.hash().to_vec(),
+                c.to_bytes(),
+            );
+        }
         Ok((
             vec![LogEntry::Query {
                 bank: bank.clone(),
@@ -179,7 +205,8 @@ pub(super) async fn forward(
                 policy_hash: pinned.hash(),
                 as_of_day: day,
                 purpose,
-                consent_hash: None,
+                consent_hash: consent.as_ref().map(|c| c.hash()),
+                salt: crate::protocols::log::entry::salt(&mut rand::rngs::OsRng),
             }],
             b,
             (),
@@ -241,9 +268,11 @@ async fn consistent_with_cosigned(
                     .verify::<Sha3Log>(&cp.checkpoint.root, &l.checkpoint.root)
                     .is_err()
             {
-                return Err(bad(
-                    "its receipt's checkpoint is not consistent with the checkpoint this region cosigned (split view)".into(),
-                ));
+                let why = "its receipt's checkpoint is not consistent with the checkpoint this region cosigned (split view)";
+                witness
+                    .alarm(&route.origin, size, &l.to_text(), &cp.to_text(), why)
+                    .map_err(ApiError::internal)?;
+                return Err(bad(format!("equivocation: {why}")));
             }
             Ok(())
         }
@@ -262,7 +291,9 @@ async fn consistent_with_cosigned(
                 _ => None,
             };
             let text = cp.to_text();
-            tokio::task::spawn_blocking(move || witness.cosign(&text, proof.as_deref()))
+            // The proof came from the partner itself: if it does not verify, the partner
+            // signed two views.
+            tokio::task::spawn_blocking(move || witness.cosign(&text, proof.as_deref(), true))
                 .await
                 .map_err(ApiError::internal)?
                 .map(|_| ())
@@ -303,10 +334,11 @@ pub(super) async fn cosign(
         ),
         None => None,
     };
-    let result =
-        tokio::task::spawn_blocking(move || witness.cosign(&req.checkpoint, proof.as_deref()))
-            .await
-            .map_err(ApiError::internal)?;
+    let result = tokio::task::spawn_blocking(move || {
+        witness.cosign(&req.checkpoint, proof.as_deref(), false)
+    })
+    .await
+    .map_err(ApiError::internal)?;
     Ok(match result {
         Ok(text) => axum::response::IntoResponse::into_response(text),
         Err(CosignError::Store(e)) => return Err(ApiError::internal(e)),

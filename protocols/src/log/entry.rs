@@ -12,8 +12,15 @@ use crate::names::{AttributeId, PartyId};
 use crate::pseudonym::Pseudonym;
 use crate::signing::PublicKey;
 
-/// Leaf format version.
-pub const LEAF_VERSION: u8 = 1;
+/// Leaf format version (2: queries and repairs carry a salt).
+pub const LEAF_VERSION: u8 = 2;
+
+/// A fresh random salt for a `Query` or `Repair` entry.
+pub fn salt<R: rand_core::RngCore + rand_core::CryptoRng>(rng: &mut R) -> [u8; 16] {
+    let mut s = [0u8; 16];
+    rng.fill_bytes(&mut s);
+    s
+}
 /// Largest leaf accepted by [`LogLeaf::from_bytes`].
 pub const MAX_LEAF_LEN: usize = 64 * 1024;
 /// Most hashes in one list field (e.g. evaluation inputs).
@@ -148,6 +155,9 @@ pub enum LogEntry {
         purpose: String,
         /// Hash of the consent token, where one was needed.
         consent_hash: Option<Hash>,
+        /// Random: parties shown only this entry's leaf hash cannot confirm a guess of its
+        /// fields (bank, subject, policy, day and purpose are low-entropy).
+        salt: [u8; 16],
     },
     /// The compute engine evaluated a policy on ciphertexts.
     Evaluation {
@@ -208,6 +218,8 @@ pub enum LogEntry {
         submission_index: u64,
         /// The day the listing ends.
         repair_day: u32,
+        /// Random, for the same reason as a query's.
+        salt: [u8; 16],
     },
     /// A subject made a credit pledge (信用承诺) to a holder authority.
     PledgeMade {
@@ -290,6 +302,7 @@ impl LogEntry {
                 as_of_day,
                 purpose,
                 consent_hash,
+                salt,
             } => {
                 bank.encode(w);
                 encode_pseudonym(subject, w);
@@ -298,6 +311,7 @@ impl LogEntry {
                     None => w.u8(0),
                     Some(h) => w.u8(1).fixed(h),
                 };
+                w.fixed(salt);
             }
             LogEntry::Evaluation {
                 query_index,
@@ -359,11 +373,12 @@ impl LogEntry {
                 subject,
                 submission_index,
                 repair_day,
+                salt,
             } => {
                 holder.encode(w);
                 attribute.encode(w);
                 encode_pseudonym(subject, w);
-                w.u64(*submission_index).u32(*repair_day);
+                w.u64(*submission_index).u32(*repair_day).fixed(salt);
             }
             LogEntry::KeyRotation {
                 party,
@@ -427,6 +442,7 @@ impl LogEntry {
                         })
                     }
                 },
+                salt: r.array("query salt")?,
             },
             6 => {
                 let query_index = r.u64("query index")?;
@@ -480,6 +496,7 @@ impl LogEntry {
                 subject: decode_pseudonym(r)?,
                 submission_index: r.u64("submission index")?,
                 repair_day: r.u32("repair day")?,
+                salt: r.array("repair salt")?,
             },
             12 => LogEntry::KeyRotation {
                 party: PartyId::decode(r)?,
