@@ -64,9 +64,13 @@ fn plan(policy: &Policy) -> Plan {
 
 fn bench_policies(c: &mut Criterion) {
     install();
-    let inputs = Inputs::new(&Catalog::builtin(), []).unwrap();
     for (name, _) in BUILTIN_POLICIES {
         let policy = builtin(name).unwrap();
+        let inputs = Inputs::new(
+            &Catalog::builtin(),
+            policy.reads.iter().map(|r| (r.0.as_str(), r.3)),
+        )
+        .unwrap();
         let enc = encrypted(&policy);
         let plan = plan(&policy);
         let mut g = c.benchmark_group(format!("policy_{name}"));
@@ -204,7 +208,6 @@ fn time<R>(f: impl FnOnce() -> R) -> (R, Duration) {
 
 fn summary() {
     install();
-    let inputs = Inputs::new(&Catalog::builtin(), []).unwrap();
     println!(
         "\n== sealed path: optimised vs naive FHE lowering vs plaintext (this machine, one run) =="
     );
@@ -223,6 +226,12 @@ fn summary() {
     for (name, _) in BUILTIN_POLICIES {
         let policy = builtin(name).unwrap();
         let enc = encrypted(&policy);
+        // The same inputs in the clear: every attribute present, at its default.
+        let inputs = Inputs::new(
+            &Catalog::builtin(),
+            policy.reads.iter().map(|r| (r.0.as_str(), r.3)),
+        )
+        .unwrap();
         let expected = evaluate(&policy, &inputs, D);
         tfhe::reset_pbs_count();
         let (out, naive) = time(|| evaluate_naive(&policy, &enc, D).unwrap());

@@ -415,19 +415,7 @@ pub fn pinned_policy(which: &str) -> Result<Policy> {
 /// A verified verdict in words: the outcome, and which records it rests on.
 pub fn describe(policy: &Policy, v: &VerifiedVerdict) -> String {
     use crate::protocols::log::entry::Outcome;
-    let present: Vec<&str> = v.coverage.iter().map(|a| a.as_str()).collect();
-    let missing: Vec<&str> = policy
-        .required
-        .iter()
-        .map(|a| a.as_str())
-        .filter(|a| !present.contains(a))
-        .collect();
-    let defaults: Vec<&str> = policy
-        .reads
-        .iter()
-        .map(|r| r.0.as_str())
-        .filter(|a| !present.contains(a))
-        .collect();
+    let (present, defaults, missing) = policy.coverage_split(&v.coverage);
     let what = format!("`{}` v{}", policy.name, policy.version);
     let mut out = match v.outcome {
         Outcome::Eligible(true) => format!("ELIGIBLE under {what}"),

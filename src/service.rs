@@ -278,19 +278,7 @@ fn coverage_json(
     policy: &Policy,
     coverage: &[crate::protocols::names::AttributeId],
 ) -> serde_json::Value {
-    let present: Vec<&str> = coverage.iter().map(|a| a.as_str()).collect();
-    let defaults: Vec<&str> = policy
-        .reads
-        .iter()
-        .map(|r| r.0.as_str())
-        .filter(|a| !present.contains(a))
-        .collect();
-    let missing: Vec<&str> = policy
-        .required
-        .iter()
-        .map(|a| a.as_str())
-        .filter(|a| !present.contains(a))
-        .collect();
+    let (present, defaults, missing) = policy.coverage_split(coverage);
     json!({ "records": present, "defaults": defaults, "missing_required": missing })
 }
 

@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::region::{keys, seal, seal_raw, Options, Region};
+use common::region::{commit, keys, raw_commitment, seal, seal_raw, Options, Region};
 use credence::client::{anchors_to_json, Client, ClientError, Question};
 use credence::protocols::identifiers::{SubjectId, SubjectKind, Uscc};
 use credence::protocols::log::entry::Outcome;
@@ -129,33 +129,20 @@ fn a_listed_enterprise_cannot_prove_over_its_own_commitments() {
     let (subject, _sealing) = r.subject("ent.forge", &id);
     let (who, sealing_pub) = credit.pseudonym(&id).unwrap();
     let sealing_pub = sealing_pub.unwrap();
-    let commit = |h: &Client, values: &[(&str, u64)]| {
-        let values: Vec<(AttributeId, u64)> = values
-            .iter()
-            .map(|(a, v)| (AttributeId::new(a).unwrap(), *v))
-            .collect();
-        h.submit_committed(
-            &credence::roles::commit_attributes(
-                &credence::circuits::catalog::Catalog::builtin(),
-                h.party(),
-                h.key(),
-                who,
-                &sealing_pub,
-                &values,
-                1,
-            )
-            .unwrap(),
-        )
-        .unwrap();
-    };
     // Listed as seriously dishonest for another 300 days.
     commit(
         &credit,
+        who,
+        &sealing_pub,
         &[("credit.serious_dishonesty", u64::from(DAY) + 300)],
+        1,
     );
     commit(
         &market,
+        who,
+        &sealing_pub,
         &[("market.abnormal_operation", 0), ("market.registered", 1)],
+        1,
     );
     let policy = credence::circuits::policy::builtin("public_procurement").unwrap();
     let template = credence::circuits::proof::lower_to_proof(&policy).unwrap();
@@ -586,32 +573,15 @@ fn a_holder_cannot_vouch_for_another_authority() {
     }
     // Proven: the same as a commitment.
     let (_, sealing) = r.subject("ent.vouch", &id);
-    let items = {
-        use credence::protocols::commitment::*;
-        let context = AttributeContext {
-            holder: tax.party().clone(),
-            attribute: AttributeId::new("court.dishonest_debtor").unwrap(),
-            subject: who,
-            submission: 3,
-        };
-        let o = Opening::random(0, &mut rand::rngs::OsRng);
-        let c = AttributeCommitment::create(
-            &mut merlin::Transcript::new(ATTRIBUTE_TRANSCRIPT_LABEL),
-            context.clone(),
-            &o,
-            65_535,
-            &mut rand::rngs::OsRng,
-        )
-        .unwrap();
-        let sealed = credence::protocols::seal::SealedOpening::seal(
-            &sealing.public(),
-            &context,
-            &c.commitment,
-            &o,
-            &mut rand::rngs::OsRng,
-        );
-        vec![(SignedAttributeCommitment::sign(c, tax.key()), sealed)]
-    };
+    let items = vec![raw_commitment(
+        &tax,
+        who,
+        &sealing.public(),
+        "court.dishonest_debtor",
+        0,
+        65_535,
+        3,
+    )];
     let before_commit = (r.snapshot(), r.log_size());
     let (status, message) = refused(tax.submit_committed(&items));
     assert_eq!(status, 400);
@@ -1247,40 +1217,32 @@ fn a_commitment_outside_its_catalogue_range_is_refused() {
     let id = enterprise("91110108MA05KL2M");
     let (_, sealing) = r.subject("ent.wide", &id);
     let (who, _) = tax.pseudonym(&id).unwrap();
+    // A certificate for the catalogue range cannot be made for 5000 at all; one for 16 bits can.
     let context = AttributeContext {
         holder: tax.party().clone(),
         attribute: AttributeId::new("tax.credit_score").unwrap(),
         subject: who,
         submission: 1,
     };
-    let o = Opening::random(5000, &mut rand::rngs::OsRng);
-    let c = AttributeCommitment::create(
-        &mut merlin::Transcript::new(ATTRIBUTE_TRANSCRIPT_LABEL),
-        context.clone(),
-        &o,
-        65_535,
-        &mut rand::rngs::OsRng,
-    )
-    .unwrap();
-    // A certificate for the catalogue range cannot be made for 5000 at all.
     assert!(AttributeCommitment::create(
         &mut merlin::Transcript::new(ATTRIBUTE_TRANSCRIPT_LABEL),
-        context.clone(),
-        &o,
+        context,
+        &Opening::random(5000, &mut rand::rngs::OsRng),
         100,
         &mut rand::rngs::OsRng,
     )
     .is_err());
-    let sealed = credence::protocols::seal::SealedOpening::seal(
+    let wide = raw_commitment(
+        &tax,
+        who,
         &sealing.public(),
-        &context,
-        &c.commitment,
-        &o,
-        &mut rand::rngs::OsRng,
+        "tax.credit_score",
+        5000,
+        65_535,
+        1,
     );
     let before = (r.snapshot(), r.log_size());
-    let (status, message) =
-        refused(tax.submit_committed(&[(SignedAttributeCommitment::sign(c, tax.key()), sealed)]));
+    let (status, message) = refused(tax.submit_committed(&[wide]));
     assert_eq!(status, 400);
     assert!(message.contains("ranges over [0, 100]"), "{message}");
     assert_eq!((r.snapshot(), r.log_size()), before);
@@ -1300,28 +1262,17 @@ fn a_commitment_superseded_by_a_later_sealed_listing_cannot_be_proven_over() {
     let (subject, sealing) = r.subject("ent.stale", &id);
     let (who, sealing_pub) = credit.pseudonym(&id).unwrap();
     let sealing_pub = sealing_pub.unwrap();
-    let commit = |h: &Client, values: &[(&str, u64)], first: u64| {
-        let values: Vec<(AttributeId, u64)> = values
-            .iter()
-            .map(|(a, v)| (AttributeId::new(a).unwrap(), *v))
-            .collect();
-        h.submit_committed(
-            &credence::roles::commit_attributes(
-                &credence::circuits::catalog::Catalog::builtin(),
-                h.party(),
-                h.key(),
-                who,
-                &sealing_pub,
-                &values,
-                first,
-            )
-            .unwrap(),
-        )
-        .unwrap();
-    };
-    commit(&credit, &[("credit.serious_dishonesty", 0)], 1);
+    commit(
+        &credit,
+        who,
+        &sealing_pub,
+        &[("credit.serious_dishonesty", 0)],
+        1,
+    );
     commit(
         &market,
+        who,
+        &sealing_pub,
         &[("market.abnormal_operation", 0), ("market.registered", 1)],
         1,
     );

@@ -210,6 +210,34 @@ impl Policy {
             .all(|r| present.iter().any(|p| p.as_ref() == r.as_str()))
     }
 
+    /// How `coverage` (the attributes with records) splits this policy's attributes:
+    /// `(with records, defaults used, required but missing)`, each in the policy's order.
+    pub fn coverage_split<'a>(
+        &'a self,
+        coverage: &[AttributeId],
+    ) -> (Vec<&'a str>, Vec<&'a str>, Vec<&'a str>) {
+        let has = |a: &AttributeId| coverage.contains(a);
+        let present = self
+            .reads
+            .iter()
+            .filter(|r| has(&r.0))
+            .map(|r| r.0.as_str())
+            .collect();
+        let defaults = self
+            .reads
+            .iter()
+            .filter(|r| !has(&r.0))
+            .map(|r| r.0.as_str())
+            .collect();
+        let missing = self
+            .required
+            .iter()
+            .filter(|a| !has(a))
+            .map(|a| a.as_str())
+            .collect();
+        (present, defaults, missing)
+    }
+
     /// The policy as a verifier pins it ([`credence_protocols::question::PinnedPolicy`]):
     /// hash, attributes read, required attributes, output shape and — when it has one — its
     /// proof lowering.

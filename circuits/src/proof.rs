@@ -5,7 +5,7 @@
 //!
 //! | literal | predicate |
 //! |---|---|
-//! | `not_listed(a)` | `a ≤ D` ([`Predicate::NotListedOn`]) |
+//! | `not_listed(a)` | `a ≤ D` ([`credence_protocols::predicate::Predicate::NotListedOn`]) |
 //! | `listed(a)` | `a ≥ D + 1` |
 //! | `flag(a)` / `not(flag(a))` | `a ≥ 1` / `a ≤ 0` |
 //! | `sum >= T`, `sum > T` | `Σ wᵢaᵢ + c ≥ T` (or `≥ T + 1`) |

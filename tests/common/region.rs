@@ -266,3 +266,72 @@ pub fn seal_raw(holder: &Client, who: Pseudonym, id: u64, values: &[(&str, u16)]
         list: bytes,
     }
 }
+
+/// A holder's honest commitments to `values` of `who`, openings sealed to `sealing`, submitted
+/// through its client (submission ids from `first`); their log indices.
+pub fn commit(
+    holder: &Client,
+    who: Pseudonym,
+    sealing: &credence::protocols::seal::SealingPublicKey,
+    values: &[(&str, u64)],
+    first: u64,
+) -> Vec<u64> {
+    let values: Vec<(AttributeId, u64)> = values
+        .iter()
+        .map(|(a, v)| (AttributeId::new(a).unwrap(), *v))
+        .collect();
+    holder
+        .submit_committed(
+            &credence::roles::commit_attributes(
+                &Catalog::builtin(),
+                holder.party(),
+                holder.key(),
+                who,
+                sealing,
+                &values,
+                first,
+            )
+            .unwrap(),
+        )
+        .unwrap()
+}
+
+/// A commitment made by hand, without the holder tooling's checks: any attribute, any value,
+/// a certificate for any `max` — what a dishonest holder can sign. With its opening sealed.
+pub fn raw_commitment(
+    holder: &Client,
+    who: Pseudonym,
+    sealing: &credence::protocols::seal::SealingPublicKey,
+    attribute: &str,
+    value: u64,
+    max: u64,
+    submission: u64,
+) -> (
+    credence::protocols::commitment::SignedAttributeCommitment,
+    credence::protocols::seal::SealedOpening,
+) {
+    use credence::protocols::commitment::*;
+    let context = AttributeContext {
+        holder: holder.party().clone(),
+        attribute: AttributeId::new(attribute).unwrap(),
+        subject: who,
+        submission,
+    };
+    let o = Opening::random(value, &mut rand::rngs::OsRng);
+    let c = AttributeCommitment::create(
+        &mut merlin::Transcript::new(ATTRIBUTE_TRANSCRIPT_LABEL),
+        context.clone(),
+        &o,
+        max,
+        &mut rand::rngs::OsRng,
+    )
+    .unwrap();
+    let sealed = credence::protocols::seal::SealedOpening::seal(
+        sealing,
+        &context,
+        &c.commitment,
+        &o,
+        &mut rand::rngs::OsRng,
+    );
+    (SignedAttributeCommitment::sign(c, holder.key()), sealed)
+}
