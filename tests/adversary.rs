@@ -108,6 +108,55 @@ fn write_anchors(dir: &Path, r: &Region) -> String {
     p.display().to_string()
 }
 
+/// The public-procurement story both proven-path attacks start from: a credit authority and a
+/// market regulator (their holders named `credit.TAG`, `market.TAG`), a bank, a registered
+/// enterprise, and the holders' commitments — the enterprise listed as seriously dishonest
+/// until `listed_until` (0: never), registered and without an abnormal-operation listing.
+struct Procurement {
+    r: Region,
+    credit: Client,
+    bank: Client,
+    subject: Client,
+    sealing: credence::protocols::seal::SealingSecretKey,
+    id: SubjectId,
+    who: Pseudonym,
+}
+
+fn procurement(tag: &str, uscc_prefix: &str, listed_until: u64) -> Procurement {
+    let r = Region::new();
+    r.publish("public_procurement");
+    let credit = r.party(&format!("credit.{tag}"), Role::Holder);
+    let market = r.party(&format!("market.{tag}"), Role::Holder);
+    let bank = r.party(&format!("bank.{tag}"), Role::Bank);
+    let id = enterprise(uscc_prefix);
+    let (subject, sealing) = r.subject(&format!("ent.{tag}"), &id);
+    let (who, sealing_pub) = credit.pseudonym(&id).unwrap();
+    let sealing_pub = sealing_pub.unwrap();
+    commit(
+        &credit,
+        who,
+        &sealing_pub,
+        &[("credit.serious_dishonesty", listed_until)],
+        1,
+    );
+    commit(
+        &market,
+        who,
+        &sealing_pub,
+        &[("market.abnormal_operation", 0), ("market.registered", 1)],
+        1,
+    );
+    Procurement {
+        r,
+        credit,
+        bank,
+        subject,
+        sealing,
+        id,
+        who,
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // A subject that wants a "yes" it does not deserve.
 
@@ -120,30 +169,17 @@ fn a_listed_enterprise_cannot_prove_over_its_own_commitments() {
     use credence::protocols::commitment::Opening;
     use credence::protocols::package::{Claim, ProofPackage};
     use credence::protocols::predicate::PredicateProof;
-    let r = Region::new();
-    r.publish("public_procurement");
-    let credit = r.party("credit.forge", Role::Holder);
-    let market = r.party("market.forge", Role::Holder);
-    let bank = r.party("bank.forge", Role::Bank);
-    let id = enterprise("91110108MA01AB2C");
-    let (subject, _sealing) = r.subject("ent.forge", &id);
-    let (who, sealing_pub) = credit.pseudonym(&id).unwrap();
-    let sealing_pub = sealing_pub.unwrap();
     // Listed as seriously dishonest for another 300 days.
-    commit(
-        &credit,
+    let Procurement {
+        r,
+        credit,
+        bank,
+        subject,
+        id,
         who,
-        &sealing_pub,
-        &[("credit.serious_dishonesty", u64::from(DAY) + 300)],
-        1,
-    );
-    commit(
-        &market,
-        who,
-        &sealing_pub,
-        &[("market.abnormal_operation", 0), ("market.registered", 1)],
-        1,
-    );
+        ..
+    } = procurement("forge", "91110108MA01AB2C", u64::from(DAY) + 300);
+    let market_party = PartyId::new("market.forge").unwrap();
     let policy = credence::circuits::policy::builtin("public_procurement").unwrap();
     let template = credence::circuits::proof::lower_to_proof(&policy).unwrap();
     let records = subject.subject_records().unwrap();
@@ -169,7 +205,7 @@ fn a_listed_enterprise_cannot_prove_over_its_own_commitments() {
         &mut rand::rngs::OsRng,
     )
     .unwrap();
-    let holders: Vec<PartyId> = vec![credit.party().clone(), market.party().clone()];
+    let holders: Vec<PartyId> = vec![credit.party().clone(), market_party];
     let (checkpoint, keys_evidence) = subject.key_evidence(&holders).unwrap();
     let package = ProofPackage {
         claim: Claim {
@@ -1253,29 +1289,15 @@ fn a_commitment_outside_its_catalogue_range_is_refused() {
 /// input); nothing is logged.
 #[test]
 fn a_commitment_superseded_by_a_later_sealed_listing_cannot_be_proven_over() {
-    let r = Region::new();
-    r.publish("public_procurement");
-    let credit = r.party("credit.stale", Role::Holder);
-    let market = r.party("market.stale", Role::Holder);
-    let bank = r.party("bank.stale", Role::Bank);
-    let id = enterprise("91110108MA02CD4E");
-    let (subject, sealing) = r.subject("ent.stale", &id);
-    let (who, sealing_pub) = credit.pseudonym(&id).unwrap();
-    let sealing_pub = sealing_pub.unwrap();
-    commit(
-        &credit,
+    let Procurement {
+        r,
+        credit,
+        bank,
+        subject,
+        sealing,
+        id,
         who,
-        &sealing_pub,
-        &[("credit.serious_dishonesty", 0)],
-        1,
-    );
-    commit(
-        &market,
-        who,
-        &sealing_pub,
-        &[("market.abnormal_operation", 0), ("market.registered", 1)],
-        1,
-    );
+    } = procurement("stale", "91110108MA02CD4E", 0);
     let policy = credence::circuits::policy::builtin("public_procurement").unwrap();
     let package = credence::roles::prove(
         &policy,
