@@ -11,8 +11,9 @@
 //! ratios (naive ÷ optimised, optimised ÷ plaintext) measured in the same run.
 
 use credence::fhe::engine::{Engine, StoredRecord};
-use credence::fhe::holder::{seal, SealedRecord};
 use credence::fhe::keys::generate;
+use credence::fhe::SealedRecord;
+use credence::party::holder::encrypt_record;
 use credence::protocols::identifiers::SubjectKind;
 use credence::protocols::names::{AttributeId, PartyId};
 use credence::protocols::pseudonym::Pseudonym;
@@ -125,7 +126,7 @@ fn pipeline() -> &'static Pipeline {
         for (h, values) in &by_holder {
             let key = SigningKey::generate(Role::Holder, &mut rand::thread_rng());
             records.push(
-                seal(
+                encrypt_record(
                     &catalog,
                     &engine.public().public_key,
                     &engine.public().crs,
@@ -173,7 +174,7 @@ fn bench_pipeline(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function(format!("holder_encrypt_prove_record_{n}_values"), |b| {
         b.iter(|| {
-            seal(
+            encrypt_record(
                 &catalog,
                 &p.engine.public().public_key,
                 &p.engine.public().crs,
@@ -271,7 +272,7 @@ fn summary() {
     let key = &p.holders[s.holder.as_str()];
     let values: Vec<(AttributeId, u64)> = s.attributes.iter().map(|a| (a.clone(), 0)).collect();
     let (_, enc) = time(|| {
-        seal(
+        encrypt_record(
             &catalog,
             &p.engine.public().public_key,
             &p.engine.public().crs,

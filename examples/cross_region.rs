@@ -9,14 +9,14 @@
 
 use credence::circuits::catalog::Catalog;
 use credence::circuits::policy::BUILTIN_POLICIES;
-use credence::client::{call, Client};
-use credence::fhe::holder::seal;
 use credence::fhe::keys::PublicMaterial;
+use credence::party::client::{call, Client};
+use credence::party::holder::encrypt_record;
 use credence::protocols::identifiers::{SubjectId, Uscc};
 use credence::protocols::log::checkpoint::{Checkpoint, SignedCheckpoint};
 use credence::protocols::names::{AttributeId, PartyId};
 use credence::protocols::signing::{Role, SigningKey};
-use credence::serve::{open_with, operator_key, Config, Running};
+use credence::server::process::{open_with, operator_key, Config, Running};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -62,7 +62,7 @@ fn run(root: &std::path::Path) -> Result<(), Error> {
             .iter()
             .map(|(a, v)| Ok((AttributeId::new(a)?, *v)))
             .collect::<Result<_, Error>>()?;
-        let record = seal(
+        let record = encrypt_record(
             &Catalog::builtin(),
             &public.public_key,
             &public.crs,
@@ -79,8 +79,15 @@ fn run(root: &std::path::Path) -> Result<(), Error> {
     let party_file = bj_dir.join("beijing-at-tianjin.party");
     let mut seed = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rng, &mut seed);
-    credence::cli::write_party(&party_file, "region.beijing", Role::Bank, &seed, None, None)
-        .map_err(|e| e.to_string())?;
+    credence::party::keyfile::write_party(
+        &party_file,
+        "region.beijing",
+        Role::Bank,
+        &seed,
+        None,
+        None,
+    )
+    .map_err(|e| e.to_string())?;
     tj_op.register_party(
         &PartyId::new("region.beijing")?,
         &SigningKey::from_seed(Role::Bank, &seed).public(),

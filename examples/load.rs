@@ -9,12 +9,11 @@
 //! Prints throughput, p50/p99 latency per route and the status counts.
 
 use credence::circuits::catalog::Catalog;
-use credence::fhe::holder::seal;
 use credence::fhe::keys::PublicMaterial;
+use credence::party::holder::encrypt_record;
 use credence::protocols::names::{AttributeId, PartyId};
 use credence::protocols::pseudonym::Pseudonym;
 use credence::protocols::signing::{Role, SigningKey};
-use credence::service::encode_sealed_upload;
 use rand::Rng;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -31,8 +30,8 @@ fn call(
     party: &str,
 ) -> (u16, Vec<u8>) {
     static ORIGIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let origin = ORIGIN.get_or_init(|| credence::client::service_origin(addr).unwrap());
-    credence::client::call(
+    let origin = ORIGIN.get_or_init(|| credence::party::client::service_origin(addr).unwrap());
+    credence::party::client::call(
         addr,
         origin,
         method,
@@ -67,7 +66,7 @@ fn main() {
     let clients: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(8);
     let dir = std::env::temp_dir().join(format!("credence-load-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let opened = credence::serve::open(&dir, &mut |m| eprintln!("{m}")).unwrap();
+    let opened = credence::server::process::open(&dir, &mut |m| eprintln!("{m}")).unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -148,7 +147,7 @@ fn main() {
             .iter()
             .map(|(a, v)| (AttributeId::new(a).unwrap(), *v))
             .collect();
-        let r = seal(
+        let r = encrypt_record(
             &Catalog::builtin(),
             &public.public_key,
             &public.crs,
@@ -159,14 +158,7 @@ fn main() {
             &vals,
         )
         .unwrap();
-        let (st, b) = call(
-            &addr,
-            "POST",
-            "/v1/holder/sealed",
-            &encode_sealed_upload(&r),
-            k,
-            h,
-        );
+        let (st, b) = call(&addr, "POST", "/v1/holder/sealed", &r.to_bytes(), k, h);
         assert_eq!(st, 200, "{}", String::from_utf8_lossy(&b));
     }
     let query = serde_json::to_vec(&serde_json::json!({
@@ -178,7 +170,7 @@ fn main() {
     // The proven path: the subject registers, the holders commit, the subject proves once; the
     // bank then submits that package over and over.
     let proof_query = {
-        use credence::client::Client;
+        use credence::party::client::Client;
         use credence::protocols::identifiers::{SubjectId, SubjectKind};
         let id = SubjectId::parse(SubjectKind::Enterprise, "914403001922038216").unwrap();
         let op = Client::new(&addr, PartyId::new("operator").unwrap(), operator.clone());
@@ -207,7 +199,7 @@ fn main() {
                 .iter()
                 .map(|(a, v)| (AttributeId::new(a).unwrap(), *v))
                 .collect();
-            let items = credence::roles::commit_attributes(
+            let items = credence::party::holder::commit_attributes(
                 &Catalog::builtin(),
                 holder.party(),
                 k,
@@ -225,7 +217,7 @@ fn main() {
             .as_secs()
             / 86_400) as u32;
         let policy = credence::circuits::policy::builtin("public_procurement").unwrap();
-        let package = credence::roles::prove(
+        let package = credence::party::subject::prove(
             &policy,
             day,
             who,

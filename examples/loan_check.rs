@@ -9,13 +9,13 @@
 
 use credence::circuits::catalog::Catalog;
 use credence::circuits::policy::BUILTIN_POLICIES;
-use credence::client::{Client, Question};
-use credence::fhe::holder::seal;
 use credence::fhe::keys::PublicMaterial;
+use credence::party::client::{Client, Question};
+use credence::party::holder::encrypt_record;
 use credence::protocols::identifiers::{SubjectId, Uscc};
 use credence::protocols::names::{AttributeId, PartyId};
 use credence::protocols::signing::{Role, SigningKey};
-use credence::serve::{operator_key, LocalRegion};
+use credence::server::process::{operator_key, LocalRegion};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -77,7 +77,7 @@ fn run(dir: &std::path::Path) -> Result<(), Error> {
             .iter()
             .map(|(a, v)| Ok((AttributeId::new(a)?, *v)))
             .collect::<Result<_, Error>>()?;
-        let record = seal(
+        let record = encrypt_record(
             &catalog,
             &public.public_key,
             &public.crs,

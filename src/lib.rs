@@ -6,27 +6,28 @@
 //! tamper-evident log that privacy auditors verify.
 //!
 //! Everything a verifier needs lives in [`credence_protocols`]; policies live in
-//! [`credence_circuits`]. This crate is the service around them: the HTTP API ([`service`]) on
-//! a storage trait ([`store`]) with the log ([`log_service`]), request authentication
-//! ([`auth`]), the FHE engine ([`fhe`]), the key authority ([`key_authority`]), the typed client
-//! ([`client`]), what each party does on its own machine ([`roles`], [`cli`]), the auditor
-//! ([`audit`]), witnessing ([`witness`]), `credence serve` ([`serve`]) and `credence demo`
-//! ([`demo`]).
+//! [`credence_circuits`]. This crate is laid out by who runs the code:
+//!
+//! | module | who runs it |
+//! |---|---|
+//! | [`server`] | the service process: HTTP API, log, compute engine, storage schema |
+//! | [`key_authority`] | the key authority (client key, decryption, its signing key) |
+//! | [`witness`] | an independent witness that cosigns checkpoints |
+//! | [`party`] | holders, subjects, banks and auditors, on their own machines (never imports `server`) |
+//! | [`fhe`] | TFHE keys and the engine, shared by the server, the key authority and the auditor |
+//! | [`store`] | the storage trait and its backends |
+//! | [`tls`] | TLS for the service's listener and every party's connection |
+//! | [`cli`] | the `credence` command |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod audit;
-pub mod auth;
 pub mod cli;
-pub mod client;
-pub mod demo;
 pub mod fhe;
 pub mod key_authority;
-pub mod log_service;
-pub mod roles;
-pub mod serve;
-pub mod service;
+pub mod party;
+pub mod server;
 pub mod store;
+pub mod tls;
 pub mod witness;
 
 pub use credence_circuits as circuits;

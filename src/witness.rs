@@ -288,7 +288,7 @@ pub fn router(witness: Arc<Witness>) -> axum::Router {
             Err(e) => {
                 return error_response(
                     400,
-                    "malformed_json",
+                    "invalid_request",
                     &format!("malformed JSON body: {e}"),
                     None,
                 )
@@ -296,7 +296,7 @@ pub fn router(witness: Arc<Witness>) -> axum::Router {
         };
         let proof = match req.consistency.as_deref().map(hex::decode) {
             Some(Err(_)) => {
-                return error_response(400, "bad_request", "consistency: not hex", None)
+                return error_response(400, "invalid_request", "consistency: not hex", None)
             }
             Some(Ok(p)) => Some(p),
             None => None,
@@ -314,7 +314,7 @@ pub fn router(witness: Arc<Witness>) -> axum::Router {
                     CosignError::Equivocation(_) => "equivocation",
                     CosignError::UnknownLog(_) => "forbidden",
                     CosignError::Store(_) => "internal",
-                    _ => "bad_request",
+                    _ => "invalid_request",
                 };
                 let message = if status == 500 {
                     tracing::error!(error = %e, "witness store");
@@ -403,7 +403,7 @@ impl WitnessClient {
                     body["consistency"] = hex::encode(p).into();
                 }
             }
-            let (status, headers, out) = crate::client::plain_post(
+            let (status, headers, out) = crate::party::client::plain_post(
                 &self.addr,
                 "/v1/witness/cosign",
                 body.to_string().as_bytes(),
@@ -432,7 +432,7 @@ impl WitnessClient {
                     return Err(format!(
                         "witness {} refused (HTTP {status}): {}",
                         self.verifier.name,
-                        crate::client::error_message(&out)
+                        crate::party::client::error_message(&out)
                     ))
                 }
             }

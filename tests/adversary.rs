@@ -15,7 +15,7 @@
 mod common;
 
 use common::region::{commit, keys, raw_commitment, seal, seal_raw, Options, Region};
-use credence::client::{anchors_to_json, Client, ClientError, Question};
+use credence::party::client::{anchors_to_json, Client, ClientError, Question};
 use credence::protocols::identifiers::{SubjectId, SubjectKind, Uscc};
 use credence::protocols::log::entry::Outcome;
 use credence::protocols::names::{AttributeId, PartyId};
@@ -55,7 +55,7 @@ fn bank_check(
     bank: &Client,
     id: &SubjectId,
     policy: &str,
-    a: &credence::client::Answer,
+    a: &credence::party::client::Answer,
 ) -> credence::protocols::verdict::VerifiedVerdict {
     let pinned = credence::circuits::policy::builtin(policy).unwrap().pin();
     let (subject, _) = bank.pseudonym(id).unwrap();
@@ -95,7 +95,7 @@ fn seeded_party(r: &Region, dir: &Path, name: &str, role: Role) -> (Client, Stri
     let id = PartyId::new(name).unwrap();
     r.operator.register_party(&id, &key.public(), None).unwrap();
     let file = dir.join(format!("{name}.party"));
-    credence::cli::write_party(&file, name, role, &seed, None, None).unwrap();
+    credence::party::keyfile::write_party(&file, name, role, &seed, None, None).unwrap();
     (
         Client::with_origin(r.addr(), &r.anchors.log.name, id, key),
         file.display().to_string(),
@@ -480,10 +480,10 @@ fn a_later_record_of_another_attribute_does_not_drop_a_listing() {
     assert_eq!(v.coverage.len(), 7, "{:?}", v.coverage);
     // The auditor re-checks the evaluation: inputs complete, current, in log order.
     let auditor = r.party("auditor.drop", Role::Auditor);
-    let report = credence::audit::audit(
+    let report = credence::party::auditor::audit(
         &auditor,
         &r.anchors,
-        &credence::audit::AuditOptions {
+        &credence::party::auditor::AuditOptions {
             previous: None,
             replay: 1,
             engine: Some(&keys().engine),
@@ -700,7 +700,7 @@ fn a_request_signed_for_another_region_is_refused() {
     // A request signed for Beijing, sent (replayed) to Tianjin.
     let body = serde_json::json!({"kind": "enterprise", "id": "91110108MA01AB2C3T"}).to_string();
     let before = tianjin.snapshot();
-    let (status, out) = credence::client::call(
+    let (status, out) = credence::party::client::call(
         tianjin.addr(),
         "credence.test/beijing",
         "POST",
@@ -714,7 +714,7 @@ fn a_request_signed_for_another_region_is_refused() {
     assert!(String::from_utf8_lossy(&out).contains("bad signature"));
     assert_eq!(tianjin.snapshot(), before);
     // Signed for Tianjin, it is answered.
-    let (status, _) = credence::client::call(
+    let (status, _) = credence::party::client::call(
         tianjin.addr(),
         "credence.test/tianjin",
         "POST",
@@ -798,10 +798,10 @@ fn a_purpose_that_would_poison_the_log_is_refused() {
     bank.entries(0, size).unwrap();
     subject.subject_queries().unwrap();
     let auditor = r.party("auditor.poison", Role::Auditor);
-    let report = credence::audit::audit(
+    let report = credence::party::auditor::audit(
         &auditor,
         &r.anchors,
-        &credence::audit::AuditOptions {
+        &credence::party::auditor::AuditOptions {
             previous: None,
             replay: 0,
             engine: None,
@@ -863,7 +863,7 @@ mod accepted_requests_keep_the_log_readable {
             }
             let all = w.auditor.entries(0, after).unwrap();
             prop_assert_eq!(all.len() as u64, after);
-            prop_assert!(all.iter().all(|(_, e)| matches!(e, credence::client::Entry::Leaf(_))));
+            prop_assert!(all.iter().all(|(_, e)| matches!(e, credence::party::client::Entry::Leaf(_))));
             w.subject.subject_queries().unwrap();
             w.bank.entries(0, after).unwrap();
         }
@@ -1080,15 +1080,15 @@ fn a_partner_cannot_show_two_views_of_its_log() {
                 async move { axum::Json(serde_json::json!({ "proof": p })) }
             }),
         );
-    let fake = credence::serve::Running::start(fake).unwrap();
+    let fake = credence::server::process::Running::start(fake).unwrap();
     let bj_witness = SigningKey::generate(Role::Witness, &mut rng);
     let beijing = Region::with(Options {
         origin: "credence.test/beijing".into(),
-        partners: Some(credence::service::Witness {
+        partners: Some(credence::server::Witness {
             name: "credence.test/beijing".into(),
             key: bj_witness,
             partners: vec![tj_verifier.clone()],
-            forward: vec![credence::service::Forward {
+            forward: vec![credence::server::Forward {
                 origin: origin.into(),
                 addr: fake.addr.clone(),
                 anchors: TrustAnchors {
@@ -1107,7 +1107,7 @@ fn a_partner_cannot_show_two_views_of_its_log() {
     beijing.publish("public_procurement");
     let bank = beijing.party("bank.bj", Role::Bank);
     // Beijing witnesses view A.
-    let (status, _, out) = credence::client::plain_post(
+    let (status, _, out) = credence::party::client::plain_post(
         beijing.addr(),
         "/v1/witness/cosign",
         serde_json::json!({ "checkpoint": sign(&a).to_text() })
@@ -1142,7 +1142,7 @@ fn a_partner_cannot_show_two_views_of_its_log() {
 fn metrics_label_only_matched_routes() {
     let r = Region::new();
     for i in 0..20 {
-        let (status, _, _) = credence::client::http(
+        let (status, _, _) = credence::party::client::http(
             r.addr(),
             "GET",
             &format!("/v1/nope{i}/%22%7D%0Ainjected"),
@@ -1152,7 +1152,7 @@ fn metrics_label_only_matched_routes() {
         .unwrap();
         assert_eq!(status, 404);
     }
-    let (_, _, m) = credence::client::http(r.addr(), "GET", "/metrics", &[], b"").unwrap();
+    let (_, _, m) = credence::party::client::http(r.addr(), "GET", "/metrics", &[], b"").unwrap();
     let m = String::from_utf8_lossy(&m);
     assert!(m.contains("route=\"unmatched\",status=\"404\"} 20"), "{m}");
     assert!(!m.contains("nope") && !m.contains("injected"), "{m}");
@@ -1207,7 +1207,8 @@ fn a_small_order_sealing_key_is_refused_at_registration() {
 fn anchors_do_not_grow_with_the_registry() {
     let r = Region::new();
     let size = || {
-        let (_, _, b) = credence::client::http(r.addr(), "GET", "/v1/anchors", &[], b"").unwrap();
+        let (_, _, b) =
+            credence::party::client::http(r.addr(), "GET", "/v1/anchors", &[], b"").unwrap();
         b.len()
     };
     let before = size();
@@ -1299,7 +1300,7 @@ fn a_commitment_superseded_by_a_later_sealed_listing_cannot_be_proven_over() {
         who,
     } = procurement("stale", "91110108MA02CD4E", 0);
     let policy = credence::circuits::policy::builtin("public_procurement").unwrap();
-    let package = credence::roles::prove(
+    let package = credence::party::subject::prove(
         &policy,
         DAY,
         who,
@@ -1392,7 +1393,7 @@ fn a_bogus_consistency_proof_plants_no_alarm() {
     let origin = "credence.test/partner";
     let partner_log = SigningKey::generate(Role::Log, &mut rand::thread_rng());
     let r = Region::with(Options {
-        partners: Some(credence::service::Witness {
+        partners: Some(credence::server::Witness {
             name: "credence.test/region".into(),
             key: SigningKey::generate(Role::Witness, &mut rand::thread_rng()),
             partners: vec![NoteVerifier::log(origin, partner_log.public()).unwrap()],
@@ -1415,9 +1416,13 @@ fn a_bogus_consistency_proof_plants_no_alarm() {
         if let Some(p) = proof {
             body["consistency"] = hex::encode(p).into();
         }
-        credence::client::plain_post(r.addr(), "/v1/witness/cosign", body.to_string().as_bytes())
-            .unwrap()
-            .0
+        credence::party::client::plain_post(
+            r.addr(),
+            "/v1/witness/cosign",
+            body.to_string().as_bytes(),
+        )
+        .unwrap()
+        .0
     };
     for i in 0..4u32 {
         tree.append(&i.to_be_bytes());
@@ -1468,7 +1473,7 @@ fn a_hidden_query_cannot_be_confirmed_by_guessing() {
         .unwrap();
     let qi = a.json["log_indices"]["query"].as_u64().unwrap();
     let hidden = two.entries(qi, qi + 1).unwrap().pop().unwrap().1;
-    assert!(matches!(hidden, credence::client::Entry::Hidden(_)));
+    assert!(matches!(hidden, credence::party::client::Entry::Hidden(_)));
     let (who, _) = two.pseudonym(&id).unwrap();
     let policy_hash = credence::circuits::policy::builtin("public_procurement")
         .unwrap()

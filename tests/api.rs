@@ -6,10 +6,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use credence::circuits::catalog::Catalog;
 use credence::fhe::engine::Engine;
-use credence::fhe::holder::seal;
 use credence::fhe::keys::generate;
 use credence::key_authority::KeyAuthority;
-use credence::log_service::{CheckpointPolicy, LogService};
+use credence::party::holder::encrypt_record;
 use credence::protocols::log::checkpoint::{NoteVerifier, SignedCheckpoint};
 use credence::protocols::log::entry::LogLeaf;
 use credence::protocols::log::{InclusionProof, LogHasher, Sha3Log};
@@ -18,7 +17,8 @@ use credence::protocols::pseudonym::{Pseudonym, PseudonymKey};
 use credence::protocols::request::RequestStatement;
 use credence::protocols::signing::{PublicKey, Role, SigningKey};
 use credence::protocols::verdict::VerdictReceipt;
-use credence::service::{encode_sealed_upload, router, ServiceParts, ServiceState};
+use credence::server::log::{CheckpointPolicy, LogService};
+use credence::server::{router, ServiceParts, ServiceState};
 use credence::store::memory::MemoryStore;
 use credence::store::{Batch, Store, Table};
 use rand::RngCore;
@@ -64,13 +64,13 @@ fn service() -> Svc {
 }
 
 /// [`service`] with another log origin, witnessing `witness`'s partners.
-fn service_as(origin: &str, witness: Option<credence::service::Witness>) -> Svc {
+fn service_as(origin: &str, witness: Option<credence::server::Witness>) -> Svc {
     let w = world();
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let mut rng = rand::thread_rng();
     let operator = SigningKey::generate(Role::Operator, &mut rng);
     let mut b = Batch::new();
-    credence::auth::Authenticator::register(
+    credence::server::auth::Authenticator::register(
         &mut b,
         &PartyId::new("operator").unwrap(),
         &operator.public(),
@@ -110,7 +110,7 @@ fn service_as(origin: &str, witness: Option<credence::service::Witness>) -> Svc 
 }
 
 /// Entries a reader was shown in full (panics on a hidden one).
-fn shown(v: Vec<(u64, credence::client::Entry)>) -> Vec<(u64, LogLeaf)> {
+fn shown(v: Vec<(u64, credence::party::client::Entry)>) -> Vec<(u64, LogLeaf)> {
     v.into_iter()
         .map(|(i, e)| (i, e.into_leaf().expect("an entry shown in full")))
         .collect()
@@ -243,7 +243,7 @@ fn sealed(
         .iter()
         .map(|(a, v)| (AttributeId::new(a).unwrap(), *v))
         .collect();
-    let r = seal(
+    let r = encrypt_record(
         &Catalog::builtin(),
         &w.engine.public().public_key,
         &w.engine.public().crs,
@@ -254,7 +254,7 @@ fn sealed(
         &values,
     )
     .unwrap();
-    encode_sealed_upload(&r)
+    r.to_bytes()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -407,7 +407,9 @@ async fn sealed_path_story_over_http() {
     assert_eq!(st, StatusCode::OK);
     let m = String::from_utf8(b).unwrap();
     assert!(
-        m.contains("credence_requests_total{route=\"/v1/bank/query\",status=\"200\"} 2"),
+        m.contains(
+            "credence_requests_total{method=\"post\",route=\"/v1/bank/query\",status=\"200\"} 2"
+        ),
         "{m}"
     );
     let (st, b) = send(
@@ -457,7 +459,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
         "{}",
         String::from_utf8_lossy(&b)
     );
-    assert!(json(&b)["error"]
+    assert!(json(&b)["error"]["message"]
         .as_str()
         .unwrap()
         .contains("missing header"));
@@ -486,7 +488,10 @@ async fn bad_input_is_refused_and_changes_nothing() {
     );
     let (st, b) = send(&svc.app, again).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
-    assert!(json(&b)["error"].as_str().unwrap().contains("replayed"));
+    assert!(json(&b)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("replayed"));
 
     // Wrong role: 403.
     let (st, b) = send(
@@ -513,7 +518,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
     )
     .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
-    let e = json(&b)["error"].as_str().unwrap().to_string();
+    let e = json(&b)["error"]["message"].as_str().unwrap().to_string();
     assert!(e.contains("18"), "{e}");
 
     // A person without consent: 403. Unknown policy: 404.
@@ -539,7 +544,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
     )
     .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    assert!(json(&b)["error"]
+    assert!(json(&b)["error"]["message"]
         .as_str()
         .unwrap()
         .contains("no_such_policy"));
@@ -590,7 +595,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
         request(
             "POST",
             "/v1/holder/sealed",
-            vec![0u8; credence::service::MAX_SEALED_BODY + 1],
+            vec![0u8; credence::server::MAX_SEALED_BODY + 1],
             Some((&credit, "credit.bad")),
         ),
     )
@@ -635,17 +640,19 @@ async fn bad_input_is_refused_and_changes_nothing() {
 /// the query, and the auditor finds that consent.
 #[test]
 fn proven_path_subjects_and_consents_over_http() {
-    use credence::client::{Client, ClientError, Question};
+    use credence::party::client::{Client, ClientError, Question};
+    use credence::party::holder::commit_attributes;
+    use credence::party::subject::{prove, prove_offline};
+    use credence::party::RoleError;
     use credence::protocols::consent::{Consent, SignedConsent};
     use credence::protocols::identifiers::{SubjectId, SubjectKind};
     use credence::protocols::log::entry::{LogEntry, Outcome};
     use credence::protocols::question::Question as VQ;
     use credence::protocols::seal::SealingSecretKey;
-    use credence::roles::{commit_attributes, prove, prove_offline, RoleError};
 
     let svc = service();
     let store = svc.store.clone();
-    let running = credence::serve::Running::start(svc.app.clone()).unwrap();
+    let running = credence::server::process::Running::start(svc.app.clone()).unwrap();
     let addr = running.addr.clone();
     let mut rng = rand::thread_rng();
     let operator = Client::new(
@@ -959,10 +966,10 @@ fn proven_path_subjects_and_consents_over_http() {
     }
 
     // The audit over this log: every verdict re-verifies, the consent is found, no problems.
-    let report = credence::audit::audit(
+    let report = credence::party::auditor::audit(
         &auditor,
         &anchors,
-        &credence::audit::AuditOptions {
+        &credence::party::auditor::AuditOptions {
             previous: None,
             replay: 1,
             engine: Some(&world().engine),
@@ -991,14 +998,16 @@ fn proven_path_subjects_and_consents_over_http() {
 #[test]
 fn a_listing_lapses_by_itself_at_the_end_of_its_period() {
     use credence::circuits::periods::{parse_date, Regimes};
-    use credence::client::{Client, Question};
+    use credence::party::client::{Client, Question};
+    use credence::party::holder::commit_attributes;
+    use credence::party::subject::{prove, prove_offline};
+    use credence::party::RoleError;
     use credence::protocols::identifiers::{SubjectId, SubjectKind};
     use credence::protocols::log::entry::{LogEntry, Outcome};
     use credence::protocols::seal::SealingSecretKey;
-    use credence::roles::{commit_attributes, prove, prove_offline, RoleError};
 
     let svc = service();
-    let running = credence::serve::Running::start(svc.app.clone()).unwrap();
+    let running = credence::server::process::Running::start(svc.app.clone()).unwrap();
     let addr = running.addr.clone();
     let mut rng = rand::thread_rng();
     let operator = Client::new(
@@ -1102,7 +1111,7 @@ fn a_listing_lapses_by_itself_at_the_end_of_its_period() {
             "attribute": "market.abnormal_operation", "class": "grave", "decided": decided,
         }),
     ) {
-        Err(credence::client::ClientError::Status {
+        Err(credence::party::client::ClientError::Status {
             status: 400,
             message,
         }) => {
@@ -1180,14 +1189,16 @@ fn a_listing_lapses_by_itself_at_the_end_of_its_period() {
 #[test]
 fn credit_repair_ends_a_listing_with_a_receipt() {
     use credence::circuits::periods::{parse_date, Regimes};
-    use credence::client::{Client, ClientError, Question};
+    use credence::party::client::{Client, ClientError, Question};
+    use credence::party::holder::commit_attributes;
+    use credence::party::subject::{prove, prove_offline};
+    use credence::party::RoleError;
     use credence::protocols::identifiers::{SubjectId, SubjectKind};
     use credence::protocols::log::entry::{LogEntry, Outcome};
     use credence::protocols::seal::SealingSecretKey;
-    use credence::roles::{commit_attributes, prove, prove_offline, RoleError};
 
     let svc = service();
-    let running = credence::serve::Running::start(svc.app.clone()).unwrap();
+    let running = credence::server::process::Running::start(svc.app.clone()).unwrap();
     let addr = running.addr.clone();
     let operator = Client::new(
         &addr,
@@ -1463,15 +1474,17 @@ fn credit_repair_ends_a_listing_with_a_receipt() {
 /// answers by another holder or twice, are refused.
 #[test]
 fn disputes_are_answered_or_flagged() {
-    use credence::client::{Client, ClientError};
+    use credence::party::client::{Client, ClientError};
+    use credence::party::holder::commit_attributes;
+    use credence::party::subject::{prove, prove_offline};
+    use credence::party::RoleError;
     use credence::protocols::dispute::{Dispute, SignedDispute};
     use credence::protocols::identifiers::{SubjectId, SubjectKind};
     use credence::protocols::log::entry::{DisputeOutcome, LogEntry};
     use credence::protocols::seal::SealingSecretKey;
-    use credence::roles::{commit_attributes, prove, prove_offline, RoleError};
 
     let svc = service();
-    let running = credence::serve::Running::start(svc.app.clone()).unwrap();
+    let running = credence::server::process::Running::start(svc.app.clone()).unwrap();
     let addr = running.addr.clone();
     let operator = Client::new(
         &addr,
@@ -1664,7 +1677,7 @@ fn disputes_are_answered_or_flagged() {
     .unwrap();
     let verdict = bank
         .query_proven(
-            &credence::client::Question {
+            &credence::party::client::Question {
                 subject: &id,
                 policy: "public_procurement",
                 day,
@@ -1715,7 +1728,7 @@ fn disputes_are_answered_or_flagged() {
 
     // The auditor, after the answer day: exactly the open dispute is flagged.
     let anchors = market.anchors().unwrap();
-    let opts = |today| credence::audit::AuditOptions {
+    let opts = |today| credence::party::auditor::AuditOptions {
         previous: None,
         replay: 0,
         engine: None,
@@ -1726,7 +1739,7 @@ fn disputes_are_answered_or_flagged() {
     operator
         .register_party(auditor.party(), &auditor.key().public(), None)
         .unwrap();
-    let report = credence::audit::audit(&auditor, &anchors, &opts(day + 16)).unwrap();
+    let report = credence::party::auditor::audit(&auditor, &anchors, &opts(day + 16)).unwrap();
     assert!(report.ok(), "{}", report.render());
     assert_eq!(report.flags.len(), 1, "{:?}", report.flags);
     assert!(
@@ -1734,7 +1747,7 @@ fn disputes_are_answered_or_flagged() {
         "{:?}",
         report.flags
     );
-    let report = credence::audit::audit(&market, &anchors, &opts(day)).unwrap();
+    let report = credence::party::auditor::audit(&market, &anchors, &opts(day)).unwrap();
     assert!(report.flags.is_empty(), "{:?}", report.flags);
     running.stop();
 }
@@ -1744,14 +1757,14 @@ fn disputes_are_answered_or_flagged() {
 /// needs no breaches, answers "yes" before and "no" after — on the sealed path.
 #[test]
 fn a_recorded_pledge_breach_changes_the_rongque_verdict() {
-    use credence::client::{Client, ClientError, Question};
+    use credence::party::client::{Client, ClientError, Question};
     use credence::protocols::dispute::{Pledge, SignedPledge};
     use credence::protocols::identifiers::{SubjectId, SubjectKind};
     use credence::protocols::log::entry::{LogEntry, Outcome};
     use credence::protocols::seal::SealingSecretKey;
 
     let svc = service();
-    let running = credence::serve::Running::start(svc.app.clone()).unwrap();
+    let running = credence::server::process::Running::start(svc.app.clone()).unwrap();
     let addr = running.addr.clone();
     let operator = Client::new(
         &addr,
@@ -1799,7 +1812,7 @@ fn a_recorded_pledge_breach_changes_the_rongque_verdict() {
             .iter()
             .map(|(a, v)| (AttributeId::new(a).unwrap(), *v))
             .collect();
-        let r = seal(
+        let r = encrypt_record(
             &Catalog::builtin(),
             &public.public_key,
             &public.crs,
@@ -1892,7 +1905,7 @@ fn a_recorded_pledge_breach_changes_the_rongque_verdict() {
 /// that keep both signed checkpoints; a non-partner's checkpoint is refused.
 #[test]
 fn a_partner_region_witnesses_and_catches_equivocation() {
-    use credence::client::{call, Client};
+    use credence::party::client::{call, Client};
     use credence::protocols::log::checkpoint::Checkpoint;
 
     let tianjin = service_as("credence.test/tianjin", None);
@@ -1900,15 +1913,15 @@ fn a_partner_region_witnesses_and_catches_equivocation() {
     let tj_log = NoteVerifier::log("credence.test/tianjin", tianjin.log_key.public()).unwrap();
     let beijing = service_as(
         "credence.test/beijing",
-        Some(credence::service::Witness {
+        Some(credence::server::Witness {
             name: "credence.test/beijing".into(),
             key: wkey.clone(),
             partners: vec![tj_log.clone()],
             forward: vec![],
         }),
     );
-    let tj = credence::serve::Running::start(tianjin.app.clone()).unwrap();
-    let bj = credence::serve::Running::start(beijing.app.clone()).unwrap();
+    let tj = credence::server::process::Running::start(tianjin.app.clone()).unwrap();
+    let bj = credence::server::process::Running::start(beijing.app.clone()).unwrap();
     let tj_op = Client::new(
         &tj.addr,
         PartyId::new("operator").unwrap(),
@@ -2036,10 +2049,10 @@ fn a_partner_region_witnesses_and_catches_equivocation() {
     .unwrap();
     assert_eq!(cosign(&fake.to_text(), None).0, 400);
     // Beijing's auditor sees the alarm.
-    let report = credence::audit::audit(
+    let report = credence::party::auditor::audit(
         &bj_op,
         &bj_op.anchors().unwrap(),
-        &credence::audit::AuditOptions {
+        &credence::party::auditor::AuditOptions {
             previous: None,
             replay: 0,
             engine: None,
@@ -2076,11 +2089,11 @@ fn a_partner_region_witnesses_and_catches_equivocation() {
 /// detects an injected equivocation.
 #[test]
 fn a_query_is_forwarded_to_the_region_holding_the_records() {
-    use credence::client::{Client, ClientError};
+    use credence::party::client::{Client, ClientError};
     use credence::protocols::log::entry::{LogEntry, Outcome};
 
     let tianjin = service_as("credence.test/tianjin", None);
-    let tj = credence::serve::Running::start(tianjin.app.clone()).unwrap();
+    let tj = credence::server::process::Running::start(tianjin.app.clone()).unwrap();
     let tj_op = Client::new(
         &tj.addr,
         PartyId::new("operator").unwrap(),
@@ -2134,7 +2147,7 @@ fn a_query_is_forwarded_to_the_region_holding_the_records() {
             .iter()
             .map(|(a, v)| (AttributeId::new(a).unwrap(), *v))
             .collect();
-        let r = seal(
+        let r = encrypt_record(
             &Catalog::builtin(),
             &public.public_key,
             &public.crs,
@@ -2152,11 +2165,11 @@ fn a_query_is_forwarded_to_the_region_holding_the_records() {
     let beijing_witness = SigningKey::generate(Role::Witness, &mut rand::thread_rng());
     let beijing = service_as(
         "credence.test/beijing",
-        Some(credence::service::Witness {
+        Some(credence::server::Witness {
             name: "credence.test/beijing".into(),
             key: beijing_witness.clone(),
             partners: vec![tj_log.clone()],
-            forward: vec![credence::service::Forward {
+            forward: vec![credence::server::Forward {
                 origin: "credence.test/tianjin".into(),
                 addr: tj.addr.clone(),
                 anchors: credence::protocols::verdict::TrustAnchors {
@@ -2171,7 +2184,7 @@ fn a_query_is_forwarded_to_the_region_holding_the_records() {
             }],
         }),
     );
-    let bj = credence::serve::Running::start(beijing.app.clone()).unwrap();
+    let bj = credence::server::process::Running::start(beijing.app.clone()).unwrap();
     let bj_op = Client::new(
         &bj.addr,
         PartyId::new("operator").unwrap(),
@@ -2252,7 +2265,7 @@ fn a_query_is_forwarded_to_the_region_holding_the_records() {
     let cp = tj_op.checkpoint().unwrap();
     let cosign = |text: String| {
         let body = serde_json::json!({ "checkpoint": text });
-        let (st, b) = credence::client::call(
+        let (st, b) = credence::party::client::call(
             &bj.addr,
             "credence.test/beijing",
             "POST",
@@ -2285,10 +2298,10 @@ fn a_query_is_forwarded_to_the_region_holding_the_records() {
     )
     .unwrap();
     assert_eq!(cosign(forged.to_text()).0, 409);
-    let report = credence::audit::audit(
+    let report = credence::party::auditor::audit(
         &bj_op,
         &bj_op.anchors().unwrap(),
-        &credence::audit::AuditOptions {
+        &credence::party::auditor::AuditOptions {
             previous: None,
             replay: 0,
             engine: None,
@@ -2316,14 +2329,14 @@ fn a_query_is_forwarded_to_the_region_holding_the_records() {
 /// the same draw.
 #[test]
 fn graded_supervision_draws_inspections_from_a_logged_checkpoint() {
-    use credence::client::{Client, Question};
+    use credence::party::client::{Client, Question};
     use credence::protocols::identifiers::{SubjectId, Uscc};
     use credence::protocols::inspection::draw;
     use credence::protocols::log::entry::Outcome;
     use std::collections::BTreeMap;
 
     let svc = service();
-    let running = credence::serve::Running::start(svc.app.clone()).unwrap();
+    let running = credence::server::process::Running::start(svc.app.clone()).unwrap();
     let addr = running.addr.clone();
     let operator = Client::new(
         &addr,
@@ -2378,7 +2391,7 @@ fn graded_supervision_draws_inspections_from_a_logged_checkpoint() {
                 .iter()
                 .map(|(a, v)| (AttributeId::new(a).unwrap(), *v))
                 .collect();
-            let r = seal(
+            let r = encrypt_record(
                 &Catalog::builtin(),
                 &public.public_key,
                 &public.crs,

@@ -1,10 +1,10 @@
 //! Request authentication: signed by a registered key, inside the time window, once; the role
 //! decides 403. Every refusal leaves the store as it was (but for the accepted nonces).
 
-use credence::auth::{AuthError, Authenticator};
 use credence::protocols::names::PartyId;
 use credence::protocols::request::{RequestStatement, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIME};
 use credence::protocols::signing::{Role, SigningKey};
+use credence::server::auth::{AuthError, Authenticator};
 use credence::store::embedded::EmbeddedStore;
 use credence::store::{Batch, Store, Table};
 use std::collections::HashMap;
@@ -51,7 +51,7 @@ fn check(
     r: &Req,
     now: u64,
     allowed: &[Role],
-) -> Result<credence::auth::Caller, AuthError> {
+) -> Result<credence::server::auth::Caller, AuthError> {
     auth.authenticate(
         |h| r.headers.get(h).map(String::as_str),
         ORIGIN,

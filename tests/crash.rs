@@ -5,15 +5,14 @@
 mod common;
 
 use credence::circuits::catalog::Catalog;
-use credence::fhe::holder::seal;
 use credence::fhe::keys::PublicMaterial;
+use credence::party::holder::encrypt_record;
 use credence::protocols::log::checkpoint::{NoteVerifier, SignedCheckpoint};
 use credence::protocols::log::entry::{LogEntry, LogLeaf};
 use credence::protocols::log::{ConsistencyProof, Sha3Log};
 use credence::protocols::names::{AttributeId, PartyId};
 use credence::protocols::pseudonym::Pseudonym;
 use credence::protocols::signing::{Role, SigningKey};
-use credence::service::encode_sealed_upload;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
@@ -27,9 +26,9 @@ fn call(
     key: &SigningKey,
     party: &str,
 ) -> std::io::Result<(u16, Vec<u8>)> {
-    credence::client::call(
+    credence::party::client::call(
         addr,
-        &credence::client::service_origin(addr)?,
+        &credence::party::client::service_origin(addr)?,
         method,
         path,
         body,
@@ -88,7 +87,7 @@ fn acknowledged_submissions_survive_sigkill() {
     let public = PublicMaterial::load(&dir.join("keys")).unwrap();
     let records: Vec<Vec<u8>> = (1..=6u64)
         .map(|id| {
-            let r = seal(
+            let r = encrypt_record(
                 &Catalog::builtin(),
                 &public.public_key,
                 &public.crs,
@@ -99,7 +98,7 @@ fn acknowledged_submissions_survive_sigkill() {
                 &[(AttributeId::new("credit.serious_dishonesty").unwrap(), id)],
             )
             .unwrap();
-            encode_sealed_upload(&r)
+            r.to_bytes()
         })
         .collect();
     let (st, b) = call(&addr, "GET", "/v1/audit/checkpoint", b"", &holder, "credit").unwrap();

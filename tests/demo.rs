@@ -3,12 +3,12 @@
 //! verified "no" on the sealed path and cannot prove eligibility, and the audit (log, every
 //! verdict, an FHE replay) passes.
 
-use credence::demo::EnterpriseOutcome;
+use credence::cli::demo::EnterpriseOutcome;
 
 #[test]
 fn demo_story_outcomes() {
     let mut lines = Vec::new();
-    let report = credence::demo::run(&mut |l| lines.push(l.to_string())).expect("demo runs");
+    let report = credence::cli::demo::run(&mut |l| lines.push(l.to_string())).expect("demo runs");
     let got: Vec<(bool, Option<bool>)> = report
         .outcomes
         .iter()

@@ -2,12 +2,12 @@
 //! verify against signed checkpoints, appends are atomic with the data they describe, and the
 //! log survives reopening with a consistency proof across it.
 
-use credence::log_service::{CheckpointPolicy, LogService};
 use credence::protocols::log::checkpoint::NoteVerifier;
 use credence::protocols::log::entry::{LogEntry, LogLeaf};
 use credence::protocols::log::tree::MemoryTree;
 use credence::protocols::log::{LogHasher, Sha3Log};
 use credence::protocols::signing::{Role, SigningKey};
+use credence::server::log::{CheckpointPolicy, LogService};
 use credence::store::embedded::EmbeddedStore;
 use credence::store::{Batch, Store, Table};
 use rand::{Rng, SeedableRng};

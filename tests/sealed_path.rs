@@ -8,9 +8,10 @@ use credence::circuits::catalog::Catalog;
 use credence::circuits::eval::{evaluate, Inputs};
 use credence::circuits::policy::builtin;
 use credence::fhe::engine::{Engine, IngestError, StoredRecord};
-use credence::fhe::holder::{seal, SealError, SealedRecord};
 use credence::fhe::keys::{generate, PublicMaterial};
+use credence::fhe::SealedRecord;
 use credence::key_authority::{DecryptionRequest, KeyAuthority, Refusal, ReplayPolicy};
+use credence::party::holder::{encrypt_record, SealError};
 use credence::protocols::identifiers::SubjectKind;
 use credence::protocols::log::entry::Outcome;
 use credence::protocols::names::{AttributeId, PartyId};
@@ -91,7 +92,7 @@ fn seal_as(
 ) -> SealedRecord {
     let w = world();
     let values: Vec<(AttributeId, u64)> = values.iter().map(|(a, v)| (attr(a), *v)).collect();
-    seal(
+    encrypt_record(
         &Catalog::builtin(),
         &w.engine.public().public_key,
         &w.engine.public().crs,
@@ -562,7 +563,7 @@ fn ingest_refuses_bad_submissions_and_accepts_good_ones() {
         Err(IngestError::Catalog(_))
     ));
     // Holder tooling refuses out-of-range values and foreign attributes up front.
-    let err = seal(
+    let err = encrypt_record(
         &catalog,
         &w.engine.public().public_key,
         &w.engine.public().crs,

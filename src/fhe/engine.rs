@@ -5,8 +5,8 @@
 //! installed (`tfhe::set_server_key` is per thread); callers on async runtimes hand work to it
 //! and never run FHE on their own threads.
 
-use super::holder::{SealedRecord, MAX_LIST_BYTES};
 use super::keys::PublicMaterial;
+use super::{SealedRecord, MAX_LIST_BYTES};
 use crate::circuits::catalog::Catalog;
 use crate::circuits::fhe::exec::{blocks_read, evaluate_plan_on_blocks, LookupKey};
 use crate::circuits::fhe::plan::{Plan, PlanCost};
@@ -116,6 +116,8 @@ pub struct Evaluation {
 /// The compute engine.
 pub struct Engine {
     pool: rayon::ThreadPool,
+    queued: std::sync::atomic::AtomicU64,
+    running: std::sync::atomic::AtomicU64,
     lookup: LookupKey,
     public: PublicMaterial,
     list_params: IntegerProvenCompactCiphertextListConformanceParams,
@@ -144,6 +146,8 @@ impl Engine {
             );
         Ok(Engine {
             pool,
+            queued: Default::default(),
+            running: Default::default(),
             lookup,
             public,
             list_params,
@@ -155,9 +159,32 @@ impl Engine {
         &self.public
     }
 
-    /// Runs `f` on the engine's pool (the server key is installed there).
+    /// Runs `f` on the engine's pool (the server key is installed there), counted as queued
+    /// until a worker takes it and running until it returns.
     pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        self.pool.install(f)
+        use std::sync::atomic::Ordering;
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        self.pool.install(|| {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            self.running.fetch_add(1, Ordering::Relaxed);
+            let _done = Done(&self.running);
+            f()
+        })
+    }
+
+    /// Whether the engine can evaluate: its key material is loaded (at construction) and its
+    /// pool has workers.
+    pub fn ready(&self) -> bool {
+        self.pool.current_num_threads() > 0
+    }
+
+    /// Jobs waiting for a worker of the engine's pool, and jobs running on it.
+    pub fn load(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering;
+        (
+            self.queued.load(Ordering::Relaxed),
+            self.running.load(Ordering::Relaxed),
+        )
     }
 
     /// Checks and stores-ready a holder's sealed record: signature (first: cheapest), catalogue
@@ -436,4 +463,13 @@ impl Engine {
 pub fn read_output(bytes: &[u8], public: &PublicMaterial) -> Result<FheUint8, String> {
     let params = tfhe::FheUint8ConformanceParams::from(&public.server_key);
     safe_deserialize_conformant(bytes, MAX_OUTPUT_BYTES, &params)
+}
+
+/// Decrements the running count when a pool job ends (also when it panics).
+struct Done<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }

@@ -24,6 +24,8 @@ use tfhe::{ClientKey, CompactPublicKey, CompressedServerKey, Config, ConfigBuild
 
 /// Most bits one proven list may carry: 16 attributes of 16 bits.
 pub const CRS_MAX_BITS: usize = 16 * 16;
+/// The tfhe version and parameter set every key and ciphertext of this build belongs to.
+pub const PARAMETERS: &str = "tfhe 1.8 PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128 + COMP_PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128";
 /// Most attributes one sealed submission may carry (one list, one proof).
 pub const MAX_LIST_ATTRIBUTES: usize = CRS_MAX_BITS / 16;
 
@@ -216,6 +218,55 @@ impl PublicMaterial {
             public_key: de(&p.public_key)?,
             crs: de(&p.crs)?,
         })
+    }
+}
+
+/// What a holder needs to encrypt: the compact public key and the proof CRS (not the 100 MB
+/// server key). Served at `GET /v1/fhe/public`, fetched by `credence keys fetch`.
+#[derive(Clone)]
+pub struct EncryptionMaterial {
+    /// The compact public key.
+    pub public_key: CompactPublicKey,
+    /// The CRS for proofs of plaintext knowledge.
+    pub crs: CompactPkeCrs,
+}
+
+/// The serialized parts of the encryption material: `(name, bytes)`, as the files
+/// `public/public.key` and `public/crs.bin` hold them.
+pub fn encryption_parts(public: &PublicMaterial) -> Result<Vec<(&'static str, Vec<u8>)>, KeyError> {
+    let p = KeyPaths::new(Path::new("."));
+    Ok(vec![
+        ("public_key", ser(&p.public_key, &public.public_key)?),
+        ("crs", ser(&p.crs, &public.crs)?),
+    ])
+}
+
+impl EncryptionMaterial {
+    /// Reads `public/public.key` and `public/crs.bin` under `dir`.
+    pub fn load(dir: &Path) -> Result<Self, KeyError> {
+        let p = KeyPaths::new(dir);
+        Ok(EncryptionMaterial {
+            public_key: de(&p.public_key)?,
+            crs: de(&p.crs)?,
+        })
+    }
+
+    /// Checks and writes fetched parts under `dir` (each must deserialize: nothing is written
+    /// otherwise).
+    pub fn save_parts(dir: &Path, public_key: &[u8], crs: &[u8]) -> Result<Self, KeyError> {
+        let p = KeyPaths::new(dir);
+        let format = |path: &Path, reason: String| KeyError::Format {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let m = EncryptionMaterial {
+            public_key: safe_deserialize(public_key, KEY_FILE_LIMIT)
+                .map_err(|e| format(&p.public_key, e))?,
+            crs: safe_deserialize(crs, KEY_FILE_LIMIT).map_err(|e| format(&p.crs, e))?,
+        };
+        write_file(&p.public_key, public_key, false)?;
+        write_file(&p.crs, crs, false)?;
+        Ok(m)
     }
 }
 

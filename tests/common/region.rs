@@ -4,12 +4,11 @@
 //! operator, so tests register their parties under their own names.
 
 use credence::circuits::catalog::Catalog;
-use credence::client::Client;
 use credence::fhe::engine::Engine;
-use credence::fhe::holder::SealedRecord;
 use credence::fhe::keys::generate;
+use credence::fhe::SealedRecord;
 use credence::key_authority::KeyAuthority;
-use credence::log_service::{CheckpointPolicy, LogService};
+use credence::party::client::Client;
 use credence::protocols::identifiers::SubjectId;
 use credence::protocols::names::{AttributeId, PartyId};
 use credence::protocols::pseudonym::{Pseudonym, PseudonymKey};
@@ -17,8 +16,9 @@ use credence::protocols::seal::SealingSecretKey;
 use credence::protocols::sealed::{SealedSubmission, SignedSealedSubmission};
 use credence::protocols::signing::{PublicKey, Role, SigningKey};
 use credence::protocols::verdict::TrustAnchors;
-use credence::serve::Running;
-use credence::service::{router, ServiceParts, ServiceState};
+use credence::server::log::{CheckpointPolicy, LogService};
+use credence::server::process::Running;
+use credence::server::{router, ServiceParts, ServiceState};
 use credence::store::memory::MemoryStore;
 use credence::store::{Batch, Store, Table};
 use std::sync::{Arc, OnceLock};
@@ -61,7 +61,7 @@ pub struct Options {
     /// Quorum.
     pub witness_quorum: usize,
     /// Partner witnessing and forwarding.
-    pub partners: Option<credence::service::Witness>,
+    pub partners: Option<credence::server::Witness>,
 }
 
 impl Default for Options {
@@ -103,7 +103,7 @@ impl Region {
         let mut rng = rand::thread_rng();
         let operator = SigningKey::generate(Role::Operator, &mut rng);
         let mut b = Batch::new();
-        credence::auth::Authenticator::register(
+        credence::server::auth::Authenticator::register(
             &mut b,
             &PartyId::new("operator").unwrap(),
             &operator.public(),
@@ -219,7 +219,7 @@ pub fn seal(holder: &Client, who: Pseudonym, id: u64, values: &[(&str, u64)]) ->
         .iter()
         .map(|(a, v)| (AttributeId::new(a).unwrap(), *v))
         .collect();
-    credence::fhe::holder::seal(
+    credence::party::holder::encrypt_record(
         &Catalog::builtin(),
         &public.public_key,
         &public.crs,
@@ -282,7 +282,7 @@ pub fn commit(
         .collect();
     holder
         .submit_committed(
-            &credence::roles::commit_attributes(
+            &credence::party::holder::commit_attributes(
                 &Catalog::builtin(),
                 holder.party(),
                 holder.key(),

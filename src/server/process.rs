@@ -15,16 +15,16 @@
 //! DIR/operator.party             the same as a party file for the CLI (`--as`, 0600)
 //! ```
 
-use crate::auth::Authenticator;
 use crate::circuits::catalog::Catalog;
 use crate::fhe::engine::Engine;
 use crate::fhe::keys::{generate, write_file, KeyPaths, PublicMaterial, SecretMaterial};
 use crate::key_authority::KeyAuthority;
-use crate::log_service::{CheckpointPolicy, LogService};
 use crate::protocols::names::PartyId;
 use crate::protocols::pseudonym::PseudonymKey;
 use crate::protocols::signing::{Role, SigningKey};
-use crate::service::{router, ServiceParts, ServiceState};
+use crate::server::auth::Authenticator;
+use crate::server::log::{CheckpointPolicy, LogService};
+use crate::server::{router, ServiceParts, ServiceState};
 use crate::store::embedded::EmbeddedStore;
 use crate::store::{Batch, Store, Table};
 use std::path::{Path, PathBuf};
@@ -45,210 +45,7 @@ fn seed(path: &Path) -> Result<[u8; 32], Error> {
     Ok(s)
 }
 
-/// Service settings: `credence serve --config FILE` (TOML, every key optional), overridden by
-/// the environment (`CREDENCE_DIR`, `CREDENCE_ADDR`) and then by `--dir` / `--addr`.
-#[derive(Clone, Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Config {
-    /// Data directory (store, keys).
-    pub dir: PathBuf,
-    /// Listening address.
-    pub addr: String,
-    /// The log's origin (checkpoint name).
-    pub origin: String,
-    /// Concurrent FHE jobs admitted; more get 503.
-    pub fhe_slots: usize,
-    /// Accepted clock skew of signed requests, seconds.
-    pub window_secs: u64,
-    /// Sign a checkpoint after this many entries…
-    pub checkpoint_every_entries: u64,
-    /// …or after this many seconds with new entries.
-    pub checkpoint_every_seconds: u64,
-    /// Federation file: the partner regions' logs this service witnesses (TOML,
-    /// `[[partner]] origin = "…" log_key = "<64 hex digits>"`).
-    pub federation: Option<PathBuf>,
-    /// The witnesses that cosign this service's checkpoints (`[[witness]] vkey = "…"
-    /// address = "host:port"`).
-    #[serde(rename = "witness")]
-    pub witnesses: Vec<WitnessConfig>,
-    /// How many of them must cosign a checkpoint handed out with a receipt (default: all).
-    pub witness_quorum: Option<usize>,
-}
-
-/// One witness of this service's log.
-#[derive(Clone, Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WitnessConfig {
-    /// Its verifier key (`name+id+base64`, as `credence witness serve` prints it).
-    pub vkey: String,
-    /// Its address (`host:port`).
-    pub address: String,
-}
-
-impl WitnessConfig {
-    /// Parses `VKEY@ADDR` (the `--witness` flag).
-    pub fn parse(s: &str) -> Result<Self, Error> {
-        let (vkey, address) = s
-            .rsplit_once('@')
-            .ok_or("--witness takes VKEY@HOST:PORT (the witness's verifier key and address)")?;
-        Ok(WitnessConfig {
-            vkey: vkey.to_string(),
-            address: address.to_string(),
-        })
-    }
-
-    fn client(&self) -> Result<crate::witness::WitnessClient, Error> {
-        let verifier = crate::protocols::log::checkpoint::NoteVerifier::from_vkey(&self.vkey)
-            .map_err(|e| format!("witness key `{}`: {e}", self.vkey))?;
-        if verifier.key.role() != Role::Witness {
-            return Err(format!("`{}` is not a witness verifier key", self.vkey).into());
-        }
-        Ok(crate::witness::WitnessClient {
-            verifier,
-            addr: self.address.clone(),
-        })
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            dir: PathBuf::from("credence-data"),
-            addr: "127.0.0.1:8080".into(),
-            origin: "credence.local/log".into(),
-            fhe_slots: 4,
-            window_secs: 300,
-            checkpoint_every_entries: 256,
-            checkpoint_every_seconds: 60,
-            federation: None,
-            witnesses: Vec::new(),
-            witness_quorum: None,
-        }
-    }
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Partner {
-    origin: String,
-    log_key: String,
-    /// The partner's API address, to forward queries to it.
-    #[serde(default)]
-    address: Option<String>,
-    /// A party file (`credence party new bank …`) with this region's identity at the partner.
-    #[serde(default)]
-    party_file: Option<PathBuf>,
-    /// The partner's key authority key (64 hex digits): pinned, to verify its verdicts.
-    #[serde(default)]
-    key_authority_key: Option<String>,
-    /// The verifier keys of the partner's witnesses, and their quorum.
-    #[serde(default)]
-    witnesses: Vec<String>,
-    #[serde(default)]
-    witness_quorum: usize,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Federation {
-    #[serde(default)]
-    partner: Vec<Partner>,
-}
-
-/// The partner logs a federation file pins, and the routes to forward queries to them.
-pub type FederationRoutes = (
-    Vec<crate::protocols::log::checkpoint::NoteVerifier>,
-    Vec<crate::service::Forward>,
-);
-
-/// Reads a federation file: the partner logs' origins and keys, and (where `address` and
-/// `party_file` are given) how to forward queries to them.
-pub fn read_federation(path: &Path) -> Result<FederationRoutes, Error> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read federation {}: {e}", path.display()))?;
-    let f: Federation =
-        toml::from_str(&text).map_err(|e| format!("federation {}: {e}", path.display()))?;
-    let partners = f
-        .partner
-        .iter()
-        .map(|p| {
-            let key: [u8; 32] =
-                crate::protocols::request::parse_hex(&p.log_key).ok_or_else(|| {
-                    format!(
-                        "federation: partner `{}`: log_key is 64 hex digits",
-                        p.origin
-                    )
-                })?;
-            let key = crate::protocols::signing::PublicKey::from_bytes(Role::Log, &key)
-                .map_err(|e| format!("federation: partner `{}`: {e}", p.origin))?;
-            crate::protocols::log::checkpoint::NoteVerifier::log(&p.origin, key)
-                .map_err(|e| format!("federation: partner `{}`: {e}", p.origin).into())
-        })
-        .collect::<Result<Vec<_>, Error>>()?;
-    let mut forward = Vec::new();
-    for (p, log) in f.partner.iter().zip(&partners) {
-        let bad = |m: &str| -> Error { format!("federation: partner `{}`: {m}", p.origin).into() };
-        match (&p.address, &p.party_file) {
-            (Some(addr), Some(file)) => {
-                let party = crate::cli::Party::load(file).map_err(|e| e.to_string())?;
-                if party.key.role() != Role::Bank {
-                    return Err(bad("the party file must hold a bank key"));
-                }
-                let ka = p
-                    .key_authority_key
-                    .as_deref()
-                    .and_then(crate::protocols::request::parse_hex::<32>)
-                    .ok_or_else(|| bad("forwarding needs key_authority_key (64 hex digits) to verify its verdicts"))?;
-                let ka = crate::protocols::signing::PublicKey::from_bytes(Role::KeyAuthority, &ka)
-                    .map_err(|e| bad(&e.to_string()))?;
-                let witnesses = p
-                    .witnesses
-                    .iter()
-                    .map(|w| {
-                        crate::protocols::log::checkpoint::NoteVerifier::from_vkey(w)
-                            .map_err(|e| bad(&format!("witness `{w}`: {e}")))
-                    })
-                    .collect::<Result<Vec<_>, Error>>()?;
-                let anchors = crate::protocols::verdict::TrustAnchors {
-                    log: log.clone(),
-                    service: log.key,
-                    key_authority: ka,
-                    witnesses,
-                    witness_quorum: p.witness_quorum,
-                };
-                anchors.check().map_err(bad)?;
-                forward.push(crate::service::Forward {
-                    origin: p.origin.clone(),
-                    addr: addr.clone(),
-                    anchors,
-                    party: party.id,
-                    key: party.key,
-                });
-            }
-            (None, None) => {}
-            _ => return Err(bad("give both address and party_file, or neither")),
-        }
-    }
-    Ok((partners, forward))
-}
-
-impl Config {
-    /// Reads a TOML config file; unknown keys are an error.
-    pub fn from_file(path: &Path) -> Result<Config, Error> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
-        let c: Config =
-            toml::from_str(&text).map_err(|e| format!("config {}: {e}", path.display()))?;
-        if c.fhe_slots == 0 || c.window_secs == 0 || c.checkpoint_every_entries == 0 {
-            return Err(format!(
-                "config {}: fhe_slots, window_secs and checkpoint_every_entries must be at least 1",
-                path.display()
-            )
-            .into());
-        }
-        Ok(c)
-    }
-}
+pub use crate::server::config::{read_federation, Config, Listen, WitnessConfig};
 
 /// Everything `serve` opens, ready to route.
 pub struct Opened {
@@ -296,7 +93,7 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
     let operator = SigningKey::from_seed(Role::Operator, &operator_seed);
     let party_file = dir.join("operator.party");
     if !party_file.exists() {
-        crate::cli::write_party(
+        crate::party::keyfile::write_party(
             &party_file,
             "operator",
             Role::Operator,
@@ -359,7 +156,7 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
                 Some(f) => read_federation(f)?,
                 None => (vec![], vec![]),
             };
-            Some(crate::service::Witness {
+            Some(crate::server::Witness {
                 name: config.origin.clone(),
                 key: SigningKey::from_seed(Role::Witness, &seed(&keys.join("witness.seed"))?),
                 partners,
@@ -371,7 +168,7 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
     let anchors = state.trust_anchors()?;
     write_public(
         &dir.join("anchors.json"),
-        &serde_json::to_string_pretty(&crate::client::anchors_to_json(&anchors))?,
+        &serde_json::to_string_pretty(&crate::party::client::anchors_to_json(&anchors))?,
     )?;
     Ok(Opened {
         app: router(state),
@@ -444,51 +241,89 @@ pub fn witness_open(
 }
 
 /// Runs a witness on `addr` until SIGINT or SIGTERM.
-pub fn run_witness(dir: &Path, addr: &str, name: &str, logs: &[String]) -> Result<(), Error> {
+pub fn run_witness(
+    dir: &Path,
+    addr: &str,
+    name: &str,
+    logs: &[String],
+    listen: &Listen,
+) -> Result<(), Error> {
     let w = witness_open(dir, name, logs)?;
     eprintln!("witness {} ({})", w.name, w.verifier().to_vkey());
-    serve_until_signal(addr, crate::witness::router(w), dir)
+    serve_until_signal(addr, crate::witness::router(w), dir, listen)
 }
 
 /// Serves on `addr` until SIGINT or SIGTERM, then finishes in-flight requests and returns.
 pub fn run(config: &Config) -> Result<(), Error> {
+    let listen = config.listen()?;
     let opened = open_with(config, &mut |m| eprintln!("{m}"))?;
-    serve_until_signal(&config.addr, opened.app, &opened.dir)
+    serve_until_signal(&config.addr, opened.app, &opened.dir, &listen)
 }
 
-fn serve_until_signal(addr: &str, app: axum::Router, dir: &Path) -> Result<(), Error> {
+fn serve_until_signal(
+    addr: &str,
+    app: axum::Router,
+    dir: &Path,
+    listen: &Listen,
+) -> Result<(), Error> {
+    // Checked before anything listens: a misconfiguration never serves a single request.
+    let tls = match &listen.tls {
+        Some((cert, key)) => Some(crate::tls::server_config(cert, key)?),
+        None => None,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        if tls.is_none() && !local.ip().is_loopback() && !listen.allow_plain_http {
+            return Err(format!(
+                "refusing to serve plain HTTP on {local}: requests carry identifiers; give \
+                 --tls-cert and --tls-key, or listen on a loopback address, or set \
+                 allow_plain_http = true (behind a TLS-terminating proxy only)"
+            )
+            .into());
+        }
         eprintln!("data directory {}", dir.display());
         // Tests and scripts read this line to find the port. Nothing else goes to stdout, and a
         // closed stdout must not take the server down.
         {
             use std::io::Write as _;
             let mut out = std::io::stdout();
-            let _ = writeln!(out, "listening on {}", listener.local_addr()?);
+            // `https://ADDR` with TLS: what a party then gives as `--server`.
+            let scheme = if tls.is_some() { "https://" } else { "" };
+            let _ = writeln!(out, "listening on {scheme}{local}");
             let _ = out.flush();
         }
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let ctrl_c = tokio::signal::ctrl_c();
-                #[cfg(unix)]
-                {
-                    let mut term =
-                        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                            .expect("SIGTERM handler");
-                    tokio::select! {
-                        _ = ctrl_c => {},
-                        _ = term.recv() => {},
-                    }
+        let shutdown = async {
+            let ctrl_c = tokio::signal::ctrl_c();
+            #[cfg(unix)]
+            {
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                        .expect("SIGTERM handler");
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
                 }
-                #[cfg(not(unix))]
-                let _ = ctrl_c.await;
-                eprintln!("shutting down: finishing requests in flight");
-            })
-            .await?;
+            }
+            #[cfg(not(unix))]
+            let _ = ctrl_c.await;
+            eprintln!("shutting down: finishing requests in flight");
+        };
+        match tls {
+            Some(config) => {
+                axum::serve(crate::tls::TlsListener::new(listener, config), app)
+                    .with_graceful_shutdown(shutdown)
+                    .await?
+            }
+            None => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await?
+            }
+        }
         Ok::<(), Error>(())
     })
 }
@@ -660,8 +495,15 @@ mod tests {
         // A federation: one partner witnessed only, one also reachable for forwarded queries.
         let key = SigningKey::generate(Role::Log, &mut rand::rngs::OsRng).public();
         let party = dir.join("beijing-at-tianjin.party");
-        crate::cli::write_party(&party, "region.beijing", Role::Bank, &[3; 32], None, None)
-            .unwrap();
+        crate::party::keyfile::write_party(
+            &party,
+            "region.beijing",
+            Role::Bank,
+            &[3; 32],
+            None,
+            None,
+        )
+        .unwrap();
         let fed = dir.join("federation.toml");
         std::fs::write(
             &fed,
@@ -691,4 +533,26 @@ mod tests {
         assert!(e.contains("at least 1"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// Installs the tracing subscriber for `credence serve`: `text` or `json` lines on stderr,
+/// filtered by `RUST_LOG` (default `info`). Events carry route templates, statuses, log
+/// indices and pseudonyms at most: never a raw USCC or resident ID.
+pub fn init_tracing(format: &str) -> Result<(), Error> {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let result = match format {
+        "text" => builder.try_init(),
+        "json" => builder.json().try_init(),
+        other => {
+            return Err(format!("log_format `{other}`: choose `text` or `json`").into());
+        }
+    };
+    // Already installed (a second service in one process): keep the first.
+    let _ = result;
+    Ok(())
 }

@@ -13,51 +13,24 @@
 //! region has cosigned: a partner cannot show this region one view of its log and its own
 //! banks another.
 
-use super::{json_body, now, ApiError, ApiResult, ServiceState};
-use crate::protocols::log::checkpoint::NoteVerifier;
 use crate::protocols::log::ConsistencyProof;
 use crate::protocols::log::Sha3Log;
-use crate::protocols::signing::SigningKey;
-use crate::protocols::verdict::TrustAnchors;
+use crate::server::api::*;
+use crate::server::error::ErrorBody;
+use crate::server::error::{json_body, ApiError, ApiResult};
+use crate::server::records::*;
+use crate::server::state::{any_party, ServiceState};
+use crate::server::subjects::*;
 use crate::witness::CosignError;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 
-/// This service as a witness of partner logs, and its routes to partner regions.
-pub struct Witness {
-    /// The name its cosignatures carry (conventionally its own log origin).
-    pub name: String,
-    /// Its witness key (role `Witness`).
-    pub key: SigningKey,
-    /// The partner logs it witnesses.
-    pub partners: Vec<NoteVerifier>,
-    /// Partner regions it forwards bank queries to.
-    pub forward: Vec<Forward>,
-}
-
-/// How this region asks a partner region: the partner's address, its pinned anchors and the
-/// bank identity the partner registered for this region.
-#[derive(Debug)] // SigningKey prints only its role and public key
-pub struct Forward {
-    /// The partner's log origin (must also be in `partners`).
-    pub origin: String,
-    /// The partner's API address (`host:port`).
-    pub addr: String,
-    /// The partner's trust anchors, pinned in the federation file.
-    pub anchors: TrustAnchors,
-    /// This region's party at the partner (role `bank`).
-    pub party: crate::protocols::names::PartyId,
-    /// Its key.
-    pub key: SigningKey,
-}
-
 /// The witness core for partner logs, on this service's store.
-pub(super) fn core(s: &ServiceState) -> Option<Arc<crate::witness::Witness>> {
+pub(crate) fn core(s: &ServiceState) -> Option<Arc<crate::witness::Witness>> {
     s.partner_core.clone()
 }
 
@@ -65,12 +38,12 @@ pub(super) fn core(s: &ServiceState) -> Option<Arc<crate::witness::Witness>> {
 /// under this region's identity, the receipt verified here (pinned anchors, this region's
 /// question, consistency with what this region cosigned), the forward logged here as a `Query`
 /// entry naming the region, and the partner's receipt returned to the bank to verify itself.
-pub(super) async fn forward(
+pub(crate) async fn forward(
     s: &Arc<ServiceState>,
     bank: &crate::protocols::names::PartyId,
-    q: &super::BankQuery,
+    q: &BankQuery,
     region: &str,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<VerdictAnswer>> {
     use crate::protocols::log::entry::LogEntry;
     use crate::protocols::question::Question;
     use crate::protocols::verdict::VerdictReceipt;
@@ -86,7 +59,7 @@ pub(super) async fn forward(
         .iter()
         .find(|f| f.origin == region)
         .ok_or_else(no_route)?;
-    let (_, local) = super::subject_of(s, &q.subject)?;
+    let (_, local) = subject_of(s, &q.subject)?;
     let day = q.day.unwrap_or((now() / 86_400) as u32);
     crate::protocols::question::check_day("day", day).map_err(ApiError::bad)?;
     // This region's question: its own published policy of that name, its own day.
@@ -108,8 +81,8 @@ pub(super) async fn forward(
     let pinned = policy.pin();
     // A person is asked about only with the person's consent for this bank, checked and
     // recorded here as for a local question.
-    let (id_here, _) = super::subject_of(s, &q.subject)?;
-    let consent = super::subjects::check_consent(
+    let (id_here, _) = subject_of(s, &q.subject)?;
+    let consent = check_consent(
         s,
         bank,
         &id_here,
@@ -126,13 +99,13 @@ pub(super) async fn forward(
     if let Some(c) = &q.consent {
         body["consent"] = c.clone().into();
     }
-    let client = crate::client::Client::with_origin(
+    let client = crate::party::client::Client::with_origin(
         &route.addr,
         region,
         route.party.clone(),
         route.key.clone(),
     );
-    let (id, _) = super::subject_of(s, &q.subject)?;
+    let (id, _) = subject_of(s, &q.subject)?;
     let answer = tokio::task::spawn_blocking(move || {
         // The partner's pseudonym of the identifier, asked before the question (pseudonym keys
         // are per region: only the partner can compute it), then the question itself.
@@ -144,7 +117,7 @@ pub(super) async fn forward(
     .await
     .map_err(ApiError::internal)?
     .map_err(|e| match e {
-        crate::client::ClientError::Status { status, message } => ApiError::new(
+        crate::party::client::ClientError::Status { status, message } => ApiError::new(
             StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
             format!("partner region `{region}`: {message}"),
         ),
@@ -190,7 +163,7 @@ pub(super) async fn forward(
     };
     let (idx, ()) = s.append_with(|base| {
         let mut b = crate::store::Batch::new();
-        super::index_for_subject(&mut b, &local, base);
+        index_for_subject(&mut b, &local, base);
         if let Some(c) = &consent {
             b.put(
                 crate::store::Table::Consents,
@@ -212,19 +185,26 @@ pub(super) async fn forward(
             (),
         ))
     })?;
-    Ok(Json(json!({
-        "outcome": super::outcome_json(verified.outcome),
-        "coverage": super::coverage_json(&policy, &verified.coverage),
-        "path": "sealed",
-        "region": region,
-        "partner_subject": partner_subject.to_text(),
-        "receipt": hex::encode(receipt.to_bytes()),
-        "log_indices": { "query": idx[0], "partner_verdict": receipt.leaf_index },
-    })))
+    Ok(Json(VerdictAnswer {
+        outcome: verified.outcome.into(),
+        coverage: coverage_of(&policy, &verified.coverage),
+        rests_on_disputed_data: None,
+        path: "sealed".into(),
+        witness_quorum_met: None,
+        receipt: hex::encode(receipt.to_bytes()),
+        log_indices: QueryIndices {
+            query: idx[0],
+            partner_verdict: Some(receipt.leaf_index),
+            ..Default::default()
+        },
+        bootstraps: None,
+        region: Some(region.to_string()),
+        partner_subject: Some(partner_subject.to_text()),
+    }))
 }
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
-fn truncate_text(s: &str, max: usize) -> String {
+pub(crate) fn truncate_text(s: &str, max: usize) -> String {
     let mut end = s.len().min(max);
     while !s.is_char_boundary(end) {
         end -= 1;
@@ -235,9 +215,9 @@ fn truncate_text(s: &str, max: usize) -> String {
 /// Checks a partner checkpoint (already verified against the pinned anchors) against what this
 /// region cosigned for that log: a later one must be proven consistent (and is cosigned now),
 /// the same size must have the same root, an earlier one must be consistent with it.
-async fn consistent_with_cosigned(
+pub(crate) async fn consistent_with_cosigned(
     s: &Arc<ServiceState>,
-    route: &Forward,
+    route: &crate::server::state::Forward,
     cp: &crate::protocols::log::checkpoint::SignedCheckpoint,
 ) -> ApiResult<()> {
     let witness = core(s).ok_or_else(|| ApiError::internal("forwarding without witnessing"))?;
@@ -248,7 +228,7 @@ async fn consistent_with_cosigned(
         )
     };
     let latest = witness.latest(&route.origin).map_err(ApiError::internal)?;
-    let client = crate::client::Client::with_origin(
+    let client = crate::party::client::Client::with_origin(
         &route.addr,
         &route.origin,
         route.party.clone(),
@@ -307,24 +287,31 @@ async fn consistent_with_cosigned(
     }
 }
 
-#[derive(Deserialize)]
-struct Cosign {
-    /// The partner's signed checkpoint (note text).
-    checkpoint: String,
-    /// Hex of a consistency proof from the last checkpoint this witness cosigned for that log
-    /// (omitted for the first).
-    consistency: Option<String>,
-}
-
 /// `POST /v1/witness/cosign`: the partner's log key authenticates the request (the checkpoint
 /// signature); nothing else is trusted.
-pub(super) async fn cosign(
+#[utoipa::path(
+    post,
+    path = "/v1/witness/cosign",
+    tag = "none:",
+    request_body = CosignRequest,
+    responses(
+        (status = 200, description = "the cosignature line", body = String, content_type = "text/plain"),
+        (status = 400, description = "bad input: the message says which field and why", body = ErrorBody),
+        (status = 403, description = "wrong role, another party's data, or no valid consent", body = ErrorBody),
+        (status = 404, description = "unknown policy, object or application", body = ErrorBody),
+        (status = 409, description = "already exists or superseded", body = ErrorBody),
+        (status = 413, description = "body too large", body = ErrorBody),
+        (status = 500, description = "internal error (details in the service log)", body = ErrorBody)
+    ),
+    extensions(("x-credence-role" = json!("none: the partner log's signature on the checkpoint authenticates it")))
+)]
+pub(crate) async fn cosign(
     State(s): State<Arc<ServiceState>>,
     body: Bytes,
 ) -> Result<axum::response::Response, ApiError> {
     let witness = core(&s)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "this service witnesses no log"))?;
-    let req: Cosign = json_body(&body)?;
+    let req: CosignRequest = json_body(&body)?;
     let proof = match req.consistency.as_deref() {
         Some(h) => Some(
             hex::decode(h)
@@ -347,7 +334,7 @@ pub(super) async fn cosign(
             let code = match &e {
                 CosignError::Equivocation(_) => "equivocation",
                 CosignError::UnknownLog(_) => "forbidden",
-                _ => "bad_request",
+                _ => "invalid_request",
             };
             crate::witness::error_response(status, code, &e.to_string(), latest)
         }
@@ -355,16 +342,29 @@ pub(super) async fn cosign(
 }
 
 /// `GET /v1/audit/alarms`: equivocation alarms with their evidence.
-pub(super) async fn alarms(
+#[utoipa::path(
+    get,
+    path = "/v1/audit/alarms",
+    tag = "audit",
+    responses(
+        (status = 200, description = "equivocation alarms", body = Alarms),
+        (status = 401, description = "unsigned, badly signed, unknown party, stale or replayed", body = ErrorBody),
+        (status = 403, description = "wrong role, another party's data, or no valid consent", body = ErrorBody),
+        (status = 500, description = "internal error (details in the service log)", body = ErrorBody)
+    ),
+    security(("party" = [], "time" = [], "nonce" = [], "signature" = [])),
+    extensions(("x-credence-role" = json!("any registered party")))
+)]
+pub(crate) async fn alarms(
     State(s): State<Arc<ServiceState>>,
     method: axum::http::Method,
     uri: axum::http::Uri,
     headers: axum::http::HeaderMap,
-) -> ApiResult<Json<serde_json::Value>> {
-    s.authenticate(&headers, &method, &uri, b"", &super::any_party())?;
+) -> ApiResult<Json<Alarms>> {
+    s.authenticate(&headers, &method, &uri, b"", &any_party())?;
     let alarms = match core(&s) {
         Some(w) => w.alarms().map_err(ApiError::internal)?,
         None => Vec::new(),
     };
-    Ok(Json(json!({ "alarms": alarms })))
+    Ok(Json(Alarms { alarms }))
 }

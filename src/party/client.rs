@@ -2,7 +2,7 @@
 //! connection, signed as `protocols::request` describes. Used by the CLI roles, the crash test
 //! and the load run.
 
-use crate::fhe::holder::SealedRecord;
+use crate::fhe::SealedRecord;
 use crate::protocols::commitment::SignedAttributeCommitment;
 use crate::protocols::consent::SignedConsent;
 use crate::protocols::identifiers::SubjectId;
@@ -14,157 +14,14 @@ use crate::protocols::log::proof::{ConsistencyProof, InclusionProof};
 use crate::protocols::names::PartyId;
 use crate::protocols::package::ProofPackage;
 use crate::protocols::pseudonym::Pseudonym;
-use crate::protocols::request::RequestStatement;
 use crate::protocols::seal::{SealedOpening, SealingPublicKey};
 use crate::protocols::signing::{PublicKey, Role, SigningKey};
 use crate::protocols::verdict::{TrustAnchors, VerdictReceipt};
-use rand::RngCore;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// An HTTP response: status, headers (lower-case names), body.
-pub type HttpResponse = (u16, Vec<(String, String)>, Vec<u8>);
-
-/// One HTTP/1.1 exchange on a fresh connection: sends `method path` with `headers` and
-/// `body`, returns the status, the response headers and the body.
-pub fn http(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, String)],
-    body: &[u8],
-) -> std::io::Result<HttpResponse> {
-    http_within(addr, method, path, headers, body, READ_TIMEOUT)
-}
-
-/// Largest response read (a peer cannot exhaust memory by answering without end).
-pub const MAX_RESPONSE: u64 = 64 << 20;
-/// How long to wait for a connection.
-pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-/// How long to wait for an answer (a sealed-path question evaluates under FHE).
-pub const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
-
-/// [`http`] with a read timeout of `timeout`.
-pub fn http_within(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, String)],
-    body: &[u8],
-    timeout: std::time::Duration,
-) -> std::io::Result<HttpResponse> {
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (h, v) in headers {
-        head.push_str(&format!("{h}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    let target = std::net::ToSocketAddrs::to_socket_addrs(addr)?
-        .next()
-        .ok_or_else(|| std::io::Error::other(format!("{addr}: no address")))?;
-    let mut s = TcpStream::connect_timeout(&target, CONNECT_TIMEOUT)?;
-    s.set_read_timeout(Some(timeout))?;
-    s.set_write_timeout(Some(CONNECT_TIMEOUT))?;
-    s.write_all(head.as_bytes())?;
-    s.write_all(body)?;
-    let mut out = Vec::new();
-    (&mut s).take(MAX_RESPONSE + 1).read_to_end(&mut out)?;
-    if out.len() as u64 > MAX_RESPONSE {
-        return Err(std::io::Error::other(format!(
-            "{addr}: response larger than {MAX_RESPONSE} bytes"
-        )));
-    }
-    let split = out
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other("response without a header end"))?;
-    let status = std::str::from_utf8(out.get(9..12).unwrap_or_default())
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other("response without a status"))?;
-    let headers = String::from_utf8_lossy(&out[..split])
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    Ok((status, headers, out[split + 4..].to_vec()))
-}
-
-/// An unsigned `POST` (witness cosigning: the checkpoint's own signature authenticates it),
-/// answered within 15 s.
-pub fn plain_post(addr: &str, path: &str, body: &[u8]) -> std::io::Result<HttpResponse> {
-    http_within(
-        addr,
-        "POST",
-        path,
-        &[("content-type", "application/json".to_string())],
-        body,
-        std::time::Duration::from_secs(15),
-    )
-}
-
-/// The message of an error answer (`{"error": {"code", "message"}}`, or the body as text).
-pub fn error_message(body: &[u8]) -> String {
-    let v: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-    match v.as_ref().map(|v| &v["error"]) {
-        Some(serde_json::Value::String(m)) => m.clone(),
-        Some(e) if e["message"].is_string() => {
-            let m = e["message"].as_str().unwrap_or_default();
-            match e["code"].as_str() {
-                Some(c) => format!("{m} [{c}]"),
-                None => m.to_string(),
-            }
-        }
-        _ => String::from_utf8_lossy(body).into_owned(),
-    }
-}
-
-/// Sends `method path` with `body` to the service at `addr` whose log origin is `origin`,
-/// signed by `key` as `party` (`http-request/v2`); returns the status and the body.
-pub fn call(
-    addr: &str,
-    origin: &str,
-    method: &str,
-    path: &str,
-    body: &[u8],
-    key: &SigningKey,
-    party: &PartyId,
-) -> std::io::Result<(u16, Vec<u8>)> {
-    let mut nonce = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut nonce);
-    let statement =
-        RequestStatement::new(origin, party.clone(), method, path, unix_now(), nonce, body);
-    let headers: Vec<(&str, String)> = statement.sign_headers(key).into_iter().collect();
-    let (status, _, out) = http(addr, method, path, &headers, body)?;
-    Ok((status, out))
-}
-
-/// The log origin a service states (`GET /v1/anchors`, unauthenticated). Requests are signed
-/// for it, so a request signed for one region is refused by every other; it is not a trust
-/// anchor (a verifier compares the anchors it pinned instead).
-pub fn service_origin(addr: &str) -> std::io::Result<String> {
-    let (status, _, out) = http(addr, "GET", "/v1/anchors", &[], b"")?;
-    if status != 200 {
-        return Err(std::io::Error::other(format!(
-            "GET /v1/anchors: HTTP {status}: {}",
-            error_message(&out)
-        )));
-    }
-    serde_json::from_slice::<serde_json::Value>(&out)
-        .ok()
-        .and_then(|v| v["origin"].as_str().map(str::to_string))
-        .ok_or_else(|| std::io::Error::other("GET /v1/anchors: no origin"))
-}
+pub use super::http::{
+    call, error_message, http, http_within, plain_post, service_origin, HttpResponse,
+    CONNECT_TIMEOUT, MAX_RESPONSE, READ_TIMEOUT,
+};
 
 /// A log entry as a party reads it: the leaf, or only its hash (an entry that does not
 /// concern the reader).
@@ -386,7 +243,7 @@ impl Client {
 
     /// Holder: uploads a sealed record; returns its log indices.
     pub fn submit_sealed(&self, record: &SealedRecord) -> Result<Vec<u64>> {
-        let body = crate::service::encode_sealed_upload(record);
+        let body = record.to_bytes();
         let v = self.json("POST", "/v1/holder/sealed", &body)?;
         indices(&v["log_indices"])
     }

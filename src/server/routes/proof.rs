@@ -1,220 +1,59 @@
-//! The proven path over HTTP: holders submit signed, range-certified commitments with the
+//! The proven path over HTTP (bank side): holders submit signed, range-certified commitments with the
 //! opening sealed to the subject; a bank submits the subject's proof package and receives a
 //! service-signed verdict with its log receipt.
 
-use super::{
-    committed_index_key, content_hash_key, index_for_subject, json_body, now, outcome_json,
-    submission_key, ApiError, ApiResult, Asked, BankQuery, ServiceState,
-};
 use crate::circuits::proof::lower_to_proof;
 use crate::protocols::commitment::SignedAttributeCommitment;
-use crate::protocols::encoding::{Reader, Writer};
-use crate::protocols::log::entry::{EvaluationPath, LogEntry, Outcome};
+use crate::protocols::log::entry::LogEntry;
+use crate::protocols::log::entry::Outcome;
 use crate::protocols::package::ProofPackage;
 use crate::protocols::question::{HolderKeys, Question};
-use crate::protocols::seal::SealedOpening;
 use crate::protocols::signing::Role;
 use crate::protocols::verdict::{Evidence, Verdict};
+use crate::server::api::*;
+use crate::server::error::ErrorBody;
+use crate::server::error::{json_body, ApiError, ApiResult};
+use crate::server::records::*;
+use crate::server::state::ServiceState;
+use crate::server::subjects::*;
 use crate::store::{Batch, Table};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::json;
-use sha3::{Digest, Sha3_256};
 use std::sync::Arc;
-
-/// Most commitments in one batch.
-pub const MAX_COMMITTED_BATCH: usize = 256;
-
-/// Stored form of a committed submission: tag 2 ‖ bytes(signed commitment) ‖ u64(log index).
-fn encode_committed(signed: &SignedAttributeCommitment, log_index: u64) -> Vec<u8> {
-    let mut w = Writer::new();
-    w.u8(2);
-    w.bytes(&signed.to_bytes());
-    w.u64(log_index);
-    w.into_bytes()
-}
-
-/// Decodes [`encode_committed`]; `None` for other kinds of submission.
-pub(super) fn decode_committed(v: &[u8]) -> Option<(SignedAttributeCommitment, u64)> {
-    let mut r = Reader::new(v);
-    if r.u8("kind").ok()? != 2 {
-        return None;
-    }
-    let signed =
-        SignedAttributeCommitment::from_bytes(r.bytes("commitment", 1 << 16).ok()?).ok()?;
-    let idx = r.u64("log index").ok()?;
-    r.finish().ok()?;
-    Some((signed, idx))
-}
-
-#[derive(Deserialize)]
-pub(super) struct CommittedItem {
-    /// Hex of a holder-signed attribute commitment.
-    pub(super) commitment: String,
-    /// Hex of the opening sealed to the subject.
-    pub(super) opening: String,
-}
-
-#[derive(Deserialize)]
-struct CommittedBatch {
-    items: Vec<CommittedItem>,
-}
-
-/// `POST /v1/holder/committed`: a batch of signed commitments, all checked before any is
-/// stored, stored and logged in one commit.
-pub(super) async fn submit(
-    State(s): State<Arc<ServiceState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Json<serde_json::Value>> {
-    let caller = s.authenticate(&headers, &method, &uri, &body, &[Role::Holder])?;
-    let req: CommittedBatch = json_body(&body)?;
-    let checked = check_items(&s, &caller.party, &req.items)?;
-    let (idx, ()) = s
-        .append_with(|base| {
-            let mut batch = Batch::new();
-            let entries = stage_items(&mut batch, base, &checked);
-            Ok((entries, batch, ()))
-        })
-        .map_err(conflict)?;
-    Ok(Json(json!({ "log_indices": idx })))
-}
-
-/// A reused submission id, said plainly.
-pub(super) fn conflict(e: ApiError) -> ApiError {
-    if e.status == StatusCode::CONFLICT {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            "a submission id in this batch was already used (nothing was stored)",
-        )
-    } else {
-        e
-    }
-}
-
-/// A checked commitment with its sealed opening.
-pub(super) type Checked = (SignedAttributeCommitment, Vec<u8>);
-
-/// Checks every item of a committed batch from `holder` before anything is stored: the caller
-/// is the named holder (403), signature, catalogue ownership, certificate range, range proof,
-/// sealed-opening shape (400 naming the item).
-pub(super) fn check_items(
-    s: &ServiceState,
-    holder: &crate::protocols::names::PartyId,
-    items: &[CommittedItem],
-) -> ApiResult<Vec<Checked>> {
-    if items.is_empty() || items.len() > MAX_COMMITTED_BATCH {
-        return Err(ApiError::bad(format!(
-            "items: 1 to {MAX_COMMITTED_BATCH} commitments per batch"
-        )));
-    }
-    let key = s
-        .auth
-        .key_of(holder)
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::internal("caller vanished"))?;
-    let mut checked = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let bad = |m: String| ApiError::bad(format!("items[{i}]: {m}"));
-        let bytes = hex::decode(&item.commitment).map_err(|_| bad("commitment: not hex".into()))?;
-        let signed = SignedAttributeCommitment::from_bytes(&bytes)
-            .map_err(|e| bad(format!("commitment: {e}")))?;
-        let ctx = &signed.commitment.context;
-        if ctx.holder != *holder {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                format!("items[{i}]: the commitment names another holder than the caller"),
-            ));
-        }
-        signed
-            .verify(&key)
-            .map_err(|_| bad("the holder signature does not verify".into()))?;
-        let entry = s
-            .catalog
-            .get(ctx.attribute.as_str())
-            .map_err(|e| bad(e.to_string()))?;
-        if !entry.owned_by(holder.as_str()) {
-            return Err(bad(format!(
-                "attribute `{}` belongs to the `{}` authority, not to `{}`",
-                ctx.attribute, entry.holder, holder
-            )));
-        }
-        if signed.commitment.max != entry.max {
-            return Err(bad(format!(
-                "the range certificate is for [0, {}] but `{}` ranges over [0, {}]",
-                signed.commitment.max, ctx.attribute, entry.max
-            )));
-        }
-        signed
-            .commitment
-            .verify_standalone()
-            .map_err(|_| bad("the range certificate does not verify".into()))?;
-        let opening = hex::decode(&item.opening).map_err(|_| bad("opening: not hex".into()))?;
-        SealedOpening::from_bytes(&opening).map_err(|e| bad(format!("opening: {e}")))?;
-        checked.push((signed, opening));
-    }
-    Ok(checked)
-}
-
-/// Stages checked commitments into `batch` (the first gets log index `base`) and returns their
-/// log entries.
-pub(super) fn stage_items(batch: &mut Batch, base: u64, checked: &[Checked]) -> Vec<LogEntry> {
-    let mut entries = Vec::with_capacity(checked.len());
-    for (n, (signed, opening)) in checked.iter().enumerate() {
-        let ctx = &signed.commitment.context;
-        let sub_key = submission_key(&ctx.holder, ctx.submission);
-        let content_hash: [u8; 32] = Sha3_256::digest(signed.to_bytes()).into();
-        batch.insert(
-            Table::Submissions,
-            sub_key.clone(),
-            encode_committed(signed, base + n as u64),
-        );
-        batch.put(
-            Table::SubjectAttributes,
-            committed_index_key(&ctx.subject, ctx.attribute.as_str()),
-            sub_key.clone(),
-        );
-        let mut ok = super::pseudonym_bytes(&ctx.subject);
-        ok.extend_from_slice(&sub_key);
-        batch.put(Table::SealedOpenings, ok, opening.clone());
-        batch.put(Table::Meta, content_hash_key(&content_hash), sub_key);
-        entries.push(LogEntry::AttributeSubmitted {
-            holder: ctx.holder.clone(),
-            attribute: ctx.attribute.clone(),
-            subject: ctx.subject,
-            submission: ctx.submission,
-            path: EvaluationPath::Proven,
-            content_hash,
-        });
-    }
-    entries
-}
-
-#[derive(Deserialize)]
-struct ProofQuery {
-    #[serde(flatten)]
-    question: BankQuery,
-    /// Hex of the subject's proof package.
-    package: String,
-}
 
 /// `POST /v1/bank/proof`: the proven-path question. The service verifies the package against
 /// *its own* question — the bank's subject and day, the policy as published here — with the
 /// statement derived from that question over the package's commitments
 /// ([`crate::protocols::question::verify_proof`]); checks every input is the holder's
 /// current commitment; then logs the query and the signed verdict.
-pub(super) async fn query(
+#[utoipa::path(
+    post,
+    path = "/v1/bank/proof",
+    tag = "bank",
+    request_body = ProofQuery,
+    responses(
+        (status = 200, description = "the verdict and its receipt", body = VerdictAnswer),
+        (status = 400, description = "bad input: the message says which field and why", body = ErrorBody),
+        (status = 401, description = "unsigned, badly signed, unknown party, stale or replayed", body = ErrorBody),
+        (status = 403, description = "wrong role, another party's data, or no valid consent", body = ErrorBody),
+        (status = 404, description = "unknown policy, object or application", body = ErrorBody),
+        (status = 409, description = "already exists or superseded", body = ErrorBody),
+        (status = 413, description = "body too large", body = ErrorBody),
+        (status = 500, description = "internal error (details in the service log)", body = ErrorBody),
+        (status = 503, description = "FHE queue full or witness quorum not reached: retry later", body = ErrorBody)
+    ),
+    security(("party" = [], "time" = [], "nonce" = [], "signature" = [])),
+    extensions(("x-credence-role" = json!("bank")))
+)]
+pub(crate) async fn query(
     State(s): State<Arc<ServiceState>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<VerdictAnswer>> {
     let caller = s.authenticate(&headers, &method, &uri, &body, &[Role::Bank])?;
     let q: ProofQuery = json_body(&body)?;
     let Asked {
@@ -296,7 +135,7 @@ pub(super) async fn query(
             })
             .map_err(ApiError::internal)?;
         let mut batch = Batch::new();
-        super::store_verdict(&mut batch, &verdict, &caller.party, base + 1);
+        store_verdict(&mut batch, &verdict, &caller.party, base + 1);
         index_for_subject(&mut batch, &subject, base);
         index_for_subject(&mut batch, &subject, base + 1);
         if let Some(c) = &consent {
@@ -323,26 +162,33 @@ pub(super) async fn query(
             verdict,
         ))
     })?;
-    let outcome = outcome_json(verdict.verdict.outcome);
-    let coverage = super::coverage_json(&policy, &verdict.verdict.coverage);
+    let outcome = verdict.verdict.outcome.into();
+    let coverage = coverage_of(&policy, &verdict.verdict.coverage);
     let (receipt, quorum) = s.receipt(verdict, idx[1]).await?;
-    let disputed = super::dispute::open_on(&s, &subject, &policy)?;
-    Ok(Json(json!({
-        "outcome": outcome,
-        "coverage": coverage,
-        "rests_on_disputed_data": disputed,
-        "path": "proven",
-        "witness_quorum_met": quorum,
-        "receipt": hex::encode(receipt.to_bytes()),
-        "log_indices": { "query": idx[0], "verdict": idx[1] },
-    })))
+    let disputed = open_on(&s, &subject, &policy)?;
+    Ok(Json(VerdictAnswer {
+        outcome,
+        coverage,
+        rests_on_disputed_data: Some(disputed),
+        path: "proven".into(),
+        witness_quorum_met: Some(quorum),
+        receipt: hex::encode(receipt.to_bytes()),
+        log_indices: QueryIndices {
+            query: idx[0],
+            verdict: Some(idx[1]),
+            ..Default::default()
+        },
+        bootstraps: None,
+        region: None,
+        partner_subject: None,
+    }))
 }
 
 /// The log indices of the inputs if each is the current record of its attribute for
 /// `subject`: the holder's latest commitment, with no later *sealed* record of the attribute
 /// (the latest record per attribute spans both paths: a listing sealed after a commitment
 /// supersedes it). 409 naming the input otherwise.
-fn current_inputs(
+pub(crate) fn current_inputs(
     s: &ServiceState,
     subject: &crate::protocols::pseudonym::Pseudonym,
     inputs: &[SignedAttributeCommitment],
@@ -379,7 +225,7 @@ fn current_inputs(
                 ))
             }
         };
-        if let Some(sealed_index) = super::latest_sealed_index(s, subject, a.as_str())? {
+        if let Some(sealed_index) = latest_sealed_index(s, subject, a.as_str())? {
             if sealed_index > log_index {
                 return Err(stale(format!(
                     "is superseded by a later sealed record of that attribute (log index {sealed_index})"
@@ -393,7 +239,7 @@ fn current_inputs(
 
 /// Why a package was refused, in words: the package's claim is compared with the question
 /// only to explain (it decides nothing), then the verifier's own reason.
-fn describe(
+pub(crate) fn describe(
     package: &ProofPackage,
     question: &Question<'_>,
     e: &crate::protocols::VerdictError,

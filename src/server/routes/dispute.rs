@@ -2,104 +2,58 @@
 //! that entry must answer by a deadline — upheld, or corrected by a new submission logged in
 //! the same commit. Auditors flag disputes left unanswered past their deadline.
 
-use super::proven::{check_items, conflict, stage_items, CommittedItem};
-use super::{json_body, now, subjects, ApiError, ApiResult, ServiceState};
 use crate::protocols::dispute::SignedDispute;
-use crate::protocols::log::entry::{DisputeOutcome, LogEntry};
+use crate::protocols::log::entry::DisputeOutcome;
+use crate::protocols::log::entry::LogEntry;
 use crate::protocols::log::{LogHasher, Sha3Log};
-use crate::protocols::names::PartyId;
 use crate::protocols::signing::Role;
+use crate::server::api::*;
+use crate::server::commitments::*;
+use crate::server::error::ErrorBody;
+use crate::server::error::{json_body, ApiError, ApiResult};
+use crate::server::records::*;
+use crate::server::state::ServiceState;
+use crate::server::subjects::*;
 use crate::store::{prefix_range, Batch, Table};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::Json;
-use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 
-/// Days a holder has to answer a dispute.
-pub const ANSWER_DAYS: u32 = 15;
-
-fn key(index: u64) -> Vec<u8> {
-    format!("dispute/{index:020}").into_bytes()
-}
-fn holder_key(holder: &PartyId, index: u64) -> Vec<u8> {
-    format!("dispute-holder/{holder}/{index:020}").into_bytes()
-}
-fn subject_prefix(subject: &crate::protocols::pseudonym::Pseudonym) -> String {
-    format!(
-        "dispute-subject/{}/",
-        hex::encode(super::pseudonym_bytes(subject))
-    )
-}
-
-/// Open disputes about `subject` on attributes `policy` reads: `(dispute index, attribute)`.
-/// Bank answers list them, so a verdict resting on disputed data is marked as such.
-pub(super) fn open_on(
-    s: &ServiceState,
-    subject: &crate::protocols::pseudonym::Pseudonym,
-    policy: &crate::circuits::policy::Policy,
-) -> ApiResult<Vec<serde_json::Value>> {
-    let (from, to) = prefix_range(subject_prefix(subject).as_bytes());
-    let mut out = Vec::new();
-    for (k, _) in s
-        .store
-        .scan(Table::Meta, &from, to.as_deref(), 10_000)
-        .map_err(ApiError::internal)?
-    {
-        let k = String::from_utf8_lossy(&k).into_owned();
-        let index: u64 = k
-            .rsplit('/')
-            .next()
-            .and_then(|i| i.parse().ok())
-            .ok_or_else(|| ApiError::internal("corrupt dispute index"))?;
-        let d = load(s, index)?;
-        let read = policy
-            .reads
-            .iter()
-            .any(|r| Some(r.0.as_str()) == d["attribute"].as_str());
-        if d["status"] == "open" && read {
-            out.push(json!({ "dispute_index": index, "attribute": d["attribute"] }));
-        }
-    }
-    Ok(out)
-}
-
-fn load(s: &ServiceState, index: u64) -> ApiResult<serde_json::Value> {
-    let v = s
-        .store
-        .get(Table::Meta, &key(index))
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!("no dispute at log index {index}"),
-            )
-        })?;
-    serde_json::from_slice(&v).map_err(ApiError::internal)
-}
-
-fn today() -> u32 {
+pub(crate) fn today() -> u32 {
     (now() / 86_400) as u32
 }
 
-#[derive(Deserialize)]
-struct File {
-    /// Hex of a `dispute/v1` statement signed by the caller.
-    statement: String,
-}
-
 /// `POST /v1/subject/disputes`.
-pub(super) async fn file(
+#[utoipa::path(
+    post,
+    path = "/v1/subject/disputes",
+    tag = "subject",
+    request_body = DisputeFiling,
+    responses(
+        (status = 200, description = "the dispute, logged, with its answer deadline", body = Object),
+        (status = 400, description = "bad input: the message says which field and why", body = ErrorBody),
+        (status = 401, description = "unsigned, badly signed, unknown party, stale or replayed", body = ErrorBody),
+        (status = 403, description = "wrong role, another party's data, or no valid consent", body = ErrorBody),
+        (status = 404, description = "unknown policy, object or application", body = ErrorBody),
+        (status = 409, description = "already exists or superseded", body = ErrorBody),
+        (status = 413, description = "body too large", body = ErrorBody),
+        (status = 500, description = "internal error (details in the service log)", body = ErrorBody)
+    ),
+    security(("party" = [], "time" = [], "nonce" = [], "signature" = [])),
+    extensions(("x-credence-role" = json!("subject")))
+)]
+pub(crate) async fn file(
     State(s): State<Arc<ServiceState>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let (caller, subject) = subjects::caller_subject(&s, &method, &uri, &headers, &body)?;
-    let req: File = json_body(&body)?;
+    let (caller, subject) = caller_subject(&s, &method, &uri, &headers, &body)?;
+    let req: DisputeFiling = json_body(&body)?;
     let bytes = hex::decode(&req.statement).map_err(|_| ApiError::bad("statement: not hex"))?;
     let signed =
         SignedDispute::from_bytes(&bytes).map_err(|e| ApiError::bad(format!("statement: {e}")))?;
@@ -155,11 +109,15 @@ pub(super) async fn file(
             "statement": hex::encode(signed.to_bytes()), "status": "open",
         });
         let mut b = Batch::new();
-        b.insert(Table::Meta, key(base), record.to_string().into_bytes());
-        b.insert(Table::Meta, holder_key(&holder, base), Vec::new());
         b.insert(
             Table::Meta,
-            format!("{}{base:020}", subject_prefix(&subject)).into_bytes(),
+            dispute_key(base),
+            record.to_string().into_bytes(),
+        );
+        b.insert(Table::Meta, dispute_holder_key(&holder, base), Vec::new());
+        b.insert(
+            Table::Meta,
+            format!("{}{base:020}", dispute_subject_prefix(&subject)).into_bytes(),
             Vec::new(),
         );
         Ok((
@@ -178,7 +136,20 @@ pub(super) async fn file(
 }
 
 /// `GET /v1/holder/disputes`: disputes of my submissions.
-pub(super) async fn inbox(
+#[utoipa::path(
+    get,
+    path = "/v1/holder/disputes",
+    tag = "holder",
+    responses(
+        (status = 200, description = "disputes of my submissions: `{disputes: [...]}`", body = Object),
+        (status = 401, description = "unsigned, badly signed, unknown party, stale or replayed", body = ErrorBody),
+        (status = 403, description = "wrong role, another party's data, or no valid consent", body = ErrorBody),
+        (status = 500, description = "internal error (details in the service log)", body = ErrorBody)
+    ),
+    security(("party" = [], "time" = [], "nonce" = [], "signature" = [])),
+    extensions(("x-credence-role" = json!("holder")))
+)]
+pub(crate) async fn inbox(
     State(s): State<Arc<ServiceState>>,
     method: Method,
     uri: Uri,
@@ -198,21 +169,31 @@ pub(super) async fn inbox(
             .next()
             .and_then(|i| i.parse().ok())
             .ok_or_else(|| ApiError::internal("corrupt dispute index"))?;
-        out.push(load(&s, index)?);
+        out.push(load_dispute(&s, index)?);
     }
     Ok(Json(json!({ "disputes": out })))
 }
 
-#[derive(Deserialize)]
-struct Answer {
-    dispute_index: u64,
-    uphold: bool,
-    /// Correction: the new commitment (one item, same subject and attribute).
-    items: Option<Vec<CommittedItem>>,
-}
-
 /// `POST /v1/holder/disputes/answer`: uphold, or correct with a new submission.
-pub(super) async fn answer(
+#[utoipa::path(
+    post,
+    path = "/v1/holder/disputes/answer",
+    tag = "holder",
+    request_body = DisputeAnswer,
+    responses(
+        (status = 200, description = "the answered dispute", body = Object),
+        (status = 400, description = "bad input: the message says which field and why", body = ErrorBody),
+        (status = 401, description = "unsigned, badly signed, unknown party, stale or replayed", body = ErrorBody),
+        (status = 403, description = "wrong role, another party's data, or no valid consent", body = ErrorBody),
+        (status = 404, description = "unknown policy, object or application", body = ErrorBody),
+        (status = 409, description = "already exists or superseded", body = ErrorBody),
+        (status = 413, description = "body too large", body = ErrorBody),
+        (status = 500, description = "internal error (details in the service log)", body = ErrorBody)
+    ),
+    security(("party" = [], "time" = [], "nonce" = [], "signature" = [])),
+    extensions(("x-credence-role" = json!("holder")))
+)]
+pub(crate) async fn answer(
     State(s): State<Arc<ServiceState>>,
     method: Method,
     uri: Uri,
@@ -220,8 +201,8 @@ pub(super) async fn answer(
     body: Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
     let caller = s.authenticate(&headers, &method, &uri, &body, &[Role::Holder])?;
-    let req: Answer = json_body(&body)?;
-    let record = load(&s, req.dispute_index)?;
+    let req: DisputeAnswer = json_body(&body)?;
+    let record = load_dispute(&s, req.dispute_index)?;
     if record["holder"].as_str() != Some(caller.party.as_str()) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -259,7 +240,7 @@ pub(super) async fn answer(
     };
     let (_, out) = s
         .append_with(|base| {
-            let mut record = load(&s, req.dispute_index)?;
+            let mut record = load_dispute(&s, req.dispute_index)?;
             open(&record)?;
             let mut b = Batch::new();
             let (mut entries, outcome) = match &checked {
@@ -287,7 +268,7 @@ pub(super) async fn answer(
             record["answered_day"] = today().into();
             b.put(
                 Table::Meta,
-                key(req.dispute_index),
+                dispute_key(req.dispute_index),
                 record.to_string().into_bytes(),
             );
             Ok((entries, b, record))
@@ -296,22 +277,34 @@ pub(super) async fn answer(
     Ok(Json(out))
 }
 
-#[derive(Deserialize)]
-struct Pledge {
-    /// Hex of a `pledge/v1` statement signed by the caller.
-    statement: String,
-}
-
 /// `POST /v1/subject/pledges`: a credit pledge to a holder authority, logged as `PledgeMade`.
-pub(super) async fn pledge(
+#[utoipa::path(
+    post,
+    path = "/v1/subject/pledges",
+    tag = "subject",
+    request_body = PledgeFiling,
+    responses(
+        (status = 200, description = "the pledge, logged", body = Object),
+        (status = 400, description = "bad input: the message says which field and why", body = ErrorBody),
+        (status = 401, description = "unsigned, badly signed, unknown party, stale or replayed", body = ErrorBody),
+        (status = 403, description = "wrong role, another party's data, or no valid consent", body = ErrorBody),
+        (status = 404, description = "unknown policy, object or application", body = ErrorBody),
+        (status = 409, description = "already exists or superseded", body = ErrorBody),
+        (status = 413, description = "body too large", body = ErrorBody),
+        (status = 500, description = "internal error (details in the service log)", body = ErrorBody)
+    ),
+    security(("party" = [], "time" = [], "nonce" = [], "signature" = [])),
+    extensions(("x-credence-role" = json!("subject")))
+)]
+pub(crate) async fn pledge(
     State(s): State<Arc<ServiceState>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let (caller, subject) = subjects::caller_subject(&s, &method, &uri, &headers, &body)?;
-    let req: Pledge = json_body(&body)?;
+    let (caller, subject) = caller_subject(&s, &method, &uri, &headers, &body)?;
+    let req: PledgeFiling = json_body(&body)?;
     let bytes = hex::decode(&req.statement).map_err(|_| ApiError::bad("statement: not hex"))?;
     let signed = crate::protocols::dispute::SignedPledge::from_bytes(&bytes)
         .map_err(|e| ApiError::bad(format!("statement: {e}")))?;
@@ -364,7 +357,20 @@ pub(super) async fn pledge(
 }
 
 /// `GET /v1/holder/pledges`: pledges made to me.
-pub(super) async fn pledges(
+#[utoipa::path(
+    get,
+    path = "/v1/holder/pledges",
+    tag = "holder",
+    responses(
+        (status = 200, description = "pledges made to me: `{pledges: [...]}`", body = Object),
+        (status = 401, description = "unsigned, badly signed, unknown party, stale or replayed", body = ErrorBody),
+        (status = 403, description = "wrong role, another party's data, or no valid consent", body = ErrorBody),
+        (status = 500, description = "internal error (details in the service log)", body = ErrorBody)
+    ),
+    security(("party" = [], "time" = [], "nonce" = [], "signature" = [])),
+    extensions(("x-credence-role" = json!("holder")))
+)]
+pub(crate) async fn pledges(
     State(s): State<Arc<ServiceState>>,
     method: Method,
     uri: Uri,

@@ -22,8 +22,8 @@
 
 use crate::circuits::catalog::Catalog;
 use crate::circuits::policy::Policy;
-use crate::client::{Client, ClientError, Entry};
 use crate::fhe::engine::Engine;
+use crate::party::client::{Client, ClientError, Entry};
 use crate::protocols::consent::SignedConsent;
 use crate::protocols::identifiers::SubjectKind;
 use crate::protocols::log::checkpoint::SignedCheckpoint;
@@ -580,7 +580,8 @@ fn recheck(
         let bytes = client
             .object("submission", h)
             .map_err(|e| format!("input {}: {e}", hex::encode(h)))?;
-        let record = crate::service::decode_sealed_upload(&bytes)?;
+        let record =
+            crate::fhe::SealedRecord::from_bytes(&bytes).map_err(|e| format!("body: {e}"))?;
         if record.submission.hash() != *h {
             return Err("the service returned another upload than the logged one".into());
         }

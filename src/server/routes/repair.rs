@@ -5,40 +5,31 @@
 //! rules (earliest repair day from the regimes table, what counts as correction) are applied by
 //! the holder; the service records and proves what was decided.
 
-use super::proven::{check_items, conflict, stage_items, CommittedItem};
-use super::{json_body, now, pseudonym_bytes, subjects, ApiError, ApiResult, ServiceState};
 use crate::circuits::catalog::Kind;
 use crate::protocols::log::entry::LogEntry;
-use crate::protocols::names::{AttributeId, PartyId};
+use crate::protocols::names::AttributeId;
+use crate::protocols::names::PartyId;
 use crate::protocols::pseudonym::Pseudonym;
 use crate::protocols::signing::Role;
+use crate::server::api::*;
+use crate::server::commitments::*;
+use crate::server::error::ErrorBody;
+use crate::server::error::{json_body, ApiError, ApiResult};
+use crate::server::records::*;
+use crate::server::state::ServiceState;
+use crate::server::subjects::*;
 use crate::store::{prefix_range, Batch, Table};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::Json;
-use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 
-fn key(id: &str) -> Vec<u8> {
-    format!("repair/{id}").into_bytes()
-}
-fn holder_key(holder: &PartyId, id: &str) -> Vec<u8> {
-    format!("repair-holder/{holder}/{id}").into_bytes()
-}
-fn subject_key(subject: &Pseudonym, id: &str) -> Vec<u8> {
-    format!(
-        "repair-subject/{}/{id}",
-        hex::encode(pseudonym_bytes(subject))
-    )
-    .into_bytes()
-}
-
-fn load(s: &ServiceState, id: &str) -> ApiResult<serde_json::Value> {
+pub(crate) fn load_repair(s: &ServiceState, id: &str) -> ApiResult<serde_json::Value> {
     let v = s
         .store
-        .get(Table::Meta, &key(id))
+        .get(Table::Meta, &repair_key(id))
         .map_err(ApiError::internal)?
         .ok_or_else(|| {
             ApiError::new(StatusCode::NOT_FOUND, format!("no repair application {id}"))
@@ -46,7 +37,7 @@ fn load(s: &ServiceState, id: &str) -> ApiResult<serde_json::Value> {
     serde_json::from_slice(&v).map_err(ApiError::internal)
 }
 
-fn list(s: &ServiceState, prefix: &[u8]) -> ApiResult<Vec<serde_json::Value>> {
+pub(crate) fn list(s: &ServiceState, prefix: &[u8]) -> ApiResult<Vec<serde_json::Value>> {
     let (from, to) = prefix_range(prefix);
     let mut out = Vec::new();
     for (k, _) in s
@@ -56,30 +47,34 @@ fn list(s: &ServiceState, prefix: &[u8]) -> ApiResult<Vec<serde_json::Value>> {
     {
         let k = String::from_utf8_lossy(&k).into_owned();
         let id = k.rsplit('/').next().unwrap_or_default();
-        out.push(load(s, id)?);
+        out.push(load_repair(s, id)?);
     }
     Ok(out)
-}
-
-#[derive(Deserialize)]
-struct Notice {
-    subject: super::SubjectRef,
-    attribute: String,
-    class: String,
-    decided: u32,
-    #[serde(default)]
-    extension_days: u32,
-}
-
-fn notice_prefix(subject: &Pseudonym) -> String {
-    format!("listing/{}/", hex::encode(pseudonym_bytes(subject)))
 }
 
 /// `POST /v1/holder/listings`: the notice of a listing decision — severity class and decision
 /// day. The service derives the period from the regimes table (the `until` the holder's
 /// submission must carry, and the earliest repair day) and shows the notice to the subject,
 /// who can check its commitment opens to that `until`.
-pub(super) async fn notice(
+#[utoipa::path(
+    post,
+    path = "/v1/holder/listings",
+    tag = "holder",
+    request_body = ListingNotice,
+    responses(
+        (status = 200, description = "the notice, with `until` and the earliest repair day", body = Object),
+        (status = 400, description = "bad input: the message says which field and why", body = ErrorBody),
+        (status = 401, description = "unsigned, badly signed, unknown party, stale or replayed", body = ErrorBody),
+        (status = 403, description = "wrong role, another party's data, or no valid consent", body = ErrorBody),
+        (status = 404, description = "unknown policy, object or application", body = ErrorBody),
+        (status = 409, description = "already exists or superseded", body = ErrorBody),
+        (status = 413, description = "body too large", body = ErrorBody),
+        (status = 500, description = "internal error (details in the service log)", body = ErrorBody)
+    ),
+    security(("party" = [], "time" = [], "nonce" = [], "signature" = [])),
+    extensions(("x-credence-role" = json!("holder")))
+)]
+pub(crate) async fn notice(
     State(s): State<Arc<ServiceState>>,
     method: Method,
     uri: Uri,
@@ -87,8 +82,8 @@ pub(super) async fn notice(
     body: Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
     let caller = s.authenticate(&headers, &method, &uri, &body, &[Role::Holder])?;
-    let req: Notice = json_body(&body)?;
-    let (_, subject) = super::subject_of(&s, &req.subject)?;
+    let req: ListingNotice = json_body(&body)?;
+    let (_, subject) = subject_of(&s, &req.subject)?;
     let entry = s
         .catalog
         .get(&req.attribute)
@@ -117,46 +112,34 @@ pub(super) async fn notice(
     Ok(Json(notice))
 }
 
-/// The listing notices about `subject` (for its records view).
-pub(super) fn notices(s: &ServiceState, subject: &Pseudonym) -> ApiResult<Vec<serde_json::Value>> {
-    let (from, to) = prefix_range(notice_prefix(subject).as_bytes());
-    s.store
-        .scan(Table::Meta, &from, to.as_deref(), 1000)
-        .map_err(ApiError::internal)?
-        .into_iter()
-        .map(|(_, v)| serde_json::from_slice(&v).map_err(ApiError::internal))
-        .collect()
-}
-
-#[derive(Deserialize)]
-struct Apply {
-    holder: String,
-    attribute: String,
-    reason: String,
-    /// The listing's class and decision day (from the holder's notice): the service computes
-    /// the earliest repair day from the regimes table, shows it, and refuses an early
-    /// application.
-    listing: Option<ListingRef>,
-}
-
-#[derive(Deserialize)]
-struct ListingRef {
-    class: String,
-    decided: u32,
-    #[serde(default)]
-    extension_days: u32,
-}
-
 /// `POST /v1/subject/repairs`: apply to `holder` for the repair of a listing.
-pub(super) async fn apply(
+#[utoipa::path(
+    post,
+    path = "/v1/subject/repairs",
+    tag = "subject",
+    request_body = RepairApplication,
+    responses(
+        (status = 200, description = "the application", body = Object),
+        (status = 400, description = "bad input: the message says which field and why", body = ErrorBody),
+        (status = 401, description = "unsigned, badly signed, unknown party, stale or replayed", body = ErrorBody),
+        (status = 403, description = "wrong role, another party's data, or no valid consent", body = ErrorBody),
+        (status = 404, description = "unknown policy, object or application", body = ErrorBody),
+        (status = 409, description = "already exists or superseded", body = ErrorBody),
+        (status = 413, description = "body too large", body = ErrorBody),
+        (status = 500, description = "internal error (details in the service log)", body = ErrorBody)
+    ),
+    security(("party" = [], "time" = [], "nonce" = [], "signature" = [])),
+    extensions(("x-credence-role" = json!("subject")))
+)]
+pub(crate) async fn apply(
     State(s): State<Arc<ServiceState>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let (_, subject) = subjects::caller_subject(&s, &method, &uri, &headers, &body)?;
-    let req: Apply = json_body(&body)?;
+    let (_, subject) = caller_subject(&s, &method, &uri, &headers, &body)?;
+    let req: RepairApplication = json_body(&body)?;
     let holder = PartyId::new(&req.holder).map_err(|e| ApiError::bad(format!("holder: {e}")))?;
     let attribute =
         AttributeId::new(&req.attribute).map_err(|e| ApiError::bad(format!("attribute: {e}")))?;
@@ -209,22 +192,35 @@ pub(super) async fn apply(
         "status": "pending", "earliest_repair_day": earliest,
     });
     let mut b = Batch::new();
-    b.insert(Table::Meta, key(&id), app.to_string().into_bytes());
-    b.insert(Table::Meta, holder_key(&holder, &id), Vec::new());
-    b.insert(Table::Meta, subject_key(&subject, &id), Vec::new());
+    b.insert(Table::Meta, repair_key(&id), app.to_string().into_bytes());
+    b.insert(Table::Meta, repair_holder_key(&holder, &id), Vec::new());
+    b.insert(Table::Meta, repair_subject_key(&subject, &id), Vec::new());
     s.store.commit(&b).map_err(ApiError::internal)?;
     Ok(Json(app))
 }
 
 /// `GET /v1/subject/repairs`: my applications; approved ones carry a receipt (the `Repair`
 /// leaf, its inclusion proof and a signed checkpoint).
-pub(super) async fn mine(
+#[utoipa::path(
+    get,
+    path = "/v1/subject/repairs",
+    tag = "subject",
+    responses(
+        (status = 200, description = "my repair applications, with receipts for approved ones: `{repairs: [...]}`", body = Object),
+        (status = 401, description = "unsigned, badly signed, unknown party, stale or replayed", body = ErrorBody),
+        (status = 403, description = "wrong role, another party's data, or no valid consent", body = ErrorBody),
+        (status = 500, description = "internal error (details in the service log)", body = ErrorBody)
+    ),
+    security(("party" = [], "time" = [], "nonce" = [], "signature" = [])),
+    extensions(("x-credence-role" = json!("subject")))
+)]
+pub(crate) async fn mine(
     State(s): State<Arc<ServiceState>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let (_, subject) = subjects::caller_subject(&s, &method, &uri, &headers, b"")?;
+    let (_, subject) = caller_subject(&s, &method, &uri, &headers, b"")?;
     let prefix = format!("repair-subject/{}/", hex::encode(pseudonym_bytes(&subject)));
     let mut apps = list(&s, prefix.as_bytes())?;
     for app in &mut apps {
@@ -253,7 +249,20 @@ pub(super) async fn mine(
 }
 
 /// `GET /v1/holder/repairs`: applications addressed to me.
-pub(super) async fn inbox(
+#[utoipa::path(
+    get,
+    path = "/v1/holder/repairs",
+    tag = "holder",
+    responses(
+        (status = 200, description = "repair applications addressed to me: `{repairs: [...]}`", body = Object),
+        (status = 401, description = "unsigned, badly signed, unknown party, stale or replayed", body = ErrorBody),
+        (status = 403, description = "wrong role, another party's data, or no valid consent", body = ErrorBody),
+        (status = 500, description = "internal error (details in the service log)", body = ErrorBody)
+    ),
+    security(("party" = [], "time" = [], "nonce" = [], "signature" = [])),
+    extensions(("x-credence-role" = json!("holder")))
+)]
+pub(crate) async fn inbox(
     State(s): State<Arc<ServiceState>>,
     method: Method,
     uri: Uri,
@@ -264,19 +273,26 @@ pub(super) async fn inbox(
     Ok(Json(json!({ "repairs": list(&s, prefix.as_bytes())? })))
 }
 
-#[derive(Deserialize)]
-struct Decide {
-    id: String,
-    approve: bool,
-    reason: String,
-    /// Approval: the day the listing ends (the new commitment's value).
-    repair_day: Option<u32>,
-    /// Approval: the new commitment (one item, this subject and attribute).
-    items: Option<Vec<CommittedItem>>,
-}
-
 /// `POST /v1/holder/repairs/decide`: approve (new value + `Repair` entry, one commit) or refuse.
-pub(super) async fn decide(
+#[utoipa::path(
+    post,
+    path = "/v1/holder/repairs/decide",
+    tag = "holder",
+    request_body = RepairDecision,
+    responses(
+        (status = 200, description = "the decided application (with the repair receipt when approved)", body = Object),
+        (status = 400, description = "bad input: the message says which field and why", body = ErrorBody),
+        (status = 401, description = "unsigned, badly signed, unknown party, stale or replayed", body = ErrorBody),
+        (status = 403, description = "wrong role, another party's data, or no valid consent", body = ErrorBody),
+        (status = 404, description = "unknown policy, object or application", body = ErrorBody),
+        (status = 409, description = "already exists or superseded", body = ErrorBody),
+        (status = 413, description = "body too large", body = ErrorBody),
+        (status = 500, description = "internal error (details in the service log)", body = ErrorBody)
+    ),
+    security(("party" = [], "time" = [], "nonce" = [], "signature" = [])),
+    extensions(("x-credence-role" = json!("holder")))
+)]
+pub(crate) async fn decide(
     State(s): State<Arc<ServiceState>>,
     method: Method,
     uri: Uri,
@@ -284,8 +300,8 @@ pub(super) async fn decide(
     body: Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
     let caller = s.authenticate(&headers, &method, &uri, &body, &[Role::Holder])?;
-    let req: Decide = json_body(&body)?;
-    let app = load(&s, &req.id)?;
+    let req: RepairDecision = json_body(&body)?;
+    let app = load_repair(&s, &req.id)?;
     if app["holder"].as_str() != Some(caller.party.as_str()) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -315,13 +331,17 @@ pub(super) async fn decide(
     pending(&app)?;
     if !req.approve {
         let (_, out) = s.append_with(|_| {
-            let mut app = load(&s, &req.id)?;
+            let mut app = load_repair(&s, &req.id)?;
             pending(&app)?;
             app["status"] = "refused".into();
             app["decision_reason"] = req.reason.clone().into();
             app["decided_at"] = now().into();
             let mut b = Batch::new();
-            b.put(Table::Meta, key(&req.id), app.to_string().into_bytes());
+            b.put(
+                Table::Meta,
+                repair_key(&req.id),
+                app.to_string().into_bytes(),
+            );
             Ok((vec![], b, app))
         })?;
         return Ok(Json(out));
@@ -344,7 +364,7 @@ pub(super) async fn decide(
     }
     let (idx, out) = s
         .append_with(|base| {
-            let mut app = load(&s, &req.id)?;
+            let mut app = load_repair(&s, &req.id)?;
             pending(&app)?;
             let mut b = Batch::new();
             let mut entries = stage_items(&mut b, base, &checked);
@@ -362,7 +382,11 @@ pub(super) async fn decide(
             app["repair_day"] = repair_day.into();
             app["submission_index"] = base.into();
             app["repair_index"] = (base + 1).into();
-            b.put(Table::Meta, key(&req.id), app.to_string().into_bytes());
+            b.put(
+                Table::Meta,
+                repair_key(&req.id),
+                app.to_string().into_bytes(),
+            );
             Ok((entries, b, app))
         })
         .map_err(conflict)?;

@@ -348,6 +348,12 @@ impl LogService {
         }
     }
 
+    /// Size and time (unix seconds) of the latest signed checkpoint (0, 0 before the first).
+    pub fn checkpoint_position(&self) -> (u64, u64) {
+        let s = self.lock();
+        (s.checkpoint_size, s.checkpoint_time)
+    }
+
     /// The latest signed checkpoint, if any.
     pub fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>, LogServiceError> {
         let size = self.lock().checkpoint_size;

@@ -10,23 +10,25 @@
 //! verdict and re-checks the inputs of an FHE evaluation. Every step goes through the signed HTTP API with the
 //! same [`Client`] a real deployment uses.
 
-use crate::audit::{audit, AuditOptions};
 use crate::circuits::catalog::Catalog;
 use crate::circuits::eval::{evaluate, Inputs};
 use crate::circuits::policy::BUILTIN_POLICIES;
 use crate::circuits::proof::lower_to_proof;
-use crate::client::{Client, Question};
 use crate::fhe::engine::Engine;
-use crate::fhe::holder::seal;
 use crate::fhe::keys::PublicMaterial;
+use crate::party::auditor::{audit, AuditOptions};
+use crate::party::client::{Client, Question};
+use crate::party::holder::commit_attributes;
+use crate::party::holder::encrypt_record;
+use crate::party::subject::prove;
+use crate::party::RoleError;
 use crate::protocols::identifiers::{SubjectId, Uscc};
 use crate::protocols::log::entry::Outcome;
 use crate::protocols::names::{AttributeId, PartyId};
 use crate::protocols::seal::SealingSecretKey;
 use crate::protocols::signing::{Role, SigningKey};
 use crate::protocols::verdict::Evidence;
-use crate::roles::{commit_attributes, prove, RoleError};
-use crate::serve::operator_key;
+use crate::server::process::operator_key;
 use rand::rngs::OsRng;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -135,7 +137,7 @@ pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryR
     say("== Credence demo: 信易贷 on both paths, through the service's signed HTTP API ==");
     // A witness with its own key and store cosigns the service's checkpoints; the service is
     // configured with it, and banks pin it (quorum 1).
-    let region = crate::serve::LocalRegion::start(dir, &mut |m| say(m))?;
+    let region = crate::server::process::LocalRegion::start(dir, &mut |m| say(m))?;
     let addr = region.service.addr.clone();
     say(&format!(
         "service listening on {addr}; embedded store {}; witness {} on {} cosigns its checkpoints",
@@ -240,7 +242,7 @@ pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryR
                 .map(|(a, _, _, default)| (a.clone(), inputs.get(a.as_str()).unwrap_or(*default)))
                 .collect();
             let counter = next_submission.entry(authority.to_string()).or_insert(1);
-            let record = seal(
+            let record = encrypt_record(
                 &catalog,
                 &public.public_key,
                 &public.crs,
@@ -421,7 +423,7 @@ pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryR
     // before the commitment, so that on both paths the latest record carries the new value.
     let reseal = |authority: &str, i: usize, changed: (&str, u64), id: u64| -> Result<(), Error> {
         let holder = &holders[authority];
-        let record = seal(
+        let record = encrypt_record(
             &catalog,
             &public.public_key,
             &public.crs,

@@ -1,21 +1,26 @@
-//! Holder-side sealing: encrypt a record's values under the compact public key, prove plaintext
-//! knowledge bound to the submission metadata, sign the submission.
+//! What a holder runs on its own machine: encrypt a record's values under the service's compact
+//! public key with a proof of plaintext knowledge bound to the submission metadata (sealed
+//! path), or commit to them with range certificates and seal each opening to the subject
+//! (proven path).
 
+use super::RoleError;
 use crate::circuits::catalog::Catalog;
+use crate::fhe::{SealedRecord, MAX_LIST_BYTES};
+use crate::protocols::commitment::{
+    AttributeCommitment, AttributeContext, Opening, SignedAttributeCommitment,
+    ATTRIBUTE_TRANSCRIPT_LABEL,
+};
 use crate::protocols::names::{AttributeId, PartyId};
 use crate::protocols::pseudonym::Pseudonym;
+use crate::protocols::seal::{SealedOpening, SealingPublicKey};
 use crate::protocols::sealed::{SealedSubmission, SignedSealedSubmission};
-use crate::protocols::signing::{Role, SigningKey};
+use crate::protocols::signing::Role;
+use crate::protocols::signing::SigningKey;
+use merlin::Transcript;
+use rand::rngs::OsRng;
 use tfhe::safe_serialization::safe_serialize;
 use tfhe::zk::{CompactPkeCrs, ZkComputeLoad};
 use tfhe::{CompactPublicKey, ProvenCompactCiphertextList};
-
-/// Largest serialized proven list the service accepts (16 attributes come to ≈ 20 KB).
-pub const MAX_LIST_BYTES: u64 = 1 << 20;
-
-/// What a holder uploads: the signed submission and the proven compact list
-/// ([`crate::protocols::sealed::SealedUpload`], whose codec is shared with every verifier).
-pub type SealedRecord = crate::protocols::sealed::SealedUpload;
 
 /// A record could not be sealed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -41,7 +46,7 @@ pub enum SealError {
 
 /// Encrypts `values` for `subject` as one proven list and signs the submission.
 #[allow(clippy::too_many_arguments)]
-pub fn seal(
+pub fn encrypt_record(
     catalog: &Catalog,
     public_key: &CompactPublicKey,
     crs: &CompactPkeCrs,
@@ -54,7 +59,7 @@ pub fn seal(
     if holder_key.role() != Role::Holder {
         return Err(SealError::WrongRole);
     }
-    let max = super::keys::MAX_LIST_ATTRIBUTES;
+    let max = crate::fhe::keys::MAX_LIST_ATTRIBUTES;
     let mut ids: Vec<AttributeId> = Vec::with_capacity(values.len());
     for (a, _) in values {
         if ids.contains(a) {
@@ -103,4 +108,52 @@ pub fn seal(
         submission: SignedSealedSubmission::sign(submission, holder_key),
         list: bytes,
     })
+}
+
+/// Holder: commits to `values` of `subject` (submission ids from `first_submission` on),
+/// signs each commitment with a range certificate for the catalogue maximum and seals each
+/// opening to the subject's sealing key.
+pub fn commit_attributes(
+    catalog: &Catalog,
+    holder: &PartyId,
+    holder_key: &SigningKey,
+    subject: Pseudonym,
+    sealing: &SealingPublicKey,
+    values: &[(AttributeId, u64)],
+    first_submission: u64,
+) -> Result<Vec<(SignedAttributeCommitment, SealedOpening)>, RoleError> {
+    let mut rng = OsRng;
+    let mut out = Vec::with_capacity(values.len());
+    for (n, (attribute, value)) in values.iter().enumerate() {
+        let entry = catalog
+            .get(attribute.as_str())
+            .map_err(|e| RoleError::Catalog(e.to_string()))?;
+        if !entry.owned_by(holder.as_str()) {
+            return Err(RoleError::Catalog(format!(
+                "attribute `{attribute}` belongs to the `{}` authority, not to `{holder}`",
+                entry.holder
+            )));
+        }
+        entry
+            .check_value(*value)
+            .map_err(|e| RoleError::Catalog(e.to_string()))?;
+        let context = AttributeContext {
+            holder: holder.clone(),
+            attribute: attribute.clone(),
+            subject,
+            submission: first_submission + n as u64,
+        };
+        let opening = Opening::random(*value, &mut rng);
+        let c = AttributeCommitment::create(
+            &mut Transcript::new(ATTRIBUTE_TRANSCRIPT_LABEL),
+            context.clone(),
+            &opening,
+            entry.max,
+            &mut rng,
+        )
+        .map_err(|e| RoleError::Proof(e.to_string()))?;
+        let sealed = SealedOpening::seal(sealing, &context, &c.commitment, &opening, &mut rng);
+        out.push((SignedAttributeCommitment::sign(c, holder_key), sealed));
+    }
+    Ok(out)
 }

@@ -1,0 +1,183 @@
+//! The transport every party uses: one blocking HTTP/1.1 exchange per connection, bounded in
+//! time and size, and requests signed as `protocols::request` describes.
+
+use crate::protocols::names::PartyId;
+use crate::protocols::request::RequestStatement;
+use crate::protocols::signing::SigningKey;
+use rand::RngCore;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+/// Seconds since the Unix epoch.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// An HTTP response: status, headers (lower-case names), body.
+pub type HttpResponse = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// One HTTP/1.1 exchange on a fresh connection: sends `method path` with `headers` and
+/// `body`, returns the status, the response headers and the body.
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> std::io::Result<HttpResponse> {
+    http_within(addr, method, path, headers, body, READ_TIMEOUT)
+}
+
+/// Largest response read (a peer cannot exhaust memory by answering without end).
+pub const MAX_RESPONSE: u64 = 64 << 20;
+/// How long to wait for a connection.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long to wait for an answer (a sealed-path question evaluates under FHE).
+pub const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// [`http`] with a read timeout of `timeout`.
+pub fn http_within(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+    timeout: std::time::Duration,
+) -> std::io::Result<HttpResponse> {
+    let target = crate::tls::Target::parse(addr).map_err(std::io::Error::other)?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        target.authority,
+        body.len()
+    );
+    for (h, v) in headers {
+        head.push_str(&format!("{h}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let resolved = std::net::ToSocketAddrs::to_socket_addrs(target.authority.as_str())?
+        .next()
+        .ok_or_else(|| std::io::Error::other(format!("{addr}: no address")))?;
+    target
+        .check_plain_allowed(&resolved)
+        .map_err(std::io::Error::other)?;
+    let s = TcpStream::connect_timeout(&resolved, CONNECT_TIMEOUT)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(CONNECT_TIMEOUT))?;
+    let mut stream: Box<dyn ReadWrite> = if target.tls {
+        let config = crate::tls::trust().map_err(std::io::Error::other)?;
+        let name = target.server_name().map_err(std::io::Error::other)?;
+        let conn = rustls::ClientConnection::new(config, name).map_err(std::io::Error::other)?;
+        Box::new(rustls::StreamOwned::new(conn, s))
+    } else {
+        Box::new(s)
+    };
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    stream.flush()?;
+    let mut out = Vec::new();
+    read_all(&mut stream, &mut out)?;
+    if out.len() as u64 > MAX_RESPONSE {
+        return Err(std::io::Error::other(format!(
+            "{addr}: response larger than {MAX_RESPONSE} bytes"
+        )));
+    }
+    let split = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("response without a header end"))?;
+    let status = std::str::from_utf8(out.get(9..12).unwrap_or_default())
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other("response without a status"))?;
+    let headers = String::from_utf8_lossy(&out[..split])
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Ok((status, headers, out[split + 4..].to_vec()))
+}
+
+/// A connection, plain or TLS.
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
+/// Reads the whole response (the server closes the connection), at most [`MAX_RESPONSE`] + 1
+/// bytes. A TLS peer that closes without `close_notify` after a complete response is accepted:
+/// the response's own framing (the headers and the body) is what is checked.
+fn read_all(s: &mut dyn ReadWrite, out: &mut Vec<u8>) -> std::io::Result<()> {
+    match Read::take(&mut *s, MAX_RESPONSE + 1).read_to_end(out) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !out.is_empty() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// An unsigned `POST` (witness cosigning: the checkpoint's own signature authenticates it),
+/// answered within 15 s.
+pub fn plain_post(addr: &str, path: &str, body: &[u8]) -> std::io::Result<HttpResponse> {
+    http_within(
+        addr,
+        "POST",
+        path,
+        &[("content-type", "application/json".to_string())],
+        body,
+        std::time::Duration::from_secs(15),
+    )
+}
+
+/// The message of an error answer (`{"error": {"code", "message"}}`, or the body as text).
+pub fn error_message(body: &[u8]) -> String {
+    let v: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    match v.as_ref().map(|v| &v["error"]) {
+        Some(serde_json::Value::String(m)) => m.clone(),
+        Some(e) if e["message"].is_string() => {
+            let m = e["message"].as_str().unwrap_or_default();
+            match e["code"].as_str() {
+                Some(c) => format!("{m} [{c}]"),
+                None => m.to_string(),
+            }
+        }
+        _ => String::from_utf8_lossy(body).into_owned(),
+    }
+}
+
+/// Sends `method path` with `body` to the service at `addr` whose log origin is `origin`,
+/// signed by `key` as `party` (`http-request/v2`); returns the status and the body.
+pub fn call(
+    addr: &str,
+    origin: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    key: &SigningKey,
+    party: &PartyId,
+) -> std::io::Result<(u16, Vec<u8>)> {
+    let mut nonce = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let statement =
+        RequestStatement::new(origin, party.clone(), method, path, unix_now(), nonce, body);
+    let headers: Vec<(&str, String)> = statement.sign_headers(key).into_iter().collect();
+    let (status, _, out) = http(addr, method, path, &headers, body)?;
+    Ok((status, out))
+}
+
+/// The log origin a service states (`GET /v1/anchors`, unauthenticated). Requests are signed
+/// for it, so a request signed for one region is refused by every other; it is not a trust
+/// anchor (a verifier compares the anchors it pinned instead).
+pub fn service_origin(addr: &str) -> std::io::Result<String> {
+    let (status, _, out) = http(addr, "GET", "/v1/anchors", &[], b"")?;
+    if status != 200 {
+        return Err(std::io::Error::other(format!(
+            "GET /v1/anchors: HTTP {status}: {}",
+            error_message(&out)
+        )));
+    }
+    serde_json::from_slice::<serde_json::Value>(&out)
+        .ok()
+        .and_then(|v| v["origin"].as_str().map(str::to_string))
+        .ok_or_else(|| std::io::Error::other("GET /v1/anchors: no origin"))
+}

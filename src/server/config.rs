@@ -1,0 +1,249 @@
+//! `credence serve`'s configuration: the TOML file (every key optional, unknown keys refused),
+//! the federation file and the witnesses.
+
+use crate::protocols::signing::Role;
+use std::path::{Path, PathBuf};
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// Service settings: `credence serve --config FILE` (TOML, every key optional), overridden by
+/// the environment (`CREDENCE_DIR`, `CREDENCE_ADDR`) and then by `--dir` / `--addr`.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Data directory (store, keys).
+    pub dir: PathBuf,
+    /// Listening address.
+    pub addr: String,
+    /// The log's origin (checkpoint name).
+    pub origin: String,
+    /// Concurrent FHE jobs admitted; more get 503.
+    pub fhe_slots: usize,
+    /// Accepted clock skew of signed requests, seconds.
+    pub window_secs: u64,
+    /// Sign a checkpoint after this many entries…
+    pub checkpoint_every_entries: u64,
+    /// …or after this many seconds with new entries.
+    pub checkpoint_every_seconds: u64,
+    /// Federation file: the partner regions' logs this service witnesses (TOML,
+    /// `[[partner]] origin = "…" log_key = "<64 hex digits>"`).
+    pub federation: Option<PathBuf>,
+    /// The witnesses that cosign this service's checkpoints (`[[witness]] vkey = "…"
+    /// address = "host:port"`).
+    #[serde(rename = "witness")]
+    pub witnesses: Vec<WitnessConfig>,
+    /// How many of them must cosign a checkpoint handed out with a receipt (default: all).
+    pub witness_quorum: Option<usize>,
+    /// Log output: `text` (default) or `json`, one line per event. Never raw identifiers.
+    pub log_format: String,
+    /// TLS: the certificate chain (PEM). With `tls_key`, the service speaks HTTPS only.
+    pub tls_cert: Option<PathBuf>,
+    /// TLS: the private key (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on a non-loopback address (only behind a TLS-terminating proxy on a
+    /// network you trust). Without TLS and without this, only loopback addresses are served.
+    pub allow_plain_http: bool,
+}
+
+/// How `serve` listens: TLS with a certificate and key, or plain HTTP where that is allowed.
+#[derive(Clone, Debug, Default)]
+pub struct Listen {
+    /// Certificate chain and key (PEM).
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Plain HTTP on a non-loopback address is allowed explicitly.
+    pub allow_plain_http: bool,
+}
+
+impl Config {
+    /// The listening settings: both TLS files or neither.
+    pub fn listen(&self) -> Result<Listen, Error> {
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+            (None, None) => None,
+            _ => return Err("tls_cert and tls_key go together: give both or neither".into()),
+        };
+        Ok(Listen {
+            tls,
+            allow_plain_http: self.allow_plain_http,
+        })
+    }
+}
+
+/// One witness of this service's log.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessConfig {
+    /// Its verifier key (`name+id+base64`, as `credence witness serve` prints it).
+    pub vkey: String,
+    /// Its address (`host:port`).
+    pub address: String,
+}
+
+impl WitnessConfig {
+    /// Parses `VKEY@ADDR` (the `--witness` flag).
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        let (vkey, address) = s
+            .rsplit_once('@')
+            .ok_or("--witness takes VKEY@HOST:PORT (the witness's verifier key and address)")?;
+        Ok(WitnessConfig {
+            vkey: vkey.to_string(),
+            address: address.to_string(),
+        })
+    }
+
+    pub(crate) fn client(&self) -> Result<crate::witness::WitnessClient, Error> {
+        let verifier = crate::protocols::log::checkpoint::NoteVerifier::from_vkey(&self.vkey)
+            .map_err(|e| format!("witness key `{}`: {e}", self.vkey))?;
+        if verifier.key.role() != Role::Witness {
+            return Err(format!("`{}` is not a witness verifier key", self.vkey).into());
+        }
+        Ok(crate::witness::WitnessClient {
+            verifier,
+            addr: self.address.clone(),
+        })
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            dir: PathBuf::from("credence-data"),
+            addr: "127.0.0.1:8080".into(),
+            origin: "credence.local/log".into(),
+            fhe_slots: 4,
+            window_secs: 300,
+            checkpoint_every_entries: 256,
+            checkpoint_every_seconds: 60,
+            federation: None,
+            witnesses: Vec::new(),
+            witness_quorum: None,
+            log_format: "text".into(),
+            tls_cert: None,
+            tls_key: None,
+            allow_plain_http: false,
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Partner {
+    origin: String,
+    log_key: String,
+    /// The partner's API address, to forward queries to it.
+    #[serde(default)]
+    address: Option<String>,
+    /// A party file (`credence party new bank …`) with this region's identity at the partner.
+    #[serde(default)]
+    party_file: Option<PathBuf>,
+    /// The partner's key authority key (64 hex digits): pinned, to verify its verdicts.
+    #[serde(default)]
+    key_authority_key: Option<String>,
+    /// The verifier keys of the partner's witnesses, and their quorum.
+    #[serde(default)]
+    witnesses: Vec<String>,
+    #[serde(default)]
+    witness_quorum: usize,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Federation {
+    #[serde(default)]
+    partner: Vec<Partner>,
+}
+
+/// The partner logs a federation file pins, and the routes to forward queries to them.
+pub type FederationRoutes = (
+    Vec<crate::protocols::log::checkpoint::NoteVerifier>,
+    Vec<crate::server::Forward>,
+);
+
+/// Reads a federation file: the partner logs' origins and keys, and (where `address` and
+/// `party_file` are given) how to forward queries to them.
+pub fn read_federation(path: &Path) -> Result<FederationRoutes, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read federation {}: {e}", path.display()))?;
+    let f: Federation =
+        toml::from_str(&text).map_err(|e| format!("federation {}: {e}", path.display()))?;
+    let partners = f
+        .partner
+        .iter()
+        .map(|p| {
+            let key: [u8; 32] =
+                crate::protocols::request::parse_hex(&p.log_key).ok_or_else(|| {
+                    format!(
+                        "federation: partner `{}`: log_key is 64 hex digits",
+                        p.origin
+                    )
+                })?;
+            let key = crate::protocols::signing::PublicKey::from_bytes(Role::Log, &key)
+                .map_err(|e| format!("federation: partner `{}`: {e}", p.origin))?;
+            crate::protocols::log::checkpoint::NoteVerifier::log(&p.origin, key)
+                .map_err(|e| format!("federation: partner `{}`: {e}", p.origin).into())
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    let mut forward = Vec::new();
+    for (p, log) in f.partner.iter().zip(&partners) {
+        let bad = |m: &str| -> Error { format!("federation: partner `{}`: {m}", p.origin).into() };
+        match (&p.address, &p.party_file) {
+            (Some(addr), Some(file)) => {
+                let party = crate::party::keyfile::Party::load(file).map_err(|e| e.to_string())?;
+                if party.key.role() != Role::Bank {
+                    return Err(bad("the party file must hold a bank key"));
+                }
+                let ka = p
+                    .key_authority_key
+                    .as_deref()
+                    .and_then(crate::protocols::request::parse_hex::<32>)
+                    .ok_or_else(|| bad("forwarding needs key_authority_key (64 hex digits) to verify its verdicts"))?;
+                let ka = crate::protocols::signing::PublicKey::from_bytes(Role::KeyAuthority, &ka)
+                    .map_err(|e| bad(&e.to_string()))?;
+                let witnesses = p
+                    .witnesses
+                    .iter()
+                    .map(|w| {
+                        crate::protocols::log::checkpoint::NoteVerifier::from_vkey(w)
+                            .map_err(|e| bad(&format!("witness `{w}`: {e}")))
+                    })
+                    .collect::<Result<Vec<_>, Error>>()?;
+                let anchors = crate::protocols::verdict::TrustAnchors {
+                    log: log.clone(),
+                    service: log.key,
+                    key_authority: ka,
+                    witnesses,
+                    witness_quorum: p.witness_quorum,
+                };
+                anchors.check().map_err(bad)?;
+                forward.push(crate::server::Forward {
+                    origin: p.origin.clone(),
+                    addr: addr.clone(),
+                    anchors,
+                    party: party.id,
+                    key: party.key,
+                });
+            }
+            (None, None) => {}
+            _ => return Err(bad("give both address and party_file, or neither")),
+        }
+    }
+    Ok((partners, forward))
+}
+
+impl Config {
+    /// Reads a TOML config file; unknown keys are an error.
+    pub fn from_file(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+        let c: Config =
+            toml::from_str(&text).map_err(|e| format!("config {}: {e}", path.display()))?;
+        if c.fhe_slots == 0 || c.window_secs == 0 || c.checkpoint_every_entries == 0 {
+            return Err(format!(
+                "config {}: fhe_slots, window_secs and checkpoint_every_entries must be at least 1",
+                path.display()
+            )
+            .into());
+        }
+        Ok(c)
+    }
+}

@@ -1,0 +1,148 @@
+//! Prometheus metrics (the `prometheus` crate, one registry per service instance so that
+//! several services in one process — tests, the demo's regions — never mix their series).
+//!
+//! Label values are matched route templates (`/v1/bank/query`, never a path with an
+//! identifier in it), methods, status codes and published policy names: no caller can create
+//! series at will, and no identifier appears in a label.
+
+use prometheus::{
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
+};
+
+/// The service's metrics.
+pub struct Metrics {
+    registry: Registry,
+    /// Responses by matched route, method and status.
+    pub requests: IntCounterVec,
+    /// Request latency by matched route and method, seconds.
+    pub latency: HistogramVec,
+    /// Sealed-path requests refused because every FHE slot was taken.
+    pub fhe_rejected: IntCounter,
+    /// FHE evaluations and ingests admitted (holding a slot).
+    pub fhe_admitted: IntGauge,
+    /// Slots (admitted at once; more get 503).
+    pub fhe_slots: IntGauge,
+    /// Jobs waiting for a worker of the engine's pool.
+    pub fhe_queue_depth: IntGauge,
+    /// Jobs running on the engine's pool.
+    pub fhe_in_flight: IntGauge,
+    /// Planned bootstraps of sealed evaluations, by policy.
+    pub bootstraps: IntCounterVec,
+    /// Sealed evaluations, by policy.
+    pub evaluations: IntCounterVec,
+    /// Entries in the log.
+    pub log_size: IntGauge,
+    /// Entries appended since the latest signed checkpoint.
+    pub log_unchecked: IntGauge,
+    /// Seconds since the latest signed checkpoint (0 before the first).
+    pub checkpoint_age: Gauge,
+}
+
+fn registered<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, m: T) -> T {
+    // Names are fixed and distinct: registration cannot fail except by a programming error,
+    // which the metrics test catches.
+    if let Err(e) = r.register(Box::new(m.clone())) {
+        tracing::error!(error = %e, "metric registration");
+    }
+    m
+}
+
+impl Metrics {
+    /// A fresh registry with every series described.
+    pub fn new() -> Metrics {
+        let r = Registry::new();
+        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
+            registered(
+                &r,
+                IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+            )
+        };
+        let gauge = |name: &str, help: &str| {
+            registered(&r, IntGauge::new(name, help).expect("valid metric"))
+        };
+        let buckets = vec![
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            60.0, 120.0,
+        ];
+        Metrics {
+            requests: counter_vec(
+                "credence_requests_total",
+                "Responses by matched route, method and status.",
+                &["route", "method", "status"],
+            ),
+            latency: registered(
+                &r,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "credence_request_duration_seconds",
+                        "Request latency by matched route and method.",
+                    )
+                    .buckets(buckets),
+                    &["route", "method"],
+                )
+                .expect("valid metric"),
+            ),
+            fhe_rejected: registered(
+                &r,
+                IntCounter::new(
+                    "credence_fhe_rejected_total",
+                    "Sealed-path requests refused (503) because every FHE slot was taken.",
+                )
+                .expect("valid metric"),
+            ),
+            fhe_admitted: gauge(
+                "credence_fhe_admitted",
+                "FHE ingests and evaluations admitted (holding a slot).",
+            ),
+            fhe_slots: gauge("credence_fhe_slots", "FHE slots: admitted at once."),
+            fhe_queue_depth: gauge(
+                "credence_fhe_queue_depth",
+                "FHE jobs waiting for a worker of the engine's pool.",
+            ),
+            fhe_in_flight: gauge(
+                "credence_fhe_in_flight",
+                "FHE jobs running on the engine's pool.",
+            ),
+            bootstraps: counter_vec(
+                "credence_fhe_bootstraps_total",
+                "Planned bootstraps of sealed evaluations, by policy.",
+                &["policy"],
+            ),
+            evaluations: counter_vec(
+                "credence_fhe_evaluations_total",
+                "Sealed evaluations, by policy.",
+                &["policy"],
+            ),
+            log_size: gauge("credence_log_size", "Entries in the transparency log."),
+            log_unchecked: gauge(
+                "credence_log_entries_since_checkpoint",
+                "Entries appended since the latest signed checkpoint.",
+            ),
+            checkpoint_age: registered(
+                &r,
+                Gauge::new(
+                    "credence_checkpoint_age_seconds",
+                    "Seconds since the latest signed checkpoint (0 before the first).",
+                )
+                .expect("valid metric"),
+            ),
+            registry: r,
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(error = %e, "metrics encoding");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

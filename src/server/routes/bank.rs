@@ -1,0 +1,241 @@
+//! Bank routes on the sealed path: the query and fresh receipts.
+
+use crate::fhe::engine::StoredRecord;
+use crate::key_authority::DecryptionRequest;
+use crate::protocols::log::entry::LogEntry;
+use crate::protocols::log::hash::Hash;
+use crate::protocols::signing::Role;
+use crate::protocols::verdict::SignedVerdict;
+use crate::server::api::*;
+use crate::server::error::ErrorBody;
+use crate::server::error::{json_body, ApiError, ApiResult};
+use crate::server::records::*;
+use crate::server::state::ServiceState;
+use crate::server::subjects::*;
+use crate::store::{Batch, Table};
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::Json;
+use std::sync::Arc;
+
+#[utoipa::path(
+    post,
+    path = "/v1/bank/query",
+    tag = "bank",
+    request_body = BankQuery,
+    responses(
+        (status = 200, description = "the verdict and its receipt (verify it offline against your own question)", body = VerdictAnswer),
+        (status = 400, description = "bad input: the message says which field and why", body = ErrorBody),
+        (status = 401, description = "unsigned, badly signed, unknown party, stale or replayed", body = ErrorBody),
+        (status = 403, description = "wrong role, another party's data, or no valid consent", body = ErrorBody),
+        (status = 404, description = "unknown policy, object or application", body = ErrorBody),
+        (status = 409, description = "already exists or superseded", body = ErrorBody),
+        (status = 413, description = "body too large", body = ErrorBody),
+        (status = 500, description = "internal error (details in the service log)", body = ErrorBody),
+        (status = 502, description = "a partner region answered wrongly", body = ErrorBody),
+        (status = 503, description = "FHE queue full or witness quorum not reached: retry later", body = ErrorBody)
+    ),
+    security(("party" = [], "time" = [], "nonce" = [], "signature" = [])),
+    extensions(("x-credence-role" = json!("bank")))
+)]
+pub(crate) async fn bank_query(
+    State(s): State<Arc<ServiceState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<VerdictAnswer>> {
+    let caller = s.authenticate(&headers, &method, &uri, &body, &[Role::Bank])?;
+    let q: BankQuery = json_body(&body)?;
+    if let Some(region) = q.region.as_deref().filter(|r| *r != s.log.origin()) {
+        return super::federation::forward(&s, &caller.party, &q, region).await;
+    }
+    let Asked {
+        subject,
+        policy,
+        day,
+        consent,
+    } = s.asked(&caller.party, &q)?;
+    let permit = s.fhe_permit()?;
+    // The inputs are chosen under the append lock, with the query's log position: exactly the
+    // latest record per attribute logged before the query (what the auditor recomputes).
+    let (query_idx, records) = s.append_with(|base| {
+        let records = s.latest_sealed(&subject, &policy)?;
+        let mut batch = Batch::new();
+        index_for_subject(&mut batch, &subject, base);
+        let consent_hash = consent.as_ref().map(|c| c.hash());
+        if let Some(c) = &consent {
+            batch.put(Table::Consents, c.hash().to_vec(), c.to_bytes());
+        }
+        Ok((
+            vec![LogEntry::Query {
+                bank: caller.party.clone(),
+                subject,
+                policy_hash: policy.hash(),
+                as_of_day: day,
+                purpose: q.purpose.clone(),
+                consent_hash,
+                salt: crate::protocols::log::entry::salt(&mut rand::rngs::OsRng),
+            }],
+            batch,
+            records,
+        ))
+    })?;
+    let query_idx = query_idx[0];
+    let engine = s.engine.clone();
+    let p2 = policy.clone();
+    let stored: Vec<StoredRecord> = records.iter().map(|(_, st)| st.clone()).collect();
+    let evaluation = tokio::task::spawn_blocking(move || engine.evaluate(&p2, day, &stored))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    s.metrics
+        .bootstraps
+        .with_label_values(&[policy.name.as_str()])
+        .inc_by(evaluation.plan.cost().bootstraps as u64);
+    s.metrics
+        .evaluations
+        .with_label_values(&[policy.name.as_str()])
+        .inc();
+    let eval_idx = s.append(
+        &[LogEntry::Evaluation {
+            query_index: query_idx,
+            policy_hash: policy.hash(),
+            input_hashes: records.iter().map(|(r, _)| r.submission.hash()).collect(),
+            output_hash: evaluation.output_hash,
+        }],
+        Batch::new(),
+    )?[0];
+    let authority = s.authority.clone();
+    let request = DecryptionRequest {
+        policy_hash: policy.hash(),
+        day,
+        subject,
+        inputs: records.into_iter().map(|(r, _)| r).collect(),
+        logged_output_hash: evaluation.output_hash,
+        output: evaluation.output,
+        evaluation_index: eval_idx,
+        decryption_index: 0,
+        log_indices: vec![],
+        issued_at: now(),
+    };
+    let decision = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        authority.decrypt(&request)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    // Log the decryption and the verdict together; the verdict cites the decryption's index.
+    let output_hash = decision.output_hash();
+    let (idx, verdict) = s.append_with(|dec_idx| {
+        let verdict = s
+            .authority
+            .sign(decision, dec_idx, vec![query_idx, eval_idx, dec_idx], now())
+            .map_err(ApiError::internal)?;
+        let mut batch = Batch::new();
+        store_verdict(&mut batch, &verdict, &caller.party, dec_idx + 1);
+        index_for_subject(&mut batch, &subject, dec_idx + 1);
+        Ok((
+            vec![
+                LogEntry::Decryption {
+                    evaluation_index: eval_idx,
+                    output_hash,
+                },
+                LogEntry::Verdict {
+                    verdict_hash: verdict.hash(),
+                    subject,
+                    bank: caller.party.clone(),
+                },
+            ],
+            batch,
+            verdict,
+        ))
+    })?;
+    let outcome = verdict.verdict.outcome.into();
+    let coverage = coverage_of(&policy, &verdict.verdict.coverage);
+    let (receipt, quorum) = s.receipt(verdict, idx[1]).await?;
+    let disputed = open_on(&s, &subject, &policy)?;
+    Ok(Json(VerdictAnswer {
+        outcome,
+        coverage,
+        rests_on_disputed_data: Some(disputed),
+        path: "sealed".into(),
+        witness_quorum_met: Some(quorum),
+        receipt: hex::encode(receipt.to_bytes()),
+        log_indices: QueryIndices {
+            query: query_idx,
+            evaluation: Some(eval_idx),
+            decryption: Some(idx[0]),
+            verdict: Some(idx[1]),
+            partner_verdict: None,
+        },
+        bootstraps: Some(evaluation.plan.cost().bootstraps as u64),
+        region: None,
+        partner_subject: None,
+    }))
+}
+
+/// `GET /v1/bank/receipt?verdict=HASH`: a fresh receipt (current checkpoint, cosigned) for a
+/// verdict issued to the calling bank.
+#[utoipa::path(
+    get,
+    path = "/v1/bank/receipt",
+    tag = "bank",
+    params(ReceiptQuery),
+    responses(
+        (status = 200, description = "a fresh receipt", body = FreshReceipt),
+        (status = 400, description = "bad input: the message says which field and why", body = ErrorBody),
+        (status = 401, description = "unsigned, badly signed, unknown party, stale or replayed", body = ErrorBody),
+        (status = 403, description = "wrong role, another party's data, or no valid consent", body = ErrorBody),
+        (status = 404, description = "unknown policy, object or application", body = ErrorBody),
+        (status = 500, description = "internal error (details in the service log)", body = ErrorBody),
+        (status = 503, description = "FHE queue full or witness quorum not reached: retry later", body = ErrorBody)
+    ),
+    security(("party" = [], "time" = [], "nonce" = [], "signature" = [])),
+    extensions(("x-credence-role" = json!("bank")))
+)]
+pub(crate) async fn bank_receipt(
+    State(s): State<Arc<ServiceState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(q): Query<ReceiptQuery>,
+) -> ApiResult<Json<FreshReceipt>> {
+    let caller = s.authenticate(&headers, &method, &uri, b"", &[Role::Bank])?;
+    let hash: Hash = crate::protocols::request::parse_hex(&q.verdict)
+        .ok_or_else(|| ApiError::bad("verdict: expected 64 hex digits"))?;
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no verdict of that hash was issued to you",
+        )
+    };
+    let bank = s
+        .store
+        .get(Table::Meta, &verdict_bank_key(&hash))
+        .map_err(ApiError::internal)?
+        .ok_or_else(not_found)?;
+    if bank != caller.party.as_str().as_bytes() {
+        return Err(not_found());
+    }
+    let verdict = s
+        .store
+        .get(Table::Verdicts, &hash)
+        .map_err(ApiError::internal)?
+        .and_then(|b| SignedVerdict::from_bytes(&b).ok())
+        .ok_or_else(|| ApiError::internal("verdict missing"))?;
+    let index = s
+        .store
+        .get(Table::Meta, &verdict_index_key(&hash))
+        .map_err(ApiError::internal)?
+        .and_then(|v| v.try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| ApiError::internal("verdict index missing"))?;
+    let (receipt, quorum) = s.receipt(verdict, index).await?;
+    Ok(Json(FreshReceipt {
+        receipt: hex::encode(receipt.to_bytes()),
+        witness_quorum_met: quorum,
+    }))
+}

@@ -1,0 +1,130 @@
+//! Operations endpoints: liveness, readiness, metrics.
+
+use crate::server::api::{FhePart, FhePartQuery, FheParts};
+use crate::server::error::{ApiError, ErrorBody};
+use crate::server::state::ServiceState;
+use axum::extract::Query;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
+/// `GET /healthz`: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "alive", body = String, content_type = "text/plain")))]
+pub(crate) async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /metrics`: the Prometheus text format; gauges read at scrape time.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain")))]
+pub(crate) async fn metrics_text(State(s): State<Arc<ServiceState>>) -> String {
+    let m = &s.metrics;
+    m.log_size.set(s.log.size() as i64);
+    let (size, time) = s.log.checkpoint_position();
+    m.log_unchecked
+        .set(s.log.size().saturating_sub(size) as i64);
+    let now = crate::server::records::now();
+    m.checkpoint_age.set(if time == 0 {
+        0.0
+    } else {
+        now.saturating_sub(time) as f64
+    });
+    let (queued, running) = s.engine.load();
+    m.fhe_queue_depth.set(queued as i64);
+    m.fhe_in_flight.set(running as i64);
+    m.render()
+}
+
+/// `GET /readyz`: 200 once the store answers and the FHE keys are loaded (the engine's public
+/// material and the key authority's key), 503 `unavailable` naming what is not ready.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "ready", body = String, content_type = "text/plain"),
+              (status = 503, description = "not ready: the message says what", body = ErrorBody)))]
+pub(crate) async fn readyz(State(s): State<Arc<ServiceState>>) -> Result<&'static str, ApiError> {
+    let s2 = s.clone();
+    let store_ok = tokio::task::spawn_blocking(move || {
+        s2.store.get(crate::store::Table::Meta, b"readyz").is_ok()
+    })
+    .await
+    .unwrap_or(false);
+    if !store_ok {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the store does not answer",
+        ));
+    }
+    if !s.engine.ready() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the FHE keys are not loaded",
+        ));
+    }
+    Ok("ready")
+}
+
+/// `GET /v1/fhe/public`: the public FHE material a holder encrypts with (the compact public key
+/// and the proof CRS), with SHA3-256 hashes to compare with the ones the operator publishes.
+/// Public: no secret is involved, and the server key (which holders do not need) is not served.
+#[utoipa::path(get, path = "/v1/fhe/public", tag = "holder", params(FhePartQuery),
+    responses(
+        (status = 200, description = "without `part`: the parts with sizes and hashes", body = FheParts),
+        (status = 200, description = "with `part`: its bytes; header x-credence-sha3-256", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 400, description = "unknown part", body = ErrorBody),
+        (status = 500, description = "internal error", body = ErrorBody)))]
+pub(crate) async fn fhe_public(
+    State(s): State<Arc<ServiceState>>,
+    Query(q): Query<FhePartQuery>,
+) -> Result<Response, ApiError> {
+    let parts = match s.fhe_parts.get() {
+        Some(p) => p,
+        None => {
+            let s2 = s.clone();
+            let made = tokio::task::spawn_blocking(move || {
+                crate::fhe::keys::encryption_parts(s2.engine.public())
+            })
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+            s.fhe_parts.get_or_init(|| made)
+        }
+    };
+    let hash = |b: &[u8]| {
+        use sha3::Digest;
+        hex::encode(sha3::Sha3_256::digest(b))
+    };
+    match q.part.as_deref() {
+        None => Ok(axum::Json(FheParts {
+            parts: parts
+                .iter()
+                .map(|(name, b)| FhePart {
+                    part: name.to_string(),
+                    bytes: b.len(),
+                    sha3_256: hash(b),
+                })
+                .collect(),
+            parameters: crate::fhe::keys::PARAMETERS.to_string(),
+        })
+        .into_response()),
+        Some(name) => {
+            let (_, b) = parts.iter().find(|(n, _)| *n == name).ok_or_else(|| {
+                ApiError::bad(format!("part `{name}`: expected public_key or crs"))
+            })?;
+            Ok((
+                [
+                    (
+                        axum::http::header::CONTENT_TYPE,
+                        "application/octet-stream".to_string(),
+                    ),
+                    (
+                        axum::http::HeaderName::from_static("x-credence-sha3-256"),
+                        hash(b),
+                    ),
+                ],
+                b.clone(),
+            )
+                .into_response())
+        }
+    }
+}

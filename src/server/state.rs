@@ -1,0 +1,438 @@
+//! What the handlers share, and the service's core operations: authenticate, append to the
+//! log, cosigned checkpoints, receipts.
+
+use crate::circuits::catalog::Catalog;
+use crate::circuits::policy::Policy;
+use crate::fhe::engine::Engine;
+use crate::key_authority::KeyAuthority;
+use crate::protocols::log::checkpoint::NoteVerifier;
+use crate::protocols::log::entry::LogEntry;
+use crate::protocols::names::PartyId;
+use crate::protocols::pseudonym::PseudonymKey;
+use crate::protocols::signing::Role;
+use crate::protocols::signing::SigningKey;
+use crate::protocols::verdict::TrustAnchors;
+use crate::protocols::verdict::{SignedVerdict, VerdictReceipt};
+use crate::server::auth::Authenticator;
+use crate::server::error::{ApiError, ApiResult};
+use crate::server::log::LogService;
+use crate::server::metrics::Metrics;
+use crate::server::records::*;
+use crate::store::{prefix_range, Batch, Store, Table};
+use crate::witness::WitnessClient;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Everything the handlers share.
+pub struct ServiceState {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) log: LogService,
+    pub(crate) auth: Authenticator,
+    pub(crate) catalog: Catalog,
+    pub(crate) policies: RwLock<BTreeMap<String, Policy>>,
+    pub(crate) pseudonyms: PseudonymKey,
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) authority: Arc<KeyAuthority>,
+    pub(crate) fhe_slots: Arc<tokio::sync::Semaphore>,
+    pub(crate) append: Mutex<()>,
+    pub(crate) metrics: Metrics,
+    /// The serialized encryption material (computed on first request).
+    pub(crate) fhe_parts: std::sync::OnceLock<Vec<(&'static str, Vec<u8>)>>,
+    pub(crate) witness: Option<Witness>,
+    pub(crate) partner_core: Option<Arc<crate::witness::Witness>>,
+    pub(crate) witnesses: Vec<WitnessClient>,
+    pub(crate) witness_quorum: usize,
+    pub(crate) last_prune: AtomicU64,
+}
+
+/// How to build a [`ServiceState`].
+pub struct ServiceParts {
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// The log.
+    pub log: LogService,
+    /// The catalogue.
+    pub catalog: Catalog,
+    /// The pseudonym key.
+    pub pseudonyms: PseudonymKey,
+    /// The compute engine.
+    pub engine: Arc<Engine>,
+    /// The key authority (in-process component with its own key store).
+    pub authority: Arc<KeyAuthority>,
+    /// Concurrent FHE evaluations admitted; more get 503.
+    pub fhe_slots: usize,
+    /// Request time window, seconds.
+    pub window_secs: u64,
+    /// Partner logs this service witnesses (cross-region), if any.
+    pub witness: Option<Witness>,
+    /// The witnesses that cosign this service's own checkpoints.
+    pub witnesses: Vec<WitnessClient>,
+    /// How many of them must cosign a checkpoint handed out with a receipt.
+    pub witness_quorum: usize,
+}
+
+impl ServiceState {
+    /// Builds the state, loading published policies from the store.
+    pub fn new(parts: ServiceParts) -> Result<Arc<Self>, String> {
+        let mut policies = BTreeMap::new();
+        let (from, to) = prefix_range(b"policy/");
+        for (_, text) in parts
+            .store
+            .scan(Table::Meta, &from, to.as_deref(), 10_000)
+            .map_err(|e| e.to_string())?
+        {
+            let text = String::from_utf8(text).map_err(|e| e.to_string())?;
+            let p = Policy::parse(&text, &parts.catalog).map_err(|e| e.to_string())?;
+            parts.authority.publish(p.clone());
+            policies.insert(p.name.clone(), p);
+        }
+        // The key authority learns the registered holders (it checks their signatures).
+        for (party, key) in parts
+            .store
+            .scan(Table::Parties, &[], None, 1_000_000)
+            .map_err(|e| e.to_string())?
+        {
+            let key = crate::server::auth::decode_party_key(&key).ok_or("corrupt party key")?;
+            if key.role() == Role::Holder {
+                let party = std::str::from_utf8(&party)
+                    .ok()
+                    .and_then(|p| PartyId::new(p).ok())
+                    .ok_or("corrupt party id")?;
+                parts.authority.register_holder(party, key);
+            }
+        }
+        let partner_core = match &parts.witness {
+            Some(w) => Some(Arc::new(crate::witness::Witness::new(
+                &w.name,
+                w.key.clone(),
+                w.partners.clone(),
+                parts.store.clone(),
+            )?)),
+            None => None,
+        };
+        Ok(Arc::new(ServiceState {
+            partner_core,
+            auth: Authenticator::new(parts.store.clone(), parts.window_secs),
+            store: parts.store,
+            log: parts.log,
+            catalog: parts.catalog,
+            policies: RwLock::new(policies),
+            pseudonyms: parts.pseudonyms,
+            engine: parts.engine,
+            authority: parts.authority,
+            fhe_slots: Arc::new(tokio::sync::Semaphore::new(parts.fhe_slots.max(1))),
+            append: Mutex::new(()),
+            fhe_parts: std::sync::OnceLock::new(),
+            metrics: {
+                let m = Metrics::default();
+                m.fhe_slots.set(parts.fhe_slots as i64);
+                m
+            },
+            witness: parts.witness,
+            witnesses: parts.witnesses,
+            witness_quorum: parts.witness_quorum,
+            last_prune: AtomicU64::new(0),
+        }))
+    }
+
+    /// The log.
+    pub fn log(&self) -> &LogService {
+        &self.log
+    }
+
+    pub(crate) fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        method: &Method,
+        uri: &Uri,
+        body: &[u8],
+        roles: &[Role],
+    ) -> ApiResult<crate::server::auth::Caller> {
+        let pq = uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or(uri.path());
+        let t = now();
+        // Nonces older than the window can never be accepted again: forget them (at most
+        // once a window, and at least once a minute).
+        let last = self.last_prune.load(Ordering::Relaxed);
+        if t >= last + self.auth.window().clamp(1, 60)
+            && self
+                .last_prune
+                .compare_exchange(last, t, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            if let Err(e) = self.auth.prune(t) {
+                tracing::warn!(error = %e, "nonce pruning failed");
+            }
+        }
+        Ok(self.auth.authenticate(
+            |h| headers.get(h).and_then(|v| v.to_str().ok()),
+            self.log.origin(),
+            method.as_str(),
+            pq,
+            body,
+            t,
+            roles,
+        )?)
+    }
+
+    pub(crate) fn append(&self, entries: &[LogEntry], extra: Batch) -> ApiResult<Vec<u64>> {
+        let entries = entries.to_vec();
+        self.append_with(move |_| Ok((entries, extra, ())))
+            .map(|(idx, ())| idx)
+    }
+
+    /// Appends what `build` returns, given the index the first entry will get, in one durable
+    /// commit (entries and data together), then signs a checkpoint if one is due.
+    pub(crate) fn append_with<T>(
+        &self,
+        build: impl FnOnce(u64) -> ApiResult<(Vec<LogEntry>, Batch, T)>,
+    ) -> ApiResult<(Vec<u64>, T)> {
+        let result = {
+            let _g = self.append.lock().unwrap_or_else(|e| e.into_inner());
+            let (entries, batch, extra) = build(self.log.size())?;
+            let idx = self
+                .log
+                .append(&entries, now(), batch)
+                .map_err(|e| match e {
+                    crate::server::log::LogServiceError::Store(
+                        crate::store::StoreError::Exists { .. },
+                    ) => ApiError::new(StatusCode::CONFLICT, "already exists"),
+                    crate::server::log::LogServiceError::Refused(m) => ApiError::bad(m),
+                    e => ApiError::internal(e),
+                })?;
+            (idx, extra)
+        };
+        if let Err(e) = self.log.maybe_checkpoint(now()) {
+            tracing::warn!(error = %e, "checkpoint failed; retried after the next append");
+        }
+        Ok(result)
+    }
+
+    /// A checkpoint of the current size, signed by the log and cosigned by every configured
+    /// witness that answers; `quorum_met` says whether at least the quorum did.
+    pub(crate) async fn cosigned_checkpoint(
+        self: &Arc<Self>,
+    ) -> ApiResult<(crate::protocols::log::checkpoint::SignedCheckpoint, bool)> {
+        let mut cp = self.log.checkpoint(now()).map_err(ApiError::internal)?;
+        if self.witnesses.is_empty() {
+            return Ok((cp, true));
+        }
+        let s = self.clone();
+        let base = cp.clone();
+        let cosigned = tokio::task::spawn_blocking(move || {
+            let mut got = Vec::new();
+            for w in &s.witnesses {
+                if base.cosignature_time(&w.verifier).is_some() {
+                    continue;
+                }
+                let key = format!("cosigned-by/{}", w.verifier.to_vkey()).into_bytes();
+                let known = s
+                    .store
+                    .get(Table::Meta, &key)
+                    .ok()
+                    .flatten()
+                    .and_then(|v| v.try_into().ok())
+                    .map(u64::from_be_bytes);
+                let proof = |old: u64| {
+                    s.log
+                        .consistency_proof(old, base.checkpoint.size)
+                        .ok()
+                        .map(|p| p.to_bytes())
+                };
+                match w.cosign(&base, known, &proof) {
+                    Ok(c) => {
+                        let mut b = Batch::new();
+                        b.put(
+                            Table::Meta,
+                            key,
+                            base.checkpoint.size.to_be_bytes().to_vec(),
+                        );
+                        if let Err(e) = s.store.commit(&b) {
+                            tracing::warn!(error = %e, "witness state");
+                        }
+                        got.push(c);
+                    }
+                    Err(e) => tracing::warn!(witness = %w.verifier.name, error = %e, "cosignature refused"),
+                }
+            }
+            got
+        })
+        .await
+        .map_err(ApiError::internal)?;
+        for c in cosigned {
+            for sig in c.signatures {
+                if !cp.signatures.contains(&sig) {
+                    cp.signatures.push(sig);
+                }
+            }
+        }
+        let cosigners = self
+            .witnesses
+            .iter()
+            .filter(|w| cp.cosignature_time(&w.verifier).is_some())
+            .count();
+        if cosigners > 0 {
+            self.log.store_cosigned(&cp).map_err(ApiError::internal)?;
+        }
+        Ok((cp, cosigners >= self.witness_quorum))
+    }
+
+    /// The `PartyRegistered` entries of `parties` with inclusion proofs in the tree of `size`.
+    pub(crate) fn key_evidence(
+        &self,
+        parties: &[PartyId],
+        size: u64,
+    ) -> ApiResult<crate::protocols::keys::KeyEvidence> {
+        use crate::protocols::keys::{KeyEvidence, Registration};
+        let mut registrations = Vec::new();
+        for p in parties {
+            let Some(v) = self
+                .store
+                .get(Table::Meta, &registration_key(p))
+                .map_err(ApiError::internal)?
+            else {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    format!("party `{p}` is not registered in the log"),
+                ));
+            };
+            let index = u64::from_be_bytes(
+                v.as_slice()
+                    .try_into()
+                    .map_err(|_| ApiError::internal("corrupt registration index"))?,
+            );
+            if index >= size {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("party `{p}` was registered after the latest checkpoint; retry"),
+                ));
+            }
+            let leaf = self
+                .log
+                .entries(index, index + 1, 1)
+                .map_err(ApiError::internal)?
+                .pop()
+                .map(|(_, l)| l)
+                .ok_or_else(|| ApiError::internal("registration leaf missing"))?;
+            let inclusion = self
+                .log
+                .inclusion_proof(index, size)
+                .map_err(ApiError::internal)?;
+            registrations.push(Registration {
+                index,
+                leaf,
+                inclusion,
+            });
+        }
+        Ok(KeyEvidence { registrations })
+    }
+
+    /// A receipt for the verdict logged at `leaf_index`: the leaf, an inclusion proof, a
+    /// checkpoint of the current size cosigned by the witnesses, and the registrations of the
+    /// holders the evidence relies on. Also says whether the witness quorum was met.
+    pub(crate) async fn receipt(
+        self: &Arc<Self>,
+        verdict: SignedVerdict,
+        leaf_index: u64,
+    ) -> ApiResult<(VerdictReceipt, bool)> {
+        let (checkpoint, quorum) = self.cosigned_checkpoint().await?;
+        let size = checkpoint.checkpoint.size;
+        let leaf = self
+            .log
+            .entries(leaf_index, leaf_index + 1, 1)
+            .map_err(ApiError::internal)?
+            .pop()
+            .map(|(_, leaf)| leaf)
+            .ok_or_else(|| ApiError::internal("verdict leaf missing"))?;
+        let inclusion = self
+            .log
+            .inclusion_proof(leaf_index, size)
+            .map_err(ApiError::internal)?;
+        let mut holders: Vec<PartyId> = match &verdict.verdict.evidence {
+            crate::protocols::verdict::Evidence::Proof { inputs, .. } => inputs
+                .iter()
+                .map(|i| i.commitment.context.holder.clone())
+                .collect(),
+            _ => Vec::new(),
+        };
+        holders.sort();
+        holders.dedup();
+        let keys = self.key_evidence(&holders, size)?;
+        Ok((
+            VerdictReceipt {
+                verdict,
+                leaf,
+                leaf_index,
+                inclusion,
+                checkpoint,
+                keys,
+            },
+            quorum,
+        ))
+    }
+
+    /// Takes an FHE slot (503 `unavailable` when every slot is taken), held until the
+    /// returned permit is dropped.
+    pub(crate) fn fhe_permit(&self) -> ApiResult<FhePermit> {
+        let permit = self.fhe_slots.clone().try_acquire_owned().map_err(|_| {
+            self.metrics.fhe_rejected.inc();
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "FHE queue full, retry later",
+            )
+        })?;
+        self.metrics.fhe_admitted.inc();
+        Ok(FhePermit {
+            _permit: permit,
+            gauge: self.metrics.fhe_admitted.clone(),
+        })
+    }
+}
+
+pub(crate) fn any_party() -> [Role; 8] {
+    Role::ALL
+}
+
+/// An admitted FHE job's slot.
+pub(crate) struct FhePermit {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    gauge: prometheus::IntGauge,
+}
+
+impl Drop for FhePermit {
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
+}
+
+/// This service as a witness of partner logs, and its routes to partner regions.
+pub struct Witness {
+    /// The name its cosignatures carry (conventionally its own log origin).
+    pub name: String,
+    /// Its witness key (role `Witness`).
+    pub key: SigningKey,
+    /// The partner logs it witnesses.
+    pub partners: Vec<NoteVerifier>,
+    /// Partner regions it forwards bank queries to.
+    pub forward: Vec<Forward>,
+}
+
+/// How this region asks a partner region: the partner's address, its pinned anchors and the
+/// bank identity the partner registered for this region.
+#[derive(Debug)] // SigningKey prints only its role and public key
+pub struct Forward {
+    /// The partner's log origin (must also be in `partners`).
+    pub origin: String,
+    /// The partner's API address (`host:port`).
+    pub addr: String,
+    /// The partner's trust anchors, pinned in the federation file.
+    pub anchors: TrustAnchors,
+    /// This region's party at the partner (role `bank`).
+    pub party: PartyId,
+    /// Its key.
+    pub key: SigningKey,
+}
