@@ -195,12 +195,12 @@ fn resolve(
     best
 }
 
-fn graph() -> (
-    BTreeMap<Vec<String>, PathBuf>,
-    BTreeMap<Vec<String>, BTreeSet<Vec<String>>>,
-) {
+/// Module → the modules it imports.
+type Edges = BTreeMap<Vec<String>, BTreeSet<Vec<String>>>;
+
+fn graph() -> (BTreeMap<Vec<String>, PathBuf>, Edges) {
     let mods = modules();
-    let mut edges: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
+    let mut edges: Edges = BTreeMap::new();
     for (m, file) in &mods {
         let text = std::fs::read_to_string(file).unwrap();
         let is_mod_rs = file
@@ -234,7 +234,7 @@ fn no_import_circle_in_src() {
     // Depth-first search for a back edge; report the first circle found.
     fn visit(
         n: &Vec<String>,
-        edges: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>,
+        edges: &Edges,
         state: &mut BTreeMap<Vec<String>, u8>,
         stack: &mut Vec<Vec<String>>,
     ) -> Option<Vec<Vec<String>>> {

@@ -17,7 +17,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 /// How a request is signed, exactly (also in `protocols/signatures.md`).
-pub const SIGNING: &str = r#"Every route but /v1/anchors, /v1/witness/cosign, /openapi.json, /metrics, /healthz and /readyz takes a signed request: four headers, all required.
+pub const SIGNING: &str = r#"Every route but /v1/anchors, /v1/fhe/public, /v1/witness/cosign, /openapi.json, /metrics, /healthz and /readyz takes a signed request: four headers, all required.
 
 - `x-credence-party`: the caller's party id (as registered).
 - `x-credence-time`: seconds since the Unix epoch, decimal; accepted within the service's window (default ±300 s).

@@ -165,10 +165,9 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
         },
     })?;
     // The anchors verifiers pin, as a public file the operator hands out (out of band).
-    let anchors = state.trust_anchors()?;
     write_public(
         &dir.join("anchors.json"),
-        &serde_json::to_string_pretty(&crate::party::client::anchors_to_json(&anchors))?,
+        &serde_json::to_string_pretty(&state.anchors_body()?)?,
     )?;
     Ok(Opened {
         app: router(state),
@@ -469,6 +468,28 @@ pub fn operator_key(dir: &Path) -> Result<SigningKey, Error> {
     ))
 }
 
+/// Installs the tracing subscriber for `credence serve`: `text` or `json` lines on stderr,
+/// filtered by `RUST_LOG` (default `info`). Events carry route templates, statuses, log
+/// indices and pseudonyms at most: never a raw USCC or resident ID.
+pub fn init_tracing(format: &str) -> Result<(), Error> {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let result = match format {
+        "text" => builder.try_init(),
+        "json" => builder.json().try_init(),
+        other => {
+            return Err(format!("log_format `{other}`: choose `text` or `json`").into());
+        }
+    };
+    // Already installed (a second service in one process): keep the first.
+    let _ = result;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -533,26 +554,4 @@ mod tests {
         assert!(e.contains("at least 1"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }
-}
-
-/// Installs the tracing subscriber for `credence serve`: `text` or `json` lines on stderr,
-/// filtered by `RUST_LOG` (default `info`). Events carry route templates, statuses, log
-/// indices and pseudonyms at most: never a raw USCC or resident ID.
-pub fn init_tracing(format: &str) -> Result<(), Error> {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false);
-    let result = match format {
-        "text" => builder.try_init(),
-        "json" => builder.json().try_init(),
-        other => {
-            return Err(format!("log_format `{other}`: choose `text` or `json`").into());
-        }
-    };
-    // Already installed (a second service in one process): keep the first.
-    let _ = result;
-    Ok(())
 }

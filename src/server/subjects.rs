@@ -274,9 +274,6 @@ pub(crate) fn caller_subject(
     Ok((caller, subject))
 }
 
-/// `GET /v1/subject/records`: the subject's commitments with their sealed openings, and the
-/// sealed records held about it.
-
 /// Open disputes about `subject` on attributes `policy` reads: `(dispute index, attribute)`.
 /// Bank answers list them, so a verdict resting on disputed data is marked as such.
 pub(crate) fn open_on(

@@ -19,6 +19,7 @@ use axum::Json;
 use std::sync::Arc;
 
 #[utoipa::path(
+    operation_id = "audit_checkpoint",
     get,
     path = "/v1/audit/checkpoint",
     tag = "audit",
@@ -44,6 +45,7 @@ pub(crate) async fn audit_checkpoint(
 }
 
 #[utoipa::path(
+    operation_id = "audit_entries",
     get,
     path = "/v1/audit/entries",
     tag = "audit",
@@ -202,6 +204,7 @@ impl LogReader {
 }
 
 #[utoipa::path(
+    operation_id = "audit_inclusion",
     get,
     path = "/v1/audit/proof/inclusion",
     tag = "audit",
@@ -234,6 +237,7 @@ pub(crate) async fn audit_inclusion(
 }
 
 #[utoipa::path(
+    operation_id = "audit_consistency",
     get,
     path = "/v1/audit/proof/consistency",
     tag = "audit",
@@ -269,6 +273,7 @@ pub(crate) async fn audit_consistency(
 /// registered holders). Public information; a bank should compare it with what it was given
 /// out of band rather than trust it blindly.
 #[utoipa::path(
+    operation_id = "audit_anchors",
     get,
     path = "/v1/anchors",
     tag = "none",
@@ -279,23 +284,28 @@ pub(crate) async fn audit_consistency(
     extensions(("x-credence-role" = json!("none")))
 )]
 pub(crate) async fn anchors(State(s): State<Arc<ServiceState>>) -> ApiResult<Json<Anchors>> {
-    let a = s.trust_anchors().map_err(ApiError::internal)?;
-    Ok(Json(Anchors {
-        origin: a.log.name.clone(),
-        log_key: hex::encode(a.log.key.to_bytes()),
-        key_authority_key: hex::encode(a.key_authority.to_bytes()),
-        witnesses: a.witnesses.iter().map(|w| w.to_vkey()).collect(),
-        witness_quorum: a.witness_quorum,
-        fingerprint: hex::encode(a.fingerprint()),
-        witness: s.witness.as_ref().map(|w| WitnessInfo {
-            name: w.name.clone(),
-            key: hex::encode(w.key.public().to_bytes()),
-            partners: w.partners.iter().map(|p| p.name.clone()).collect(),
-        }),
-    }))
+    Ok(Json(s.anchors_body().map_err(ApiError::internal)?))
 }
 
 impl ServiceState {
+    /// The trust anchors as `GET /v1/anchors` and `DIR/anchors.json` give them.
+    pub fn anchors_body(&self) -> Result<Anchors, String> {
+        let a = self.trust_anchors()?;
+        Ok(Anchors {
+            origin: a.log.name.clone(),
+            log_key: hex::encode(a.log.key.to_bytes()),
+            key_authority_key: hex::encode(a.key_authority.to_bytes()),
+            witnesses: a.witnesses.iter().map(|w| w.to_vkey()).collect(),
+            witness_quorum: a.witness_quorum,
+            fingerprint: hex::encode(a.fingerprint()),
+            witness: self.witness.as_ref().map(|w| WitnessInfo {
+                name: w.name.clone(),
+                key: hex::encode(w.key.public().to_bytes()),
+                partners: w.partners.iter().map(|p| p.name.clone()).collect(),
+            }),
+        })
+    }
+
     /// The anchors a verifier of this service pins: its log, its verdict keys, the witnesses
     /// that cosign its checkpoints and their quorum. Constant size: holder keys are learned
     /// from the log.
@@ -317,6 +327,7 @@ impl ServiceState {
 
 /// `GET /v1/audit/policies`: every published policy (canonical text and hash).
 #[utoipa::path(
+    operation_id = "audit_policies",
     get,
     path = "/v1/audit/policies",
     tag = "audit",
@@ -354,6 +365,7 @@ pub(crate) async fn audit_policies(
 /// to by hash (a signed verdict with its evidence, a consent token, or a holder's upload:
 /// sealed submission ‖ list, or a signed commitment).
 #[utoipa::path(
+    operation_id = "audit_object",
     get,
     path = "/v1/audit/object",
     tag = "audit",
@@ -458,6 +470,7 @@ pub(crate) async fn audit_object(
 /// proofs under a cosigned checkpoint — how a subject's proof package (and anyone) carries
 /// holder keys that a verifier checks against the log alone.
 #[utoipa::path(
+    operation_id = "audit_keys",
     get,
     path = "/v1/audit/keys",
     tag = "audit",
@@ -467,6 +480,7 @@ pub(crate) async fn audit_object(
         (status = 400, description = "bad input: the message says which field and why", body = ErrorBody),
         (status = 401, description = "unsigned, badly signed, unknown party, stale or replayed", body = ErrorBody),
         (status = 403, description = "wrong role, another party's data, or no valid consent", body = ErrorBody),
+        (status = 404, description = "a party is not registered in the log", body = ErrorBody),
         (status = 500, description = "internal error (details in the service log)", body = ErrorBody),
         (status = 503, description = "FHE queue full or witness quorum not reached: retry later", body = ErrorBody)
     ),

@@ -20,6 +20,7 @@ use axum::Json;
 use std::sync::Arc;
 
 #[utoipa::path(
+    operation_id = "bank_query",
     post,
     path = "/v1/bank/query",
     tag = "bank",
@@ -180,6 +181,7 @@ pub(crate) async fn bank_query(
 /// `GET /v1/bank/receipt?verdict=HASH`: a fresh receipt (current checkpoint, cosigned) for a
 /// verdict issued to the calling bank.
 #[utoipa::path(
+    operation_id = "bank_receipt",
     get,
     path = "/v1/bank/receipt",
     tag = "bank",

@@ -28,6 +28,7 @@ pub(crate) fn today() -> u32 {
 
 /// `POST /v1/subject/disputes`.
 #[utoipa::path(
+    operation_id = "dispute_file",
     post,
     path = "/v1/subject/disputes",
     tag = "subject",
@@ -137,6 +138,7 @@ pub(crate) async fn file(
 
 /// `GET /v1/holder/disputes`: disputes of my submissions.
 #[utoipa::path(
+    operation_id = "dispute_inbox",
     get,
     path = "/v1/holder/disputes",
     tag = "holder",
@@ -176,6 +178,7 @@ pub(crate) async fn inbox(
 
 /// `POST /v1/holder/disputes/answer`: uphold, or correct with a new submission.
 #[utoipa::path(
+    operation_id = "dispute_answer",
     post,
     path = "/v1/holder/disputes/answer",
     tag = "holder",
@@ -279,6 +282,7 @@ pub(crate) async fn answer(
 
 /// `POST /v1/subject/pledges`: a credit pledge to a holder authority, logged as `PledgeMade`.
 #[utoipa::path(
+    operation_id = "dispute_pledge",
     post,
     path = "/v1/subject/pledges",
     tag = "subject",
@@ -358,6 +362,7 @@ pub(crate) async fn pledge(
 
 /// `GET /v1/holder/pledges`: pledges made to me.
 #[utoipa::path(
+    operation_id = "dispute_pledges",
     get,
     path = "/v1/holder/pledges",
     tag = "holder",

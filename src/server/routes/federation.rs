@@ -290,6 +290,7 @@ pub(crate) async fn consistent_with_cosigned(
 /// `POST /v1/witness/cosign`: the partner's log key authenticates the request (the checkpoint
 /// signature); nothing else is trusted.
 #[utoipa::path(
+    operation_id = "federation_cosign",
     post,
     path = "/v1/witness/cosign",
     tag = "none:",
@@ -343,6 +344,7 @@ pub(crate) async fn cosign(
 
 /// `GET /v1/audit/alarms`: equivocation alarms with their evidence.
 #[utoipa::path(
+    operation_id = "federation_alarms",
     get,
     path = "/v1/audit/alarms",
     tag = "audit",

@@ -18,6 +18,7 @@ use axum::Json;
 use std::sync::Arc;
 
 #[utoipa::path(
+    operation_id = "holder_pseudonym",
     post,
     path = "/v1/holder/pseudonym",
     tag = "holder",
@@ -55,6 +56,7 @@ pub(crate) async fn pseudonym(
 }
 
 #[utoipa::path(
+    operation_id = "holder_submit_sealed",
     post,
     path = "/v1/holder/sealed",
     tag = "holder",
@@ -156,6 +158,7 @@ pub(crate) async fn submit_sealed(
 }
 
 #[utoipa::path(
+    operation_id = "holder_submit_committed",
     post,
     path = "/v1/holder/committed",
     tag = "holder",

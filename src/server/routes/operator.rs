@@ -36,6 +36,7 @@ pub(crate) fn parse_role(s: &str) -> ApiResult<Role> {
 }
 
 #[utoipa::path(
+    operation_id = "operator_register_party",
     post,
     path = "/v1/operator/parties",
     tag = "operator",
@@ -112,6 +113,7 @@ pub(crate) async fn register_party(
 }
 
 #[utoipa::path(
+    operation_id = "operator_publish_policy",
     post,
     path = "/v1/operator/policies",
     tag = "operator",

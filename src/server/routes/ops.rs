@@ -10,14 +10,14 @@ use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
 /// `GET /healthz`: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "operations",
+#[utoipa::path(operation_id = "ops_healthz", get, path = "/healthz", tag = "operations",
     responses((status = 200, description = "alive", body = String, content_type = "text/plain")))]
 pub(crate) async fn healthz() -> &'static str {
     "ok"
 }
 
 /// `GET /metrics`: the Prometheus text format; gauges read at scrape time.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
+#[utoipa::path(operation_id = "ops_metrics_text", get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain")))]
 pub(crate) async fn metrics_text(State(s): State<Arc<ServiceState>>) -> String {
     let m = &s.metrics;
@@ -39,7 +39,7 @@ pub(crate) async fn metrics_text(State(s): State<Arc<ServiceState>>) -> String {
 
 /// `GET /readyz`: 200 once the store answers and the FHE keys are loaded (the engine's public
 /// material and the key authority's key), 503 `unavailable` naming what is not ready.
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(operation_id = "ops_readyz", get, path = "/readyz", tag = "operations",
     responses((status = 200, description = "ready", body = String, content_type = "text/plain"),
               (status = 503, description = "not ready: the message says what", body = ErrorBody)))]
 pub(crate) async fn readyz(State(s): State<Arc<ServiceState>>) -> Result<&'static str, ApiError> {
@@ -67,10 +67,10 @@ pub(crate) async fn readyz(State(s): State<Arc<ServiceState>>) -> Result<&'stati
 /// `GET /v1/fhe/public`: the public FHE material a holder encrypts with (the compact public key
 /// and the proof CRS), with SHA3-256 hashes to compare with the ones the operator publishes.
 /// Public: no secret is involved, and the server key (which holders do not need) is not served.
-#[utoipa::path(get, path = "/v1/fhe/public", tag = "holder", params(FhePartQuery),
+#[utoipa::path(operation_id = "ops_fhe_public", get, path = "/v1/fhe/public", tag = "holder", params(FhePartQuery),
     responses(
-        (status = 200, description = "without `part`: the parts with sizes and hashes", body = FheParts),
-        (status = 200, description = "with `part`: its bytes; header x-credence-sha3-256", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 200, description = "without `part`: the parts with sizes and hashes (JSON); with `part`: its bytes, and the header x-credence-sha3-256",
+            content((FheParts = "application/json"), (Vec<u8> = "application/octet-stream"))),
         (status = 400, description = "unknown part", body = ErrorBody),
         (status = 500, description = "internal error", body = ErrorBody)))]
 pub(crate) async fn fhe_public(

@@ -29,6 +29,7 @@ use std::sync::Arc;
 /// ([`crate::protocols::question::verify_proof`]); checks every input is the holder's
 /// current commitment; then logs the query and the signed verdict.
 #[utoipa::path(
+    operation_id = "proof_query",
     post,
     path = "/v1/bank/proof",
     tag = "bank",

@@ -57,6 +57,7 @@ pub(crate) fn list(s: &ServiceState, prefix: &[u8]) -> ApiResult<Vec<serde_json:
 /// submission must carry, and the earliest repair day) and shows the notice to the subject,
 /// who can check its commitment opens to that `until`.
 #[utoipa::path(
+    operation_id = "repair_notice",
     post,
     path = "/v1/holder/listings",
     tag = "holder",
@@ -114,6 +115,7 @@ pub(crate) async fn notice(
 
 /// `POST /v1/subject/repairs`: apply to `holder` for the repair of a listing.
 #[utoipa::path(
+    operation_id = "repair_apply",
     post,
     path = "/v1/subject/repairs",
     tag = "subject",
@@ -202,6 +204,7 @@ pub(crate) async fn apply(
 /// `GET /v1/subject/repairs`: my applications; approved ones carry a receipt (the `Repair`
 /// leaf, its inclusion proof and a signed checkpoint).
 #[utoipa::path(
+    operation_id = "repair_mine",
     get,
     path = "/v1/subject/repairs",
     tag = "subject",
@@ -250,6 +253,7 @@ pub(crate) async fn mine(
 
 /// `GET /v1/holder/repairs`: applications addressed to me.
 #[utoipa::path(
+    operation_id = "repair_inbox",
     get,
     path = "/v1/holder/repairs",
     tag = "holder",
@@ -275,6 +279,7 @@ pub(crate) async fn inbox(
 
 /// `POST /v1/holder/repairs/decide`: approve (new value + `Repair` entry, one commit) or refuse.
 #[utoipa::path(
+    operation_id = "repair_decide",
     post,
     path = "/v1/holder/repairs/decide",
     tag = "holder",

@@ -14,7 +14,10 @@ use axum::Json;
 use serde_json::json;
 use std::sync::Arc;
 
+/// `GET /v1/subject/records`: the subject's commitments with their sealed openings, and the
+/// sealed records held about it.
 #[utoipa::path(
+    operation_id = "subject_records",
     get,
     path = "/v1/subject/records",
     tag = "subject",
@@ -91,6 +94,7 @@ pub(crate) async fn records(
 
 /// `GET /v1/subject/queries`: every query and verdict about the subject, from the log.
 #[utoipa::path(
+    operation_id = "subject_queries",
     get,
     path = "/v1/subject/queries",
     tag = "subject",

@@ -1,0 +1,350 @@
+//! HTTP-level tests of the service, in process, one module per story: `sealed` (the sealed-path
+//! story from registration to a verified verdict with log proofs, and every kind of bad input
+//! answered with the right status and a store left unchanged), `proven`, `lifecycle` (listings,
+//! repair, disputes, pledges), `regions` (witnessing and forwarding) and `supervision`.
+//!
+//! Stories declared with [`on_every_store!`] run once per store backend (in memory, and the
+//! embedded redb file): the same assertions, on each backend the service ships with.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use credence::circuits::catalog::Catalog;
+use credence::fhe::engine::Engine;
+use credence::fhe::keys::generate;
+use credence::key_authority::KeyAuthority;
+use credence::party::holder::encrypt_record;
+use credence::protocols::log::checkpoint::{NoteVerifier, SignedCheckpoint};
+use credence::protocols::log::entry::LogLeaf;
+use credence::protocols::log::{InclusionProof, LogHasher, Sha3Log};
+use credence::protocols::names::{AttributeId, PartyId};
+use credence::protocols::pseudonym::{Pseudonym, PseudonymKey};
+use credence::protocols::request::RequestStatement;
+use credence::protocols::signing::{PublicKey, Role, SigningKey};
+use credence::protocols::verdict::VerdictReceipt;
+use credence::server::log::{CheckpointPolicy, LogService};
+use credence::server::{router, ServiceParts, ServiceState};
+use credence::store::memory::MemoryStore;
+use credence::store::{Batch, Store, Table};
+use rand::RngCore;
+use std::sync::{Arc, OnceLock};
+use tower::ServiceExt;
+
+const USCC: &str = "914403001922038216";
+
+struct World {
+    engine: Arc<Engine>,
+    authority: Arc<KeyAuthority>,
+    ka_key: PublicKey,
+}
+
+fn world() -> &'static World {
+    static W: OnceLock<World> = OnceLock::new();
+    W.get_or_init(|| {
+        let (secret, public) = generate(&mut |_, _| {}).unwrap();
+        let ka_signing = SigningKey::generate(Role::KeyAuthority, &mut rand::thread_rng());
+        let ka_key = ka_signing.public();
+        let ka =
+            KeyAuthority::new(secret, public.clone(), ka_signing, Catalog::builtin(), 0).unwrap();
+        World {
+            engine: Arc::new(Engine::new(public, 0).unwrap()),
+            authority: Arc::new(ka),
+            ka_key,
+        }
+    })
+}
+
+struct Svc {
+    app: axum::Router,
+    store: Arc<dyn Store>,
+    log_key: SigningKey,
+    operator: SigningKey,
+}
+
+/// The store backends a service runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    /// `store::memory::MemoryStore`.
+    Memory,
+    /// `store::embedded::EmbeddedStore` in a fresh file.
+    Embedded,
+}
+
+thread_local! {
+    /// The backend `service()` builds on, set by [`on_every_store!`] for the story it runs.
+    static BACKEND: std::cell::Cell<Backend> = const { std::cell::Cell::new(Backend::Memory) };
+}
+
+/// Defines a story once per store backend (the akd `test_config!` idea): `$name::memory` and
+/// `$name::embedded` run the same body, `service()` giving it that backend's store. The two
+/// never run at once: they register the same holder names, and the binary's one key authority
+/// keeps one key per holder name.
+macro_rules! on_every_store {
+    ($(#[$doc:meta])* test fn $name:ident() $body:block) => {
+        $(#[$doc])*
+        mod $name {
+            use super::*;
+            static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+            fn story() $body
+            #[test]
+            fn memory() {
+                let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+                BACKEND.with(|b| b.set(Backend::Memory));
+                story()
+            }
+            #[test]
+            fn embedded() {
+                let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+                BACKEND.with(|b| b.set(Backend::Embedded));
+                story()
+            }
+        }
+    };
+    ($(#[$doc:meta])* tokio fn $name:ident() $body:block) => {
+        $(#[$doc])*
+        mod $name {
+            use super::*;
+            static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+            async fn story() $body
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[allow(clippy::await_holding_lock)] // the guard only orders two tests
+            async fn memory() {
+                let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+                BACKEND.with(|b| b.set(Backend::Memory));
+                story().await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[allow(clippy::await_holding_lock)] // the guard only orders two tests
+            async fn embedded() {
+                let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+                BACKEND.with(|b| b.set(Backend::Embedded));
+                story().await
+            }
+        }
+    };
+}
+
+/// A store of the current story's backend.
+fn store() -> Arc<dyn Store> {
+    match BACKEND.with(|b| b.get()) {
+        Backend::Memory => Arc::new(MemoryStore::new()),
+        Backend::Embedded => {
+            static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let dir = std::env::temp_dir().join(format!("credence-api-{}-{n}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            Arc::new(
+                credence::store::embedded::EmbeddedStore::open(&dir.join("credence.redb")).unwrap(),
+            )
+        }
+    }
+}
+
+/// A fresh service on a store of the story's backend (in memory unless the story runs
+/// [`on_every_store!`]). The key authority (slow to build: it holds keys and a pool) is shared
+/// by the tests of this binary, so each test registers its holders under its own party names.
+fn service() -> Svc {
+    service_as("credence.test/api", None)
+}
+
+/// [`service`] with another log origin, witnessing `witness`'s partners.
+fn service_as(origin: &str, witness: Option<credence::server::Witness>) -> Svc {
+    // Internal errors are logged with their cause: show them in a failing test's output.
+    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+    let w = world();
+    let store = store();
+    let mut rng = rand::thread_rng();
+    let operator = SigningKey::generate(Role::Operator, &mut rng);
+    let mut b = Batch::new();
+    credence::server::auth::Authenticator::register(
+        &mut b,
+        &PartyId::new("operator").unwrap(),
+        &operator.public(),
+    );
+    store.commit(&b).unwrap();
+    let log_key = SigningKey::generate(Role::Log, &mut rng);
+    let log = LogService::open(
+        store.clone(),
+        origin,
+        log_key.clone(),
+        CheckpointPolicy {
+            every_entries: 1000,
+            every_seconds: 3600,
+        },
+    )
+    .unwrap();
+    let state = ServiceState::new(ServiceParts {
+        store: store.clone(),
+        log,
+        catalog: Catalog::builtin(),
+        pseudonyms: PseudonymKey::from_bytes([7; 32]),
+        engine: w.engine.clone(),
+        authority: w.authority.clone(),
+        fhe_slots: 2,
+        window_secs: 300,
+        witness,
+        witnesses: vec![],
+        witness_quorum: 0,
+    })
+    .unwrap();
+    Svc {
+        app: router(state),
+        store,
+        log_key,
+        operator,
+    }
+}
+
+/// Entries a reader was shown in full (panics on a hidden one).
+fn shown(v: Vec<(u64, credence::party::client::Entry)>) -> Vec<(u64, LogLeaf)> {
+    v.into_iter()
+        .map(|(i, e)| (i, e.into_leaf().expect("an entry shown in full")))
+        .collect()
+}
+
+/// A shipped policy, pinned by its hash (what a bank verifies against).
+fn pinned(hash: &[u8; 32]) -> &'static credence::protocols::question::PinnedPolicy {
+    static PINS: OnceLock<Vec<credence::protocols::question::PinnedPolicy>> = OnceLock::new();
+    PINS.get_or_init(|| {
+        credence::circuits::policy::BUILTIN_POLICIES
+            .iter()
+            .map(|(n, _)| credence::circuits::policy::builtin(n).unwrap().pin())
+            .collect()
+    })
+    .iter()
+    .find(|p| p.hash() == *hash)
+    .expect("a shipped policy")
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn request(
+    method: &str,
+    path: &str,
+    body: Vec<u8>,
+    signer: Option<(&SigningKey, &str)>,
+) -> Request<Body> {
+    let mut b = Request::builder().method(method).uri(path);
+    if let Some((key, party)) = signer {
+        let mut nonce = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let s = RequestStatement::new(
+            "credence.test/api",
+            PartyId::new(party).unwrap(),
+            method,
+            path,
+            now(),
+            nonce,
+            &body,
+        );
+        for (h, v) in s.sign_headers(key) {
+            b = b.header(h, v);
+        }
+    }
+    b.body(Body::from(body)).unwrap()
+}
+
+async fn send(app: &axum::Router, req: Request<Body>) -> (StatusCode, Vec<u8>) {
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let body = axum::body::to_bytes(res.into_body(), 1 << 24)
+        .await
+        .unwrap();
+    (status, body.to_vec())
+}
+
+fn json(b: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(b).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(b)))
+}
+
+async fn register(svc: &Svc, party: &str, role: &str, key: &PublicKey) {
+    let body = serde_json::to_vec(
+        &serde_json::json!({ "party": party, "role": role, "key": hex::encode(key.to_bytes()) }),
+    )
+    .unwrap();
+    let (st, b) = send(
+        &svc.app,
+        request(
+            "POST",
+            "/v1/operator/parties",
+            body,
+            Some((&svc.operator, "operator")),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+}
+
+async fn publish(svc: &Svc, name: &str) {
+    let (_, text) = credence::circuits::policy::BUILTIN_POLICIES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .unwrap();
+    let (st, b) = send(
+        &svc.app,
+        request(
+            "POST",
+            "/v1/operator/policies",
+            text.as_bytes().to_vec(),
+            Some((&svc.operator, "operator")),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+}
+
+fn snapshot(store: &dyn Store) -> Vec<u64> {
+    Table::ALL
+        .iter()
+        .filter(|t| **t != Table::Nonces)
+        .map(|t| store.count(*t).unwrap())
+        .collect()
+}
+
+async fn pseudonym_of(svc: &Svc, key: &SigningKey, party: &str) -> Pseudonym {
+    let body = serde_json::to_vec(&serde_json::json!({"kind": "enterprise", "id": USCC})).unwrap();
+    let (st, b) = send(
+        &svc.app,
+        request("POST", "/v1/holder/pseudonym", body, Some((key, party))),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    Pseudonym::from_text(json(&b)["pseudonym"].as_str().unwrap()).unwrap()
+}
+
+fn sealed(
+    holder: &str,
+    key: &SigningKey,
+    who: Pseudonym,
+    id: u64,
+    values: &[(&str, u64)],
+) -> Vec<u8> {
+    let w = world();
+    let values: Vec<(AttributeId, u64)> = values
+        .iter()
+        .map(|(a, v)| (AttributeId::new(a).unwrap(), *v))
+        .collect();
+    let r = encrypt_record(
+        &Catalog::builtin(),
+        &w.engine.public().public_key,
+        &w.engine.public().crs,
+        &PartyId::new(holder).unwrap(),
+        key,
+        who,
+        id,
+        &values,
+    )
+    .unwrap();
+    r.to_bytes()
+}
+
+mod lifecycle;
+mod proven;
+mod regions;
+mod sealed;
+mod supervision;
