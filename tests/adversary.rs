@@ -1152,8 +1152,7 @@ fn metrics_label_only_matched_routes() {
         .unwrap();
         assert_eq!(status, 404);
     }
-    let (_, _, m) = credence::party::client::http(r.addr(), "GET", "/metrics", &[], b"").unwrap();
-    let m = String::from_utf8_lossy(&m);
+    let m = r.metrics();
     assert!(m.contains("route=\"unmatched\",status=\"404\"} 20"), "{m}");
     assert!(!m.contains("nope") && !m.contains("injected"), "{m}");
 }
@@ -1495,4 +1494,109 @@ fn a_hidden_query_cannot_be_confirmed_by_guessing() {
     }
     // The asking bank reads the entry itself, salt and all.
     assert!(one.entry(qi).unwrap().is_some());
+}
+
+/// A region whose connection bounds are `limits`.
+fn bounded(limits: credence::server::connections::Limits) -> Region {
+    Region::with(Options {
+        limits,
+        ..Options::default()
+    })
+}
+
+/// What a raw connection reads until the server closes it or `patience` passes with nothing:
+/// `None` when the server kept it open and silent.
+fn read_until_closed(s: &mut std::net::TcpStream, patience: std::time::Duration) -> Option<String> {
+    use std::io::Read;
+    s.set_read_timeout(Some(patience)).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return Some(String::from_utf8_lossy(&out).into_owned()),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return None
+            }
+            Err(_) => return Some(String::from_utf8_lossy(&out).into_owned()),
+        }
+    }
+}
+
+/// Slowloris: a client that opens connections and never finishes its request headers (or
+/// sends a body that never ends) does not keep them: the server cuts each off, and a normal
+/// request is answered afterwards.
+#[test]
+fn a_client_that_never_finishes_its_request_is_cut_off() {
+    use std::io::Write;
+    let r = bounded(credence::server::connections::Limits {
+        max_connections: 8,
+        header_timeout: std::time::Duration::from_secs(1),
+        body_timeout: std::time::Duration::from_secs(1),
+    });
+    let patience = std::time::Duration::from_secs(120);
+    // Headers that never end.
+    let mut slow = std::net::TcpStream::connect(r.addr()).unwrap();
+    write!(slow, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").unwrap();
+    let got = read_until_closed(&mut slow, patience);
+    assert!(
+        got.is_some(),
+        "a connection with unfinished headers was kept open"
+    );
+    // A body that stops after 10 of the 1000 bytes announced.
+    let mut slow = std::net::TcpStream::connect(r.addr()).unwrap();
+    write!(
+        slow,
+        "POST /v1/witness/cosign HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{{\"checkpo"
+    )
+    .unwrap();
+    let got = read_until_closed(&mut slow, patience).expect("a stalled body was waited for");
+    assert!(
+        got.is_empty() || got.starts_with("HTTP/1.1 4"),
+        "a stalled body must not be answered as a request: {got}"
+    );
+    // A kept-alive connection left idle after its answer is closed too.
+    let mut idle = std::net::TcpStream::connect(r.addr()).unwrap();
+    write!(idle, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let got =
+        read_until_closed(&mut idle, patience).expect("an idle kept-alive connection was kept");
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    let (status, _, _) =
+        credence::party::client::http(r.addr(), "GET", "/healthz", &[], b"").unwrap();
+    assert_eq!(status, 200);
+}
+
+/// Connections beyond the cap are not served (they wait in the backlog) until one ends; then
+/// they are, and nothing was lost.
+#[test]
+fn connections_beyond_the_cap_wait_for_a_free_slot() {
+    use std::io::Write;
+    let r = bounded(credence::server::connections::Limits {
+        max_connections: 2,
+        header_timeout: std::time::Duration::from_secs(600),
+        body_timeout: std::time::Duration::from_secs(600),
+    });
+    let hold: Vec<_> = (0..2)
+        .map(|_| std::net::TcpStream::connect(r.addr()).unwrap())
+        .collect();
+    let mut third = std::net::TcpStream::connect(r.addr()).unwrap();
+    write!(
+        third,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    assert_eq!(
+        read_until_closed(&mut third, std::time::Duration::from_secs(2)),
+        None,
+        "a third connection was served while two held the only slots"
+    );
+    drop(hold);
+    let got = read_until_closed(&mut third, std::time::Duration::from_secs(120))
+        .expect("the waiting connection was never served");
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
 }

@@ -207,6 +207,39 @@ fn errors_have_one_typed_shape_on_every_route() {
         parts.iter().find(|p| p["part"] == "public_key").unwrap()["sha3_256"],
         sent
     );
+    // `keys fetch` pinned to hashes other than the published ones refuses and writes nothing;
+    // pinned to the listed ones it writes the material.
+    let crs = parts.iter().find(|p| p["part"] == "crs").unwrap()["sha3_256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = std::env::temp_dir().join(format!("credence-keys-fetch-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let fetch = |pk: &str, crs: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_credence"))
+            .args(["keys", "fetch", "--server", region.addr(), "--out"])
+            .arg(&out)
+            .args(["--expect-public-key", pk, "--expect-crs", crs])
+            .output()
+            .unwrap()
+    };
+    let other = "00".repeat(32);
+    for (pk, c) in [
+        (other.as_str(), crs.as_str()),
+        (sent.as_str(), other.as_str()),
+    ] {
+        let o = fetch(pk, c);
+        assert!(!o.status.success(), "{o:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("refusing it"),
+            "{o:?}"
+        );
+        assert!(!out.exists(), "nothing is written on a refusal");
+    }
+    let o = fetch(&sent, &crs);
+    assert!(o.status.success(), "{o:?}");
+    assert!(out.join("public").exists());
+    let _ = std::fs::remove_dir_all(&out);
     let r = plain(region.addr(), "GET", "/v1/fhe/public?part=client_key");
     assert_eq!(r.status, 400);
     assert_eq!(error_of(&r.body).0, "invalid_request");
@@ -228,9 +261,34 @@ fn metrics_parse_and_carry_latency_histograms_per_route() {
         let r = plain(region.addr(), "GET", &format!("/v1/{m}"));
         assert_eq!(r.status, 404);
     }
+    // Without the token, or with another, or as a signed party: no metrics (they would show
+    // any caller when others' sealed questions run and what they cost).
     let r = plain(region.addr(), "GET", "/metrics");
-    assert_eq!(r.status, 200);
-    let text = String::from_utf8(r.body).unwrap();
+    assert_eq!(r.status, 401);
+    assert_eq!(error_of(&r.body).0, "unauthenticated");
+    for auth in ["Bearer not-the-token-at-all", "Basic dGVzdDp0ZXN0"] {
+        let (status, _, body) = http(
+            region.addr(),
+            "GET",
+            "/metrics",
+            &[("authorization", auth.to_string())],
+            b"",
+        )
+        .unwrap();
+        assert_eq!(status, 401, "{}", String::from_utf8_lossy(&body));
+    }
+    let (status, _) = call(
+        region.addr(),
+        "credence.test/region",
+        "GET",
+        "/metrics",
+        b"",
+        bank.key(),
+        bank.party(),
+    )
+    .unwrap();
+    assert_eq!(status, 401);
+    let text = region.metrics();
     let lines = text.lines().map(|l| Ok(l.to_string()));
     let scrape = prometheus_parse::Scrape::parse(lines).expect("Prometheus text format");
     fn samples<'a>(

@@ -52,7 +52,29 @@ fn serve_starts_answers_and_stops_gracefully() {
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     let unsigned = get(&addr, "/v1/audit/checkpoint");
     assert!(unsigned.starts_with("HTTP/1.1 401"), "{unsigned}");
+    // Metrics need the token written on first start (owner-only).
     let metrics = get(&addr, "/metrics");
+    assert!(metrics.starts_with("HTTP/1.1 401"), "{metrics}");
+    let token = std::fs::read_to_string(dir.join("metrics.token")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("metrics.token"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "metrics.token is owner-only");
+    }
+    let (status, _, body) = credence::party::client::http(
+        &addr,
+        "GET",
+        "/metrics",
+        &[("authorization", format!("Bearer {}", token.trim()))],
+        b"",
+    )
+    .unwrap();
+    let metrics = String::from_utf8_lossy(&body);
+    assert_eq!(status, 200, "{metrics}");
     assert!(metrics.contains("credence_log_size 0"), "{metrics}");
     let err = stop(child);
     assert!(err.contains("first start"), "{err}");

@@ -182,3 +182,47 @@ fn parties_reach_the_service_over_verified_tls_only() {
     assert_eq!(o.status.code(), Some(2), "{o:?}");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// An attacker on the path cuts a TLS answer short by closing the TCP connection (no
+/// `close_notify`): the client refuses the partial body instead of reading it as the answer.
+#[test]
+fn a_tls_answer_cut_short_is_refused() {
+    use std::io::{Read, Write};
+    let d = std::env::temp_dir().join(format!("credence-tls-cut-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    let (cert, key) = make_cert(&d, "service");
+    let config = credence::tls::server_config(Path::new(&cert), Path::new(&key)).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        for complete in [false, true] {
+            let (tcp, _) = listener.accept().unwrap();
+            let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, tcp);
+            let mut buf = [0u8; 4096];
+            let _ = tls.read(&mut buf).unwrap();
+            let body = "{\"outcome\":{\"eligible\":false}}";
+            let sent = if complete { body } else { &body[..12] };
+            write!(
+                tls,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{sent}",
+                body.len()
+            )
+            .unwrap();
+            tls.flush().unwrap();
+            // Close the TCP connection without close_notify.
+            tls.sock.shutdown(std::net::Shutdown::Both).unwrap();
+        }
+    });
+    credence::tls::set_trust(Path::new(&cert)).unwrap();
+    let addr = format!("https://127.0.0.1:{port}");
+    let cut = credence::party::http::http(&addr, "GET", "/v1/anchors", &[], b"");
+    let e = cut.expect_err("a cut answer must be refused").to_string();
+    assert!(e.contains("Content-Length says"), "{e}");
+    // The same framing, complete: read, though the close was not clean.
+    let (status, _, body) =
+        credence::party::http::http(&addr, "GET", "/v1/anchors", &[], b"").unwrap();
+    assert_eq!((status, body.len()), (200, 30));
+    server.join().unwrap();
+}

@@ -199,6 +199,10 @@ pub enum KeysCmd {
         /// The SHA3-256 of the CRS the operator published (refuse any other).
         #[arg(long, value_name = "HEX")]
         expect_crs: Option<String>,
+        /// The SHA3-256 of the compact public key the operator published (refuse any other: a
+        /// service that hands out a key of its own choosing could read what holders encrypt).
+        #[arg(long, value_name = "HEX")]
+        expect_public_key: Option<String>,
     },
 }
 
@@ -215,7 +219,7 @@ pub struct ServeArgs {
     /// `init`: create the data directory and exit (give DIR/log.vkey to the witnesses).
     pub action: Option<ServeAction>,
     /// TOML configuration (dir, addr, origin, fhe_slots, window_secs, checkpoint_every_entries,
-    /// checkpoint_every_seconds, federation, witness_quorum, log_format, [[witness]]).
+    /// checkpoint_every_seconds, federation, witness_quorum, log_format, `[[witness]]`).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Data directory (default ./credence-data).

@@ -56,7 +56,13 @@ pub fn run(cli: Cli) -> Result<()> {
             server,
             out,
             expect_crs,
-        }) => serve::fetch_keys(&server.server, &out, expect_crs.as_deref()),
+            expect_public_key,
+        }) => serve::fetch_keys(
+            &server.server,
+            &out,
+            expect_public_key.as_deref(),
+            expect_crs.as_deref(),
+        ),
         Command::Party(PartyCmd::New {
             role,
             party: id,
@@ -200,6 +206,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let listen = crate::server::process::Listen {
                 tls: tls.tls_cert.zip(tls.tls_key),
                 allow_plain_http: tls.allow_plain_http,
+                limits: Default::default(),
             };
             Ok(crate::server::process::run_witness(
                 &dir,

@@ -83,9 +83,14 @@ pub fn serve(a: super::args::ServeArgs) -> Result<()> {
 }
 
 /// `credence keys fetch`: downloads the encryption material, checks each part's hash against
-/// the listing (and the CRS against `expect_crs` when given) and that it deserializes, then
+/// the listing (and each against the published hash when given: `--expect-public-key`, `--expect-crs`) and that it deserializes, then
 /// writes it under `out/public/`.
-pub fn fetch_keys(server: &str, out: &std::path::Path, expect_crs: Option<&str>) -> Result<()> {
+pub fn fetch_keys(
+    server: &str,
+    out: &std::path::Path,
+    expect_public_key: Option<&str>,
+    expect_crs: Option<&str>,
+) -> Result<()> {
     use crate::party::client::{error_message, http};
     use sha3::Digest;
     let (status, _, body) = http(server, "GET", "/v1/fhe/public", &[], b"")?;
@@ -107,15 +112,24 @@ pub fn fetch_keys(server: &str, out: &std::path::Path, expect_crs: Option<&str>)
             .and_then(|p| p["sha3_256"].as_str())
             .ok_or_else(|| format!("the service lists no `{name}`"))?
             .to_string();
-        if name == "crs" {
-            if let Some(e) = expect_crs {
-                if !e.eq_ignore_ascii_case(&want) {
-                    return Err(format!(
-                        "the service's CRS hash {want} is not the published {e}: refusing it"
-                    )
-                    .into());
-                }
+        let expected = if name == "crs" {
+            expect_crs
+        } else {
+            expect_public_key
+        };
+        match expected {
+            Some(e) if !e.trim().eq_ignore_ascii_case(&want) => {
+                return Err(format!(
+                    "the service's {name} hash {want} is not the published {}: refusing it",
+                    e.trim()
+                )
+                .into())
             }
+            Some(_) => {}
+            None => eprintln!(
+                "warning: {name} not pinned (pass --expect-{}): compare its hash with the one the operator published",
+                name.replace('_', "-")
+            ),
         }
         let (status, _, bytes) = http(
             server,

@@ -78,27 +78,69 @@ pub fn http_within(
     stream.write_all(body)?;
     stream.flush()?;
     let mut out = Vec::new();
-    read_all(&mut stream, &mut out)?;
+    let clean_end = read_all(&mut stream, &mut out)?;
     if out.len() as u64 > MAX_RESPONSE {
         return Err(std::io::Error::other(format!(
             "{addr}: response larger than {MAX_RESPONSE} bytes"
         )));
     }
+    parse_response(&out, clean_end).map_err(|e| std::io::Error::other(format!("{addr}: {e}")))
+}
+
+/// Parses a whole response read from a connection the server closed. The body is exactly
+/// `Content-Length` bytes: a shorter one (a connection cut, or a TLS stream truncated by an
+/// attacker who closed the TCP connection without `close_notify`) and a longer one are refused,
+/// as are conflicting lengths and chunked framing. Without a length the body runs to the end of
+/// the connection, which then must have ended cleanly (`close_notify` on TLS).
+fn parse_response(out: &[u8], clean_end: bool) -> Result<HttpResponse, String> {
     let split = out
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other("response without a header end"))?;
+        .ok_or("response without a header end")?;
     let status = std::str::from_utf8(out.get(9..12).unwrap_or_default())
         .ok()
+        .filter(|_| out.starts_with(b"HTTP/1.1 ") || out.starts_with(b"HTTP/1.0 "))
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other("response without a status"))?;
-    let headers = String::from_utf8_lossy(&out[..split])
+        .ok_or("response without a status")?;
+    let headers: Vec<(String, String)> = String::from_utf8_lossy(&out[..split])
         .lines()
         .skip(1)
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    Ok((status, headers, out[split + 4..].to_vec()))
+    let body = &out[split + 4..];
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && !v.eq_ignore_ascii_case("identity"))
+    {
+        return Err(
+            "response with a transfer encoding (only Content-Length framing is read)".into(),
+        );
+    }
+    let mut lengths = headers.iter().filter(|(k, _)| k == "content-length");
+    match lengths.next() {
+        Some((_, v)) => {
+            let n: usize = v
+                .parse()
+                .map_err(|_| format!("response with a bad Content-Length `{v}`"))?;
+            if lengths.any(|(_, w)| w != v) {
+                return Err("response with conflicting Content-Length headers".into());
+            }
+            if body.len() != n {
+                return Err(format!(
+                    "response body is {} bytes where Content-Length says {n} (truncated or padded)",
+                    body.len()
+                ));
+            }
+        }
+        None if !clean_end => {
+            return Err(
+                "response without Content-Length on a connection that did not close cleanly".into(),
+            )
+        }
+        None => {}
+    }
+    Ok((status, headers, body.to_vec()))
 }
 
 /// A connection, plain or TLS.
@@ -106,12 +148,13 @@ trait ReadWrite: Read + Write {}
 impl<T: Read + Write> ReadWrite for T {}
 
 /// Reads the whole response (the server closes the connection), at most [`MAX_RESPONSE`] + 1
-/// bytes. A TLS peer that closes without `close_notify` after a complete response is accepted:
-/// the response's own framing (the headers and the body) is what is checked.
-fn read_all(s: &mut dyn ReadWrite, out: &mut Vec<u8>) -> std::io::Result<()> {
+/// bytes; says whether the connection ended cleanly. A TLS peer that closes without
+/// `close_notify` gives an unclean end: the response is then accepted only if its
+/// `Content-Length` framing is complete ([`parse_response`]).
+fn read_all(s: &mut dyn ReadWrite, out: &mut Vec<u8>) -> std::io::Result<bool> {
     match Read::take(&mut *s, MAX_RESPONSE + 1).read_to_end(out) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !out.is_empty() => Ok(()),
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !out.is_empty() => Ok(false),
         Err(e) => Err(e),
     }
 }
@@ -180,4 +223,56 @@ pub fn service_origin(addr: &str) -> std::io::Result<String> {
         .ok()
         .and_then(|v| v["origin"].as_str().map(str::to_string))
         .ok_or_else(|| std::io::Error::other("GET /v1/anchors: no origin"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_response;
+
+    const HEAD: &str = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n";
+
+    #[test]
+    fn a_complete_response_is_read() {
+        let r = format!("{HEAD}content-length: 2\r\n\r\n{{}}");
+        let (status, headers, body) = parse_response(r.as_bytes(), false).unwrap();
+        assert_eq!(status, 200);
+        assert!(headers
+            .iter()
+            .any(|(k, v)| k == "content-length" && v == "2"));
+        assert_eq!(body, b"{}");
+    }
+
+    #[test]
+    fn a_truncated_or_padded_body_is_refused() {
+        for (len, body) in [(10, "{\"ok\":"), (2, "{}{}")] {
+            let r = format!("{HEAD}content-length: {len}\r\n\r\n{body}");
+            for clean in [true, false] {
+                let e = parse_response(r.as_bytes(), clean).unwrap_err();
+                assert!(e.contains("Content-Length says"), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn framing_that_could_hide_a_cut_is_refused() {
+        let conflicting = format!("{HEAD}content-length: 2\r\ncontent-length: 3\r\n\r\n{{}}");
+        assert!(parse_response(conflicting.as_bytes(), true)
+            .unwrap_err()
+            .contains("conflicting"));
+        let chunked = format!("{HEAD}transfer-encoding: chunked\r\n\r\n2\r\n{{}}\r\n0\r\n\r\n");
+        assert!(parse_response(chunked.as_bytes(), true)
+            .unwrap_err()
+            .contains("transfer encoding"));
+        let bad = format!("{HEAD}content-length: -1\r\n\r\n");
+        assert!(parse_response(bad.as_bytes(), true)
+            .unwrap_err()
+            .contains("bad Content-Length"));
+        // No length: accepted only when the connection closed cleanly.
+        let open = format!("{HEAD}\r\n{{}}");
+        assert!(parse_response(open.as_bytes(), false)
+            .unwrap_err()
+            .contains("did not close cleanly"));
+        assert_eq!(parse_response(open.as_bytes(), true).unwrap().2, b"{}");
+        assert!(parse_response(b"SSH-2.0-OpenSSH 200 x\r\n\r\n", true).is_err());
+    }
 }

@@ -43,6 +43,13 @@ pub struct Config {
     /// Serve plain HTTP on a non-loopback address (only behind a TLS-terminating proxy on a
     /// network you trust). Without TLS and without this, only loopback addresses are served.
     pub allow_plain_http: bool,
+    /// Connections served at once (the next waits in the kernel's backlog).
+    pub max_connections: usize,
+    /// Seconds a client may take to send a request's headers, and may sit idle between
+    /// requests on a kept-alive connection.
+    pub header_timeout_secs: u64,
+    /// Seconds a request body may go without a byte.
+    pub body_timeout_secs: u64,
 }
 
 /// How `serve` listens: TLS with a certificate and key, or plain HTTP where that is allowed.
@@ -52,6 +59,8 @@ pub struct Listen {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Plain HTTP on a non-loopback address is allowed explicitly.
     pub allow_plain_http: bool,
+    /// Connection bounds.
+    pub limits: crate::server::connections::Limits,
 }
 
 impl Config {
@@ -62,9 +71,27 @@ impl Config {
             (None, None) => None,
             _ => return Err("tls_cert and tls_key go together: give both or neither".into()),
         };
+        let positive = |name: &str, v: u64| -> Result<u64, Error> {
+            if v == 0 {
+                Err(format!("{name} must be at least 1").into())
+            } else {
+                Ok(v)
+            }
+        };
         Ok(Listen {
             tls,
             allow_plain_http: self.allow_plain_http,
+            limits: crate::server::connections::Limits {
+                max_connections: positive("max_connections", self.max_connections as u64)? as usize,
+                header_timeout: std::time::Duration::from_secs(positive(
+                    "header_timeout_secs",
+                    self.header_timeout_secs,
+                )?),
+                body_timeout: std::time::Duration::from_secs(positive(
+                    "body_timeout_secs",
+                    self.body_timeout_secs,
+                )?),
+            },
         })
     }
 }
@@ -121,6 +148,9 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             allow_plain_http: false,
+            max_connections: crate::server::connections::MAX_CONNECTIONS,
+            header_timeout_secs: crate::server::connections::HEADER_TIMEOUT.as_secs(),
+            body_timeout_secs: crate::server::connections::BODY_TIMEOUT.as_secs(),
         }
     }
 }

@@ -146,3 +146,92 @@ impl Default for Metrics {
         Metrics::new()
     }
 }
+
+/// The bearer token a scraper presents to read `/metrics` (`Authorization: Bearer <token>`;
+/// Prometheus' `authorization.credentials_file`). The metrics say when sealed evaluations run,
+/// for which policy and at what cost — and a bootstrap count follows the attributes a subject
+/// has on record — so they are for the operator's monitoring, not for any caller. Compared in
+/// constant time; zeroized on drop; never printed.
+pub struct MetricsToken(zeroize::Zeroizing<String>);
+
+impl MetricsToken {
+    /// A token from its text (at least 16 characters, no whitespace).
+    pub fn new(text: &str) -> Result<MetricsToken, String> {
+        let t = text.trim();
+        if t.len() < 16 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("a metrics token has at least 16 characters and no whitespace".into());
+        }
+        Ok(MetricsToken(zeroize::Zeroizing::new(t.to_string())))
+    }
+
+    /// 32 random bytes, hex.
+    pub fn generate() -> MetricsToken {
+        let mut b = zeroize::Zeroizing::new([0u8; 32]);
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut *b);
+        MetricsToken(zeroize::Zeroizing::new(hex::encode(*b)))
+    }
+
+    /// Reads `path`, or creates it (owner-only) with a fresh token on first start.
+    pub fn load_or_create(path: &std::path::Path) -> Result<MetricsToken, String> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => MetricsToken::new(&text).map_err(|e| format!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let t = MetricsToken::generate();
+                crate::fhe::keys::write_file(path, format!("{}\n", t.0.as_str()).as_bytes(), true)
+                    .map_err(|e| e.to_string())?;
+                Ok(t)
+            }
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+
+    /// The token's text (for a scraper configured in the same process: tests, the demo).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether an `Authorization` header value presents this token; constant time in the
+    /// token (both sides are hashed first, so lengths do not leak either).
+    pub fn admits(&self, authorization: Option<&str>) -> bool {
+        use sha3::Digest;
+        use subtle::ConstantTimeEq;
+        let presented = authorization
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default()
+            .trim();
+        let a = sha3::Sha3_256::digest(presented.as_bytes());
+        let b = sha3::Sha3_256::digest(self.0.as_bytes());
+        bool::from(a.ct_eq(&b)) && !presented.is_empty()
+    }
+}
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken(..)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::server::metrics::MetricsToken;
+
+    #[test]
+    fn only_the_token_admits() {
+        let t = MetricsToken::generate();
+        assert!(t.admits(Some(&format!("Bearer {}", t.expose()))));
+        for bad in [
+            None,
+            Some(""),
+            Some("Bearer "),
+            Some(t.expose()),
+            Some("Bearer 0000000000000000"),
+            Some(&format!("Basic {}", t.expose())),
+            Some(&format!("Bearer {}x", t.expose())),
+        ] {
+            assert!(!t.admits(bad), "{bad:?}");
+        }
+        assert!(MetricsToken::new("short").is_err());
+        assert!(MetricsToken::new("has a space in it, long enough").is_err());
+        assert_eq!(format!("{t:?}"), "MetricsToken(..)");
+    }
+}

@@ -14,6 +14,7 @@ pub mod api;
 pub mod auth;
 mod commitments;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod log;
 pub mod metrics;

@@ -17,7 +17,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 /// How a request is signed, exactly (also in `protocols/signatures.md`).
-pub const SIGNING: &str = r#"Every route but /v1/anchors, /v1/fhe/public, /v1/witness/cosign, /openapi.json, /metrics, /healthz and /readyz takes a signed request: four headers, all required.
+pub const SIGNING: &str = r#"Every route but /v1/anchors, /v1/fhe/public, /v1/witness/cosign, /openapi.json, /metrics (a bearer token), /healthz and /readyz takes a signed request: four headers, all required.
 
 - `x-credence-party`: the caller's party id (as registered).
 - `x-credence-time`: seconds since the Unix epoch, decimal; accepted within the service's window (default ±300 s).
@@ -63,6 +63,15 @@ impl Modify for Security {
                 SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(header, what))),
             );
         }
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(
+                utoipa::openapi::security::HttpBuilder::new()
+                    .scheme(utoipa::openapi::security::HttpAuthScheme::Bearer)
+                    .description(Some("the token in the service's DIR/metrics.token"))
+                    .build(),
+            ),
+        );
         doc.info.description = Some(SIGNING.to_string());
     }
 }

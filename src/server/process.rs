@@ -151,6 +151,9 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
         window_secs: config.window_secs,
         witnesses,
         witness_quorum,
+        metrics_token: Some(crate::server::metrics::MetricsToken::load_or_create(
+            &dir.join("metrics.token"),
+        )?),
         witness: {
             let (partners, forward) = match &config.federation {
                 Some(f) => read_federation(f)?,
@@ -311,17 +314,18 @@ fn serve_until_signal(
             let _ = ctrl_c.await;
             eprintln!("shutting down: finishing requests in flight");
         };
+        use crate::server::connections::serve;
         match tls {
             Some(config) => {
-                axum::serve(crate::tls::TlsListener::new(listener, config), app)
-                    .with_graceful_shutdown(shutdown)
-                    .await?
+                serve(
+                    crate::tls::TlsListener::new(listener, config),
+                    app,
+                    listen.limits,
+                    shutdown,
+                )
+                .await
             }
-            None => {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await?
-            }
+            None => serve(listener, app, listen.limits, shutdown).await,
         }
         Ok::<(), Error>(())
     })
@@ -398,6 +402,14 @@ pub struct Running {
 impl Running {
     /// Starts `app` on a free loopback port, on its own tokio runtime.
     pub fn start(app: axum::Router) -> Result<Running, Error> {
+        Running::start_with(app, Default::default())
+    }
+
+    /// [`Running::start`] with connection bounds `limits`.
+    pub fn start_with(
+        app: axum::Router,
+        limits: crate::server::connections::Limits,
+    ) -> Result<Running, Error> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
@@ -406,11 +418,10 @@ impl Running {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             rt.block_on(async move {
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await;
+                crate::server::connections::serve(listener, app, limits, async {
+                    let _ = rx.await;
+                })
+                .await;
             })
         });
         Ok(Running {

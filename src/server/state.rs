@@ -38,6 +38,7 @@ pub struct ServiceState {
     pub(crate) fhe_slots: Arc<tokio::sync::Semaphore>,
     pub(crate) append: Mutex<()>,
     pub(crate) metrics: Metrics,
+    pub(crate) metrics_token: Option<crate::server::metrics::MetricsToken>,
     /// The serialized encryption material (computed on first request).
     pub(crate) fhe_parts: std::sync::OnceLock<Vec<(&'static str, Vec<u8>)>>,
     pub(crate) witness: Option<Witness>,
@@ -71,6 +72,8 @@ pub struct ServiceParts {
     pub witnesses: Vec<WitnessClient>,
     /// How many of them must cosign a checkpoint handed out with a receipt.
     pub witness_quorum: usize,
+    /// The bearer token `/metrics` requires (`None`: `/metrics` is off).
+    pub metrics_token: Option<crate::server::metrics::MetricsToken>,
 }
 
 impl ServiceState {
@@ -133,6 +136,7 @@ impl ServiceState {
             witness: parts.witness,
             witnesses: parts.witnesses,
             witness_quorum: parts.witness_quorum,
+            metrics_token: parts.metrics_token,
             last_prune: AtomicU64::new(0),
         }))
     }

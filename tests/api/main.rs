@@ -30,6 +30,8 @@ use std::sync::{Arc, OnceLock};
 use tower::ServiceExt;
 
 const USCC: &str = "914403001922038216";
+/// The bearer token the services' `/metrics` takes.
+const METRICS_TOKEN: &str = "test-metrics-token-for-scrapers";
 
 struct World {
     engine: Arc<Engine>,
@@ -185,6 +187,7 @@ fn service_as(origin: &str, witness: Option<credence::server::Witness>) -> Svc {
         witness,
         witnesses: vec![],
         witness_quorum: 0,
+        metrics_token: Some(credence::server::metrics::MetricsToken::new(METRICS_TOKEN).unwrap()),
     })
     .unwrap();
     Svc {

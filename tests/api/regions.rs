@@ -343,7 +343,7 @@ fn a_query_is_forwarded_to_the_region_holding_the_records() {
             .unwrap(),
     );
     assert!(tj_leaves.iter().any(|(_, l)| matches!(&l.entry, LogEntry::Query { bank: b, .. } if b.as_str() == "region.beijing")));
-    // No route to an unknown region; the partner's errors come back with their status.
+    // No route to an unknown region (answered here, not by a partner).
     match ask("credence.test/shanghai") {
         Err(ClientError::Status { status: 404, .. }) => {}
         other => panic!("{other:?}"),
@@ -423,4 +423,106 @@ fn a_query_is_forwarded_to_the_region_holding_the_records() {
     );
     bj.stop();
     tj.stop();
+}
+
+/// A hostile partner region answers every forwarded question with a 401 and a long message full
+/// of terminal escapes. The bank is told 502 (the 401 is the partner's, not a verdict on the
+/// bank's own credentials), with the partner's reason cut short and stripped of control
+/// characters; nothing is logged in the forwarding region.
+#[test]
+fn a_hostile_partners_refusal_is_not_passed_through() {
+    use credence::party::client::{Client, ClientError};
+    use std::io::{Read, Write};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let hostile = std::thread::spawn(move || {
+        let body = serde_json::json!({"error": {
+            "code": "unauthorized",
+            "message": format!("\u{1b}[31myour credentials are revoked\r\n{}", "call now ".repeat(2000)),
+        }})
+        .to_string();
+        // Answer the connections the forward makes (pseudonym first), then stop.
+        for stream in listener.incoming().take(1) {
+            let mut s = stream.unwrap();
+            let mut buf = [0u8; 8192];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let tj_log_key = SigningKey::generate(Role::Log, &mut rand::thread_rng());
+    let tj_log = NoteVerifier::log("credence.test/hostile", tj_log_key.public()).unwrap();
+    let beijing = service_as(
+        "credence.test/beijing",
+        Some(credence::server::Witness {
+            name: "credence.test/beijing".into(),
+            key: SigningKey::generate(Role::Witness, &mut rand::thread_rng()),
+            partners: vec![tj_log.clone()],
+            forward: vec![credence::server::Forward {
+                origin: "credence.test/hostile".into(),
+                addr,
+                anchors: credence::protocols::verdict::TrustAnchors {
+                    service: tj_log.key,
+                    log: tj_log,
+                    key_authority: world().ka_key,
+                    witnesses: vec![],
+                    witness_quorum: 0,
+                },
+                party: PartyId::new("region.beijing").unwrap(),
+                key: SigningKey::generate(Role::Bank, &mut rand::thread_rng()),
+            }],
+        }),
+    );
+    let bj = credence::server::process::Running::start(beijing.app.clone()).unwrap();
+    let bj_op = Client::new(
+        &bj.addr,
+        PartyId::new("operator").unwrap(),
+        beijing.operator.clone(),
+    );
+    let text = credence::circuits::policy::BUILTIN_POLICIES
+        .iter()
+        .find(|(n, _)| *n == "public_procurement")
+        .unwrap()
+        .1;
+    bj_op.publish_policy(text).unwrap();
+    let bank = Client::new(
+        &bj.addr,
+        PartyId::new("bank.bj").unwrap(),
+        SigningKey::generate(Role::Bank, &mut rand::thread_rng()),
+    );
+    bj_op
+        .register_party(bank.party(), &bank.key().public(), None)
+        .unwrap();
+    let before = snapshot(&*beijing.store);
+    let answer = bank.post(
+        "/v1/bank/query",
+        &serde_json::json!({
+            "subject": {"kind": "enterprise", "id": USCC}, "policy": "public_procurement",
+            "day": now() / 86_400, "purpose": "cross-region bid", "region": "credence.test/hostile",
+        }),
+    );
+    match answer {
+        Err(ClientError::Status { status, message }) => {
+            assert_eq!(status, 502, "{message}");
+            assert!(
+                message.starts_with(
+                    "partner region `credence.test/hostile`: refused the question (401)"
+                ),
+                "{message}"
+            );
+            assert!(
+                message.chars().count() < 260,
+                "{} characters",
+                message.chars().count()
+            );
+            assert!(!message.chars().any(char::is_control), "{message:?}");
+        }
+        other => panic!("a partner's refusal must not pass: {other:?}"),
+    }
+    hostile.join().unwrap();
+    assert_eq!(snapshot(&*beijing.store), before);
 }

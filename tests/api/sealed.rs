@@ -140,11 +140,21 @@ on_every_store! {
         .verify::<Sha3Log>(&Sha3Log::hash_leaf(&leaf), &c.root)
         .unwrap();
 
-    // Metrics count the routes.
+    // Metrics count the routes (for the scraper with the token only).
+    let (st, _) = send(
+        &svc.app,
+        Request::builder()
+            .uri("/metrics")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
     let (st, b) = send(
         &svc.app,
         Request::builder()
             .uri("/metrics")
+            .header("authorization", format!("Bearer {METRICS_TOKEN}"))
             .body(Body::empty())
             .unwrap(),
     )

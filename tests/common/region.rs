@@ -23,6 +23,9 @@ use credence::store::memory::MemoryStore;
 use credence::store::{Batch, Store, Table};
 use std::sync::{Arc, OnceLock};
 
+/// The bearer token the regions' `/metrics` takes.
+pub const METRICS_TOKEN: &str = "test-metrics-token-for-scrapers";
+
 /// Keys shared by the tests of one binary.
 pub struct Keys {
     /// The compute engine (public material).
@@ -62,6 +65,8 @@ pub struct Options {
     pub witness_quorum: usize,
     /// Partner witnessing and forwarding.
     pub partners: Option<credence::server::Witness>,
+    /// Connection bounds.
+    pub limits: credence::server::connections::Limits,
 }
 
 impl Default for Options {
@@ -72,6 +77,7 @@ impl Default for Options {
             witnesses: Vec::new(),
             witness_quorum: 0,
             partners: None,
+            limits: Default::default(),
         }
     }
 }
@@ -132,10 +138,13 @@ impl Region {
             witness: o.partners,
             witnesses: o.witnesses,
             witness_quorum: o.witness_quorum,
+            metrics_token: Some(
+                credence::server::metrics::MetricsToken::new(METRICS_TOKEN).unwrap(),
+            ),
         })
         .unwrap();
         let anchors = state.trust_anchors().unwrap();
-        let running = Running::start(router(state)).unwrap();
+        let running = Running::start_with(router(state), o.limits).unwrap();
         let operator = Client::with_origin(
             &running.addr,
             &o.origin,
@@ -154,6 +163,20 @@ impl Region {
     /// The address.
     pub fn addr(&self) -> &str {
         &self.running.addr
+    }
+
+    /// `/metrics`, scraped with the metrics token.
+    pub fn metrics(&self) -> String {
+        let (status, _, body) = credence::party::client::http(
+            self.addr(),
+            "GET",
+            "/metrics",
+            &[("authorization", format!("Bearer {METRICS_TOKEN}"))],
+            b"",
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        String::from_utf8(body).unwrap()
     }
 
     /// Registers a party of `role` named `name`; its client.

@@ -107,6 +107,10 @@ class CredenceSignature(requests.auth.AuthBase):
         body = r.body or b""
         if isinstance(body, str):
             body = body.encode("utf-8")
+        if url.path == "/metrics" and os.environ.get("CREDENCE_METRICS_TOKEN"):
+            # The scrape endpoint takes the operator's bearer token, not a party signature.
+            r.headers["authorization"] = "Bearer " + os.environ["CREDENCE_METRICS_TOKEN"]
+            return r
         p = party_for(url.path)
         t = int(time.time())
         nonce = secrets.token_bytes(16)

@@ -116,16 +116,7 @@ pub(crate) async fn forward(
     })
     .await
     .map_err(ApiError::internal)?
-    .map_err(|e| match e {
-        crate::party::client::ClientError::Status { status, message } => ApiError::new(
-            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
-            format!("partner region `{region}`: {message}"),
-        ),
-        e => ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            format!("partner region `{region}`: {e}"),
-        ),
-    })?;
+    .map_err(|e| partner_failure(region, e))?;
     let bad_gateway = |m: &str| {
         ApiError::new(
             StatusCode::BAD_GATEWAY,
@@ -204,6 +195,32 @@ pub(crate) async fn forward(
 }
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+/// What the bank is told when the partner region did not answer with a verdict: always 502
+/// (the partner's status is the partner's, not this service's: a partner's 401 must not read as
+/// the bank's own credentials being wrong), with the partner's reason reduced to at most 160
+/// printable characters so a partner cannot inject text, control characters or bulk into this
+/// region's answers.
+fn partner_failure(region: &str, e: crate::party::client::ClientError) -> ApiError {
+    let reason = match e {
+        crate::party::client::ClientError::Status { status, message } => {
+            format!("refused the question ({status}): {message}")
+        }
+        e => e.to_string(),
+    };
+    let clean: String = reason
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let mut reason = truncate_text(&clean, 160);
+    if reason.len() < clean.len() {
+        reason.push('…');
+    }
+    ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        format!("partner region `{region}`: {reason}"),
+    )
+}
+
 pub(crate) fn truncate_text(s: &str, max: usize) -> String {
     let mut end = s.len().min(max);
     while !s.is_char_boundary(end) {

@@ -16,10 +16,33 @@ pub(crate) async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `GET /metrics`: the Prometheus text format; gauges read at scrape time.
+/// `GET /metrics`: the Prometheus text format; gauges read at scrape time. Only for a scraper
+/// presenting the metrics token (`Authorization: Bearer`, the token in `DIR/metrics.token`):
+/// when evaluations run, for which policy and at what cost is not for every caller to watch.
 #[utoipa::path(operation_id = "ops_metrics_text", get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain")))]
-pub(crate) async fn metrics_text(State(s): State<Arc<ServiceState>>) -> String {
+    security(("metrics_token" = [])),
+    responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain"),
+              (status = 401, description = "no or wrong metrics token (`Authorization: Bearer`)", body = ErrorBody),
+              (status = 404, description = "metrics are off (no token configured)", body = ErrorBody)))]
+pub(crate) async fn metrics_text(
+    State(s): State<Arc<ServiceState>>,
+    headers: axum::http::HeaderMap,
+) -> Result<String, ApiError> {
+    let Some(token) = &s.metrics_token else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "metrics are off: no metrics token is configured",
+        ));
+    };
+    let presented = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if !token.admits(presented) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "GET /metrics needs `Authorization: Bearer <token>` with the token in the service's DIR/metrics.token",
+        ));
+    }
     let m = &s.metrics;
     m.log_size.set(s.log.size() as i64);
     let (size, time) = s.log.checkpoint_position();
@@ -34,7 +57,7 @@ pub(crate) async fn metrics_text(State(s): State<Arc<ServiceState>>) -> String {
     let (queued, running) = s.engine.load();
     m.fhe_queue_depth.set(queued as i64);
     m.fhe_in_flight.set(running as i64);
-    m.render()
+    Ok(m.render())
 }
 
 /// `GET /readyz`: 200 once the store answers and the FHE keys are loaded (the engine's public
