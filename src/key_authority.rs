@@ -186,6 +186,14 @@ impl KeyAuthority {
             .insert(policy.hash(), policy);
     }
 
+    /// Whether it knows `holder`'s key.
+    pub fn knows_holder(&self, holder: &PartyId) -> bool {
+        self.holders
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(holder)
+    }
+
     /// Learns a registered holder's key.
     pub fn register_holder(&self, holder: PartyId, key: PublicKey) {
         self.holders

@@ -37,8 +37,22 @@ fn call(
     )
 }
 
-fn start(dir: &std::path::Path) -> (std::process::Child, String) {
-    common::start_server(dir, Stdio::null())
+fn start(dir: &std::path::Path, store: Option<&str>) -> (std::process::Child, String) {
+    match store {
+        None => common::start_server(dir, Stdio::null()),
+        Some(url) => common::spawn_listening(
+            &[
+                "serve",
+                "--dir",
+                dir.to_str().unwrap(),
+                "--addr",
+                "127.0.0.1:0",
+                "--store",
+                url,
+            ],
+            Stdio::null(),
+        ),
+    }
 }
 
 fn json(b: &[u8]) -> serde_json::Value {
@@ -52,9 +66,27 @@ fn seed(path: std::path::PathBuf) -> [u8; 32] {
 #[test]
 #[cfg(unix)]
 fn acknowledged_submissions_survive_sigkill() {
-    let dir = std::env::temp_dir().join(format!("credence-crash-{}", std::process::id()));
+    story(None);
+}
+
+/// The same on PostgreSQL: what the database acknowledged (synchronous commit) survives the
+/// service's death.
+#[test]
+#[cfg(unix)]
+fn acknowledged_submissions_survive_sigkill_on_postgres() {
+    if let Some(url) = common::postgres_database("crash") {
+        story(Some(&url));
+    }
+}
+
+fn story(store: Option<&str>) {
+    let dir = std::env::temp_dir().join(format!(
+        "credence-crash-{}-{}",
+        std::process::id(),
+        store.is_some()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
-    let (child, addr) = start(&dir);
+    let (child, addr) = start(&dir, store);
     let operator = SigningKey::from_seed(Role::Operator, &seed(dir.join("operator.seed")));
     let log_key = SigningKey::from_seed(Role::Log, &seed(dir.join("keys/log.seed")));
     let verifier = NoteVerifier::log("credence.local/log", log_key.public()).unwrap();
@@ -136,7 +168,7 @@ fn acknowledged_submissions_survive_sigkill() {
     assert!(acked.len() >= 3);
 
     // Restart on the same directory.
-    let (mut child, addr) = start(&dir);
+    let (mut child, addr) = start(&dir, store);
     let (st, b) = call(&addr, "GET", "/v1/audit/checkpoint", b"", &holder, "credit").unwrap();
     assert_eq!(st, 200);
     let after = SignedCheckpoint::parse(std::str::from_utf8(&b).unwrap()).unwrap();

@@ -1,6 +1,9 @@
-//! The log service on the embedded store: roots match an independent in-memory tree, proofs
-//! verify against signed checkpoints, appends are atomic with the data they describe, and the
-//! log survives reopening with a consistency proof across it.
+//! The log service on the embedded store and on PostgreSQL (when `CREDENCE_TEST_POSTGRES` names
+//! a server): roots match an independent in-memory tree, proofs verify against signed
+//! checkpoints, appends are atomic with the data they describe, the log survives reopening with
+//! a consistency proof across it, and two log services sharing one store keep one tree.
+
+mod common;
 
 use credence::protocols::log::checkpoint::NoteVerifier;
 use credence::protocols::log::entry::{LogEntry, LogLeaf};
@@ -9,6 +12,7 @@ use credence::protocols::log::{LogHasher, Sha3Log};
 use credence::protocols::signing::{Role, SigningKey};
 use credence::server::log::{CheckpointPolicy, LogService};
 use credence::store::embedded::EmbeddedStore;
+use credence::store::postgres::{Location, PostgresStore};
 use credence::store::{Batch, Store, Table};
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
@@ -31,12 +35,107 @@ fn proofs_checkpoints_atomicity_and_reopening() {
     let dir = std::env::temp_dir().join(format!("credence-log-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("log.redb");
+    story(&|| Arc::new(EmbeddedStore::open(&path).unwrap()));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn proofs_checkpoints_atomicity_and_reopening_on_postgres() {
+    let Some(url) = common::postgres_database("log_service") else {
+        return;
+    };
+    let location = Location::new(&url, "log").unwrap();
+    story(&|| Arc::new(PostgresStore::open(location.clone(), 4).unwrap()));
+}
+
+/// Two log services (two service instances, each with its own connection pool) append to one
+/// PostgreSQL database at once: every append lands at its own index, the tree is one, and each
+/// instance's checkpoints are consistent with the other's. (The embedded file is opened by one
+/// process only: redb locks it.)
+#[test]
+fn two_log_services_on_one_database_keep_one_tree() {
+    let Some(url) = common::postgres_database("log_two") else {
+        return;
+    };
+    let l = Location::new(&url, "log").unwrap();
+    let a: Arc<dyn Store> = Arc::new(PostgresStore::open(l.clone(), 4).unwrap());
+    let b: Arc<dyn Store> = Arc::new(PostgresStore::open(l, 4).unwrap());
+    two_writers_on(a, b);
+}
+
+fn two_writers_on(a: Arc<dyn Store>, b: Arc<dyn Store>) {
+    let key = SigningKey::generate(Role::Log, &mut rand::thread_rng());
+    let verifier = NoteVerifier::log("credence.test/log", key.public()).unwrap();
+    let logs = [
+        Arc::new(LogService::open(a.clone(), "credence.test/log", key.clone(), POLICY).unwrap()),
+        Arc::new(LogService::open(b, "credence.test/log", key.clone(), POLICY).unwrap()),
+    ];
+    let per_writer = 60u64;
+    let handles: Vec<_> = logs
+        .iter()
+        .enumerate()
+        .map(|(w, log)| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                for i in 0..per_writer {
+                    let id = (w as u64 + 1) * 10_000 + i;
+                    // Each append also writes the data it describes, atomically with it.
+                    let mut data = Batch::new();
+                    data.insert(Table::Verdicts, id.to_be_bytes().to_vec(), b"d".to_vec());
+                    let idx = log.append(&[entry(id)], 1_000 + i, data).unwrap();
+                    got.push((idx[0], id));
+                    if i % 17 == 0 {
+                        log.checkpoint(1_000 + i).unwrap();
+                    }
+                }
+                got
+            })
+        })
+        .collect();
+    let mut all: Vec<(u64, u64)> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    all.sort();
+    let n = 2 * per_writer;
+    // No index used twice, none skipped, and each acknowledged entry is where it was told.
+    assert_eq!(
+        all.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        (0..n).collect::<Vec<_>>()
+    );
+    let reader = &logs[0];
+    let leaves = reader.entries(0, n, n as usize).unwrap();
+    assert_eq!(leaves.len() as u64, n);
+    let mut reference = MemoryTree::<Sha3Log>::new();
+    for ((index, id), (at, leaf)) in all.iter().zip(&leaves) {
+        assert_eq!(at, index);
+        assert_eq!(leaf.entry, entry(*id), "entry at {index}");
+        reference.append(&leaf.to_bytes());
+        assert!(a.get(Table::Verdicts, &id.to_be_bytes()).unwrap().is_some());
+    }
+    // Checkpoints from either instance, of the whole log, agree and link up.
+    let s0 = logs[0].checkpoint(9_000).unwrap();
+    let c0 = s0.verify(&verifier).unwrap();
+    let s1 = logs[1].checkpoint(9_001).unwrap();
+    let c1 = s1.verify(&verifier).unwrap();
+    assert_eq!((c0.size, c0.root), (n, reference.root()));
+    assert_eq!((c1.size, c1.root), (n, reference.root()));
+    for size in [1, n / 3, n - 1] {
+        let proof = reader.consistency_proof(size, n).unwrap();
+        proof
+            .verify::<Sha3Log>(&reference.root_at(size).unwrap(), &c0.root)
+            .unwrap();
+    }
+}
+
+fn story(open: &dyn Fn() -> Arc<dyn Store>) {
     let key = SigningKey::generate(Role::Log, &mut rand::thread_rng());
     let verifier = NoteVerifier::log("credence.test/log", key.public()).unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(9);
     let mut reference = MemoryTree::<Sha3Log>::new();
 
-    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&path).unwrap());
+    let store: Arc<dyn Store> = open();
     let log = LogService::open(store.clone(), "credence.test/log", key.clone(), POLICY).unwrap();
     let mut next = 0u64;
     let mut checkpoints = Vec::new();
@@ -108,7 +207,7 @@ fn proofs_checkpoints_atomicity_and_reopening() {
 
     // Reopen: same size and root, appends continue, and the pre-reopen checkpoint is
     // consistent with a new one.
-    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&path).unwrap());
+    let store: Arc<dyn Store> = open();
     let log = LogService::open(store, "credence.test/log", key, POLICY).unwrap();
     assert_eq!(log.size(), before);
     assert_eq!(
@@ -126,5 +225,4 @@ fn proofs_checkpoints_atomicity_and_reopening() {
         .unwrap()
         .verify::<Sha3Log>(&a.root, &b.root)
         .unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
 }

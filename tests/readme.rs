@@ -28,11 +28,30 @@ fn sequence() -> String {
     block[open..close].to_string()
 }
 
+mod common;
+
 #[test]
 fn the_readme_sequence_runs_verbatim() {
+    run_sequence(None);
+}
+
+/// The same sequence with the service's store on PostgreSQL (`CREDENCE_STORE`, as an operator
+/// would set it), when `CREDENCE_TEST_POSTGRES` names a server.
+#[test]
+fn the_readme_sequence_runs_on_postgres() {
+    if let Some(url) = common::postgres_database("readme") {
+        run_sequence(Some(&url));
+    }
+}
+
+fn run_sequence(store: Option<&str>) {
     let script = sequence();
     assert!(script.contains("cargo run -- serve init"), "{script}");
-    let dir = std::env::temp_dir().join(format!("credence-readme-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "credence-readme-{}-{}",
+        std::process::id(),
+        store.is_some()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     // The sequence reads examples/data/ relative to the repository root.
@@ -51,15 +70,18 @@ fn the_readme_sequence_runs_verbatim() {
         .replace("127.0.0.1:8090", &format!("127.0.0.1:{witness}"));
     let full =
         format!("set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n{script}\n");
-    let out = Command::new("bash")
-        .arg("-c")
+    let mut bash = Command::new("bash");
+    bash.arg("-c")
         .arg(&full)
         .current_dir(&dir)
         .env_remove("CREDENCE_DIR")
         .env_remove("CREDENCE_ADDR")
         .env_remove("CREDENCE_SERVER")
-        .output()
-        .expect("bash");
+        .env_remove("CREDENCE_STORE");
+    if let Some(url) = store {
+        bash.env("CREDENCE_STORE", url);
+    }
+    let out = bash.output().expect("bash");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -84,6 +106,11 @@ fn the_readme_sequence_runs_verbatim() {
     assert!(
         !dir.join("holder-keys/public/server.key").exists(),
         "holders need no server key"
+    );
+    assert_eq!(
+        dir.join("credence-data/credence.redb").exists(),
+        store.is_none(),
+        "the embedded file exists exactly when no PostgreSQL store is configured"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

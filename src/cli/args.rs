@@ -219,7 +219,9 @@ pub struct ServeArgs {
     /// `init`: create the data directory and exit (give DIR/log.vkey to the witnesses).
     pub action: Option<ServeAction>,
     /// TOML configuration (dir, addr, origin, fhe_slots, window_secs, checkpoint_every_entries,
-    /// checkpoint_every_seconds, federation, witness_quorum, log_format, `[[witness]]`).
+    /// checkpoint_every_seconds, federation, witness_quorum, log_format, tls_cert, tls_key,
+    /// allow_plain_http, max_connections, header_timeout_secs, body_timeout_secs, store,
+    /// store_schema, store_connections, `[[witness]]`).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Data directory (default ./credence-data).
@@ -228,6 +230,15 @@ pub struct ServeArgs {
     /// Listen address (default 127.0.0.1:8080).
     #[arg(long, env = "CREDENCE_ADDR")]
     pub addr: Option<String>,
+    /// The store: a PostgreSQL URL (postgres://user@host:port/db); default the embedded file
+    /// DIR/credence.redb.
+    #[arg(
+        long,
+        env = "CREDENCE_STORE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub store: Option<String>,
     /// A witness that cosigns checkpoints, VKEY@ADDR (repeatable).
     #[arg(long, value_name = "VKEY@ADDR")]
     pub witness: Vec<String>,

@@ -57,6 +57,9 @@ pub fn serve(a: super::args::ServeArgs) -> Result<()> {
     if let Some(addr) = a.addr {
         config.addr = addr;
     }
+    if let Some(store) = a.store {
+        config.store = Some(crate::server::config::StoreUrl(store));
+    }
     for w in &a.witness {
         config.witnesses.push(WitnessConfig::parse(w)?);
     }

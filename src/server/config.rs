@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// Service settings: `credence serve --config FILE` (TOML, every key optional), overridden by
-/// the environment (`CREDENCE_DIR`, `CREDENCE_ADDR`) and then by `--dir` / `--addr`.
+/// the environment (`CREDENCE_DIR`, `CREDENCE_ADDR`, `CREDENCE_STORE`) and then by `--dir` /
+/// `--addr` / `--store`.
 #[derive(Clone, Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -50,6 +51,52 @@ pub struct Config {
     pub header_timeout_secs: u64,
     /// Seconds a request body may go without a byte.
     pub body_timeout_secs: u64,
+    /// Where the store lives: absent for the embedded file `DIR/credence.redb` (the default),
+    /// or a PostgreSQL URL (`postgres://user@host:port/db`; `CREDENCE_STORE` in the
+    /// environment, `--store` on the command line). Never printed with its password.
+    pub store: Option<StoreUrl>,
+    /// The PostgreSQL schema the tables live in (several services may share one database).
+    pub store_schema: String,
+    /// PostgreSQL connections (each on its own thread of the store's pool).
+    pub store_connections: usize,
+}
+
+/// A store URL from the configuration; its `Debug` hides any password.
+#[derive(Clone, serde::Deserialize)]
+#[serde(transparent)]
+pub struct StoreUrl(pub String);
+
+impl std::fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", crate::store::postgres::redact(&self.0))
+    }
+}
+
+impl Config {
+    /// Opens the configured store: the embedded file in `dir` unless `store` names a
+    /// PostgreSQL database.
+    pub fn open_store(
+        &self,
+        dir: &Path,
+    ) -> Result<std::sync::Arc<dyn crate::store::Store>, crate::store::StoreError> {
+        match &self.store {
+            None => Ok(std::sync::Arc::new(
+                crate::store::embedded::EmbeddedStore::open(&dir.join("credence.redb"))?,
+            )),
+            Some(StoreUrl(url))
+                if url.starts_with("postgres://") || url.starts_with("postgresql://") =>
+            {
+                let location = crate::store::postgres::Location::new(url, &self.store_schema)?;
+                Ok(std::sync::Arc::new(
+                    crate::store::postgres::PostgresStore::open(location, self.store_connections)?,
+                ))
+            }
+            Some(StoreUrl(url)) => Err(crate::store::StoreError::Backend(format!(
+                "store {:?}: give a postgres:// URL, or leave `store` out for the embedded file",
+                crate::store::postgres::redact(url)
+            ))),
+        }
+    }
 }
 
 /// How `serve` listens: TLS with a certificate and key, or plain HTTP where that is allowed.
@@ -151,6 +198,9 @@ impl Default for Config {
             max_connections: crate::server::connections::MAX_CONNECTIONS,
             header_timeout_secs: crate::server::connections::HEADER_TIMEOUT.as_secs(),
             body_timeout_secs: crate::server::connections::BODY_TIMEOUT.as_secs(),
+            store: None,
+            store_schema: "credence".into(),
+            store_connections: crate::store::postgres::DEFAULT_CONNECTIONS,
         }
     }
 }

@@ -55,6 +55,35 @@ pub enum LogServiceError {
     /// An entry breaks a rule of the log format (it would not decode); nothing was appended.
     #[error("entry refused: {0}")]
     Refused(String),
+    /// Another instance sharing the store took the index this append was built for; nothing
+    /// was appended (retry).
+    #[error("the log moved on under this append; nothing appended")]
+    HeadMoved,
+}
+
+/// The log head, held: see [`LogService::head`].
+pub struct Head<'a> {
+    log: &'a LogService,
+    state: std::sync::MutexGuard<'a, State>,
+    _db: crate::store::StoreLock,
+}
+
+impl Head<'_> {
+    /// The index the next entry gets.
+    pub fn size(&self) -> u64 {
+        self.state.size
+    }
+
+    /// Appends `entries` stamped `time`, with `extra`, in one durable commit; releases the head.
+    pub fn append(
+        mut self,
+        entries: &[LogEntry],
+        time: u64,
+        extra: Batch,
+    ) -> Result<Vec<u64>, LogServiceError> {
+        let log = self.log;
+        log.try_append(&mut self.state, entries, time, extra)
+    }
 }
 
 /// Complete-subtree hashes read from the store, with writes of the current batch on top.
@@ -172,7 +201,37 @@ impl LogService {
         time: u64,
         extra: Batch,
     ) -> Result<Vec<u64>, LogServiceError> {
+        self.head()?.append(entries, time, extra)
+    }
+
+    /// Takes the log head: this instance's lock and the store's log-head lock (held across
+    /// service instances sharing one database), with the size re-read from the store. Build
+    /// entries that name their own index from [`Head::size`], then [`Head::append`] them.
+    ///
+    /// Several service instances may share one store: the store's lock serialises their
+    /// appends, and each leaf is an `Insert`, so even without the lock no index could be used
+    /// twice — a stale view finds its first leaf taken and the append is refused
+    /// ([`LogServiceError::HeadMoved`]), never placed elsewhere.
+    pub fn head(&self) -> Result<Head<'_>, LogServiceError> {
         let mut state = self.lock();
+        let db = self.store.lock_log_head()?;
+        if let Some(v) = self.store.get(Table::Meta, SIZE_KEY)? {
+            state.size = state.size.max(read_u64(&v)?);
+        }
+        Ok(Head {
+            log: self,
+            state,
+            _db: db,
+        })
+    }
+
+    fn try_append(
+        &self,
+        state: &mut State,
+        entries: &[LogEntry],
+        time: u64,
+        extra: Batch,
+    ) -> Result<Vec<u64>, LogServiceError> {
         let mut batch = extra;
         let mut pending: HashMap<(u8, u64), Hash> = HashMap::new();
         let mut indices = Vec::with_capacity(entries.len());
@@ -207,7 +266,19 @@ impl LogService {
             size += 1;
         }
         batch.put(Table::Meta, SIZE_KEY.to_vec(), be(size).to_vec());
-        self.store.commit(&batch)?;
+        match self.store.commit(&batch) {
+            Err(StoreError::Exists {
+                table: Table::LogLeaves,
+                ..
+            }) => {
+                // Another instance appended without holding the head: catch up, refuse.
+                if let Some(v) = self.store.get(Table::Meta, SIZE_KEY)? {
+                    state.size = state.size.max(read_u64(&v)?);
+                }
+                return Err(LogServiceError::HeadMoved);
+            }
+            other => other?,
+        }
         state.size = size;
         Ok(indices)
     }
@@ -284,6 +355,10 @@ impl LogService {
     /// is already checkpointed).
     pub fn checkpoint(&self, now: u64) -> Result<SignedCheckpoint, LogServiceError> {
         let mut state = self.lock();
+        // Instances sharing the store: checkpoint the store's size, not this one's view.
+        if let Some(v) = self.store.get(Table::Meta, SIZE_KEY)? {
+            state.size = state.size.max(read_u64(&v)?);
+        }
         let size = state.size;
         if let Some(text) = self.store.get(Table::Checkpoints, &be(size))? {
             return parse(&text);
@@ -302,7 +377,23 @@ impl LogService {
         let mut marker = be(size).to_vec();
         marker.extend_from_slice(&be(now));
         b.put(Table::Meta, CHECKPOINT_KEY.to_vec(), marker);
-        self.store.commit(&b)?;
+        match self.store.commit(&b) {
+            // Another instance signed this size first: the same body, the same key, so the
+            // same checkpoint (modulo cosignatures it may already carry).
+            Err(StoreError::Exists {
+                table: Table::Checkpoints,
+                ..
+            }) => {
+                if let Some(text) = self.store.get(Table::Checkpoints, &be(size))? {
+                    state.checkpoint_size = state.checkpoint_size.max(size);
+                    return parse(&text);
+                }
+                return Err(LogServiceError::Corrupt(
+                    "a checkpoint was reported present and then not found".into(),
+                ));
+            }
+            other => other?,
+        }
         state.checkpoint_size = size;
         state.checkpoint_time = now;
         Ok(signed)

@@ -104,7 +104,7 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
         .map_err(|e| e.to_string())?;
     }
 
-    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&dir.join("credence.redb"))?);
+    let store: Arc<dyn Store> = config.open_store(dir)?;
     let operator_id = PartyId::new("operator")?;
     if store.get(Table::Parties, b"operator")?.is_none() {
         let mut b = Batch::new();

@@ -183,6 +183,80 @@ impl ServiceState {
         )?)
     }
 
+    /// The published policy of `name` as the store holds it now — another service instance
+    /// sharing the store may have published it or a newer version — cached while unchanged.
+    pub(crate) fn published_policy(&self, name: &str) -> ApiResult<Option<Policy>> {
+        let Some(text) = self
+            .store
+            .get(Table::Meta, &crate::server::records::policy_key(name))
+            .map_err(ApiError::internal)?
+        else {
+            return Ok(None);
+        };
+        if let Some(p) = self
+            .policies
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
+            if p.canonical().as_bytes() == text.as_slice() {
+                return Ok(Some(p.clone()));
+            }
+        }
+        let text = std::str::from_utf8(&text).map_err(ApiError::internal)?;
+        let p = Policy::parse(text, &self.catalog).map_err(ApiError::internal)?;
+        self.authority.publish(p.clone());
+        self.policies
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(p.name.clone(), p.clone());
+        Ok(Some(p))
+    }
+
+    /// Every published policy as the store holds it now.
+    pub(crate) fn published_policies(&self) -> ApiResult<Vec<Policy>> {
+        let (from, to) = crate::store::prefix_range(b"policy/");
+        let names: Vec<String> = self
+            .store
+            .scan(Table::Meta, &from, to.as_deref(), 10_000)
+            .map_err(ApiError::internal)?
+            .into_iter()
+            .filter_map(|(k, _)| String::from_utf8(k[b"policy/".len()..].to_vec()).ok())
+            .collect();
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            if let Some(p) = self.published_policy(&name)? {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Tells the key authority the keys of `holders` it has not learnt yet (registered through
+    /// another service instance sharing the store), from the registry in the store.
+    pub(crate) fn introduce_holders<'a>(
+        &self,
+        holders: impl IntoIterator<Item = &'a PartyId>,
+    ) -> ApiResult<()> {
+        for holder in holders {
+            if self.authority.knows_holder(holder) {
+                continue;
+            }
+            if let Some(key) = self
+                .store
+                .get(Table::Parties, holder.as_str().as_bytes())
+                .map_err(ApiError::internal)?
+            {
+                let key = crate::server::auth::decode_party_key(&key)
+                    .ok_or_else(|| ApiError::internal("corrupt party key"))?;
+                if key.role() == Role::Holder {
+                    self.authority.register_holder(holder.clone(), key);
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn append(&self, entries: &[LogEntry], extra: Batch) -> ApiResult<Vec<u64>> {
         let entries = entries.to_vec();
         self.append_with(move |_| Ok((entries, extra, ())))
@@ -197,17 +271,21 @@ impl ServiceState {
     ) -> ApiResult<(Vec<u64>, T)> {
         let result = {
             let _g = self.append.lock().unwrap_or_else(|e| e.into_inner());
-            let (entries, batch, extra) = build(self.log.size())?;
-            let idx = self
-                .log
-                .append(&entries, now(), batch)
-                .map_err(|e| match e {
-                    crate::server::log::LogServiceError::Store(
-                        crate::store::StoreError::Exists { .. },
-                    ) => ApiError::new(StatusCode::CONFLICT, "already exists"),
-                    crate::server::log::LogServiceError::Refused(m) => ApiError::bad(m),
-                    e => ApiError::internal(e),
-                })?;
+            // The head: the store's size (other instances may share the store), held until
+            // the append below, so entries naming their own index get the index they name.
+            let head = self.log.head().map_err(ApiError::internal)?;
+            let (entries, batch, extra) = build(head.size())?;
+            let idx = head.append(&entries, now(), batch).map_err(|e| match e {
+                crate::server::log::LogServiceError::Store(crate::store::StoreError::Exists {
+                    ..
+                }) => ApiError::new(StatusCode::CONFLICT, "already exists"),
+                crate::server::log::LogServiceError::Refused(m) => ApiError::bad(m),
+                crate::server::log::LogServiceError::HeadMoved => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the log moved on under this request; nothing was written: retry",
+                ),
+                e => ApiError::internal(e),
+            })?;
             (idx, extra)
         };
         if let Err(e) = self.log.maybe_checkpoint(now()) {

@@ -107,18 +107,12 @@ impl ServiceState {
     /// identifier (400), the published policy (404), the purpose and consent (400/403).
     pub(crate) fn asked(&self, bank: &PartyId, q: &BankQuery) -> ApiResult<Asked> {
         let (id, subject) = subject_of(self, &q.subject)?;
-        let policy = self
-            .policies
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&q.policy)
-            .cloned()
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    format!("no published policy `{}`", q.policy),
-                )
-            })?;
+        let policy = self.published_policy(&q.policy)?.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("no published policy `{}`", q.policy),
+            )
+        })?;
         let day = q.day.unwrap_or((now() / 86_400) as u32);
         crate::protocols::question::check_day("day", day).map_err(ApiError::bad)?;
         let consent = check_consent(

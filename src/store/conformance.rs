@@ -58,6 +58,28 @@ fn put_get_overwrite_delete(s: &dyn Store) {
     let mut b = Batch::new();
     b.put(Table::Parties, b"court".to_vec(), b"v2".to_vec());
     s.commit(&b).unwrap();
+    // Within one batch, writes apply in order: the last put of a key wins, a delete after a
+    // put removes it, a put after a delete restores it.
+    let mut b = Batch::new();
+    b.put(Table::Meta, b"twice".to_vec(), b"first".to_vec());
+    b.put(Table::Meta, b"other".to_vec(), b"x".to_vec());
+    b.put(Table::Meta, b"twice".to_vec(), b"second".to_vec());
+    b.put(Table::Meta, b"gone".to_vec(), b"x".to_vec());
+    b.delete(Table::Meta, b"gone".to_vec());
+    b.delete(Table::Meta, b"back".to_vec());
+    b.put(Table::Meta, b"back".to_vec(), b"y".to_vec());
+    s.commit(&b).unwrap();
+    assert_eq!(
+        s.get(Table::Meta, b"twice").unwrap(),
+        Some(b"second".to_vec())
+    );
+    assert_eq!(s.get(Table::Meta, b"gone").unwrap(), None);
+    assert_eq!(s.get(Table::Meta, b"back").unwrap(), Some(b"y".to_vec()));
+    let mut b = Batch::new();
+    for t in [b"twice".as_slice(), b"other", b"back"] {
+        b.delete(Table::Meta, t.to_vec());
+    }
+    s.commit(&b).unwrap();
     assert_eq!(
         s.get(Table::Parties, b"court").unwrap(),
         Some(b"v2".to_vec())

@@ -7,12 +7,14 @@
 //! key order. A [`Batch`] is applied all or nothing and is durable when [`Store::commit`]
 //! returns: the service acknowledges a write only after that.
 //!
-//! Backends: [`embedded::EmbeddedStore`] (the default: one redb file, nothing to install) and
-//! [`memory::MemoryStore`] (tests). [`conformance`] is the suite every backend must pass.
+//! Backends: [`embedded::EmbeddedStore`] (the default: one redb file, nothing to install),
+//! [`postgres::PostgresStore`] (a PostgreSQL schema; several service instances may share it)
+//! and [`memory::MemoryStore`] (tests). [`conformance`] is the suite every backend must pass.
 
 pub mod conformance;
 pub mod embedded;
 pub mod memory;
+pub mod postgres;
 
 /// The tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -205,6 +207,36 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<Entry>, StoreError>;
     /// Number of entries in `table`.
     fn count(&self, table: Table) -> Result<u64, StoreError>;
+    /// Takes the lock that serialises log appends across every process sharing this store,
+    /// until the returned guard is dropped. Backends only one process can open (the embedded
+    /// file is locked by its process; memory) need none: the default is a no-op guard.
+    fn lock_log_head(&self) -> Result<StoreLock, StoreError> {
+        Ok(StoreLock::none())
+    }
+}
+
+/// A lock held in the store (see [`Store::lock_log_head`]); released when dropped.
+pub struct StoreLock(Option<Box<dyn Send>>);
+
+impl StoreLock {
+    /// A lock that holds nothing (one-process backends).
+    pub fn none() -> Self {
+        StoreLock(None)
+    }
+    /// A lock released when `guard` is dropped.
+    pub fn new(guard: Box<dyn Send>) -> Self {
+        StoreLock(Some(guard))
+    }
+}
+
+impl std::fmt::Debug for StoreLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "StoreLock(held)"
+        } else {
+            "StoreLock(none)"
+        })
+    }
 }
 
 /// Keys of entries starting with `prefix`: `[prefix, successor(prefix))`.

@@ -6,6 +6,9 @@
 //! Stories declared with [`on_every_store!`] run once per store backend (in memory, and the
 //! embedded redb file): the same assertions, on each backend the service ships with.
 
+#[path = "../common/mod.rs"]
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use credence::circuits::catalog::Catalog;
@@ -69,6 +72,14 @@ enum Backend {
     Memory,
     /// `store::embedded::EmbeddedStore` in a fresh file.
     Embedded,
+    /// `store::postgres::PostgresStore` in a fresh schema of the test database.
+    Postgres,
+}
+
+/// The test binary's PostgreSQL database (`CREDENCE_TEST_POSTGRES`), created once.
+fn postgres_url() -> Option<String> {
+    static URL: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    URL.get_or_init(|| common::postgres_database("api")).clone()
 }
 
 thread_local! {
@@ -76,8 +87,9 @@ thread_local! {
     static BACKEND: std::cell::Cell<Backend> = const { std::cell::Cell::new(Backend::Memory) };
 }
 
-/// Defines a story once per store backend (the akd `test_config!` idea): `$name::memory` and
-/// `$name::embedded` run the same body, `service()` giving it that backend's store. The two
+/// Defines a story once per store backend (the akd `test_config!` idea): `$name::memory`,
+/// `$name::embedded` and `$name::postgres` (when `CREDENCE_TEST_POSTGRES` is set) run the same
+/// body, `service()` giving it that backend's store. The two
 /// never run at once: they register the same holder names, and the binary's one key authority
 /// keeps one key per holder name.
 macro_rules! on_every_store {
@@ -97,6 +109,15 @@ macro_rules! on_every_store {
             fn embedded() {
                 let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
                 BACKEND.with(|b| b.set(Backend::Embedded));
+                story()
+            }
+            #[test]
+            fn postgres() {
+                if postgres_url().is_none() {
+                    return;
+                }
+                let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+                BACKEND.with(|b| b.set(Backend::Postgres));
                 story()
             }
         }
@@ -121,6 +142,16 @@ macro_rules! on_every_store {
                 BACKEND.with(|b| b.set(Backend::Embedded));
                 story().await
             }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[allow(clippy::await_holding_lock)] // the guard only orders the tests
+            async fn postgres() {
+                if postgres_url().is_none() {
+                    return;
+                }
+                let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+                BACKEND.with(|b| b.set(Backend::Postgres));
+                story().await
+            }
         }
     };
 }
@@ -138,6 +169,14 @@ fn store() -> Arc<dyn Store> {
             Arc::new(
                 credence::store::embedded::EmbeddedStore::open(&dir.join("credence.redb")).unwrap(),
             )
+        }
+        Backend::Postgres => {
+            static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let url = postgres_url().expect("checked by the story");
+            let location =
+                credence::store::postgres::Location::new(&url, &format!("api_{n}")).unwrap();
+            Arc::new(credence::store::postgres::PostgresStore::open(location, 4).unwrap())
         }
     }
 }

@@ -36,3 +36,57 @@ pub fn spawn_listening(args: &[&str], stderr: Stdio) -> (Child, String) {
     let addr = line.strip_prefix("listening on ").expect(&line).to_string();
     (child, addr)
 }
+
+/// The PostgreSQL server the store tests run on: `CREDENCE_TEST_POSTGRES=postgres://…` (a
+/// database the tests may create databases from). Unset: `None`, and a notice that `test`
+/// was skipped on PostgreSQL.
+pub fn postgres_base(test: &str) -> Option<String> {
+    match std::env::var("CREDENCE_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!(
+                "NOTICE: {test}: CREDENCE_TEST_POSTGRES is not set, so this test did not run on PostgreSQL"
+            );
+            None
+        }
+    }
+}
+
+/// A fresh, empty database on the test server, named after `name` and this process; returns
+/// its URL (`None` with a notice when no server is configured).
+pub fn postgres_database(name: &str) -> Option<String> {
+    let base = postgres_base(name)?;
+    let db = format!("credence_{name}_{}", std::process::id());
+    // On a thread of its own: a blocking client must not run inside an async test's runtime.
+    let (b, d) = (base.clone(), db.clone());
+    std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&b, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("CREDENCE_TEST_POSTGRES: cannot connect: {e}"));
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {d} WITH (FORCE)"))
+            .unwrap();
+        client
+            .batch_execute(&format!("CREATE DATABASE {d}"))
+            .unwrap();
+    })
+    .join()
+    .expect("creating the test database");
+    Some(with_database(&base, &db))
+}
+
+/// `url` naming database `db` instead of its own.
+pub fn with_database(url: &str, db: &str) -> String {
+    let (head, query) = match url.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = head.find("://").map_or(0, |i| i + 3);
+    let base = match head[scheme_end..].find('/') {
+        Some(slash) => &head[..scheme_end + slash],
+        None => head,
+    };
+    match query {
+        Some(q) => format!("{base}/{db}?{q}"),
+        None => format!("{base}/{db}"),
+    }
+}

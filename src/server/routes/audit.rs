@@ -347,10 +347,10 @@ pub(crate) async fn audit_policies(
     headers: HeaderMap,
 ) -> ApiResult<Json<Policies>> {
     s.authenticate(&headers, &method, &uri, b"", &any_party())?;
-    let policies = s.policies.read().unwrap_or_else(|e| e.into_inner());
+    let policies = s.published_policies()?;
     Ok(Json(Policies {
         policies: policies
-            .values()
+            .iter()
             .map(|p| PublishedPolicy {
                 name: p.name.clone(),
                 version: p.version,

@@ -108,6 +108,7 @@ pub(crate) async fn bank_query(
         }],
         Batch::new(),
     )?[0];
+    s.introduce_holders(records.iter().map(|(r, _)| &r.submission.submission.holder))?;
     let authority = s.authority.clone();
     let request = DecryptionRequest {
         policy_hash: policy.hash(),

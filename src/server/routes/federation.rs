@@ -63,21 +63,15 @@ pub(crate) async fn forward(
     let day = q.day.unwrap_or((now() / 86_400) as u32);
     crate::protocols::question::check_day("day", day).map_err(ApiError::bad)?;
     // This region's question: its own published policy of that name, its own day.
-    let policy = s
-        .policies
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&q.policy)
-        .cloned()
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!(
-                    "no published policy `{}` here to ask the partner about",
-                    q.policy
-                ),
-            )
-        })?;
+    let policy = s.published_policy(&q.policy)?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no published policy `{}` here to ask the partner about",
+                q.policy
+            ),
+        )
+    })?;
     let pinned = policy.pin();
     // A person is asked about only with the person's consent for this bank, checked and
     // recorded here as for a local question.
