@@ -151,6 +151,10 @@ impl Witness {
             .map_err(|_| CosignError::BadSignature)?
             .clone();
         let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        // Witness instances sharing one store (several service processes on one database)
+        // check and record under the store's lock: otherwise two could each cosign one fork
+        // of an equivocating log, both extending the last cosigned checkpoint.
+        let _db = self.store.lock_log_head()?;
         if let Some(prev) = self.store.get(Table::Meta, &seen_key(&origin, c.size))? {
             let prev = String::from_utf8_lossy(&prev).into_owned();
             let p = SignedCheckpoint::parse(&prev)

@@ -1171,7 +1171,7 @@ fn nonces_are_pruned_after_the_window() {
     }
     let seen = r.store.count(credence::store::Table::Nonces).unwrap();
     assert!(seen >= 5, "{seen}");
-    std::thread::sleep(std::time::Duration::from_millis(3100));
+    std::thread::sleep(std::time::Duration::from_millis(4100));
     bank.get("/v1/audit/policies").unwrap();
     let left = r.store.count(credence::store::Table::Nonces).unwrap();
     assert!(left <= 2, "{left} nonces kept after the window");

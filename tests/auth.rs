@@ -180,13 +180,35 @@ fn accepts_once_and_refuses_everything_else() {
         check(&auth, &ok, NOW + 10, &banks),
         Err(AuthError::Replayed)
     ));
-    // Pruning forgets only what the window already refuses.
+    // Pruning forgets only what the window already refuses — with a window's margin for
+    // instances sharing the store whose clocks differ.
     assert_eq!(auth.prune(NOW + 100).unwrap(), 0);
-    assert_eq!(auth.prune(NOW + 302).unwrap(), 1);
+    assert_eq!(auth.prune(NOW + 302).unwrap(), 0);
+    assert_eq!(auth.prune(NOW + 602).unwrap(), 1);
     assert_eq!(store.count(Table::Nonces).unwrap(), 0);
     assert_eq!(
         check(&auth, &ok, NOW + 302, &banks).unwrap_err().status(),
         401
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Two service instances share one store and their clocks disagree by most of a window: the
+/// one running ahead prunes nonces, and a request the other accepted must still be refused
+/// there when replayed.
+#[test]
+fn a_fast_clock_at_one_instance_never_enables_a_replay_at_another() {
+    let store: Arc<dyn Store> = Arc::new(credence::store::memory::MemoryStore::new());
+    let (slow, bank, _) = setup(store.clone());
+    let fast = Authenticator::new(store.clone(), 300);
+    let banks = [Role::Bank];
+    let r = signed(&bank, "icbc", "POST", "/v1/query", b"{}", NOW, 7);
+    // Accepted at the slow instance, near the end of its window.
+    check(&slow, &r, NOW + 290, &banks).unwrap();
+    // The fast instance (290 s ahead) prunes what it thinks is too old.
+    fast.prune(NOW + 290 + 290).unwrap();
+    assert!(matches!(
+        check(&slow, &r, NOW + 295, &banks),
+        Err(AuthError::Replayed)
+    ));
 }

@@ -226,3 +226,27 @@ fn story(open: &dyn Fn() -> Arc<dyn Store>) {
         .verify::<Sha3Log>(&a.root, &b.root)
         .unwrap();
 }
+
+/// Two log services on one store, as two instances without a working database lock (the
+/// memory store's lock is a no-op): an append that adds no entries never moves the stored
+/// size back, and an instance that did not append still proves what the other appended.
+#[test]
+fn a_stale_instance_neither_shrinks_the_log_nor_denies_its_proofs() {
+    let store: Arc<dyn Store> = Arc::new(credence::store::memory::MemoryStore::new());
+    let key = SigningKey::generate(Role::Log, &mut rand::thread_rng());
+    let a = LogService::open(store.clone(), "credence.test/log", key.clone(), POLICY).unwrap();
+    let b = LogService::open(store.clone(), "credence.test/log", key, POLICY).unwrap();
+    b.append(&[entry(1), entry(2), entry(3)], 10, Batch::new())
+        .unwrap();
+    // A, opened before, still thinks the log is empty; it proves B's entries all the same.
+    a.inclusion_proof(0, 3).unwrap();
+    a.consistency_proof(1, 3).unwrap();
+    assert_eq!(a.root(3).unwrap(), b.root(3).unwrap());
+    // An append of data only (no entries) at a stale view leaves the size alone.
+    let mut data = Batch::new();
+    data.put(Table::Meta, b"note".to_vec(), b"x".to_vec());
+    a.append(&[], 11, data).unwrap();
+    assert_eq!(b.size(), 3);
+    assert_eq!(b.append(&[entry(4)], 12, Batch::new()).unwrap(), vec![3]);
+    assert_eq!(a.append(&[entry(5)], 13, Batch::new()).unwrap(), vec![4]);
+}

@@ -181,7 +181,9 @@ impl Authenticator {
 
     /// Forgets nonces of requests too old to be accepted again; returns how many.
     pub fn prune(&self, now: u64) -> Result<usize, StoreError> {
-        let cutoff = now.saturating_sub(self.window_secs + 1);
+        // Twice the window: instances sharing the store may disagree on the time by up to a
+        // window, and one with a fast clock must not forget a nonce another still accepts.
+        let cutoff = now.saturating_sub(2 * self.window_secs + 1);
         let old = self
             .store
             .scan(Table::Nonces, &[], Some(&cutoff.to_be_bytes()), 10_000)?;

@@ -170,8 +170,22 @@ impl LogService {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether the log has `size` entries, asking the store when this instance's view is
+    /// shorter (another instance sharing the store may have appended).
+    fn has(&self, size: u64) -> Result<bool, LogServiceError> {
+        let mut state = self.lock();
+        if size > state.size {
+            if let Some(v) = self.store.get(Table::Meta, SIZE_KEY)? {
+                state.size = state.size.max(read_u64(&v)?);
+            }
+        }
+        Ok(size <= state.size)
+    }
+
     /// Current number of entries.
     pub fn size(&self) -> u64 {
+        // Catch up with instances sharing the store (a failed read keeps this view).
+        let _ = self.has(u64::MAX);
         self.lock().size
     }
 
@@ -265,7 +279,10 @@ impl LogService {
             indices.push(index);
             size += 1;
         }
-        batch.put(Table::Meta, SIZE_KEY.to_vec(), be(size).to_vec());
+        if !entries.is_empty() {
+            // Only an append that adds leaves moves the size (never a stale one back).
+            batch.put(Table::Meta, SIZE_KEY.to_vec(), be(size).to_vec());
+        }
         match self.store.commit(&batch) {
             Err(StoreError::Exists {
                 table: Table::LogLeaves,
@@ -293,7 +310,7 @@ impl LogService {
 
     /// The root of the first `size` entries.
     pub fn root(&self, size: u64) -> Result<Hash, LogServiceError> {
-        if size > self.size() {
+        if !self.has(size)? {
             return Err(LogError::InvalidRequest("size is beyond the log").into());
         }
         Ok(root::<Sha3Log, _>(&self.reader(), size)?)
@@ -305,7 +322,7 @@ impl LogService {
         index: u64,
         size: u64,
     ) -> Result<InclusionProof, LogServiceError> {
-        if size > self.size() {
+        if !self.has(size)? {
             return Err(LogError::InvalidRequest("tree size is beyond the log").into());
         }
         Ok(InclusionProof::generate::<Sha3Log, _>(
@@ -321,7 +338,7 @@ impl LogService {
         old: u64,
         new: u64,
     ) -> Result<ConsistencyProof, LogServiceError> {
-        if new > self.size() {
+        if !self.has(new)? {
             return Err(LogError::InvalidRequest("new size is beyond the log").into());
         }
         Ok(ConsistencyProof::generate::<Sha3Log, _>(

@@ -565,12 +565,22 @@ mod tests {
     fn passwords_are_never_printed() {
         assert_eq!(
             redact("postgres://credence:s3cret@db:5432/credence"),
-            "postgres://credence:***@db:5432/credence"
+            "postgres://credence@db:5432/credence"
         );
-        assert_eq!(
-            redact("host=db user=credence password=s3cret"),
-            "host=db user=credence password=***"
-        );
+        for url in [
+            "postgres://credence:s3cret@db:5432/credence",
+            "postgres://credence@db/credence?password=s3cret",
+            "postgresql://credence@db/credence?sslmode=disable&password=s3cret",
+            "host=db user=credence password=s3cret",
+            "host=db user=credence password = s3cret",
+            "host=db user=credence password='s3cret and more'",
+            "not a url s3cret",
+        ] {
+            let r = redact(url);
+            assert!(!r.contains("s3cret") && !r.contains("more"), "{url} -> {r}");
+        }
+        assert!(Location::new("postgres://localhost/db", "public").is_err());
+        assert!(Location::new("postgres://localhost/db", "pg_catalog").is_err());
         let l = Location::new("postgres://u:s3cret@localhost/db", "credence").unwrap();
         assert!(!format!("{l:?}").contains("s3cret"));
         assert!(Location::new("postgres://localhost/db", "Robert'); DROP").is_err());

@@ -25,27 +25,30 @@ impl std::fmt::Debug for Location {
     }
 }
 
-/// `url` with any password replaced by `***`.
+/// What may be printed of a store URL: user, hosts, ports and database — built from the parsed
+/// configuration, so a password in any of libpq's forms (`user:pw@`, `?password=`,
+/// `password='…'`) is never part of it.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s + 3 => {
-            let userinfo = &url[s + 3..at];
-            match userinfo.find(':') {
-                Some(c) => format!("{}{}:***{}", &url[..s + 3], &userinfo[..c], &url[at..]),
-                None => url.to_string(),
-            }
+    match url.parse::<postgres::Config>() {
+        Ok(c) => {
+            let hosts: Vec<String> = c
+                .get_hosts()
+                .iter()
+                .zip(c.get_ports().iter().chain(std::iter::repeat(&5432)))
+                .map(|(h, p)| match h {
+                    postgres::config::Host::Tcp(h) => format!("{h}:{p}"),
+                    #[cfg(unix)]
+                    postgres::config::Host::Unix(path) => format!("{}:{p}", path.display()),
+                })
+                .collect();
+            format!(
+                "postgres://{}{}/{}",
+                c.get_user().map(|u| format!("{u}@")).unwrap_or_default(),
+                hosts.join(","),
+                c.get_dbname().unwrap_or("")
+            )
         }
-        _ => url
-            .split_whitespace()
-            .map(|kv| {
-                if kv.starts_with("password=") {
-                    "password=***"
-                } else {
-                    kv
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(" "),
+        Err(_) => "<a store URL that does not parse>".into(),
     }
 }
 
@@ -59,10 +62,12 @@ impl Location {
             && schema
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-            && !schema.as_bytes()[0].is_ascii_digit();
+            && !schema.as_bytes()[0].is_ascii_digit()
+            && schema != "public"
+            && !schema.starts_with("pg_");
         if !ok {
             return Err(StoreError::Backend(format!(
-                "store schema {schema:?}: use lower-case letters, digits and _ (at most 63, not starting with a digit)"
+                "store schema {schema:?}: use lower-case letters, digits and _ (at most 63, not starting with a digit; not `public` or `pg_…`: the store owns its schema)"
             )));
         }
         url.parse::<postgres::Config>()
