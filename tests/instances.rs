@@ -77,7 +77,22 @@ fn two_instances_share_one_log_and_survive_one_being_killed() {
     let _ = std::fs::remove_dir_all(&dir);
     // One data directory (keys) for both; the store is the database, not a file in it.
     let (mut a, addr_a) = start(&dir, &url);
-    let (mut b, addr_b) = start(&dir, &url);
+    // B is configured the way an operator would: `store = "postgres://…"` in its TOML file.
+    let config =
+        std::env::temp_dir().join(format!("credence-instances-{}.toml", std::process::id()));
+    std::fs::write(&config, format!("store = {:?}\n", url)).unwrap();
+    let (mut b, addr_b) = common::spawn_listening(
+        &[
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--dir",
+            dir.to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+        ],
+        Stdio::inherit(),
+    );
     assert!(
         !dir.join("credence.redb").exists(),
         "no embedded store beside PostgreSQL"
@@ -290,4 +305,5 @@ fn two_instances_share_one_log_and_survive_one_being_killed() {
     assert!(again.verify(&verifier).unwrap().size >= after.size);
     kill(&mut c, "-TERM");
     let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(&config);
 }

@@ -520,6 +520,24 @@ mod tests {
         assert_eq!(c.origin, "credence.example/beijing");
         assert_eq!(c.fhe_slots, 8);
         assert_eq!(c.addr, Config::default().addr);
+        // The store: a PostgreSQL URL, never printed with its password; anything else refused.
+        let pg = dir.join("pg.toml");
+        std::fs::write(
+            &pg,
+            "store = \"postgres://credence:s3cret@db.internal:5432/credence\"\nstore_schema = \"beijing\"\n",
+        )
+        .unwrap();
+        let c = Config::from_file(&pg).unwrap();
+        assert_eq!(c.store_schema, "beijing");
+        assert!(!format!("{c:?}").contains("s3cret"), "{c:?}");
+        std::fs::write(&pg, "store = \"mysql://root:s3cret@db/credence\"\n").unwrap();
+        let e = Config::from_file(&pg)
+            .unwrap()
+            .open_store(&dir)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("postgres://") && !e.contains("s3cret"), "{e}");
         let bad = dir.join("bad.toml");
         std::fs::write(&bad, "fhe_slot = 8\n").unwrap();
         let e = Config::from_file(&bad).unwrap_err().to_string();
