@@ -18,24 +18,7 @@ use std::sync::{Arc, Mutex};
 
 const USCC: &str = "914403001922038216";
 
-fn call(
-    addr: &str,
-    method: &str,
-    path: &str,
-    body: &[u8],
-    key: &SigningKey,
-    party: &str,
-) -> std::io::Result<(u16, Vec<u8>)> {
-    credence::party::client::call(
-        addr,
-        &credence::party::client::service_origin(addr)?,
-        method,
-        path,
-        body,
-        key,
-        &PartyId::new(party).unwrap(),
-    )
-}
+use common::{call, json, seed};
 
 fn start(dir: &std::path::Path, store: Option<&str>) -> (std::process::Child, String) {
     match store {
@@ -53,14 +36,6 @@ fn start(dir: &std::path::Path, store: Option<&str>) -> (std::process::Child, St
             Stdio::null(),
         ),
     }
-}
-
-fn json(b: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(b).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(b)))
-}
-
-fn seed(path: std::path::PathBuf) -> [u8; 32] {
-    std::fs::read(path).unwrap().try_into().unwrap()
 }
 
 #[test]

@@ -18,32 +18,7 @@ use credence::protocols::signing::{Role, SigningKey};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-fn call(
-    addr: &str,
-    method: &str,
-    path: &str,
-    body: &[u8],
-    key: &SigningKey,
-    party: &str,
-) -> std::io::Result<(u16, Vec<u8>)> {
-    credence::party::client::call(
-        addr,
-        &credence::party::client::service_origin(addr)?,
-        method,
-        path,
-        body,
-        key,
-        &PartyId::new(party).unwrap(),
-    )
-}
-
-fn json(b: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(b).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(b)))
-}
-
-fn seed(path: std::path::PathBuf) -> [u8; 32] {
-    std::fs::read(path).unwrap().try_into().unwrap()
-}
+use common::{call, json, seed};
 
 fn start(dir: &std::path::Path, store: &str) -> (Child, String) {
     common::spawn_listening(

@@ -2,7 +2,7 @@
 //! Every batch is one write transaction committed with immediate durability (fsync), so a
 //! `commit` that returned survives a crash; one that did not left nothing behind.
 
-use super::{Batch, Entry, Op, Store, StoreError, Table, MAX_KEY, MAX_VALUE};
+use super::{Batch, Entry, Op, Store, StoreError, Table};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::path::Path;
 
@@ -34,19 +34,7 @@ impl EmbeddedStore {
 
 impl Store for EmbeddedStore {
     fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
-        for op in &batch.ops {
-            let (key, value) = match op {
-                Op::Put { key, value, .. } | Op::Insert { key, value, .. } => (key, Some(value)),
-                Op::Delete { key, .. } => (key, None),
-            };
-            if key.len() > MAX_KEY || value.is_some_and(|v| v.len() > MAX_VALUE) {
-                return Err(StoreError::Backend(format!(
-                    "key or value too large ({} / {} bytes)",
-                    key.len(),
-                    value.map_or(0, Vec::len)
-                )));
-            }
-        }
+        super::check_sizes(batch)?;
         let tx = self.db.begin_write().map_err(backend)?;
         let result = (|| {
             for op in &batch.ops {

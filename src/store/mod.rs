@@ -191,6 +191,25 @@ pub const MAX_KEY: usize = 1024;
 /// list ≈ 20 KB).
 pub const MAX_VALUE: usize = 4 << 20;
 
+/// Refuses a batch holding a key or value beyond what every backend must accept
+/// ([`MAX_KEY`], [`MAX_VALUE`]), before anything is written.
+pub fn check_sizes(batch: &Batch) -> Result<(), StoreError> {
+    for op in &batch.ops {
+        let (key, value) = match op {
+            Op::Put { key, value, .. } | Op::Insert { key, value, .. } => (key, Some(value)),
+            Op::Delete { key, .. } => (key, None),
+        };
+        if key.len() > MAX_KEY || value.is_some_and(|v| v.len() > MAX_VALUE) {
+            return Err(StoreError::Backend(format!(
+                "key or value too large ({} / {} bytes)",
+                key.len(),
+                value.map_or(0, Vec::len)
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A key–value store with typed tables and atomic, durable batches.
 pub trait Store: Send + Sync {
     /// Applies `batch` atomically; when it returns `Ok`, the writes survive a crash.

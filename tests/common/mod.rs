@@ -90,3 +90,34 @@ pub fn with_database(url: &str, db: &str) -> String {
         None => format!("{base}/{db}"),
     }
 }
+
+/// A signed request to the service at `addr` as `party` (the signing origin derived from the
+/// address, as the CLI does); the status and body.
+pub fn call(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    key: &credence::protocols::signing::SigningKey,
+    party: &str,
+) -> std::io::Result<(u16, Vec<u8>)> {
+    credence::party::client::call(
+        addr,
+        &credence::party::client::service_origin(addr)?,
+        method,
+        path,
+        body,
+        key,
+        &credence::protocols::names::PartyId::new(party).unwrap(),
+    )
+}
+
+/// A JSON body, or a panic showing it.
+pub fn json(b: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(b).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(b)))
+}
+
+/// A 32-byte seed file of a data directory.
+pub fn seed(path: std::path::PathBuf) -> [u8; 32] {
+    std::fs::read(path).unwrap().try_into().unwrap()
+}

@@ -25,7 +25,7 @@ mod pool;
 use pool::{off_runtime, run_on, spawn_worker, Conn, HeadGuard, Job};
 pub use pool::{redact, Location};
 
-use crate::store::{Batch, Entry, Op, Store, StoreError, Table, MAX_KEY, MAX_VALUE};
+use crate::store::{Batch, Entry, Op, Store, StoreError, Table, MAX_KEY};
 use postgres::Statement;
 use std::collections::HashMap;
 use std::sync::mpsc;
@@ -307,26 +307,9 @@ fn migrate(location: &Location) -> Result<(), StoreError> {
     tx.commit().map_err(backend)
 }
 
-fn check_sizes(batch: &Batch) -> Result<(), StoreError> {
-    for op in &batch.ops {
-        let (key, value) = match op {
-            Op::Put { key, value, .. } | Op::Insert { key, value, .. } => (key, Some(value)),
-            Op::Delete { key, .. } => (key, None),
-        };
-        if key.len() > MAX_KEY || value.is_some_and(|v| v.len() > MAX_VALUE) {
-            return Err(StoreError::Backend(format!(
-                "key or value too large ({} / {} bytes)",
-                key.len(),
-                value.map_or(0, Vec::len)
-            )));
-        }
-    }
-    Ok(())
-}
-
 impl Store for PostgresStore {
     fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
-        check_sizes(batch)?;
+        crate::store::check_sizes(batch)?;
         if batch.is_empty() {
             return Ok(());
         }
