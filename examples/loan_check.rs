@@ -19,7 +19,14 @@ use credence::server::process::{operator_key, LocalRegion};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-const DAY: u32 = 20_780; // 2026-11-23
+/// Today (the key authority decides days within 30 of its clock).
+fn today() -> u32 {
+    (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+        / 86_400) as u32
+}
 
 fn main() -> Result<(), Error> {
     let dir = std::env::temp_dir().join(format!("credence-loan-check-{}", std::process::id()));
@@ -119,7 +126,7 @@ fn run(dir: &std::path::Path) -> Result<(), Error> {
         let answer = bank.query_sealed(&Question {
             subject: &enterprise,
             policy: "xinyidai",
-            day: DAY,
+            day: today(),
             purpose: "working-capital loan, application 2026-0931",
             consent: None,
         })?;
@@ -129,7 +136,7 @@ fn run(dir: &std::path::Path) -> Result<(), Error> {
             &credence::protocols::question::Question {
                 subject: pseudonym,
                 policy: &pinned,
-                as_of_day: DAY,
+                as_of_day: today(),
             },
             bank.party(),
         )?;
@@ -149,7 +156,7 @@ fn run(dir: &std::path::Path) -> Result<(), Error> {
         &holders[0],
         2,
         &[
-            ("court.dishonest_debtor", u64::from(DAY) + 730),
+            ("court.dishonest_debtor", u64::from(today()) + 730),
             ("court.performance_score", 80),
         ],
     )?;

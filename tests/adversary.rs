@@ -24,7 +24,14 @@ use credence::protocols::signing::{Role, SigningKey};
 use std::path::Path;
 use std::process::Command;
 
-const DAY: u32 = 20_500;
+/// Today: the key authority decides only days within 30 of its clock.
+fn day() -> u32 {
+    (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 86_400) as u32
+}
 
 fn enterprise(prefix: &str) -> SubjectId {
     SubjectId::Enterprise(Uscc::with_check_chars(prefix).unwrap())
@@ -34,7 +41,7 @@ fn question<'a>(id: &'a SubjectId, policy: &'a str, purpose: &'a str) -> Questio
     Question {
         subject: id,
         policy,
-        day: DAY,
+        day: day(),
         purpose,
         consent: None,
     }
@@ -65,7 +72,7 @@ fn bank_check(
             &credence::protocols::question::Question {
                 subject,
                 policy: &pinned,
-                as_of_day: DAY,
+                as_of_day: day(),
             },
         )
         .unwrap()
@@ -178,7 +185,7 @@ fn a_listed_enterprise_cannot_prove_over_its_own_commitments() {
         id,
         who,
         ..
-    } = procurement("forge", "91110108MA01AB2C", u64::from(DAY) + 300);
+    } = procurement("forge", "91110108MA01AB2C", u64::from(day()) + 300);
     let market_party = PartyId::new("market.forge").unwrap();
     let policy = credence::circuits::policy::builtin("public_procurement").unwrap();
     let template = credence::circuits::proof::lower_to_proof(&policy).unwrap();
@@ -197,7 +204,7 @@ fn a_listed_enterprise_cannot_prove_over_its_own_commitments() {
         own.push(o.commit());
         openings.push(o);
     }
-    let statement = template.statement_over(who, DAY, &own).unwrap();
+    let statement = template.statement_over(who, day(), &own).unwrap();
     let proof = PredicateProof::prove(
         &mut merlin::Transcript::new(credence::protocols::transcript::labels::APP_VERDICT),
         &statement,
@@ -211,7 +218,7 @@ fn a_listed_enterprise_cannot_prove_over_its_own_commitments() {
         claim: Claim {
             subject: who,
             policy_hash: policy.hash(),
-            as_of_day: DAY,
+            as_of_day: day(),
         },
         proof: proof.to_bytes(),
         inputs,
@@ -247,7 +254,7 @@ fn a_listed_enterprise_cannot_prove_over_its_own_commitments() {
             "--subject",
             &who.to_text(),
             "--day",
-            &DAY.to_string(),
+            &day().to_string(),
         ],
     );
     assert!(!o.status.success());
@@ -322,7 +329,7 @@ fn a_receipt_for_a_weaker_statement_is_refused_by_the_bank() {
         openings.push(o);
     }
     let commitments: Vec<_> = inputs.iter().map(|s| s.commitment.commitment).collect();
-    let mut weaker = template.statement_over(who, DAY, &commitments).unwrap();
+    let mut weaker = template.statement_over(who, day(), &commitments).unwrap();
     for p in &mut weaker.predicates {
         if let Predicate::WeightedSumAtLeast { threshold, .. } = p {
             *threshold = 0;
@@ -344,7 +351,7 @@ fn a_receipt_for_a_weaker_statement_is_refused_by_the_bank() {
     let verdict = Verdict {
         policy_hash: policy.hash(),
         subject: who,
-        as_of_day: DAY,
+        as_of_day: day(),
         outcome: Outcome::Eligible(true),
         coverage,
         evidence: Evidence::Proof {
@@ -406,7 +413,7 @@ fn a_receipt_for_a_weaker_statement_is_refused_by_the_bank() {
             "--subject",
             &who.to_text(),
             "--day",
-            &DAY.to_string(),
+            &day().to_string(),
         ],
     );
     assert!(!o.status.success());
@@ -461,7 +468,7 @@ fn a_later_record_of_another_attribute_does_not_drop_a_listing() {
             court,
             who,
             2,
-            &[("court.dishonest_debtor", u64::from(DAY) + 100)],
+            &[("court.dishonest_debtor", u64::from(day()) + 100)],
         ))
         .unwrap();
     // … then records its performance score (a record without the listing).
@@ -487,12 +494,62 @@ fn a_later_record_of_another_attribute_does_not_drop_a_listing() {
             previous: None,
             replay: 1,
             engine: Some(&keys().engine),
-            today: DAY,
+            today: day(),
             spike_per_day: 0,
         },
     )
     .unwrap();
     assert!(report.ok() && report.rechecked == 1, "{}", report.render());
+
+    // The output replay recomputes the logged output from public material: an Evaluation
+    // entry naming another output (a dishonest service's log) fails it on its own.
+    use credence::protocols::log::entry::{LogEntry, LogLeaf};
+    let size = report.checkpoint.as_ref().unwrap().checkpoint.size;
+    let mut leaves: Vec<Option<LogLeaf>> = auditor
+        .entries(0, size)
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| e.into_leaf())
+        .collect();
+    let mut holder_keys = credence::protocols::question::HolderKeys::new();
+    for l in leaves.iter().flatten() {
+        if let LogEntry::PartyRegistered { party, key } = &l.entry {
+            if key.role() == Role::Holder {
+                holder_keys.entry(party.clone()).or_insert(*key);
+            }
+        }
+    }
+    let policy = credence::circuits::policy::builtin("xinyidai").unwrap();
+    let pin = policy.pin();
+    let policies = [(policy.hash(), (policy, pin))].into_iter().collect();
+    let evaluation = leaves
+        .iter()
+        .rposition(|l| {
+            matches!(
+                l.as_ref().map(|l| &l.entry),
+                Some(LogEntry::Evaluation { .. })
+            )
+        })
+        .unwrap() as u64;
+    let recheck = |leaves: &[Option<LogLeaf>]| {
+        credence::party::replay::recheck(
+            &auditor,
+            &keys().engine,
+            &holder_keys,
+            &policies,
+            &credence::circuits::catalog::Catalog::builtin(),
+            leaves,
+            evaluation,
+        )
+    };
+    recheck(&leaves).unwrap();
+    if let Some(LogEntry::Evaluation { output_hash, .. }) =
+        leaves[evaluation as usize].as_mut().map(|l| &mut l.entry)
+    {
+        output_hash[0] ^= 1;
+    }
+    let e = recheck(&leaves).unwrap_err();
+    assert!(e.contains("output replay"), "{e}");
 }
 
 /// A holder's proof of plaintext knowledge bounds each 2-bit block only, so a dishonest tax
@@ -522,7 +579,7 @@ fn an_out_of_range_sealed_value_acts_as_its_in_range_extreme() {
             who,
             2,
             &[
-                ("court.dishonest_debtor", u64::from(DAY) + 100),
+                ("court.dishonest_debtor", u64::from(day()) + 100),
                 ("court.performance_score", 100),
             ],
         ))
@@ -572,7 +629,7 @@ fn nobody_knows_this_enterprise_so_it_is_not_eligible() {
             "--purpose",
             "loan application",
             "--day",
-            &DAY.to_string(),
+            &day().to_string(),
         ],
     );
     let out = String::from_utf8_lossy(&o.stdout);
@@ -805,7 +862,7 @@ fn a_purpose_that_would_poison_the_log_is_refused() {
             previous: None,
             replay: 0,
             engine: None,
-            today: DAY,
+            today: day(),
             spike_per_day: 0,
         },
     )
@@ -873,8 +930,8 @@ mod accepted_requests_keep_the_log_readable {
 // ---------------------------------------------------------------------------------------------
 // Witnesses, anchors, and a partner region showing two views of its log.
 
-/// Receipts need the pinned witness quorum: with the service's witness unreachable, the
-/// service says the quorum was not met and the bank's check refuses the receipt.
+/// Verdicts need the pinned witness quorum: with the service's witness unreachable, the key
+/// authority (which follows the log only to cosigned checkpoints) decides nothing.
 #[test]
 fn a_receipt_without_the_witness_quorum_is_refused() {
     use credence::protocols::log::checkpoint::NoteVerifier;
@@ -894,26 +951,13 @@ fn a_receipt_without_the_witness_quorum_is_refused() {
     r.publish("public_procurement");
     let bank = r.party("bank.quorum", Role::Bank);
     let id = enterprise("91110108MA01AB2C");
-    let a = bank
+    // The key authority decides only on a checkpoint cosigned by the quorum: with the witness
+    // down it decrypts nothing, and the service says to retry.
+    let e = bank
         .query_sealed(&question(&id, "public_procurement", "bid"))
-        .unwrap();
-    assert_eq!(a.json["witness_quorum_met"], false);
-    let pinned = credence::circuits::policy::builtin("public_procurement")
-        .unwrap()
-        .pin();
-    let (who, _) = bank.pseudonym(&id).unwrap();
-    let e = a
-        .receipt
-        .verify(
-            &r.anchors,
-            &credence::protocols::question::Question {
-                subject: who,
-                policy: &pinned,
-                as_of_day: DAY,
-            },
-        )
-        .unwrap_err();
-    assert!(e.to_string().contains("cosignature"), "{e}");
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("503") && e.contains("cosignature"), "{e}");
     // The anchors it serves state the witness and the quorum.
     let served = bank.anchors().unwrap();
     assert_eq!(served.witness_quorum, 1);
@@ -1024,13 +1068,16 @@ fn a_partner_cannot_show_two_views_of_its_log() {
     let verdict = Verdict {
         policy_hash: policy.hash(),
         subject: who,
-        as_of_day: DAY,
+        as_of_day: day(),
         outcome: Outcome::Eligible(true),
         coverage: vec![],
         evidence: Evidence::Decryption {
+            query_index: 2,
             evaluation_index: 3,
-            decryption_index: 4,
+            input_hashes: vec![],
             output_hash: [1; 32],
+            checkpoint_size: 4,
+            checkpoint_root: [5; 32],
         },
         log_indices: vec![2, 3, 4],
         issued_at: 0,
@@ -1121,7 +1168,7 @@ fn a_partner_cannot_show_two_views_of_its_log() {
         "/v1/bank/query",
         &serde_json::json!({
             "subject": {"kind": "enterprise", "id": "91110108MA01AB2C3T"},
-            "policy": "public_procurement", "day": DAY, "purpose": "cross-region bid",
+            "policy": "public_procurement", "day": day(), "purpose": "cross-region bid",
             "region": origin,
         }),
     ));
@@ -1301,7 +1348,7 @@ fn a_commitment_superseded_by_a_later_sealed_listing_cannot_be_proven_over() {
     let policy = credence::circuits::policy::builtin("public_procurement").unwrap();
     let package = credence::party::subject::prove(
         &policy,
-        DAY,
+        day(),
         who,
         &subject.subject_records().unwrap(),
         &sealing,
@@ -1314,7 +1361,7 @@ fn a_commitment_superseded_by_a_later_sealed_listing_cannot_be_proven_over() {
             &credit,
             who,
             10,
-            &[("credit.serious_dishonesty", u64::from(DAY) + 300)],
+            &[("credit.serious_dishonesty", u64::from(day()) + 300)],
         ))
         .unwrap();
     let before = (r.snapshot(), r.log_size());
@@ -1360,7 +1407,7 @@ fn a_receipt_issued_to_another_bank_proves_nothing_to_it() {
                 "--subject",
                 &who.to_text(),
                 "--day",
-                &DAY.to_string(),
+                &day().to_string(),
                 "--as",
                 party,
                 "--server",
@@ -1484,7 +1531,7 @@ fn a_hidden_query_cannot_be_confirmed_by_guessing() {
                 bank: one.party().clone(),
                 subject: who,
                 policy_hash,
-                as_of_day: DAY,
+                as_of_day: day(),
                 purpose: "loan application".into(),
                 consent_hash: None,
                 salt: [0; 16],

@@ -77,7 +77,15 @@ fn parties_drive_both_paths_from_the_command_line() {
         Stdio::null(),
     );
     let uscc = "91110108MA01AB2C3T";
-    let day = "20500";
+    let day = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 86_400)
+        .to_string();
+    let day = day.as_str();
+    let until = (day.parse::<u32>().unwrap() + 10).to_string();
+    let next_day = (day.parse::<u32>().unwrap() + 1).to_string();
 
     ok(
         d,
@@ -295,7 +303,7 @@ fn parties_drive_both_paths_from_the_command_line() {
             "--from",
             day,
             "--until",
-            "20510",
+            &until,
             "--out",
             "consent.hex",
         ],
@@ -466,8 +474,8 @@ fn parties_drive_both_paths_from_the_command_line() {
     // day: refused, with the reason.
     for (what, policy, dday) in [
         ("--receipt", "xinyidai", day),
-        ("--receipt", "public_procurement", "20501"),
-        ("--package", "public_procurement", "20501"),
+        ("--receipt", "public_procurement", next_day.as_str()),
+        ("--package", "public_procurement", next_day.as_str()),
     ] {
         let file = if what == "--receipt" {
             "sealed.receipt"

@@ -1,34 +1,25 @@
-//! The sealed path end to end at library level: holders seal records (proven compact lists
-//! bound to their metadata), the engine verifies, expands, compresses and evaluates, and the key
-//! authority replays, decrypts and signs — or refuses each thing it must refuse.
+//! The sealed path's engine at library level: holders seal records (proven compact lists bound
+//! to their metadata), the engine verifies, expands, compresses and evaluates — or refuses.
+//! (The key authority's decisions are in `tests/key_authority.rs`.)
 //!
 //! Keys are generated once for this test binary; FHE tests run one at a time.
 
 use credence::circuits::catalog::Catalog;
-use credence::circuits::eval::{evaluate, Inputs};
-use credence::circuits::policy::builtin;
-use credence::fhe::engine::{Engine, IngestError, StoredRecord};
+use credence::fhe::engine::{Engine, IngestError};
 use credence::fhe::keys::{generate, PublicMaterial};
 use credence::fhe::SealedRecord;
-use credence::key_authority::{DecryptionRequest, KeyAuthority, Refusal, ReplayPolicy};
 use credence::party::holder::{encrypt_record, SealError};
 use credence::protocols::identifiers::SubjectKind;
-use credence::protocols::log::entry::Outcome;
 use credence::protocols::names::{AttributeId, PartyId};
 use credence::protocols::pseudonym::Pseudonym;
 use credence::protocols::sealed::{SealedSubmission, SignedSealedSubmission};
 use credence::protocols::signing::{Role, SigningKey};
 use std::sync::{Mutex, MutexGuard, OnceLock};
-use tfhe::prelude::*;
-
-const D: u32 = 20_415;
 
 struct World {
     engine: Engine,
-    authority: Mutex<KeyAuthority>,
     credit: SigningKey,
     market: SigningKey,
-    tax: SigningKey,
 }
 
 fn world() -> &'static World {
@@ -38,27 +29,11 @@ fn world() -> &'static World {
         let mut rng = rand::thread_rng();
         let credit = SigningKey::generate(Role::Holder, &mut rng);
         let market = SigningKey::generate(Role::Holder, &mut rng);
-        let tax = SigningKey::generate(Role::Holder, &mut rng);
-        let ka = KeyAuthority::new(
-            secret,
-            public.clone(),
-            SigningKey::generate(Role::KeyAuthority, &mut rng),
-            Catalog::builtin(),
-            0,
-        )
-        .unwrap();
-        for name in ["public_procurement", "rongque", "credit_grade"] {
-            ka.publish(builtin(name).unwrap());
-        }
-        ka.register_holder(party("credit"), credit.public());
-        ka.register_holder(party("market"), market.public());
-        ka.register_holder(party("tax"), tax.public());
+        drop(secret);
         World {
             engine: Engine::new(public, 0).unwrap(),
-            authority: Mutex::new(ka),
             credit,
             market,
-            tax,
         }
     })
 }
@@ -103,356 +78,6 @@ fn seal_as(
         &values,
     )
     .unwrap()
-}
-
-/// public_procurement for one subject: credit's record and market's record.
-fn procurement_records(who: Pseudonym, listed_until: u64, registered: u64) -> Vec<SealedRecord> {
-    let w = world();
-    vec![
-        seal_as(
-            "credit",
-            &w.credit,
-            who,
-            1,
-            &[("credit.serious_dishonesty", listed_until)],
-        ),
-        seal_as(
-            "market",
-            &w.market,
-            who,
-            1,
-            &[
-                ("market.abnormal_operation", 0),
-                ("market.registered", registered),
-            ],
-        ),
-    ]
-}
-
-fn holder_key(r: &SealedRecord) -> credence::protocols::signing::PublicKey {
-    let w = world();
-    match r.submission.submission.holder.as_str() {
-        "credit" => w.credit.public(),
-        "market" => w.market.public(),
-        _ => w.tax.public(),
-    }
-}
-
-fn ingest_all(records: &[SealedRecord]) -> Vec<StoredRecord> {
-    let w = world();
-    records
-        .iter()
-        .map(|r| {
-            w.engine
-                .ingest(r, &holder_key(r), &Catalog::builtin())
-                .unwrap()
-                .stored
-        })
-        .collect()
-}
-
-fn request(
-    policy: &str,
-    who: Pseudonym,
-    inputs: Vec<SealedRecord>,
-    output: Vec<u8>,
-) -> DecryptionRequest {
-    DecryptionRequest {
-        policy_hash: builtin(policy).unwrap().hash(),
-        day: D,
-        subject: who,
-        inputs,
-        logged_output_hash: credence::fhe::engine::sha3(&output),
-        output,
-        evaluation_index: 7,
-        decryption_index: 8,
-        log_indices: vec![1, 2, 7, 8],
-        issued_at: 1_763_900_000,
-    }
-}
-
-fn request_for_day(
-    policy: &str,
-    who: Pseudonym,
-    inputs: Vec<SealedRecord>,
-    output: Vec<u8>,
-    day: u32,
-) -> DecryptionRequest {
-    DecryptionRequest {
-        day,
-        ..request(policy, who, inputs, output)
-    }
-}
-
-#[test]
-fn honest_evaluations_are_decrypted_and_signed() {
-    let _s = serial();
-    let w = world();
-    let policy = builtin("public_procurement").unwrap();
-    for (n, listed_until, registered) in [
-        (1u8, 0u64, 1u64),
-        (2, u64::from(D) + 1, 1),
-        (3, u64::from(D), 1),
-        (4, 0, 0),
-    ] {
-        let who = subject(n);
-        let records = procurement_records(who, listed_until, registered);
-        let stored = ingest_all(&records);
-        let evaluation = w.engine.evaluate(&policy, D, &stored).unwrap();
-        let oracle = evaluate(
-            &policy,
-            &Inputs::new(
-                &Catalog::builtin(),
-                [
-                    ("credit.serious_dishonesty", listed_until),
-                    ("market.abnormal_operation", 0),
-                    ("market.registered", registered),
-                ],
-            )
-            .unwrap(),
-            D,
-        );
-        let ka = w.authority.lock().unwrap();
-        let signed = ka
-            .decide(&request(
-                "public_procurement",
-                who,
-                records,
-                evaluation.output,
-            ))
-            .unwrap();
-        assert_eq!(signed.verdict.outcome, oracle, "subject {n}");
-        assert_eq!(signed.verdict.subject, who);
-        ka.public_key()
-            .verify(Role::KeyAuthority, &signed.verdict, &signed.signature)
-            .unwrap();
-    }
-}
-
-#[test]
-fn other_policies_and_grades() {
-    let _s = serial();
-    let w = world();
-    let policy = builtin("rongque").unwrap();
-    let who = subject(9);
-    let records = vec![
-        seal_as(
-            "credit",
-            &w.credit,
-            who,
-            2,
-            &[("credit.red_list", u64::from(D) + 30)],
-        ),
-        seal_as(
-            "tax",
-            &w.tax,
-            who,
-            2,
-            &[("tax.grade_a", 0), ("tax.credit_score", 100)],
-        ),
-    ];
-    let stored = ingest_all(&records);
-    let evaluation = w.engine.evaluate(&policy, D, &stored).unwrap();
-    let ka = w.authority.lock().unwrap();
-    let signed = ka
-        .decide(&request("rongque", who, records.clone(), evaluation.output))
-        .unwrap();
-    assert_eq!(signed.verdict.outcome, Outcome::Eligible(true));
-
-    // credit_grade: 300 + 100 + 49 = 449 → B (index 1); with 50 → 450 → A (index 0).
-    let grade = builtin("credit_grade").unwrap();
-    for (compliance, expected) in [(49u64, 1u8), (50, 0)] {
-        let mut inputs = vec![records[1].clone()];
-        inputs.push(seal_as(
-            "market",
-            &w.market,
-            who,
-            10 + compliance,
-            &[("market.compliance_score", compliance)],
-        ));
-        let stored = ingest_all(&inputs);
-        let evaluation = w.engine.evaluate(&grade, D, &stored).unwrap();
-        let signed = ka
-            .decide(&request("credit_grade", who, inputs, evaluation.output))
-            .unwrap();
-        assert_eq!(signed.verdict.outcome, Outcome::Grade(expected));
-    }
-}
-
-#[test]
-fn the_key_authority_refuses_everything_else() {
-    let _s = serial();
-    let w = world();
-    let policy = builtin("public_procurement").unwrap();
-    let who = subject(5);
-    let records = procurement_records(who, u64::from(D) + 1, 1);
-    let stored = ingest_all(&records);
-    let honest = w.engine.evaluate(&policy, D, &stored).unwrap();
-    let ka = w.authority.lock().unwrap();
-
-    // A stored record (raw attribute ciphertexts) is not an output.
-    let raw = stored[0].bytes.clone();
-    assert!(matches!(
-        ka.decide(&request("public_procurement", who, records.clone(), raw)),
-        Err(Refusal::NotAnOutput(_))
-    ));
-    // Nor is an expanded 16-bit attribute ciphertext.
-    let attribute16 = {
-        let list = tfhe::CompactCiphertextList::builder(&w.engine.public().public_key)
-            .push(u16::MAX)
-            .build_packed();
-        let ct: tfhe::FheUint16 = w
-            .engine
-            .install(|| list.expand().unwrap().get(0).unwrap().unwrap());
-        let mut b = Vec::new();
-        tfhe::safe_serialization::safe_serialize(&ct, &mut b, 1 << 20).unwrap();
-        b
-    };
-    assert!(matches!(
-        ka.decide(&request(
-            "public_procurement",
-            who,
-            records.clone(),
-            attribute16
-        )),
-        Err(Refusal::NotAnOutput(_))
-    ));
-
-    // A well-formed 8-bit ciphertext that is not the honest evaluation output — an encryption of
-    // "eligible", or the evaluation for another day (when the listing has lapsed) — cannot
-    // change the verdict: the key authority decrypts its own replay, never what it is sent.
-    let forged = encrypt_u8(1);
-    let signed = ka
-        .decide(&request(
-            "public_procurement",
-            who,
-            records.clone(),
-            forged.clone(),
-        ))
-        .unwrap();
-    assert_eq!(signed.verdict.outcome, Outcome::Eligible(false));
-    let other_day = w.engine.evaluate(&policy, D + 400, &stored).unwrap();
-    let signed = ka
-        .decide(&request(
-            "public_procurement",
-            who,
-            records.clone(),
-            other_day.output,
-        ))
-        .unwrap();
-    assert_eq!(signed.verdict.outcome, Outcome::Eligible(false));
-    // (The honest output for day D+400 would say "eligible": the listing has lapsed by then.)
-    assert_eq!(
-        ka.decide(&request_for_day(
-            "public_procurement",
-            who,
-            records.clone(),
-            w.engine.evaluate(&policy, D + 400, &stored).unwrap().output,
-            D + 400,
-        ))
-        .unwrap()
-        .verdict
-        .outcome,
-        Outcome::Eligible(true)
-    );
-
-    // The output the log does not record.
-    let mut r = request(
-        "public_procurement",
-        who,
-        records.clone(),
-        honest.output.clone(),
-    );
-    r.logged_output_hash[0] ^= 1;
-    assert_eq!(ka.decide(&r).unwrap_err(), Refusal::NotLogged);
-
-    // Unknown policy.
-    let mut r = request(
-        "public_procurement",
-        who,
-        records.clone(),
-        honest.output.clone(),
-    );
-    r.policy_hash = [0x42; 32];
-    assert_eq!(ka.decide(&r).unwrap_err(), Refusal::UnknownPolicy);
-    let r = request("xinyidai", who, records.clone(), honest.output.clone());
-    assert_eq!(ka.decide(&r).unwrap_err(), Refusal::UnknownPolicy);
-
-    // Inputs: about another subject, tampered list, unregistered holder.
-    let other = procurement_records(subject(6), 0, 1);
-    assert!(matches!(
-        ka.decide(&request(
-            "public_procurement",
-            who,
-            other,
-            honest.output.clone()
-        )),
-        Err(Refusal::BadInput(_))
-    ));
-    let mut tampered = records.clone();
-    let last = tampered[0].list.len() - 40;
-    tampered[0].list[last] ^= 1;
-    assert!(matches!(
-        ka.decide(&request(
-            "public_procurement",
-            who,
-            tampered,
-            honest.output.clone()
-        )),
-        Err(Refusal::BadInput(_))
-    ));
-    let stranger = SigningKey::generate(Role::Holder, &mut rand::thread_rng());
-    let mut foreign = records.clone();
-    foreign[0] = seal_as("customs", &stranger, who, 1, &[("customs.dishonest", 0)]);
-    assert!(matches!(
-        ka.decide(&request(
-            "public_procurement",
-            who,
-            foreign,
-            honest.output.clone()
-        )),
-        Err(Refusal::UnknownHolder(_))
-    ));
-
-    let mut twice = records.clone();
-    twice.push(records[0].clone());
-    assert!(matches!(
-        ka.decide(&request("public_procurement", who, twice, honest.output.clone())),
-        Err(Refusal::BadInput(m)) if m.contains("twice")
-    ));
-
-    // The honest request still goes through after all that.
-    let signed = ka
-        .decide(&request(
-            "public_procurement",
-            who,
-            records.clone(),
-            honest.output.clone(),
-        ))
-        .unwrap();
-    assert_eq!(signed.verdict.outcome, Outcome::Eligible(false));
-    drop(ka);
-
-    // Sampled replay that skips this request still refuses a non-boolean output.
-    let mut ka = w.authority.lock().unwrap();
-    ka.set_replay(ReplayPolicy::Sampled { one_in: u32::MAX });
-    let seven = encrypt_u8(7);
-    let result = ka.decide(&request("public_procurement", who, records, seven));
-    ka.set_replay(ReplayPolicy::Always);
-    assert_eq!(result.unwrap_err(), Refusal::InvalidOutcome);
-}
-
-fn encrypt_u8(v: u8) -> Vec<u8> {
-    let w = world();
-    let list = tfhe::CompactCiphertextList::builder(&w.engine.public().public_key)
-        .push(v)
-        .build_packed();
-    let ct: tfhe::FheUint8 = w
-        .engine
-        .install(|| list.expand().unwrap().get(0).unwrap().unwrap());
-    let mut b = Vec::new();
-    tfhe::safe_serialization::safe_serialize(&ct, &mut b, 1 << 20).unwrap();
-    b
 }
 
 #[test]

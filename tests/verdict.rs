@@ -149,9 +149,12 @@ impl World {
             outcome,
             coverage: vec![],
             evidence: Evidence::Decryption {
+                query_index: 5,
                 evaluation_index: 7,
-                decryption_index: 8,
+                input_hashes: vec![[3; 32]],
                 output_hash: [9; 32],
+                checkpoint_size: 8,
+                checkpoint_root: [4; 32],
             },
             log_indices: vec![2, 5, 7, 8],
             issued_at: 1_763_856_000,

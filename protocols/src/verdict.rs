@@ -24,7 +24,9 @@ use crate::signing::{PublicKey, Role, Signable, Signature, SigningKey};
 use sha3::{Digest, Sha3_256};
 
 /// Verdict format version.
-pub const VERDICT_VERSION: u8 = 2;
+pub const VERDICT_VERSION: u8 = 3;
+/// Most inputs a sealed verdict may name.
+pub const MAX_SEALED_INPUTS: usize = 256;
 /// Most log indices a verdict may cite.
 pub const MAX_LOG_INDICES: usize = 1024;
 /// Largest encoded verdict receipt accepted.
@@ -41,14 +43,24 @@ pub enum Evidence {
         /// One holder-signed commitment per input of the policy's proof, in order.
         inputs: Vec<SignedAttributeCommitment>,
     },
-    /// Sealed path: the key authority attests it decrypted the output of a logged evaluation.
+    /// Sealed path: the key authority attests that, following the log itself up to the
+    /// checkpoint it names, it found the query, selected these inputs (the latest logged sealed
+    /// record per attribute before the query), replayed the evaluation byte for byte to the
+    /// logged output, and decrypted it.
     Decryption {
+        /// Log index of the query entry.
+        query_index: u64,
         /// Log index of the evaluation entry.
         evaluation_index: u64,
-        /// Log index of the decryption entry.
-        decryption_index: u64,
+        /// The submissions it evaluated (holder-signed upload hashes, in log order).
+        input_hashes: Vec<Hash>,
         /// Hash of the output ciphertext that was decrypted.
         output_hash: Hash,
+        /// Size of the log checkpoint (signed by the log, cosigned by the witness quorum) it
+        /// relied on.
+        checkpoint_size: u64,
+        /// Root hash of that checkpoint.
+        checkpoint_root: Hash,
     },
 }
 
@@ -72,14 +84,21 @@ impl Evidence {
                 }
             }
             Evidence::Decryption {
+                query_index,
                 evaluation_index,
-                decryption_index,
+                input_hashes,
                 output_hash,
+                checkpoint_size,
+                checkpoint_root,
             } => {
-                w.u8(2)
-                    .u64(*evaluation_index)
-                    .u64(*decryption_index)
-                    .fixed(output_hash);
+                w.u8(2).u64(*query_index).u64(*evaluation_index);
+                w.count(input_hashes.len());
+                for h in input_hashes {
+                    w.fixed(h);
+                }
+                w.fixed(output_hash)
+                    .u64(*checkpoint_size)
+                    .fixed(checkpoint_root);
             }
         }
     }
@@ -95,11 +114,23 @@ impl Evidence {
                 }
                 Ok(Evidence::Proof { proof, inputs })
             }
-            2 => Ok(Evidence::Decryption {
-                evaluation_index: r.u64("evaluation index")?,
-                decryption_index: r.u64("decryption index")?,
-                output_hash: r.array("output hash")?,
-            }),
+            2 => {
+                let query_index = r.u64("query index")?;
+                let evaluation_index = r.u64("evaluation index")?;
+                let n = r.count("sealed inputs", MAX_SEALED_INPUTS)?;
+                let mut input_hashes = Vec::with_capacity(n);
+                for _ in 0..n {
+                    input_hashes.push(r.array("input hash")?);
+                }
+                Ok(Evidence::Decryption {
+                    query_index,
+                    evaluation_index,
+                    input_hashes,
+                    output_hash: r.array("output hash")?,
+                    checkpoint_size: r.u64("checkpoint size")?,
+                    checkpoint_root: r.array("checkpoint root")?,
+                })
+            }
             tag => Err(DecodeError::UnknownTag {
                 field: "evidence tag",
                 tag,
@@ -341,12 +372,15 @@ impl SignedVerdict {
                 }
             }
             Evidence::Decryption {
+                query_index,
                 evaluation_index,
-                decryption_index,
+                checkpoint_size,
                 ..
             } => {
-                if !v.log_indices.contains(evaluation_index)
-                    || !v.log_indices.contains(decryption_index)
+                if !v.log_indices.contains(query_index)
+                    || !v.log_indices.contains(evaluation_index)
+                    || evaluation_index <= query_index
+                    || *checkpoint_size <= *evaluation_index
                 {
                     return Err(VerdictError::VerificationFailed);
                 }

@@ -137,7 +137,17 @@ pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryR
     say("== Credence demo: 信易贷 on both paths, through the service's signed HTTP API ==");
     // A witness with its own key and store cosigns the service's checkpoints; the service is
     // configured with it, and banks pin it (quorum 1).
-    let region = crate::server::process::LocalRegion::start(dir, &mut |m| say(m))?;
+    // The story is set on a fixed day (2025-11-23) so that its outcomes never change; its
+    // key authority is told to decide that day (a deployment keeps the ±30-day window).
+    let today = crate::server::records::now() / 86_400;
+    let region = crate::server::process::LocalRegion::start_with(
+        crate::server::process::Config {
+            dir: dir.to_path_buf(),
+            day_window_days: u32::try_from(today.abs_diff(u64::from(DAY)) + 1).unwrap_or(u32::MAX),
+            ..Default::default()
+        },
+        &mut |m| say(m),
+    )?;
     let addr = region.service.addr.clone();
     say(&format!(
         "service listening on {addr}; embedded store {}; witness {} on {} cosigns its checkpoints",

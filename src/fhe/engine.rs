@@ -5,6 +5,7 @@
 //! installed (`tfhe::set_server_key` is per thread); callers on async runtimes hand work to it
 //! and never run FHE on their own threads.
 
+use super::determinism::SelfTest;
 use super::keys::PublicMaterial;
 use super::{SealedRecord, MAX_LIST_BYTES};
 use crate::circuits::catalog::Catalog;
@@ -130,7 +131,11 @@ pub fn sha3(bytes: &[u8]) -> Hash {
 
 impl Engine {
     /// An engine on `threads` workers (0: one per core), each with the server key installed.
+    ///
+    /// It runs the replay self-test ([`crate::fhe::determinism`]) on its pool first and
+    /// refuses to exist if this build does not reproduce the key generator's digest.
     pub fn new(public: PublicMaterial, threads: usize) -> Result<Self, String> {
+        crate::fhe::determinism::pin_fft_plans();
         let lookup = LookupKey::new(&public.server_key).map_err(|e| e.to_string())?;
         let sk = public.server_key.clone();
         let pool = rayon::ThreadPoolBuilder::new()
@@ -144,6 +149,8 @@ impl Engine {
                 PARAM_PKE_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
                 &public.crs,
             );
+        let got = pool.install(|| SelfTest::compute(&public.selftest.list))?;
+        public.selftest.check(&got)?;
         Ok(Engine {
             pool,
             queued: Default::default(),

@@ -8,6 +8,7 @@
 //! - the **key authority store** (`<dir>/authority/`): the client (secret) key, written with
 //!   owner-only permissions, read only by [`crate::key_authority`].
 
+use super::determinism::{pin_fft_plans, SelfTest};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -56,6 +57,8 @@ pub struct PublicMaterial {
     pub public_key: CompactPublicKey,
     /// Parameters of the proofs of plaintext knowledge.
     pub crs: CompactPkeCrs,
+    /// The replay self-test made with these keys (checked by every engine at start-up).
+    pub selftest: SelfTest,
 }
 
 /// The client key: held by the key authority alone. Not `Debug`, not `Clone`.
@@ -91,6 +94,7 @@ pub enum KeyError {
 pub fn generate(
     progress: &mut dyn FnMut(&str, Duration),
 ) -> Result<(SecretMaterial, PublicMaterial), KeyError> {
+    pin_fft_plans();
     let cfg = config();
     let t = Instant::now();
     let client_key = ClientKey::generate(cfg);
@@ -109,6 +113,9 @@ pub fn generate(
     let crs = CompactPkeCrs::from_config(cfg, CRS_MAX_BITS)
         .map_err(|e| KeyError::Generation(e.to_string()))?;
     progress("proof CRS", t.elapsed());
+    let t = Instant::now();
+    let selftest = SelfTest::make(&client_key, &server_key).map_err(KeyError::Generation)?;
+    progress("replay self-test", t.elapsed());
     Ok((
         SecretMaterial { client_key },
         PublicMaterial {
@@ -116,6 +123,7 @@ pub fn generate(
             compressed_server_key,
             public_key,
             crs,
+            selftest,
         },
     ))
 }
@@ -179,6 +187,10 @@ pub struct KeyPaths {
     pub public_key: PathBuf,
     /// `<dir>/public/crs.bin`
     pub crs: PathBuf,
+    /// `<dir>/public/selftest.bin`: the replay self-test's ciphertext
+    pub selftest: PathBuf,
+    /// `<dir>/public/selftest.digest`: its expected digest (hex)
+    pub selftest_digest: PathBuf,
     /// `<dir>/authority/client.key` (mode 0600)
     pub client_key: PathBuf,
 }
@@ -190,6 +202,8 @@ impl KeyPaths {
             server_key: dir.join("public/server.key"),
             public_key: dir.join("public/public.key"),
             crs: dir.join("public/crs.bin"),
+            selftest: dir.join("public/selftest.bin"),
+            selftest_digest: dir.join("public/selftest.digest"),
             client_key: dir.join("authority/client.key"),
         }
     }
@@ -205,11 +219,18 @@ impl PublicMaterial {
             false,
         )?;
         write_file(&p.public_key, &ser(&p.public_key, &self.public_key)?, false)?;
-        write_file(&p.crs, &ser(&p.crs, &self.crs)?, false)
+        write_file(&p.crs, &ser(&p.crs, &self.crs)?, false)?;
+        write_file(&p.selftest, &self.selftest.list, false)?;
+        write_file(
+            &p.selftest_digest,
+            format!("{}\n", hex::encode(self.selftest.digest)).as_bytes(),
+            false,
+        )
     }
 
     /// Reads the public store.
     pub fn load(dir: &Path) -> Result<Self, KeyError> {
+        pin_fft_plans();
         let p = KeyPaths::new(dir);
         let compressed_server_key: CompressedServerKey = de(&p.server_key)?;
         Ok(PublicMaterial {
@@ -217,8 +238,26 @@ impl PublicMaterial {
             compressed_server_key,
             public_key: de(&p.public_key)?,
             crs: de(&p.crs)?,
+            selftest: load_selftest(&p)?,
         })
     }
+}
+
+fn load_selftest(p: &KeyPaths) -> Result<SelfTest, KeyError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| KeyError::Io { path, source }
+    };
+    let list = fs::read(&p.selftest).map_err(io(&p.selftest))?;
+    let text = fs::read_to_string(&p.selftest_digest).map_err(io(&p.selftest_digest))?;
+    let digest = hex::decode(text.trim())
+        .ok()
+        .and_then(|d| <[u8; 32]>::try_from(d).ok())
+        .ok_or_else(|| KeyError::Format {
+            path: p.selftest_digest.clone(),
+            reason: "expected 64 hex digits".into(),
+        })?;
+    Ok(SelfTest { list, digest })
 }
 
 /// What a holder needs to encrypt: the compact public key and the proof CRS (not the 100 MB
@@ -244,6 +283,7 @@ pub fn encryption_parts(public: &PublicMaterial) -> Result<Vec<(&'static str, Ve
 impl EncryptionMaterial {
     /// Reads `public/public.key` and `public/crs.bin` under `dir`.
     pub fn load(dir: &Path) -> Result<Self, KeyError> {
+        pin_fft_plans();
         let p = KeyPaths::new(dir);
         Ok(EncryptionMaterial {
             public_key: de(&p.public_key)?,
@@ -279,6 +319,7 @@ impl SecretMaterial {
 
     /// Reads the key authority store.
     pub fn load(dir: &Path) -> Result<Self, KeyError> {
+        pin_fft_plans();
         Ok(SecretMaterial {
             client_key: de(&KeyPaths::new(dir).client_key)?,
         })

@@ -17,8 +17,9 @@
 //! 5. A sample of FHE evaluations is re-checked (needs the public TFHE material): their inputs
 //!    must be exactly the latest sealed record per attribute of the policy for the subject
 //!    before the query (nothing dropped, nothing stale), in log order, each the holder's signed
-//!    upload with a verifying proof of plaintext knowledge. The output itself cannot be checked without the client key, and
-//!    does not need to be: the key authority decrypts only its own replay of the evaluation.
+//!    upload with a verifying proof of plaintext knowledge — and the output is recomputed from
+//!    them (evaluation is bit-exact: [`crate::fhe::determinism`]) and must be byte for byte
+//!    the logged one.
 
 use crate::circuits::catalog::Catalog;
 use crate::circuits::policy::Policy;
@@ -27,11 +28,10 @@ use crate::party::client::{Client, ClientError, Entry};
 use crate::protocols::consent::SignedConsent;
 use crate::protocols::identifiers::SubjectKind;
 use crate::protocols::log::checkpoint::SignedCheckpoint;
-use crate::protocols::log::entry::{EvaluationPath, LogEntry, LogLeaf};
+use crate::protocols::log::entry::{LogEntry, LogLeaf};
 use crate::protocols::log::hash::Hash;
 use crate::protocols::log::tree::MemoryTree;
 use crate::protocols::log::Sha3Log;
-use crate::protocols::names::AttributeId;
 use crate::protocols::question::{HolderKeys, PinnedPolicy, Question};
 use crate::protocols::signing::{PublicKey, Role};
 use crate::protocols::verdict::{Evidence, SignedVerdict, TrustAnchors};
@@ -159,6 +159,8 @@ fn kind(e: &LogEntry) -> &'static str {
         LogEntry::Repair { .. } => "repair",
         LogEntry::KeyRotation { .. } => "key rotation",
         LogEntry::PledgeMade { .. } => "pledge made",
+        LogEntry::DecryptionRefused { .. } => "decryption refused",
+        LogEntry::EngineParameters { .. } => "engine parameters",
         _ => "other",
     }
 }
@@ -262,6 +264,9 @@ pub fn audit(
     let mut evaluations = Vec::new();
     let mut open_disputes: BTreeMap<u64, u32> = BTreeMap::new();
     let mut per_bank_day: BTreeMap<(String, u64), u64> = BTreeMap::new();
+    // (bank, subject, policy) → day asked about → times.
+    type Probes = BTreeMap<(String, String, Hash), BTreeMap<u32, u64>>;
+    let mut probes: Probes = BTreeMap::new();
     for (i, leaf) in leaves.iter().enumerate() {
         let i = i as u64;
         let Some(leaf) = leaf else { continue };
@@ -289,10 +294,21 @@ pub fn audit(
             }
             _ => {}
         }
-        if let LogEntry::Query { bank, .. } = &leaf.entry {
+        if let LogEntry::Query {
+            bank,
+            subject,
+            policy_hash,
+            as_of_day,
+            ..
+        } = &leaf.entry
+        {
             *per_bank_day
                 .entry((bank.to_string(), leaf.time / 86_400))
                 .or_default() += 1;
+            let asked = probes
+                .entry((bank.to_string(), subject.to_string(), *policy_hash))
+                .or_default();
+            *asked.entry(*as_of_day).or_default() += 1;
         }
         match &leaf.entry {
             LogEntry::Query {
@@ -412,9 +428,35 @@ pub fn audit(
             }
         }
     }
+    // Day probing: one bank asking about one subject under one policy for many different
+    // days (a binary search over the day recovers a listing's hidden end in about 16), or
+    // the same question again and again.
+    for ((bank, subject, _), days) in &probes {
+        if days.len() >= PROBE_DAYS {
+            report.flags.push(format!(
+                "{bank} asked about subject {} for {} different days (day probing?)",
+                subject,
+                days.len()
+            ));
+        }
+        if let Some((day, n)) = days.iter().find(|(_, n)| **n >= PROBE_REPEATS) {
+            report.flags.push(format!(
+                "{bank} asked the same question about subject {} for day {day} {n} times",
+                subject
+            ));
+        }
+    }
     if let Some(engine) = options.engine {
         for &e in evaluations.iter().rev().take(options.replay) {
-            match recheck(client, engine, &holder_keys, &policies, &catalog, leaves, e) {
+            match crate::party::replay::recheck(
+                client,
+                engine,
+                &holder_keys,
+                &policies,
+                &catalog,
+                leaves,
+                e,
+            ) {
                 Ok(()) => report.rechecked += 1,
                 Err(m) => report
                     .problems
@@ -425,6 +467,11 @@ pub fn audit(
     report.checkpoint = Some(checkpoint);
     Ok(report)
 }
+
+/// Distinct days one bank may ask about one subject under one policy before it is flagged.
+pub const PROBE_DAYS: usize = 5;
+/// Times one bank may ask the identical question before it is flagged.
+pub const PROBE_REPEATS: u64 = 3;
 
 fn leaf_at(leaves: &[Option<LogLeaf>], i: u64) -> Option<&LogEntry> {
     leaves
@@ -489,110 +536,28 @@ fn check_verdict(
     v.verify(anchors, &question, holder_keys)
         .map_err(|e| format!("the verdict does not verify for the question the log asked: {e}"))?;
     if let Evidence::Decryption {
+        query_index,
         evaluation_index,
-        decryption_index,
+        input_hashes,
         output_hash,
+        checkpoint_size,
+        ..
     } = &v.verdict.evidence
     {
-        let ok = matches!(leaf_at(leaves, *decryption_index),
-            Some(LogEntry::Decryption { evaluation_index: e, output_hash: o })
-                if e == evaluation_index && o == output_hash)
-            && matches!(leaf_at(leaves, *evaluation_index),
-            Some(LogEntry::Evaluation { policy_hash: p, query_index, .. })
-                if *p == v.verdict.policy_hash && v.verdict.log_indices.contains(query_index));
-        if !ok {
+        // The evaluation it names answers its query with these inputs and this output, a
+        // decryption of that output is logged before the verdict, and the checkpoint the key
+        // authority followed precedes the verdict.
+        let evaluation_ok = matches!(leaf_at(leaves, *evaluation_index),
+            Some(LogEntry::Evaluation { policy_hash: p, query_index: q, input_hashes: i, output_hash: o })
+                if *p == v.verdict.policy_hash && q == query_index && i == input_hashes && o == output_hash);
+        let decrypted = (*evaluation_index + 1..index).any(|j| {
+            matches!(leaf_at(leaves, j),
+                Some(LogEntry::Decryption { evaluation_index: e, output_hash: o })
+                    if e == evaluation_index && o == output_hash)
+        });
+        if !evaluation_ok || !decrypted || *checkpoint_size > index {
             return Err("the sealed verdict does not rest on a logged evaluation and decryption of its output".into());
         }
     }
     Ok(v)
-}
-
-/// The sealed records an evaluation for `subject` and `policy` before entry `before` must read:
-/// for each attribute the policy reads, the latest sealed record carrying it — each record once,
-/// in log order (`protocols/log.md`, "latest record per attribute").
-pub fn expected_inputs(
-    leaves: &[Option<LogLeaf>],
-    subject: &crate::protocols::pseudonym::Pseudonym,
-    policy: &Policy,
-    before: u64,
-) -> Vec<Hash> {
-    let mut latest: BTreeMap<&AttributeId, (u64, Hash)> = BTreeMap::new();
-    let mut first_index: BTreeMap<Hash, u64> = BTreeMap::new();
-    for (i, leaf) in leaves.iter().enumerate().take(before as usize) {
-        if let Some(LogLeaf {
-            entry:
-                LogEntry::AttributeSubmitted {
-                    attribute,
-                    subject: s,
-                    path: EvaluationPath::Sealed,
-                    content_hash,
-                    ..
-                },
-            ..
-        }) = leaf
-        {
-            if s == subject && policy.reads.iter().any(|r| &r.0 == attribute) {
-                let first = *first_index.entry(*content_hash).or_insert(i as u64);
-                latest.insert(attribute, (first, *content_hash));
-            }
-        }
-    }
-    let mut records: Vec<(u64, Hash)> = latest.into_values().collect();
-    records.sort();
-    records.dedup();
-    records.into_iter().map(|(_, h)| h).collect()
-}
-
-fn recheck(
-    client: &Client,
-    engine: &Engine,
-    holder_keys: &HolderKeys,
-    policies: &BTreeMap<Hash, (Policy, PinnedPolicy)>,
-    catalog: &Catalog,
-    leaves: &[Option<LogLeaf>],
-    index: u64,
-) -> Result<(), String> {
-    let Some(LogEntry::Evaluation {
-        query_index,
-        policy_hash,
-        input_hashes,
-        ..
-    }) = leaf_at(leaves, index)
-    else {
-        return Err("not an evaluation".into());
-    };
-    let Some(LogEntry::Query { subject, .. }) = leaf_at(leaves, *query_index) else {
-        return Err("no query".into());
-    };
-    let (policy, _) = policies.get(policy_hash).ok_or("unpublished policy")?;
-    // The inputs must be exactly the latest record per attribute before the query, in log
-    // order: nothing dropped, nothing stale.
-    let expected = expected_inputs(leaves, subject, policy, *query_index);
-    if *input_hashes != expected {
-        return Err(format!(
-            "the inputs are not the latest record of each attribute, in log order ({} used, {} expected)",
-            input_hashes.len(),
-            expected.len()
-        ));
-    }
-    // Each input is the holder's signed upload and its proof of plaintext knowledge verifies.
-    for h in input_hashes {
-        let bytes = client
-            .object("submission", h)
-            .map_err(|e| format!("input {}: {e}", hex::encode(h)))?;
-        let record =
-            crate::fhe::SealedRecord::from_bytes(&bytes).map_err(|e| format!("body: {e}"))?;
-        if record.submission.hash() != *h {
-            return Err("the service returned another upload than the logged one".into());
-        }
-        let holder = &record.submission.submission.holder;
-        let key = holder_keys
-            .get(holder)
-            .copied()
-            .ok_or_else(|| format!("unregistered holder {holder}"))?;
-        engine
-            .ingest(&record, &key, catalog)
-            .map_err(|e| format!("input of {holder}: {e}"))?;
-    }
-    Ok(())
 }

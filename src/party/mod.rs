@@ -6,6 +6,7 @@ pub mod client;
 pub mod holder;
 pub mod http;
 pub mod keyfile;
+pub mod replay;
 pub mod subject;
 
 /// Why a holder or subject step failed.

@@ -59,6 +59,8 @@ pub struct Config {
     pub store_schema: String,
     /// PostgreSQL connections (each on its own thread of the store's pool).
     pub store_connections: usize,
+    /// Days either side of its clock the key authority decides queries about (30).
+    pub day_window_days: u32,
 }
 
 /// A store URL from the configuration; its `Debug` hides any password.
@@ -201,6 +203,7 @@ impl Default for Config {
             store: None,
             store_schema: "credence".into(),
             store_connections: crate::store::postgres::DEFAULT_CONNECTIONS,
+            day_window_days: crate::key_authority::DEFAULT_DAY_WINDOW,
         }
     }
 }

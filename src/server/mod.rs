@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod auth;
+mod authority;
 mod commitments;
 pub mod config;
 pub mod connections;

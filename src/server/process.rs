@@ -121,8 +121,6 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
         },
     )?;
     let catalog = Catalog::builtin();
-    let authority = KeyAuthority::new(secret, public.clone(), ka_key, catalog.clone(), 0)?;
-    let engine = Engine::new(public, 0)?;
     let witnesses = config
         .witnesses
         .iter()
@@ -136,9 +134,36 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
         )
         .into());
     }
-    let log_vkey =
-        crate::protocols::log::checkpoint::NoteVerifier::log(&config.origin, log.public_key())?
-            .to_vkey();
+    let log_verifier =
+        crate::protocols::log::checkpoint::NoteVerifier::log(&config.origin, log.public_key())?;
+    let log_vkey = log_verifier.to_vkey();
+    // The key authority pins the same anchors a verifier does, follows the log into its own
+    // store, and decides from it.
+    let anchors = crate::protocols::verdict::TrustAnchors {
+        log: log_verifier,
+        service: log.public_key(),
+        key_authority: ka_key.public(),
+        witnesses: witnesses.iter().map(|w| w.verifier.clone()).collect(),
+        witness_quorum,
+    };
+    // Its copy of the log: durable beside its keys when this process owns the directory (the
+    // embedded store); in memory, rebuilt from the cosigned log at start, when several
+    // instances share one directory and one database.
+    let ka_store: Arc<dyn Store> = if config.store.is_none() {
+        Arc::new(EmbeddedStore::open(&keys.join("authority/authority.redb"))?)
+    } else {
+        Arc::new(crate::store::memory::MemoryStore::new())
+    };
+    let mut authority = KeyAuthority::new(
+        Arc::new(secret),
+        Arc::new(Engine::new(public.clone(), 0)?),
+        ka_key,
+        catalog.clone(),
+        anchors,
+        ka_store,
+    )?;
+    authority.set_day_window(config.day_window_days);
+    let engine = Engine::new(public, 0)?;
     write_public(&dir.join("log.vkey"), &log_vkey)?;
     let state = ServiceState::new(ServiceParts {
         store,
@@ -167,6 +192,7 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
             })
         },
     })?;
+    state.log_engine_parameters()?;
     // The anchors verifiers pin, as a public file the operator hands out (out of band).
     write_public(
         &dir.join("anchors.json"),
@@ -347,10 +373,22 @@ pub struct LocalRegion {
 impl LocalRegion {
     /// Starts both on `dir` (keys are made on first start).
     pub fn start(dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<LocalRegion, Error> {
-        let config = Config {
-            dir: dir.to_path_buf(),
-            ..Config::default()
-        };
+        LocalRegion::start_with(
+            Config {
+                dir: dir.to_path_buf(),
+                ..Config::default()
+            },
+            progress,
+        )
+    }
+
+    /// [`LocalRegion::start`] with settings (its `dir` is the region's directory).
+    pub fn start_with(
+        config: Config,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<LocalRegion, Error> {
+        let dir = config.dir.clone();
+        let dir = dir.as_path();
         let log_vkey = log_verifier(&config)?;
         let witness = witness_open(
             &dir.join("witness"),

@@ -88,23 +88,7 @@ impl ServiceState {
         {
             let text = String::from_utf8(text).map_err(|e| e.to_string())?;
             let p = Policy::parse(&text, &parts.catalog).map_err(|e| e.to_string())?;
-            parts.authority.publish(p.clone());
             policies.insert(p.name.clone(), p);
-        }
-        // The key authority learns the registered holders (it checks their signatures).
-        for (party, key) in parts
-            .store
-            .scan(Table::Parties, &[], None, 1_000_000)
-            .map_err(|e| e.to_string())?
-        {
-            let key = crate::server::auth::decode_party_key(&key).ok_or("corrupt party key")?;
-            if key.role() == Role::Holder {
-                let party = std::str::from_utf8(&party)
-                    .ok()
-                    .and_then(|p| PartyId::new(p).ok())
-                    .ok_or("corrupt party id")?;
-                parts.authority.register_holder(party, key);
-            }
         }
         let partner_core = match &parts.witness {
             Some(w) => Some(Arc::new(crate::witness::Witness::new(
@@ -205,7 +189,6 @@ impl ServiceState {
         }
         let text = std::str::from_utf8(&text).map_err(ApiError::internal)?;
         let p = Policy::parse(text, &self.catalog).map_err(ApiError::internal)?;
-        self.authority.publish(p.clone());
         self.policies
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -232,28 +215,36 @@ impl ServiceState {
         Ok(out)
     }
 
-    /// Tells the key authority the keys of `holders` it has not learnt yet (registered through
-    /// another service instance sharing the store), from the registry in the store.
-    pub(crate) fn introduce_holders<'a>(
-        &self,
-        holders: impl IntoIterator<Item = &'a PartyId>,
-    ) -> ApiResult<()> {
-        for holder in holders {
-            if self.authority.knows_holder(holder) {
-                continue;
-            }
-            if let Some(key) = self
-                .store
-                .get(Table::Parties, holder.as_str().as_bytes())
-                .map_err(ApiError::internal)?
-            {
-                let key = crate::server::auth::decode_party_key(&key)
-                    .ok_or_else(|| ApiError::internal("corrupt party key"))?;
-                if key.role() == Role::Holder {
-                    self.authority.register_holder(holder.clone(), key);
-                }
-            }
+    /// Logs the FHE engine's configuration (tfhe version, parameters, FFT plan, self-test
+    /// digest) unless the log already ends its record of it with the same: what an auditor's
+    /// replay must run to reproduce logged outputs.
+    pub fn log_engine_parameters(&self) -> Result<(), String> {
+        let entry = LogEntry::EngineParameters {
+            tfhe: crate::fhe::determinism::TFHE_VERSION.into(),
+            parameters: format!(
+                "{}; FFT {}",
+                crate::fhe::keys::PARAMETERS,
+                crate::fhe::determinism::FFT_PLAN
+            ),
+            selftest_digest: self.engine.public().selftest.digest,
+        };
+        let key = b"engine-parameters".to_vec();
+        let encoded = crate::protocols::log::entry::LogLeaf {
+            time: 0,
+            entry: entry.clone(),
         }
+        .to_bytes();
+        if self
+            .store
+            .get(Table::Meta, &key)
+            .map_err(|e| e.to_string())?
+            == Some(encoded.clone())
+        {
+            return Ok(());
+        }
+        let mut b = Batch::new();
+        b.put(Table::Meta, key, encoded);
+        self.append(&[entry], b).map_err(|e| e.message)?;
         Ok(())
     }
 

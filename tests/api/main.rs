@@ -13,8 +13,6 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use credence::circuits::catalog::Catalog;
 use credence::fhe::engine::Engine;
-use credence::fhe::keys::generate;
-use credence::key_authority::KeyAuthority;
 use credence::party::holder::encrypt_record;
 use credence::protocols::log::checkpoint::{NoteVerifier, SignedCheckpoint};
 use credence::protocols::log::entry::LogLeaf;
@@ -38,22 +36,17 @@ const METRICS_TOKEN: &str = "test-metrics-token-for-scrapers";
 
 struct World {
     engine: Arc<Engine>,
-    authority: Arc<KeyAuthority>,
     ka_key: PublicKey,
 }
 
+/// The binary's keys: those of `common::region` (generated once).
 fn world() -> &'static World {
     static W: OnceLock<World> = OnceLock::new();
     W.get_or_init(|| {
-        let (secret, public) = generate(&mut |_, _| {}).unwrap();
-        let ka_signing = SigningKey::generate(Role::KeyAuthority, &mut rand::thread_rng());
-        let ka_key = ka_signing.public();
-        let ka =
-            KeyAuthority::new(secret, public.clone(), ka_signing, Catalog::builtin(), 0).unwrap();
+        let k = common::region::keys();
         World {
-            engine: Arc::new(Engine::new(public, 0).unwrap()),
-            authority: Arc::new(ka),
-            ka_key,
+            engine: k.engine.clone(),
+            ka_key: k.ka_key,
         }
     })
 }
@@ -220,7 +213,7 @@ fn service_as(origin: &str, witness: Option<credence::server::Witness>) -> Svc {
         catalog: Catalog::builtin(),
         pseudonyms: PseudonymKey::from_bytes([7; 32]),
         engine: w.engine.clone(),
-        authority: w.authority.clone(),
+        authority: common::region::key_authority(origin, &log_key, &[], 0),
         fhe_slots: 2,
         window_secs: 300,
         witness,

@@ -75,7 +75,7 @@ on_every_store! {
         .unwrap();
     let (who, sealing_pub) = credit.pseudonym(&id).unwrap();
     let sealing_pub = sealing_pub.expect("a registered subject's sealing key is returned");
-    let day = 20_500;
+    let day = (now() / 86_400) as u32;
     let submit = |holder: &Client, values: &[(&str, u64)], first: u64| {
         let values: Vec<(AttributeId, u64)> = values
             .iter()

@@ -5,7 +5,7 @@
 
 use credence::circuits::catalog::Catalog;
 use credence::fhe::engine::Engine;
-use credence::fhe::keys::generate;
+use credence::fhe::keys::{generate, SecretMaterial};
 use credence::fhe::SealedRecord;
 use credence::key_authority::KeyAuthority;
 use credence::party::client::Client;
@@ -30,8 +30,10 @@ pub const METRICS_TOKEN: &str = "test-metrics-token-for-scrapers";
 pub struct Keys {
     /// The compute engine (public material).
     pub engine: Arc<Engine>,
-    /// The key authority.
-    pub authority: Arc<KeyAuthority>,
+    /// The client key (each region's key authority holds it; no service does).
+    pub secret: Arc<SecretMaterial>,
+    /// The key authorities' signing key.
+    pub ka: SigningKey,
     /// Its verdict key.
     pub ka_key: PublicKey,
 }
@@ -42,15 +44,43 @@ pub fn keys() -> &'static Keys {
     K.get_or_init(|| {
         let (secret, public) = generate(&mut |_, _| {}).unwrap();
         let ka = SigningKey::generate(Role::KeyAuthority, &mut rand::thread_rng());
-        let ka_key = ka.public();
         Keys {
-            engine: Arc::new(Engine::new(public.clone(), 0).unwrap()),
-            authority: Arc::new(
-                KeyAuthority::new(secret, public, ka, Catalog::builtin(), 0).unwrap(),
-            ),
-            ka_key,
+            engine: Arc::new(Engine::new(public, 0).unwrap()),
+            secret: Arc::new(secret),
+            ka_key: ka.public(),
+            ka,
         }
     })
+}
+
+/// A key authority for the log of `origin` signed by `log_key`, cosigned by `witnesses`
+/// (quorum `quorum`), with its own (memory) store.
+pub fn key_authority(
+    origin: &str,
+    log_key: &SigningKey,
+    witnesses: &[credence::witness::WitnessClient],
+    quorum: usize,
+) -> Arc<KeyAuthority> {
+    let k = keys();
+    let anchors = TrustAnchors {
+        log: credence::protocols::log::checkpoint::NoteVerifier::log(origin, log_key.public())
+            .unwrap(),
+        service: log_key.public(),
+        key_authority: k.ka_key,
+        witnesses: witnesses.iter().map(|w| w.verifier.clone()).collect(),
+        witness_quorum: quorum,
+    };
+    Arc::new(
+        KeyAuthority::new(
+            k.secret.clone(),
+            k.engine.clone(),
+            k.ka.clone(),
+            Catalog::builtin(),
+            anchors,
+            Arc::new(MemoryStore::new()),
+        )
+        .unwrap(),
+    )
 }
 
 /// How to build a region.
@@ -132,7 +162,7 @@ impl Region {
             catalog: Catalog::builtin(),
             pseudonyms: PseudonymKey::from_bytes([7; 32]),
             engine: k.engine.clone(),
-            authority: k.authority.clone(),
+            authority: key_authority(&o.origin, &log_key, &o.witnesses, o.witness_quorum),
             fhe_slots: 2,
             window_secs: o.window_secs,
             witness: o.partners,

@@ -232,6 +232,23 @@ pub enum LogEntry {
         /// Last day the pledge binds.
         until_day: u32,
     },
+    /// The key authority refused to decrypt for a query (nothing was decrypted).
+    DecryptionRefused {
+        /// Log index the request named (a query, or whatever entry a dishonest service named).
+        query_index: u64,
+        /// Why (stable short code, e.g. `inputs`, `output-mismatch`, `day-window`).
+        reason: String,
+    },
+    /// The FHE engine configuration evaluations run with: what a replay must run to
+    /// reproduce logged outputs byte for byte.
+    EngineParameters {
+        /// The tfhe version, e.g. `1.8.2`.
+        tfhe: String,
+        /// The parameter set and FFT plan.
+        parameters: String,
+        /// SHA3-256 digest of the key generator's replay self-test.
+        selftest_digest: Hash,
+    },
     /// A party rotated its key.
     KeyRotation {
         /// The party.
@@ -260,6 +277,8 @@ impl LogEntry {
             LogEntry::Repair { .. } => 11,
             LogEntry::KeyRotation { .. } => 12,
             LogEntry::PledgeMade { .. } => 13,
+            LogEntry::DecryptionRefused { .. } => 14,
+            LogEntry::EngineParameters { .. } => 15,
         }
     }
 
@@ -399,6 +418,19 @@ impl LogEntry {
                 holder.encode(w);
                 w.fixed(pledge_hash).u32(*until_day);
             }
+            LogEntry::DecryptionRefused {
+                query_index,
+                reason,
+            } => {
+                w.u64(*query_index).str(reason);
+            }
+            LogEntry::EngineParameters {
+                tfhe,
+                parameters,
+                selftest_digest,
+            } => {
+                w.str(tfhe).str(parameters).fixed(selftest_digest);
+            }
         }
     }
 
@@ -509,6 +541,15 @@ impl LogEntry {
                 pledge_hash: r.array("pledge hash")?,
                 until_day: r.u32("pledge until day")?,
             },
+            14 => LogEntry::DecryptionRefused {
+                query_index: r.u64("refused query index")?,
+                reason: text(r, "refusal reason")?,
+            },
+            15 => LogEntry::EngineParameters {
+                tfhe: text(r, "tfhe version")?,
+                parameters: text(r, "engine parameters")?,
+                selftest_digest: r.array("self-test digest")?,
+            },
             tag => {
                 return Err(DecodeError::UnknownTag {
                     field: "entry kind",
@@ -553,6 +594,10 @@ impl LogEntry {
         match self {
             LogEntry::PolicyPublished { policy, .. } => check_text("policy name", policy),
             LogEntry::Query { purpose, .. } => check_text("purpose", purpose),
+            LogEntry::DecryptionRefused { reason, .. } => check_text("refusal reason", reason),
+            LogEntry::EngineParameters {
+                tfhe, parameters, ..
+            } => check_text("tfhe version", tfhe).and(check_text("engine parameters", parameters)),
             LogEntry::Evaluation { input_hashes, .. } if input_hashes.len() > MAX_HASH_LIST => {
                 Err(DecodeError::TooLong {
                     field: "input hashes",

@@ -57,6 +57,18 @@ impl<H: LogHasher> MemoryTree<H> {
         index
     }
 
+    /// Drops every leaf from `size` on (a no-op if the tree is smaller): what a follower does
+    /// when leaves it appended do not recompute the root it was promised.
+    pub fn truncate(&mut self, size: u64) {
+        for (level, hashes) in self.levels.iter_mut().enumerate() {
+            let keep = usize::try_from(size >> level).unwrap_or(usize::MAX);
+            hashes.truncate(keep);
+        }
+        while self.levels.len() > 1 && self.levels.last().is_some_and(|l| l.is_empty()) {
+            self.levels.pop();
+        }
+    }
+
     /// The root of the first `size` leaves.
     pub fn root_at(&self, size: u64) -> Result<Hash, LogError> {
         if size > self.size() {
@@ -146,6 +158,30 @@ mod tests {
                 p.verify::<Sha3Log>(&t.root_at(m).unwrap(), &t.root())
                     .unwrap();
             }
+        }
+    }
+
+    #[test]
+    fn truncating_gives_the_tree_of_the_prefix_and_it_grows_again() {
+        let leaves: Vec<Vec<u8>> = (0..40u64)
+            .map(|n| format!("leaf {n}").into_bytes())
+            .collect();
+        for to in 0..=40usize {
+            let mut t = MemoryTree::<Sha3Log>::new();
+            for l in &leaves {
+                t.append(l);
+            }
+            t.truncate(to as u64);
+            assert_eq!(t.size(), to as u64);
+            assert_eq!(
+                t.root(),
+                mth(&leaves[..to]),
+                "root after truncating to {to}"
+            );
+            for l in &leaves[to..] {
+                t.append(l);
+            }
+            assert_eq!(t.root(), mth(&leaves), "root after growing back from {to}");
         }
     }
 }

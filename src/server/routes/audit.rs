@@ -133,7 +133,12 @@ impl LogReader {
     }
 
     fn everything(&self) -> bool {
-        matches!(self.caller.role, Role::Auditor | Role::Operator)
+        // The key authority follows the whole log to decide (it selects a query's inputs
+        // itself, so it must see every submission).
+        matches!(
+            self.caller.role,
+            Role::Auditor | Role::Operator | Role::KeyAuthority
+        )
     }
 
     fn is(&self, party: &PartyId) -> bool {
@@ -170,6 +175,11 @@ impl LogReader {
                     matches!(q, LogEntry::Query { .. }) && self.may_read_entry(&q, at)
                 })
             }
+            LogEntry::DecryptionRefused { query_index, .. } => {
+                return at(*query_index).is_some_and(|q| {
+                    matches!(q, LogEntry::Query { .. }) && self.may_read_entry(&q, at)
+                })
+            }
             LogEntry::Decryption {
                 evaluation_index, ..
             } => {
@@ -183,6 +193,7 @@ impl LogReader {
             LogEntry::PartyRegistered { .. }
             | LogEntry::PolicyPublished { .. }
             | LogEntry::DirectoryRoot { .. }
+            | LogEntry::EngineParameters { .. }
             | LogEntry::KeyRotation { .. } => true,
             LogEntry::AttributeSubmitted {
                 holder, subject, ..

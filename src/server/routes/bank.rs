@@ -1,12 +1,13 @@
 //! Bank routes on the sealed path: the query and fresh receipts.
 
 use crate::fhe::engine::StoredRecord;
-use crate::key_authority::DecryptionRequest;
+use crate::key_authority::{DecideRequest, Refusal};
 use crate::protocols::log::entry::LogEntry;
 use crate::protocols::log::hash::Hash;
 use crate::protocols::signing::Role;
 use crate::protocols::verdict::SignedVerdict;
 use crate::server::api::*;
+use crate::server::authority::ServiceLogView;
 use crate::server::error::ErrorBody;
 use crate::server::error::{json_body, ApiError, ApiResult};
 use crate::server::records::*;
@@ -108,53 +109,53 @@ pub(crate) async fn bank_query(
         }],
         Batch::new(),
     )?[0];
-    s.introduce_holders(records.iter().map(|(r, _)| &r.submission.submission.holder))?;
-    let authority = s.authority.clone();
-    let request = DecryptionRequest {
-        policy_hash: policy.hash(),
-        day,
-        subject,
-        inputs: records.into_iter().map(|(r, _)| r).collect(),
-        logged_output_hash: evaluation.output_hash,
+    // The key authority decides from the log up to a checkpoint cosigned now (it covers the
+    // evaluation): it is handed the query's index and the output, nothing else.
+    let (checkpoint, _) = s.cosigned_checkpoint().await?;
+    let request = DecideRequest {
+        query_index: query_idx,
         output: evaluation.output,
-        evaluation_index: eval_idx,
-        decryption_index: 0,
-        log_indices: vec![],
-        issued_at: now(),
     };
-    let decision = tokio::task::spawn_blocking(move || {
+    let state = s.clone();
+    let decided = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        authority.decrypt(&request)
+        let view = ServiceLogView {
+            state: &state,
+            checkpoint,
+        };
+        state.authority.decide(&view, &request)
     })
     .await
-    .map_err(ApiError::internal)?
     .map_err(ApiError::internal)?;
-    // Log the decryption and the verdict together; the verdict cites the decryption's index.
-    let output_hash = decision.output_hash();
-    let (idx, verdict) = s.append_with(|dec_idx| {
-        let verdict = s
-            .authority
-            .sign(decision, dec_idx, vec![query_idx, eval_idx, dec_idx], now())
-            .map_err(ApiError::internal)?;
-        let mut batch = Batch::new();
-        store_verdict(&mut batch, &verdict, &caller.party, dec_idx + 1);
-        index_for_subject(&mut batch, &subject, dec_idx + 1);
-        Ok((
-            vec![
-                LogEntry::Decryption {
-                    evaluation_index: eval_idx,
-                    output_hash,
-                },
-                LogEntry::Verdict {
-                    verdict_hash: verdict.hash(),
-                    subject,
-                    bank: caller.party.clone(),
-                },
-            ],
-            batch,
-            verdict,
-        ))
+    let verdict = decided.map_err(|r| match r {
+        Refusal::DayOutOfWindow { .. } => ApiError::bad(r.to_string()),
+        Refusal::Consent(_) => ApiError::new(StatusCode::FORBIDDEN, r.to_string()),
+        Refusal::Checkpoint(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, r.to_string()),
+        other => ApiError::internal(format!("the key authority refused: {other}")),
     })?;
+    let output_hash = evaluation.output_hash;
+    let idx = s
+        .append_with(|dec_idx| {
+            let mut batch = Batch::new();
+            store_verdict(&mut batch, &verdict, &caller.party, dec_idx + 1);
+            index_for_subject(&mut batch, &subject, dec_idx + 1);
+            Ok((
+                vec![
+                    LogEntry::Decryption {
+                        evaluation_index: eval_idx,
+                        output_hash,
+                    },
+                    LogEntry::Verdict {
+                        verdict_hash: verdict.hash(),
+                        subject,
+                        bank: caller.party.clone(),
+                    },
+                ],
+                batch,
+                (),
+            ))
+        })?
+        .0;
     let outcome = verdict.verdict.outcome.into();
     let coverage = coverage_of(&policy, &verdict.verdict.coverage);
     let (receipt, quorum) = s.receipt(verdict, idx[1]).await?;

@@ -102,10 +102,6 @@ pub(crate) async fn register_party(
             (),
         ))
     })?;
-    if role == Role::Holder {
-        // The key authority checks holder signatures on replay.
-        s.authority.register_holder(party.clone(), key);
-    }
     Ok(Json(Registered {
         party: party.to_string(),
         log_index: idx[0],
@@ -158,7 +154,6 @@ pub(crate) async fn publish_policy(
         batch,
     )?;
     let hash = policy.hash();
-    s.authority.publish(policy.clone());
     s.policies
         .write()
         .unwrap_or_else(|e| e.into_inner())

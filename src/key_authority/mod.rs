@@ -1,0 +1,502 @@
+//! The key authority: the only holder of the TFHE client key, deciding from the log.
+//!
+//! A request names a logged query and carries the output ciphertext. The key authority
+//! follows the log itself ([`follow`]: checkpoints signed by the pinned log key and cosigned by
+//! the witness quorum, each extending the last one it saw, kept in its own store), and reads
+//! from it — never from the request — the query (bank, subject, policy, day, consent), the one
+//! evaluation logged for it, and the inputs: it selects the latest logged sealed submission per
+//! attribute before the query itself, and refuses an evaluation that logged any other set (an
+//! input left out, a stale one, an extra one). The output must be the logged one.
+//!
+//! By default, on **every** request ([`ReplayPolicy::Always`]), it then replays the evaluation
+//! from the holders' uploads, fetched by their logged hashes — each holder's signature under
+//! its logged key, each proof of plaintext knowledge, expansion, compression, the policy
+//! compiled for the logged day, evaluated on its own pool. Evaluation is bit-exact
+//! ([`crate::fhe::determinism`]), so the replay must give **the same bytes** as the logged
+//! output; a mismatch is refused and never decrypted. It decrypts its own replay. Its verdict
+//! names the query, the evaluation, the inputs it selected and the checkpoint it followed.
+//!
+//! Every refusal is logged through the service (`DecryptionRefused`), and a query is decided
+//! once: asking again returns the same verdict. Days more than [`DEFAULT_DAY_WINDOW`] days from
+//! its clock are refused (binary search over the day would recover a listing's hidden end).
+//!
+//! [`ReplayPolicy::Sampled`] replays a keyed-random share of the requests and decrypts the
+//! engine's logged output for the rest; `SECURITY.md` says what that costs.
+
+pub mod follow;
+mod request;
+
+use request::system_clock;
+pub use request::{Clock, DecideRequest, LogView, Refusal, DEFAULT_DAY_WINDOW};
+
+use crate::circuits::catalog::Catalog;
+use crate::circuits::fhe::plan::OutputKind;
+use crate::circuits::policy::{Output, Policy};
+use crate::fhe::engine::{read_output, sha3, Engine, StoredRecord};
+use crate::fhe::keys::SecretMaterial;
+use crate::fhe::SealedRecord;
+use crate::protocols::consent::{Consent, SignedConsent};
+use crate::protocols::identifiers::SubjectKind;
+use crate::protocols::log::entry::{LogEntry, LogLeaf, Outcome};
+use crate::protocols::log::hash::Hash;
+use crate::protocols::names::PartyId;
+use crate::protocols::pseudonym::Pseudonym;
+use crate::protocols::signing::{PublicKey, Role, SigningKey};
+use crate::protocols::verdict::{Evidence, SignedVerdict, TrustAnchors, Verdict};
+use crate::store::{Batch, Store, Table};
+use follow::Follower;
+use sha3::{Digest, Sha3_256};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use subtle::ConstantTimeEq;
+use tfhe::prelude::*;
+
+/// When the key authority replays an evaluation before decrypting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplayPolicy {
+    /// Every request (the default).
+    Always,
+    /// One request in `one_in`, chosen by a keyed hash of the output the service cannot predict.
+    Sampled {
+        /// Sampling ratio.
+        one_in: u32,
+    },
+}
+
+/// The key authority.
+pub struct KeyAuthority {
+    secret: Arc<SecretMaterial>,
+    signing_key: SigningKey,
+    engine: Arc<Engine>,
+    catalog: Catalog,
+    anchors: TrustAnchors,
+    follower: Mutex<Follower>,
+    store: Arc<dyn Store>,
+    replay: ReplayPolicy,
+    day_window: u32,
+    clock: Clock,
+    sample_key: [u8; 32],
+}
+
+const DECIDED_PREFIX: &[u8] = b"ka/decided/";
+
+fn decided_key(query_index: u64) -> Vec<u8> {
+    let mut k = DECIDED_PREFIX.to_vec();
+    k.extend_from_slice(&query_index.to_be_bytes());
+    k
+}
+
+impl KeyAuthority {
+    /// A key authority with its own store (`store`: its copy of the log and its decisions) and
+    /// an engine on the public material (its own pool in a deployment). It follows the log
+    /// pinned by `anchors` (whose `key_authority` must be its own key).
+    pub fn new(
+        secret: Arc<SecretMaterial>,
+        engine: Arc<Engine>,
+        signing_key: SigningKey,
+        catalog: Catalog,
+        anchors: TrustAnchors,
+        store: Arc<dyn Store>,
+    ) -> Result<Self, String> {
+        if signing_key.role() != Role::KeyAuthority {
+            return Err("the key authority signs with a key-authority key".into());
+        }
+        if anchors.key_authority != signing_key.public() {
+            return Err("the anchors name another key authority".into());
+        }
+        let mut sample_key = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut sample_key);
+        Ok(KeyAuthority {
+            secret,
+            signing_key,
+            engine,
+            catalog,
+            follower: Mutex::new(Follower::open(store.clone(), &anchors)?),
+            anchors,
+            store,
+            replay: ReplayPolicy::Always,
+            day_window: DEFAULT_DAY_WINDOW,
+            clock: Arc::new(system_clock),
+            sample_key,
+        })
+    }
+
+    /// Sets the replay policy.
+    pub fn set_replay(&mut self, replay: ReplayPolicy) {
+        self.replay = replay;
+    }
+
+    /// Sets how many days either side of its clock a query may ask about.
+    pub fn set_day_window(&mut self, days: u32) {
+        self.day_window = days;
+    }
+
+    /// Replaces its clock (tests set the day; a deployment keeps the system clock).
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
+    }
+
+    /// Its verdict-signing public key.
+    pub fn public_key(&self) -> PublicKey {
+        self.signing_key.public()
+    }
+
+    /// Log entries it has verified.
+    pub fn log_size(&self) -> u64 {
+        self.follower
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .size()
+    }
+
+    fn sampled(&self, output_hash: &Hash) -> bool {
+        match self.replay {
+            ReplayPolicy::Always => true,
+            ReplayPolicy::Sampled { one_in } => {
+                let mut h = Sha3_256::new();
+                h.update(b"credence/v1/replay-sample\0");
+                h.update(self.sample_key);
+                h.update(output_hash);
+                let d: [u8; 32] = h.finalize().into();
+                u32::from_le_bytes([d[0], d[1], d[2], d[3]]).is_multiple_of(one_in.max(1))
+            }
+        }
+    }
+
+    /// Decides a request from the log: follows it, checks the query, selects the inputs,
+    /// replays, compares, decrypts its own replay and signs — or refuses, and logs the refusal
+    /// through `view`. A query already decided gets the same verdict again.
+    pub fn decide(
+        &self,
+        view: &dyn LogView,
+        req: &DecideRequest,
+    ) -> Result<SignedVerdict, Refusal> {
+        if let Some(v) = self
+            .store
+            .get(Table::Meta, &decided_key(req.query_index))
+            .map_err(|e| Refusal::Internal(e.to_string()))?
+        {
+            let v = SignedVerdict::from_bytes(&v).map_err(|e| Refusal::Internal(e.to_string()))?;
+            if let Evidence::Decryption { output_hash, .. } = &v.verdict.evidence {
+                if bool::from(output_hash.ct_eq(&sha3(&req.output))) {
+                    return Ok(v);
+                }
+            }
+            return self.refused(view, req.query_index, Refusal::NotLogged);
+        }
+        match self.decide_new(view, req) {
+            Ok(v) => Ok(v),
+            Err(r) => self.refused(view, req.query_index, r),
+        }
+    }
+
+    fn refused(
+        &self,
+        view: &dyn LogView,
+        query_index: u64,
+        refusal: Refusal,
+    ) -> Result<SignedVerdict, Refusal> {
+        tracing::warn!(query_index, reason = %refusal, "decryption refused");
+        if let Err(e) = view.record_refusal(query_index, refusal.code()) {
+            tracing::error!(query_index, error = %e, "the refusal could not be logged");
+        }
+        Err(refusal)
+    }
+
+    fn decide_new(
+        &self,
+        view: &dyn LogView,
+        req: &DecideRequest,
+    ) -> Result<SignedVerdict, Refusal> {
+        let mut follower = self.follower.lock().unwrap_or_else(|e| e.into_inner());
+        let (_, cp) = follower.sync(view, &self.anchors)?;
+        let q = req.query_index;
+        if q >= cp.size {
+            return Err(Refusal::UnloggedQuery(q));
+        }
+        let Some(LogEntry::Query {
+            bank,
+            subject,
+            policy_hash,
+            as_of_day,
+            purpose,
+            consent_hash,
+            ..
+        }) = follower.leaf(q).cloned()
+        else {
+            return Err(Refusal::UnloggedQuery(q));
+        };
+        let issued_at = (self.clock)();
+        let today = u32::try_from(issued_at / 86_400).unwrap_or(u32::MAX);
+        if as_of_day.abs_diff(today) > self.day_window {
+            return Err(Refusal::DayOutOfWindow {
+                day: as_of_day,
+                today,
+                window: self.day_window,
+            });
+        }
+        let leaves = follower.leaves();
+        self.check_consent(
+            view,
+            leaves,
+            &bank,
+            &subject,
+            &policy_hash,
+            &purpose,
+            as_of_day,
+            consent_hash,
+        )?;
+        let policy = self.policy(view, leaves, &policy_hash)?;
+        // The one evaluation logged for this query, up to the checkpoint.
+        let evaluations: Vec<(u64, Vec<Hash>, Hash)> = leaves
+            .iter()
+            .enumerate()
+            .skip(q as usize + 1)
+            .filter_map(|(i, l)| match l.as_ref().map(|l| &l.entry) {
+                Some(LogEntry::Evaluation {
+                    query_index,
+                    policy_hash: p,
+                    input_hashes,
+                    output_hash,
+                }) if *query_index == q && *p == policy_hash => {
+                    Some((i as u64, input_hashes.clone(), *output_hash))
+                }
+                _ => None,
+            })
+            .collect();
+        let [(evaluation_index, input_hashes, logged_output)] = evaluations.as_slice() else {
+            return Err(Refusal::NoEvaluation(format!(
+                "{} evaluations of query {q} are logged; exactly one is needed",
+                evaluations.len()
+            )));
+        };
+        // The key authority selects the inputs itself: the latest logged sealed record per
+        // attribute before the query.
+        let expected = crate::party::replay::expected_inputs(leaves, &subject, &policy, q);
+        if *input_hashes != expected {
+            return Err(Refusal::WrongInputs(format!(
+                "{} logged, {} expected",
+                input_hashes.len(),
+                expected.len()
+            )));
+        }
+        let output_hash = sha3(&req.output);
+        if !bool::from(output_hash.ct_eq(logged_output)) {
+            return Err(Refusal::NotLogged);
+        }
+        let output =
+            read_output(&req.output, self.engine.public()).map_err(Refusal::NotAnOutput)?;
+        let holder_keys = holder_keys(leaves);
+        drop(follower);
+        let (to_decrypt, coverage) = if self.sampled(&output_hash) {
+            let (replayed, stored) = self.replay(
+                view,
+                &holder_keys,
+                &policy,
+                &subject,
+                as_of_day,
+                input_hashes,
+            )?;
+            // Bit-exact replay: the logged output must be exactly the evaluation of the logged
+            // inputs. A mismatch is never decrypted.
+            if !bool::from(sha3(&replayed).ct_eq(&output_hash)) {
+                return Err(Refusal::OutputMismatch);
+            }
+            (
+                read_output(&replayed, self.engine.public()).map_err(Refusal::Internal)?,
+                Engine::coverage(&policy, &stored),
+            )
+        } else {
+            let attributes = self.input_attributes(view, input_hashes)?;
+            (output, Engine::coverage(&policy, &attributes))
+        };
+        let value: u8 = to_decrypt.decrypt(&self.secret.client_key);
+        let outcome = match (&policy.output, value) {
+            (Output::Eligible(_), 0 | 1) => Outcome::Eligible(value == 1),
+            (Output::Grade { bands, .. }, g) if usize::from(g) <= bands.len() => Outcome::Grade(g),
+            _ => return Err(Refusal::InvalidOutcome),
+        };
+        let verdict = Verdict {
+            policy_hash,
+            subject,
+            as_of_day,
+            outcome,
+            coverage,
+            evidence: Evidence::Decryption {
+                query_index: q,
+                evaluation_index: *evaluation_index,
+                input_hashes: input_hashes.clone(),
+                output_hash,
+                checkpoint_size: cp.size,
+                checkpoint_root: cp.root,
+            },
+            log_indices: vec![q, *evaluation_index],
+            issued_at,
+        };
+        let signed = verdict
+            .sign(&self.signing_key)
+            .map_err(|e| Refusal::Internal(e.to_string()))?;
+        let mut b = Batch::new();
+        b.put(Table::Meta, decided_key(q), signed.to_bytes());
+        self.store
+            .commit(&b)
+            .map_err(|e| Refusal::Internal(e.to_string()))?;
+        Ok(signed)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn check_consent(
+        &self,
+        view: &dyn LogView,
+        leaves: &[Option<LogLeaf>],
+        bank: &PartyId,
+        subject: &Pseudonym,
+        policy_hash: &Hash,
+        purpose: &str,
+        day: u32,
+        consent_hash: Option<Hash>,
+    ) -> Result<(), Refusal> {
+        let Some(h) = consent_hash else {
+            return if subject.kind == SubjectKind::Person {
+                Err(Refusal::Consent(
+                    "a query about a person without consent".into(),
+                ))
+            } else {
+                Ok(())
+            };
+        };
+        let c = view
+            .consent(&h)
+            .ok()
+            .and_then(|b| SignedConsent::from_bytes(&b).ok())
+            .filter(|c| c.hash() == h)
+            .ok_or_else(|| Refusal::Consent("the logged consent is not available".into()))?;
+        if !(c.consent.subject == *subject
+            && Consent::covers(&c.consent, bank, policy_hash, purpose, day))
+        {
+            return Err(Refusal::Consent(
+                "the consent does not cover the query".into(),
+            ));
+        }
+        let signed_by_subject = leaves.iter().flatten().any(|l| {
+            matches!(&l.entry, LogEntry::PartyRegistered { key, .. }
+                if key.role() == Role::Subject && c.verify(key).is_ok())
+        });
+        if !signed_by_subject {
+            return Err(Refusal::Consent(
+                "the consent is not signed by a registered subject key".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn policy(
+        &self,
+        view: &dyn LogView,
+        leaves: &[Option<LogLeaf>],
+        hash: &Hash,
+    ) -> Result<Policy, Refusal> {
+        let logged = leaves.iter().flatten().any(|l| {
+            matches!(&l.entry, LogEntry::PolicyPublished { policy_hash, .. } if policy_hash == hash)
+        });
+        if !logged {
+            return Err(Refusal::UnknownPolicy);
+        }
+        let text = view.policy_text(hash).map_err(|_| Refusal::UnknownPolicy)?;
+        match Policy::parse(&text, &self.catalog) {
+            Ok(p) if p.hash() == *hash => Ok(p),
+            _ => Err(Refusal::UnknownPolicy),
+        }
+    }
+
+    fn fetch(&self, view: &dyn LogView, hash: &Hash) -> Result<SealedRecord, Refusal> {
+        let bytes = view
+            .upload(hash)
+            .map_err(|e| Refusal::BadInput(format!("upload {}: {e}", hex::encode(hash))))?;
+        let record = SealedRecord::from_bytes(&bytes)
+            .map_err(|e| Refusal::BadInput(format!("upload {}: {e}", hex::encode(hash))))?;
+        if record.submission.hash() != *hash {
+            return Err(Refusal::BadInput(
+                "the service returned another upload than the logged one".into(),
+            ));
+        }
+        Ok(record)
+    }
+
+    fn input_attributes(
+        &self,
+        view: &dyn LogView,
+        inputs: &[Hash],
+    ) -> Result<Vec<StoredRecord>, Refusal> {
+        inputs
+            .iter()
+            .map(|h| {
+                Ok(StoredRecord {
+                    attributes: self.fetch(view, h)?.submission.submission.attributes,
+                    bytes: Vec::new(),
+                })
+            })
+            .collect()
+    }
+
+    /// Re-derives the evaluation output from the holders' uploads (fetched by their logged
+    /// hashes, each checked against its holder's logged key); returns it with the records.
+    fn replay(
+        &self,
+        view: &dyn LogView,
+        holder_keys: &BTreeMap<PartyId, PublicKey>,
+        policy: &Policy,
+        subject: &Pseudonym,
+        day: u32,
+        inputs: &[Hash],
+    ) -> Result<(Vec<u8>, Vec<StoredRecord>), Refusal> {
+        let mut stored: Vec<StoredRecord> = Vec::new();
+        for h in inputs {
+            let record = self.fetch(view, h)?;
+            let s = &record.submission.submission;
+            let key = holder_keys
+                .get(&s.holder)
+                .ok_or_else(|| Refusal::UnknownHolder(s.holder.to_string()))?;
+            if s.subject != *subject {
+                return Err(Refusal::BadInput(format!(
+                    "submission {} of `{}` is about another subject",
+                    s.submission_id, s.holder
+                )));
+            }
+            let ingested = self
+                .engine
+                .ingest(&record, key, &self.catalog)
+                .map_err(|e| Refusal::BadInput(e.to_string()))?;
+            stored.push(ingested.stored);
+        }
+        let evaluation = self
+            .engine
+            .evaluate(policy, day, &stored)
+            .map_err(|e| Refusal::Internal(e.to_string()))?;
+        let expected = match policy.output {
+            Output::Eligible(_) => OutputKind::Eligible,
+            Output::Grade { .. } => OutputKind::Grade,
+        };
+        if evaluation.plan.kind != expected {
+            return Err(Refusal::Internal("plan kind".into()));
+        }
+        Ok((evaluation.output, stored))
+    }
+}
+
+/// Holder keys as the log registered them (the latest registration or rotation wins).
+fn holder_keys(leaves: &[Option<LogLeaf>]) -> BTreeMap<PartyId, PublicKey> {
+    let mut keys = BTreeMap::new();
+    for l in leaves.iter().flatten() {
+        match &l.entry {
+            LogEntry::PartyRegistered { party, key } if key.role() == Role::Holder => {
+                keys.entry(party.clone()).or_insert(*key);
+            }
+            LogEntry::KeyRotation { party, new_key, .. } if new_key.role() == Role::Holder => {
+                keys.insert(party.clone(), *new_key);
+            }
+            _ => {}
+        }
+    }
+    keys
+}

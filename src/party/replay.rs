@@ -1,0 +1,132 @@
+//! Replaying a logged evaluation: which inputs it must have read (the latest logged sealed
+//! record per attribute before the query), and the re-check an auditor runs from public
+//! material only — inputs fetched by their logged hashes, each holder's signature and proof of
+//! plaintext knowledge, and the output recomputed byte for byte. The key authority selects
+//! inputs with the same [`expected_inputs`].
+
+use crate::circuits::catalog::Catalog;
+use crate::circuits::policy::Policy;
+use crate::fhe::engine::Engine;
+use crate::party::client::Client;
+use crate::protocols::log::entry::{EvaluationPath, LogEntry, LogLeaf};
+use crate::protocols::log::hash::Hash;
+use crate::protocols::names::AttributeId;
+use crate::protocols::question::{HolderKeys, PinnedPolicy};
+use std::collections::BTreeMap;
+
+fn leaf_at(leaves: &[Option<LogLeaf>], i: u64) -> Option<&LogEntry> {
+    leaves
+        .get(usize::try_from(i).ok()?)
+        .and_then(|l| l.as_ref())
+        .map(|l| &l.entry)
+}
+
+/// The sealed records an evaluation for `subject` and `policy` before entry `before` must read:
+/// for each attribute the policy reads, the latest sealed record carrying it — each record once,
+/// in log order (`protocols/log.md`, "latest record per attribute").
+pub fn expected_inputs(
+    leaves: &[Option<LogLeaf>],
+    subject: &crate::protocols::pseudonym::Pseudonym,
+    policy: &Policy,
+    before: u64,
+) -> Vec<Hash> {
+    let mut latest: BTreeMap<&AttributeId, (u64, Hash)> = BTreeMap::new();
+    let mut first_index: BTreeMap<Hash, u64> = BTreeMap::new();
+    for (i, leaf) in leaves.iter().enumerate().take(before as usize) {
+        if let Some(LogLeaf {
+            entry:
+                LogEntry::AttributeSubmitted {
+                    attribute,
+                    subject: s,
+                    path: EvaluationPath::Sealed,
+                    content_hash,
+                    ..
+                },
+            ..
+        }) = leaf
+        {
+            if s == subject && policy.reads.iter().any(|r| &r.0 == attribute) {
+                let first = *first_index.entry(*content_hash).or_insert(i as u64);
+                latest.insert(attribute, (first, *content_hash));
+            }
+        }
+    }
+    let mut records: Vec<(u64, Hash)> = latest.into_values().collect();
+    records.sort();
+    records.dedup();
+    records.into_iter().map(|(_, h)| h).collect()
+}
+
+/// Re-checks the evaluation at log index `index` (see the module comment).
+pub fn recheck(
+    client: &Client,
+    engine: &Engine,
+    holder_keys: &HolderKeys,
+    policies: &BTreeMap<Hash, (Policy, PinnedPolicy)>,
+    catalog: &Catalog,
+    leaves: &[Option<LogLeaf>],
+    index: u64,
+) -> Result<(), String> {
+    let Some(LogEntry::Evaluation {
+        query_index,
+        policy_hash,
+        input_hashes,
+        output_hash,
+    }) = leaf_at(leaves, index)
+    else {
+        return Err("not an evaluation".into());
+    };
+    let Some(LogEntry::Query {
+        subject, as_of_day, ..
+    }) = leaf_at(leaves, *query_index)
+    else {
+        return Err("no query".into());
+    };
+    let (policy, _) = policies.get(policy_hash).ok_or("unpublished policy")?;
+    // The inputs must be exactly the latest record per attribute before the query, in log
+    // order: nothing dropped, nothing stale.
+    let expected = expected_inputs(leaves, subject, policy, *query_index);
+    if *input_hashes != expected {
+        return Err(format!(
+            "the inputs are not the latest record of each attribute, in log order ({} used, {} expected)",
+            input_hashes.len(),
+            expected.len()
+        ));
+    }
+    // Each input is the holder's signed upload and its proof of plaintext knowledge verifies.
+    let mut stored = Vec::with_capacity(input_hashes.len());
+    for h in input_hashes {
+        let bytes = client
+            .object("submission", h)
+            .map_err(|e| format!("input {}: {e}", hex::encode(h)))?;
+        let record =
+            crate::fhe::SealedRecord::from_bytes(&bytes).map_err(|e| format!("body: {e}"))?;
+        if record.submission.hash() != *h {
+            return Err("the service returned another upload than the logged one".into());
+        }
+        let holder = &record.submission.submission.holder;
+        let key = holder_keys
+            .get(holder)
+            .copied()
+            .ok_or_else(|| format!("unregistered holder {holder}"))?;
+        stored.push(
+            engine
+                .ingest(&record, &key, catalog)
+                .map_err(|e| format!("input of {holder}: {e}"))?
+                .stored,
+        );
+    }
+    // The output, recomputed from public material only (evaluation is bit-exact), must be the
+    // logged one.
+    let replayed = engine
+        .evaluate(policy, *as_of_day, &stored)
+        .map_err(|e| format!("replay: {e}"))?;
+    if replayed.output_hash != *output_hash {
+        return Err(format!(
+            "output replay: the logged output {} is not the evaluation of the logged inputs ({})",
+            hex::encode(output_hash),
+            hex::encode(replayed.output_hash)
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,734 @@
+//! The key authority decides from the log, attacked by a dishonest service.
+//!
+//! The test plays the service: it keeps a log of its own (signed with the log key the key
+//! authority pins) and can append anything to it — forged evaluations, evaluations with an
+//! input left out or a stale one, queries for another day — and hand the key authority any
+//! ciphertext. Every such request must be refused, the refusal logged through the service,
+//! nothing decided and no plaintext returned; the honest requests get verdicts that name the
+//! query, the evaluation, the inputs the key authority selected itself and its checkpoint.
+//!
+//! Keys are generated once for this test binary; FHE tests run one at a time.
+
+use credence::circuits::catalog::Catalog;
+use credence::circuits::eval::{evaluate, Inputs};
+use credence::circuits::policy::{builtin, Policy};
+use credence::fhe::engine::{sha3, Engine};
+use credence::fhe::keys::{generate, SecretMaterial};
+use credence::fhe::SealedRecord;
+use credence::key_authority::{DecideRequest, KeyAuthority, LogView, Refusal, ReplayPolicy};
+use credence::party::holder::encrypt_record;
+use credence::protocols::identifiers::SubjectKind;
+use credence::protocols::log::checkpoint::{Checkpoint, NoteVerifier, SignedCheckpoint};
+use credence::protocols::log::entry::{EvaluationPath, LogEntry, LogLeaf, Outcome};
+use credence::protocols::log::hash::Hash;
+use credence::protocols::log::tree::MemoryTree;
+use credence::protocols::log::{LogHasher, Sha3Log};
+use credence::protocols::names::{AttributeId, PartyId};
+use credence::protocols::pseudonym::Pseudonym;
+use credence::protocols::signing::{Role, SigningKey};
+use credence::protocols::verdict::{Evidence, TrustAnchors};
+use credence::store::memory::MemoryStore;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use tfhe::prelude::*;
+
+const D: u32 = 20_415;
+const ORIGIN: &str = "credence.test/dishonest";
+
+struct World {
+    engine: Arc<Engine>,
+    secret: Arc<SecretMaterial>,
+    ka: SigningKey,
+    log_key: SigningKey,
+    credit: SigningKey,
+    market: SigningKey,
+    tax: SigningKey,
+}
+
+fn world() -> &'static World {
+    static W: OnceLock<World> = OnceLock::new();
+    W.get_or_init(|| {
+        let (secret, public) = generate(&mut |_, _| {}).unwrap();
+        let mut rng = rand::thread_rng();
+        World {
+            engine: Arc::new(Engine::new(public, 0).unwrap()),
+            secret: Arc::new(secret),
+            ka: SigningKey::generate(Role::KeyAuthority, &mut rng),
+            log_key: SigningKey::generate(Role::Log, &mut rng),
+            credit: SigningKey::generate(Role::Holder, &mut rng),
+            market: SigningKey::generate(Role::Holder, &mut rng),
+            tax: SigningKey::generate(Role::Holder, &mut rng),
+        }
+    })
+}
+
+fn serial() -> MutexGuard<'static, ()> {
+    static S: Mutex<()> = Mutex::new(());
+    S.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn party(s: &str) -> PartyId {
+    PartyId::new(s).unwrap()
+}
+
+fn subject(n: u8) -> Pseudonym {
+    Pseudonym {
+        kind: SubjectKind::Enterprise,
+        bytes: [n; 32],
+    }
+}
+
+/// The service, as a dishonest operator runs it: a log it appends anything to.
+#[derive(Default)]
+struct Inner {
+    leaves: Vec<LogLeaf>,
+    uploads: BTreeMap<Hash, Vec<u8>>,
+    policies: BTreeMap<Hash, String>,
+}
+
+#[derive(Default)]
+struct DishonestLog(Mutex<Inner>);
+
+impl DishonestLog {
+    fn inner(&self) -> MutexGuard<'_, Inner> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn append(&self, entry: LogEntry) -> u64 {
+        let mut i = self.inner();
+        i.leaves.push(LogLeaf {
+            time: u64::from(D) * 86_400,
+            entry,
+        });
+        i.leaves.len() as u64 - 1
+    }
+
+    fn size(&self) -> u64 {
+        self.inner().leaves.len() as u64
+    }
+
+    /// A log with the three holders registered and the shipped policies published.
+    fn new() -> DishonestLog {
+        let w = world();
+        let log = DishonestLog::default();
+        for (name, key) in [
+            ("credit", &w.credit),
+            ("market", &w.market),
+            ("tax", &w.tax),
+        ] {
+            log.append(LogEntry::PartyRegistered {
+                party: party(name),
+                key: key.public(),
+            });
+        }
+        for name in ["public_procurement", "rongque", "credit_grade"] {
+            let p = builtin(name).unwrap();
+            log.inner()
+                .policies
+                .insert(p.hash(), p.canonical().to_string());
+            log.append(LogEntry::PolicyPublished {
+                policy: p.name.clone(),
+                version: p.version,
+                policy_hash: p.hash(),
+            });
+        }
+        log
+    }
+
+    /// Logs a holder's sealed upload (one entry per attribute, as the service does).
+    fn submit(&self, record: &SealedRecord) -> Hash {
+        let s = &record.submission.submission;
+        let hash = record.submission.hash();
+        self.inner().uploads.insert(hash, record.to_bytes());
+        for a in &s.attributes {
+            self.append(LogEntry::AttributeSubmitted {
+                holder: s.holder.clone(),
+                attribute: a.clone(),
+                subject: s.subject,
+                submission: s.submission_id,
+                path: EvaluationPath::Sealed,
+                content_hash: hash,
+            });
+        }
+        hash
+    }
+
+    fn query(&self, who: Pseudonym, policy: &Policy, day: u32) -> u64 {
+        self.append(LogEntry::Query {
+            bank: party("bank.a"),
+            subject: who,
+            policy_hash: policy.hash(),
+            as_of_day: day,
+            purpose: "loan".into(),
+            consent_hash: None,
+            salt: [0; 16],
+        })
+    }
+
+    fn evaluation(&self, query: u64, policy: &Policy, inputs: &[Hash], output: &[u8]) -> u64 {
+        self.append(LogEntry::Evaluation {
+            query_index: query,
+            policy_hash: policy.hash(),
+            input_hashes: inputs.to_vec(),
+            output_hash: sha3(output),
+        })
+    }
+
+    /// Refusals logged for `query`.
+    fn refusals(&self, query: u64) -> Vec<String> {
+        self.inner()
+            .leaves
+            .iter()
+            .filter_map(|l| match &l.entry {
+                LogEntry::DecryptionRefused {
+                    query_index,
+                    reason,
+                } if *query_index == query => Some(reason.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+impl LogView for DishonestLog {
+    fn checkpoint(&self) -> Result<SignedCheckpoint, String> {
+        let i = self.inner();
+        let mut tree = MemoryTree::<Sha3Log>::new();
+        for l in &i.leaves {
+            tree.append_leaf_hash(Sha3Log::hash_leaf(&l.to_bytes()));
+        }
+        let cp = Checkpoint::new(ORIGIN, tree.size(), tree.root()).map_err(|e| e.to_string())?;
+        SignedCheckpoint::sign(cp, ORIGIN, &world().log_key).map_err(|e| e.to_string())
+    }
+    fn entries(&self, from: u64, to: u64) -> Result<Vec<(u64, LogLeaf)>, String> {
+        let i = self.inner();
+        Ok((from..to.min(i.leaves.len() as u64))
+            .map(|n| (n, i.leaves[n as usize].clone()))
+            .collect())
+    }
+    fn upload(&self, hash: &Hash) -> Result<Vec<u8>, String> {
+        self.inner()
+            .uploads
+            .get(hash)
+            .cloned()
+            .ok_or_else(|| "no such upload".into())
+    }
+    fn consent(&self, _: &Hash) -> Result<Vec<u8>, String> {
+        Err("no consents here".into())
+    }
+    fn policy_text(&self, hash: &Hash) -> Result<String, String> {
+        self.inner()
+            .policies
+            .get(hash)
+            .cloned()
+            .ok_or_else(|| "no such policy".into())
+    }
+    fn record_refusal(&self, query_index: u64, reason: &str) -> Result<u64, String> {
+        Ok(self.append(LogEntry::DecryptionRefused {
+            query_index,
+            reason: reason.into(),
+        }))
+    }
+}
+
+/// A key authority pinned to the dishonest log, its clock on day `D`.
+fn authority() -> KeyAuthority {
+    let w = world();
+    let anchors = TrustAnchors {
+        log: NoteVerifier::log(ORIGIN, w.log_key.public()).unwrap(),
+        service: w.log_key.public(),
+        key_authority: w.ka.public(),
+        witnesses: vec![],
+        witness_quorum: 0,
+    };
+    let mut ka = KeyAuthority::new(
+        w.secret.clone(),
+        w.engine.clone(),
+        w.ka.clone(),
+        Catalog::builtin(),
+        anchors,
+        Arc::new(MemoryStore::new()),
+    )
+    .unwrap();
+    ka.set_clock(Arc::new(|| u64::from(D) * 86_400 + 3_600));
+    ka
+}
+
+fn seal(holder: &str, who: Pseudonym, id: u64, values: &[(&str, u64)]) -> SealedRecord {
+    let w = world();
+    let key = match holder {
+        "credit" => &w.credit,
+        "market" => &w.market,
+        _ => &w.tax,
+    };
+    let values: Vec<(AttributeId, u64)> = values
+        .iter()
+        .map(|(a, v)| (AttributeId::new(a).unwrap(), *v))
+        .collect();
+    encrypt_record(
+        &Catalog::builtin(),
+        &w.engine.public().public_key,
+        &w.engine.public().crs,
+        &party(holder),
+        key,
+        who,
+        id,
+        &values,
+    )
+    .unwrap()
+}
+
+fn procurement(who: Pseudonym, listed_until: u64, registered: u64, id: u64) -> Vec<SealedRecord> {
+    vec![
+        seal(
+            "credit",
+            who,
+            id,
+            &[("credit.serious_dishonesty", listed_until)],
+        ),
+        seal(
+            "market",
+            who,
+            id,
+            &[
+                ("market.abnormal_operation", 0),
+                ("market.registered", registered),
+            ],
+        ),
+    ]
+}
+
+/// What the engine (honest) computes for `records` on `day`.
+fn evaluate_records(policy: &Policy, day: u32, records: &[SealedRecord]) -> Vec<u8> {
+    let w = world();
+    let keys: BTreeMap<&str, _> = [
+        ("credit", w.credit.public()),
+        ("market", w.market.public()),
+        ("tax", w.tax.public()),
+    ]
+    .into_iter()
+    .collect();
+    let stored: Vec<_> = records
+        .iter()
+        .map(|r| {
+            w.engine
+                .ingest(
+                    r,
+                    &keys[r.submission.submission.holder.as_str()],
+                    &Catalog::builtin(),
+                )
+                .unwrap()
+                .stored
+        })
+        .collect();
+    w.engine.evaluate(policy, day, &stored).unwrap().output
+}
+
+fn decide(
+    ka: &KeyAuthority,
+    log: &DishonestLog,
+    q: u64,
+    output: &[u8],
+) -> Result<Outcome, Refusal> {
+    ka.decide(
+        log,
+        &DecideRequest {
+            query_index: q,
+            output: output.to_vec(),
+        },
+    )
+    .map(|v| v.verdict.outcome)
+}
+
+#[test]
+fn honest_queries_are_decided_from_the_log() {
+    let _s = serial();
+    let ka = authority();
+    let log = DishonestLog::new();
+    let policy = builtin("public_procurement").unwrap();
+    for (n, listed_until, registered) in [(1u8, 0u64, 1u64), (2, u64::from(D) + 1, 1), (3, 0, 0)] {
+        let who = subject(n);
+        let records = procurement(who, listed_until, registered, 1);
+        let hashes: Vec<Hash> = records.iter().map(|r| log.submit(r)).collect();
+        let q = log.query(who, &policy, D);
+        let output = evaluate_records(&policy, D, &records);
+        let e = log.evaluation(q, &policy, &hashes, &output);
+        let signed = ka
+            .decide(
+                &log,
+                &DecideRequest {
+                    query_index: q,
+                    output: output.clone(),
+                },
+            )
+            .unwrap();
+        let oracle = evaluate(
+            &policy,
+            &Inputs::new(
+                &Catalog::builtin(),
+                [
+                    ("credit.serious_dishonesty", listed_until),
+                    ("market.abnormal_operation", 0),
+                    ("market.registered", registered),
+                ],
+            )
+            .unwrap(),
+            D,
+        );
+        assert_eq!(signed.verdict.outcome, oracle, "subject {n}");
+        assert_eq!(signed.verdict.subject, who);
+        assert_eq!(signed.verdict.as_of_day, D);
+        ka.public_key()
+            .verify(Role::KeyAuthority, &signed.verdict, &signed.signature)
+            .unwrap();
+        // The verdict names what the key authority relied on, read from the log.
+        let Evidence::Decryption {
+            query_index,
+            evaluation_index,
+            input_hashes,
+            output_hash,
+            checkpoint_size,
+            ..
+        } = &signed.verdict.evidence
+        else {
+            panic!("not a sealed verdict")
+        };
+        assert_eq!(
+            (*query_index, *evaluation_index, input_hashes, *output_hash),
+            (q, e, &hashes, sha3(&output))
+        );
+        assert_eq!(*checkpoint_size, e + 1);
+        assert!(log.refusals(q).is_empty());
+        // Asking again gives the same verdict; nothing is decrypted twice.
+        let again = ka
+            .decide(
+                &log,
+                &DecideRequest {
+                    query_index: q,
+                    output,
+                },
+            )
+            .unwrap();
+        assert_eq!(again.hash(), signed.hash());
+    }
+    assert!(ka.log_size() > 0);
+}
+
+#[test]
+fn grades_and_the_latest_record_per_attribute() {
+    let _s = serial();
+    let ka = authority();
+    let log = DishonestLog::new();
+    let who = subject(9);
+    // credit_grade: 300 + 100 + compliance; 449 → B (index 1), 450 → A (index 0). The second
+    // market record supersedes the first: the key authority reads only the latest.
+    let grade = builtin("credit_grade").unwrap();
+    let tax = seal(
+        "tax",
+        who,
+        2,
+        &[("tax.grade_a", 0), ("tax.credit_score", 100)],
+    );
+    let tax_hash = log.submit(&tax);
+    for (id, compliance, expected) in [(10u64, 49u64, 1u8), (11, 50, 0)] {
+        let market = seal(
+            "market",
+            who,
+            id,
+            &[("market.compliance_score", compliance)],
+        );
+        let market_hash = log.submit(&market);
+        let q = log.query(who, &grade, D);
+        let output = evaluate_records(&grade, D, &[tax.clone(), market]);
+        log.evaluation(q, &grade, &[tax_hash, market_hash], &output);
+        assert_eq!(
+            decide(&ka, &log, q, &output).unwrap(),
+            Outcome::Grade(expected)
+        );
+    }
+}
+
+#[test]
+fn a_dishonest_service_gets_no_decryption() {
+    let _s = serial();
+    let w = world();
+    let ka = authority();
+    let log = DishonestLog::new();
+    let policy = builtin("public_procurement").unwrap();
+    let who = subject(5);
+    // Listed until D + 1: not eligible on D. An older record said "never listed".
+    let stale = seal("credit", who, 1, &[("credit.serious_dishonesty", 0)]);
+    let stale_hash = log.submit(&stale);
+    let records = procurement(who, u64::from(D) + 1, 1, 2);
+    let hashes: Vec<Hash> = records.iter().map(|r| log.submit(r)).collect();
+    let honest = evaluate_records(&policy, D, &records);
+
+    let refused = |q: u64, output: &[u8], code: &str, check: &dyn Fn(&Refusal) -> bool| {
+        let before = log.refusals(q).len();
+        let r = decide(&ka, &log, q, output).unwrap_err();
+        assert!(check(&r), "query {q}: refused for the wrong reason: {r:?}");
+        assert_eq!(r.code(), code);
+        let logged = log.refusals(q);
+        assert_eq!(logged.len(), before + 1, "the refusal of {q} is logged");
+        assert_eq!(logged.last().unwrap(), code);
+    };
+
+    // 1. A raw attribute ciphertext, logged as if it were the evaluation's output.
+    let raw = {
+        let list = tfhe::CompactCiphertextList::builder(&w.engine.public().public_key)
+            .push(u16::MAX)
+            .build_packed();
+        let ct: tfhe::FheUint16 = w
+            .engine
+            .install(|| list.expand().unwrap().get(0).unwrap().unwrap());
+        let mut b = Vec::new();
+        tfhe::safe_serialization::safe_serialize(&ct, &mut b, 1 << 20).unwrap();
+        b
+    };
+    let q = log.query(who, &policy, D);
+    log.evaluation(q, &policy, &hashes, &raw);
+    refused(q, &raw, "not-an-output", &|r| {
+        matches!(r, Refusal::NotAnOutput(_))
+    });
+
+    // 2. A forged output: a fresh encryption of "eligible", logged as the output.
+    let forged = encrypt_u8(1);
+    let q = log.query(who, &policy, D);
+    log.evaluation(q, &policy, &hashes, &forged);
+    refused(q, &forged, "output-mismatch", &|r| {
+        *r == Refusal::OutputMismatch
+    });
+
+    // 3. The evaluation for another day (the listing has lapsed by D + 400), logged for a
+    //    query about D: the replay for the query's own day differs.
+    let other_day = evaluate_records(&policy, D + 400, &records);
+    let q = log.query(who, &policy, D);
+    log.evaluation(q, &policy, &hashes, &other_day);
+    refused(q, &other_day, "output-mismatch", &|r| {
+        *r == Refusal::OutputMismatch
+    });
+
+    // 4. An input left out (the credit record that lists the subject).
+    let without = evaluate_records(&policy, D, &records[1..]);
+    let q = log.query(who, &policy, D);
+    log.evaluation(q, &policy, &hashes[1..], &without);
+    refused(q, &without, "inputs", &|r| {
+        matches!(r, Refusal::WrongInputs(_))
+    });
+
+    // 5. A stale input: the superseded credit record instead of the latest.
+    let with_stale = evaluate_records(&policy, D, &[stale.clone(), records[1].clone()]);
+    let q = log.query(who, &policy, D);
+    log.evaluation(q, &policy, &[stale_hash, hashes[1]], &with_stale);
+    refused(q, &with_stale, "inputs", &|r| {
+        matches!(r, Refusal::WrongInputs(_))
+    });
+
+    // 6. An unlogged query: an index that is no query, and one beyond the log.
+    let not_a_query = 0;
+    refused(not_a_query, &honest, "unlogged-query", &|r| {
+        matches!(r, Refusal::UnloggedQuery(0))
+    });
+    let beyond = log.size() + 10;
+    refused(beyond, &honest, "unlogged-query", &|r| {
+        matches!(r, Refusal::UnloggedQuery(_))
+    });
+
+    // 7. Another day: a query about a day far from the key authority's clock (day probing).
+    let far = log.query(who, &policy, D + 31);
+    let far_output = evaluate_records(&policy, D + 31, &records);
+    log.evaluation(far, &policy, &hashes, &far_output);
+    refused(far, &far_output, "day-window", &|r| {
+        matches!(r, Refusal::DayOutOfWindow { .. })
+    });
+
+    // 8. A query with no logged evaluation, and one with two.
+    let q = log.query(who, &policy, D);
+    refused(q, &honest, "no-evaluation", &|r| {
+        matches!(r, Refusal::NoEvaluation(_))
+    });
+    let q = log.query(who, &policy, D);
+    log.evaluation(q, &policy, &hashes, &honest);
+    log.evaluation(q, &policy, &hashes, &honest);
+    refused(q, &honest, "no-evaluation", &|r| {
+        matches!(r, Refusal::NoEvaluation(_))
+    });
+
+    // 9. An output other than the logged one.
+    let q = log.query(who, &policy, D);
+    log.evaluation(q, &policy, &hashes, &honest);
+    refused(q, &forged, "not-logged", &|r| *r == Refusal::NotLogged);
+
+    // 10. A policy the log never published.
+    let xinyidai = builtin("xinyidai").unwrap();
+    let q = log.query(who, &xinyidai, D);
+    log.evaluation(q, &xinyidai, &[], &honest);
+    refused(q, &honest, "unknown-policy", &|r| {
+        *r == Refusal::UnknownPolicy
+    });
+
+    // 11. An upload the service swaps under a logged hash.
+    let q = log.query(who, &policy, D);
+    log.evaluation(q, &policy, &hashes, &honest);
+    let original = log.inner().uploads[&hashes[0]].clone();
+    log.inner().uploads.insert(hashes[0], stale.to_bytes());
+    refused(q, &honest, "bad-input", &|r| {
+        matches!(r, Refusal::BadInput(_))
+    });
+    log.inner().uploads.insert(hashes[0], original);
+
+    // Nothing above was decided: the honest request for that last query now is, and says
+    // "not eligible" (listed until D + 1).
+    assert_eq!(
+        decide(&ka, &log, q, &honest).unwrap(),
+        Outcome::Eligible(false)
+    );
+
+    // Sampled replay that skips the request still refuses a non-boolean output.
+    let mut sampled = authority();
+    sampled.set_replay(ReplayPolicy::Sampled { one_in: u32::MAX });
+    let seven = encrypt_u8(7);
+    let q = log.query(who, &policy, D);
+    log.evaluation(q, &policy, &hashes, &seven);
+    assert_eq!(
+        decide(&sampled, &log, q, &seven).unwrap_err(),
+        Refusal::InvalidOutcome
+    );
+}
+
+#[test]
+fn a_forked_or_rolled_back_log_is_refused() {
+    let _s = serial();
+    let ka = authority();
+    let log = DishonestLog::new();
+    let policy = builtin("public_procurement").unwrap();
+    let who = subject(11);
+    let records = procurement(who, 0, 1, 1);
+    let hashes: Vec<Hash> = records.iter().map(|r| log.submit(r)).collect();
+    let q = log.query(who, &policy, D);
+    let output = evaluate_records(&policy, D, &records);
+    log.evaluation(q, &policy, &hashes, &output);
+    assert_eq!(
+        decide(&ka, &log, q, &output).unwrap(),
+        Outcome::Eligible(true)
+    );
+    let seen = ka.log_size();
+
+    // The service rewrites history: the subject's credit record now lists it. The new log has
+    // the same size and more, under another root.
+    {
+        let listed = seal("credit", who, 1, &[("credit.serious_dishonesty", 60_000)]);
+        let mut i = log.inner();
+        let LogEntry::AttributeSubmitted { content_hash, .. } = &mut i.leaves[6].entry else {
+            panic!("entry 6 is the credit submission")
+        };
+        *content_hash = listed.submission.hash();
+    }
+    let q2 = log.query(who, &policy, D);
+    log.evaluation(q2, &policy, &hashes, &output);
+    let r = decide(&ka, &log, q2, &output).unwrap_err();
+    assert!(matches!(r, Refusal::Checkpoint(_)), "{r:?}");
+    assert_eq!(ka.log_size(), seen, "nothing of the forked log is kept");
+
+    // A shorter log with another history is refused too.
+    let short = DishonestLog::default();
+    short.append(LogEntry::PartyRegistered {
+        party: party("someone.else"),
+        key: world().tax.public(),
+    });
+    let r = decide(&ka, &short, 0, &output).unwrap_err();
+    assert!(matches!(r, Refusal::Checkpoint(_)), "{r:?}");
+}
+
+/// Its copy of the log is durable: after a restart it still knows what it verified, so a
+/// service that rewrote history in the meantime is caught.
+#[test]
+fn its_copy_of_the_log_survives_a_restart_and_still_catches_a_fork() {
+    let _s = serial();
+    let w = world();
+    let dir = std::env::temp_dir().join(format!("credence-ka-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let open = || {
+        let anchors = TrustAnchors {
+            log: NoteVerifier::log(ORIGIN, w.log_key.public()).unwrap(),
+            service: w.log_key.public(),
+            key_authority: w.ka.public(),
+            witnesses: vec![],
+            witness_quorum: 0,
+        };
+        KeyAuthority::new(
+            w.secret.clone(),
+            w.engine.clone(),
+            w.ka.clone(),
+            Catalog::builtin(),
+            anchors,
+            Arc::new(credence::store::embedded::EmbeddedStore::open(&dir.join("ka.redb")).unwrap()),
+        )
+        .unwrap()
+    };
+    let log = DishonestLog::new();
+    let seen = log.size();
+    {
+        let ka = open();
+        // Any request follows the log first (entry 0 is no query: refused, and logged).
+        assert!(matches!(
+            decide(&ka, &log, 0, &[]),
+            Err(Refusal::UnloggedQuery(0))
+        ));
+        assert_eq!(ka.log_size(), seen);
+    }
+    let ka = open();
+    assert_eq!(ka.log_size(), seen, "what it verified survives the restart");
+    // The service rewrites the first registration while the key authority was down.
+    log.inner().leaves[0].entry = LogEntry::PartyRegistered {
+        party: party("credit"),
+        key: w.tax.public(),
+    };
+    let r = decide(&ka, &log, 0, &[]).unwrap_err();
+    assert!(matches!(r, Refusal::Checkpoint(_)), "{r:?}");
+    assert_eq!(ka.log_size(), seen);
+    drop(ka);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn evaluation_is_byte_identical_on_any_thread_count() {
+    let _s = serial();
+    let w = world();
+    let policy = builtin("public_procurement").unwrap();
+    let records = procurement(subject(12), u64::from(D) + 1, 1, 1);
+    let reference = evaluate_records(&policy, D, &records);
+    for threads in [1, 2, 3] {
+        let engine = Engine::new(w.engine.public().clone(), threads).unwrap();
+        let stored: Vec<_> = records
+            .iter()
+            .map(|r| {
+                let key = if r.submission.submission.holder.as_str() == "credit" {
+                    w.credit.public()
+                } else {
+                    w.market.public()
+                };
+                engine.ingest(r, &key, &Catalog::builtin()).unwrap().stored
+            })
+            .collect();
+        let out = engine.evaluate(&policy, D, &stored).unwrap().output;
+        assert!(
+            out == reference,
+            "{threads} threads gave other output bytes"
+        );
+    }
+}
+
+fn encrypt_u8(v: u8) -> Vec<u8> {
+    let w = world();
+    let list = tfhe::CompactCiphertextList::builder(&w.engine.public().public_key)
+        .push(v)
+        .build_packed();
+    let ct: tfhe::FheUint8 = w
+        .engine
+        .install(|| list.expand().unwrap().get(0).unwrap().unwrap());
+    let mut b = Vec::new();
+    tfhe::safe_serialization::safe_serialize(&ct, &mut b, 1 << 20).unwrap();
+    b
+}
