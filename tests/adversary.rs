@@ -1647,3 +1647,72 @@ fn connections_beyond_the_cap_wait_for_a_free_slot() {
         .expect("the waiting connection was never served");
     assert!(got.starts_with("HTTP/1.1 200"), "{got}");
 }
+
+/// Binary search over the query day, or the same question again and again, needs many
+/// questions about one subject: past the daily limit a bank gets 429 and nothing is logged or
+/// stored; another bank, or another subject, is not affected.
+#[test]
+fn a_bank_probing_one_subject_is_rate_limited() {
+    let r = Region::with(Options {
+        query_limit: 2,
+        ..Options::default()
+    });
+    r.publish("public_procurement");
+    let bank = r.party("bank.probe", Role::Bank);
+    let other = r.party("bank.other", Role::Bank);
+    let id = enterprise("91110108MA05PR0B");
+    let ask = |b: &Client, id: &SubjectId, d: u32| {
+        b.query_sealed(&Question {
+            day: d,
+            ..question(id, "public_procurement", "probe")
+        })
+    };
+    ask(&bank, &id, day()).unwrap();
+    ask(&bank, &id, day() - 1).unwrap();
+    let before = r.snapshot();
+    let (status, message) = refused(ask(&bank, &id, day() - 2));
+    assert!(
+        status == 429 && message.contains("limit is 2"),
+        "{status} {message}"
+    );
+    assert_eq!(r.snapshot(), before, "a refused question changes nothing");
+    ask(&other, &id, day()).unwrap();
+    ask(&bank, &enterprise("91110108MA06PR0C"), day()).unwrap();
+}
+
+/// Under the limit, a bank walking the day over one subject still shows in the audit.
+#[test]
+fn a_day_probing_bank_is_flagged_by_the_audit() {
+    let r = Region::new();
+    r.publish("public_procurement");
+    let bank = r.party("bank.walk", Role::Bank);
+    let id = enterprise("91110108MA07WA1K");
+    for back in 0..credence::party::auditor::PROBE_DAYS as u32 {
+        bank.query_sealed(&Question {
+            day: day() - back,
+            ..question(&id, "public_procurement", "walk")
+        })
+        .unwrap();
+    }
+    let auditor = r.party("auditor.walk", Role::Auditor);
+    let report = credence::party::auditor::audit(
+        &auditor,
+        &r.anchors,
+        &credence::party::auditor::AuditOptions {
+            previous: None,
+            replay: 0,
+            engine: None,
+            today: day(),
+            spike_per_day: 0,
+        },
+    )
+    .unwrap();
+    assert!(
+        report
+            .flags
+            .iter()
+            .any(|f| f.contains("bank.walk") && f.contains("day probing")),
+        "{}",
+        report.render()
+    );
+}

@@ -525,7 +525,7 @@ fn parties_drive_both_paths_from_the_command_line() {
         ],
     );
     assert!(
-        out.contains("no problems found") && out.contains("FHE evaluations re-checked (inputs complete, current, holder-signed, proofs verified): 1"),
+        out.contains("no problems found") && out.contains("FHE evaluations re-checked (inputs complete, current, holder-signed, proofs verified; output recomputed byte for byte): 1"),
         "{out}"
     );
     let out = ok(

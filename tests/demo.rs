@@ -29,7 +29,7 @@ fn demo_story_outcomes() {
     assert_eq!(report.after_correction, (true, Some(true)));
     assert!(report.audit_ok, "{}", report.audit);
     assert!(
-        report.audit.contains("FHE evaluations re-checked (inputs complete, current, holder-signed, proofs verified): 1"),
+        report.audit.contains("FHE evaluations re-checked (inputs complete, current, holder-signed, proofs verified; output recomputed byte for byte): 1"),
         "{}",
         report.audit
     );
@@ -48,4 +48,9 @@ fn demo_story_outcomes() {
     assert!(text.contains("receipt verified"));
     assert!(text.contains("cannot prove eligibility"));
     assert!(text.contains("repair receipt verifies"));
+    // Where a sealed query's time goes, from the service's own stage metrics.
+    assert!(
+        text.contains("where a sealed query's time goes") && text.contains("key authority"),
+        "{text}"
+    );
 }

@@ -596,6 +596,101 @@ fn a_dishonest_service_gets_no_decryption() {
     );
 }
 
+/// The log's own entries about an upload are checked against the upload: a service that
+/// re-logs an old upload after a newer one, labels one holder's upload with another's
+/// attribute, or logs a key rotation to slip in forged records gets no decision.
+#[test]
+fn relogged_mislabelled_or_rekeyed_uploads_are_refused() {
+    let _s = serial();
+    let policy = builtin("public_procurement").unwrap();
+    let who = subject(13);
+    let stale = seal("credit", who, 1, &[("credit.serious_dishonesty", 0)]);
+    let records = procurement(who, u64::from(D) + 1, 1, 2);
+    let setup = || {
+        let log = DishonestLog::new();
+        let stale_hash = log.submit(&stale);
+        let hashes: Vec<Hash> = records.iter().map(|r| log.submit(r)).collect();
+        (log, stale_hash, hashes)
+    };
+    // A fresh key authority for each log (each is another history).
+    let check = |log: &DishonestLog, q: u64, output: &[u8], code: &str| {
+        let r = decide(&authority(), log, q, output).unwrap_err();
+        assert_eq!(r.code(), code, "{r:?}");
+        assert_eq!(log.refusals(q), vec![code.to_string()]);
+    };
+
+    // 1. The stale credit record logged again after the current one: it would be "the
+    //    latest" if the log's word were taken.
+    let (log, stale_hash, hashes) = setup();
+    log.append(LogEntry::AttributeSubmitted {
+        holder: party("credit"),
+        attribute: AttributeId::new("credit.serious_dishonesty").unwrap(),
+        subject: who,
+        submission: 1,
+        path: EvaluationPath::Sealed,
+        content_hash: stale_hash,
+    });
+    let with_stale = evaluate_records(&policy, D, &[stale.clone(), records[1].clone()]);
+    let q = log.query(who, &policy, D);
+    log.evaluation(q, &policy, &[stale_hash, hashes[1]], &with_stale);
+    check(&log, q, &with_stale, "inputs");
+
+    // 2. The credit attribute logged as carried by the market upload: the credit record
+    //    would silently drop out.
+    let (log, _, hashes) = setup();
+    log.append(LogEntry::AttributeSubmitted {
+        holder: party("market"),
+        attribute: AttributeId::new("credit.serious_dishonesty").unwrap(),
+        subject: who,
+        submission: 2,
+        path: EvaluationPath::Sealed,
+        content_hash: hashes[1],
+    });
+    let without = evaluate_records(&policy, D, &records[1..]);
+    let q = log.query(who, &policy, D);
+    log.evaluation(q, &policy, &hashes[1..], &without);
+    check(&log, q, &without, "inputs");
+
+    // 3. A logged "rotation" of the credit bureau's key to one the operator holds, then a
+    //    credit record signed with it: the key authority keeps the registered key.
+    let (log, _, hashes) = setup();
+    let operator = SigningKey::generate(Role::Holder, &mut rand::thread_rng());
+    log.append(LogEntry::KeyRotation {
+        party: party("credit"),
+        old_key: world().credit.public(),
+        new_key: operator.public(),
+    });
+    let forged = encrypt_record(
+        &Catalog::builtin(),
+        &world().engine.public().public_key,
+        &world().engine.public().crs,
+        &party("credit"),
+        &operator,
+        who,
+        3,
+        &[(AttributeId::new("credit.serious_dishonesty").unwrap(), 0)],
+    )
+    .unwrap();
+    let forged_hash = log.submit(&forged);
+    let output = {
+        let w = world();
+        let stored = vec![
+            w.engine
+                .ingest(&records[1], &w.market.public(), &Catalog::builtin())
+                .unwrap()
+                .stored,
+            w.engine
+                .ingest(&forged, &operator.public(), &Catalog::builtin())
+                .unwrap()
+                .stored,
+        ];
+        w.engine.evaluate(&policy, D, &stored).unwrap().output
+    };
+    let q = log.query(who, &policy, D);
+    log.evaluation(q, &policy, &[hashes[1], forged_hash], &output);
+    check(&log, q, &output, "bad-input");
+}
+
 #[test]
 fn a_forked_or_rolled_back_log_is_refused() {
     let _s = serial();

@@ -221,7 +221,8 @@ pub struct ServeArgs {
     /// TOML configuration (dir, addr, origin, fhe_slots, window_secs, checkpoint_every_entries,
     /// checkpoint_every_seconds, federation, witness_quorum, log_format, tls_cert, tls_key,
     /// allow_plain_http, max_connections, header_timeout_secs, body_timeout_secs, store,
-    /// store_schema, store_connections, `[[witness]]`).
+    /// store_schema, store_connections, day_window_days, queries_per_subject_per_day,
+    /// `[[witness]]`).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Data directory (default ./credence-data).

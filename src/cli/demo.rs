@@ -600,6 +600,13 @@ pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryR
         say(&format!("   {line}"));
     }
     let log_size = report.checkpoint.as_ref().map_or(0, |c| c.checkpoint.size);
+    let token = std::fs::read_to_string(dir.join("metrics.token")).unwrap_or_default();
+    let bearer = [("authorization", format!("Bearer {}", token.trim()))];
+    if let Ok((200, _, body)) = crate::party::client::http(&addr, "GET", "/metrics", &bearer, b"") {
+        if let Some(line) = crate::server::metrics::sealed_shares(&String::from_utf8_lossy(&body)) {
+            say(&format!("\n-- where a sealed query's time goes: {line}"));
+        }
+    }
     region.stop();
     say(&format!(
         "\ndemo finished in {:.0} s",

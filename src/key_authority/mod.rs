@@ -235,7 +235,10 @@ impl KeyAuthority {
                 window: self.day_window,
             });
         }
-        let leaves = follower.leaves();
+        // Only what the checkpoint relied on covers (an older checkpoint than the copy's).
+        let leaves = &follower.leaves()[..usize::try_from(cp.size)
+            .unwrap_or(usize::MAX)
+            .min(follower.leaves().len())];
         self.check_consent(
             view,
             leaves,
@@ -287,10 +290,26 @@ impl KeyAuthority {
         let output =
             read_output(&req.output, self.engine.public()).map_err(Refusal::NotAnOutput)?;
         let holder_keys = holder_keys(leaves);
+        // What the log says of each input (checked against the upload fetched for it), kept
+        // past the lock.
+        let input_entries: Vec<Option<LogLeaf>> = leaves
+            .iter()
+            .take(q as usize)
+            .filter(|l| {
+                matches!(l.as_ref().map(|l| &l.entry),
+                    Some(LogEntry::AttributeSubmitted { content_hash, .. }) if input_hashes.contains(content_hash))
+            })
+            .cloned()
+            .collect();
         drop(follower);
+        let logged = Logged {
+            leaves: &input_entries,
+            query: input_entries.len() as u64,
+        };
         let (to_decrypt, coverage) = if self.sampled(&output_hash) {
             let (replayed, stored) = self.replay(
                 view,
+                &logged,
                 &holder_keys,
                 &policy,
                 &subject,
@@ -307,7 +326,7 @@ impl KeyAuthority {
                 Engine::coverage(&policy, &stored),
             )
         } else {
-            let attributes = self.input_attributes(view, input_hashes)?;
+            let attributes = self.input_attributes(view, &logged, input_hashes)?;
             (output, Engine::coverage(&policy, &attributes))
         };
         let value: u8 = to_decrypt.decrypt(&self.secret.client_key);
@@ -409,7 +428,12 @@ impl KeyAuthority {
         }
     }
 
-    fn fetch(&self, view: &dyn LogView, hash: &Hash) -> Result<SealedRecord, Refusal> {
+    fn fetch(
+        &self,
+        view: &dyn LogView,
+        logged: &Logged<'_>,
+        hash: &Hash,
+    ) -> Result<SealedRecord, Refusal> {
         let bytes = view
             .upload(hash)
             .map_err(|e| Refusal::BadInput(format!("upload {}: {e}", hex::encode(hash))))?;
@@ -420,19 +444,26 @@ impl KeyAuthority {
                 "the service returned another upload than the logged one".into(),
             ));
         }
+        crate::party::replay::check_logged_upload(logged.leaves, logged.query, hash, &record)
+            .map_err(Refusal::WrongInputs)?;
         Ok(record)
     }
 
     fn input_attributes(
         &self,
         view: &dyn LogView,
+        logged: &Logged<'_>,
         inputs: &[Hash],
     ) -> Result<Vec<StoredRecord>, Refusal> {
         inputs
             .iter()
             .map(|h| {
                 Ok(StoredRecord {
-                    attributes: self.fetch(view, h)?.submission.submission.attributes,
+                    attributes: self
+                        .fetch(view, logged, h)?
+                        .submission
+                        .submission
+                        .attributes,
                     bytes: Vec::new(),
                 })
             })
@@ -441,9 +472,11 @@ impl KeyAuthority {
 
     /// Re-derives the evaluation output from the holders' uploads (fetched by their logged
     /// hashes, each checked against its holder's logged key); returns it with the records.
+    #[allow(clippy::too_many_arguments)]
     fn replay(
         &self,
         view: &dyn LogView,
+        logged: &Logged<'_>,
         holder_keys: &BTreeMap<PartyId, PublicKey>,
         policy: &Policy,
         subject: &Pseudonym,
@@ -452,7 +485,7 @@ impl KeyAuthority {
     ) -> Result<(Vec<u8>, Vec<StoredRecord>), Refusal> {
         let mut stored: Vec<StoredRecord> = Vec::new();
         for h in inputs {
-            let record = self.fetch(view, h)?;
+            let record = self.fetch(view, logged, h)?;
             let s = &record.submission.submission;
             let key = holder_keys
                 .get(&s.holder)
@@ -484,18 +517,22 @@ impl KeyAuthority {
     }
 }
 
-/// Holder keys as the log registered them (the latest registration or rotation wins).
+/// The log's entries about a decision's inputs.
+struct Logged<'a> {
+    leaves: &'a [Option<LogLeaf>],
+    query: u64,
+}
+
+/// Holder keys as the log registered them: the first registration of each holder, as the
+/// auditor and verifiers read them. (A `KeyRotation` entry carries no signature of the old
+/// key, so it is not trusted to replace one.)
 fn holder_keys(leaves: &[Option<LogLeaf>]) -> BTreeMap<PartyId, PublicKey> {
     let mut keys = BTreeMap::new();
     for l in leaves.iter().flatten() {
-        match &l.entry {
-            LogEntry::PartyRegistered { party, key } if key.role() == Role::Holder => {
+        if let LogEntry::PartyRegistered { party, key } = &l.entry {
+            if key.role() == Role::Holder {
                 keys.entry(party.clone()).or_insert(*key);
             }
-            LogEntry::KeyRotation { party, new_key, .. } if new_key.role() == Role::Holder => {
-                keys.insert(party.clone(), *new_key);
-            }
-            _ => {}
         }
     }
     keys

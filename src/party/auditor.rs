@@ -115,7 +115,7 @@ impl AuditReport {
         }
         let _ = writeln!(
             out,
-            "verdicts re-verified: {}; consents checked: {}; FHE evaluations re-checked (inputs complete, current, holder-signed, proofs verified): {}",
+            "verdicts re-verified: {}; consents checked: {}; FHE evaluations re-checked (inputs complete, current, holder-signed, proofs verified; output recomputed byte for byte): {}",
             self.verdicts_verified, self.consents_checked, self.rechecked
         );
         for f in &self.flags {
@@ -386,7 +386,7 @@ pub fn audit(
                 anchors,
                 &policies,
                 &holder_keys,
-                leaves,
+                (leaves, &tree),
                 i,
                 verdict_hash,
             ) {
@@ -485,7 +485,7 @@ fn check_verdict(
     anchors: &TrustAnchors,
     policies: &BTreeMap<Hash, (Policy, PinnedPolicy)>,
     holder_keys: &HolderKeys,
-    leaves: &[Option<LogLeaf>],
+    (leaves, tree): (&[Option<LogLeaf>], &MemoryTree<Sha3Log>),
     index: u64,
     hash: &Hash,
 ) -> Result<SignedVerdict, String> {
@@ -541,9 +541,19 @@ fn check_verdict(
         input_hashes,
         output_hash,
         checkpoint_size,
-        ..
+        checkpoint_root,
     } = &v.verdict.evidence
     {
+        // The checkpoint the key authority followed is this log's (not a fork shown to it),
+        // and the query it names is the one the verdict answers.
+        if tree.root_at(*checkpoint_size).ok().as_ref() != Some(checkpoint_root) {
+            return Err("the key authority decided on a checkpoint that is not this log's".into());
+        }
+        if !matches!(leaf_at(leaves, *query_index), Some(LogEntry::Query { subject: s, policy_hash: p, as_of_day: d, .. })
+            if *s == v.verdict.subject && *p == v.verdict.policy_hash && *d == v.verdict.as_of_day)
+        {
+            return Err("the sealed verdict's query is not the question it answers".into());
+        }
         // The evaluation it names answers its query with these inputs and this output, a
         // decryption of that output is logged before the verdict, and the checkpoint the key
         // authority followed precedes the verdict.

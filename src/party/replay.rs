@@ -57,6 +57,59 @@ pub fn expected_inputs(
     records.into_iter().map(|(_, h)| h).collect()
 }
 
+/// Checks an upload fetched for a logged hash against what the log says of it: every
+/// `AttributeSubmitted` entry with that content hash (before `before`) names this upload's
+/// holder, subject and submission id, together they name exactly the attributes it carries,
+/// and no attribute of it is logged twice (a dishonest service re-logging an old upload after
+/// a newer one, or labelling one holder's upload with another's attribute, is refused).
+pub fn check_logged_upload(
+    leaves: &[Option<LogLeaf>],
+    before: u64,
+    hash: &Hash,
+    record: &crate::fhe::SealedRecord,
+) -> Result<(), String> {
+    let s = &record.submission.submission;
+    let mut logged: Vec<&AttributeId> = Vec::new();
+    for leaf in leaves.iter().take(before as usize).flatten() {
+        if let LogEntry::AttributeSubmitted {
+            holder,
+            attribute,
+            subject,
+            submission,
+            path: EvaluationPath::Sealed,
+            content_hash,
+        } = &leaf.entry
+        {
+            if content_hash != hash {
+                continue;
+            }
+            if *holder != s.holder || *subject != s.subject || *submission != s.submission_id {
+                return Err(format!(
+                    "upload {} is logged under another holder, subject or submission id",
+                    hex::encode(hash)
+                ));
+            }
+            if logged.contains(&attribute) {
+                return Err(format!(
+                    "upload {} is logged twice for `{attribute}`",
+                    hex::encode(hash)
+                ));
+            }
+            logged.push(attribute);
+        }
+    }
+    let mut carried: Vec<&AttributeId> = s.attributes.iter().collect();
+    carried.sort();
+    logged.sort();
+    if carried != logged {
+        return Err(format!(
+            "upload {} carries other attributes than the log records for it",
+            hex::encode(hash)
+        ));
+    }
+    Ok(())
+}
+
 /// Re-checks the evaluation at log index `index` (see the module comment).
 pub fn recheck(
     client: &Client,
@@ -104,6 +157,7 @@ pub fn recheck(
         if record.submission.hash() != *h {
             return Err("the service returned another upload than the logged one".into());
         }
+        check_logged_upload(leaves, *query_index, h, &record)?;
         let holder = &record.submission.submission.holder;
         let key = holder_keys
             .get(holder)

@@ -61,6 +61,8 @@ pub struct Config {
     pub store_connections: usize,
     /// Days either side of its clock the key authority decides queries about (30).
     pub day_window_days: u32,
+    /// Questions one bank may ask about one subject per day, both paths (10; 0: no limit).
+    pub queries_per_subject_per_day: u32,
 }
 
 /// A store URL from the configuration; its `Debug` hides any password.
@@ -204,6 +206,7 @@ impl Default for Config {
             store_schema: "credence".into(),
             store_connections: crate::store::postgres::DEFAULT_CONNECTIONS,
             day_window_days: crate::key_authority::DEFAULT_DAY_WINDOW,
+            queries_per_subject_per_day: 10,
         }
     }
 }

@@ -17,6 +17,8 @@ pub struct Metrics {
     pub requests: IntCounterVec,
     /// Request latency by matched route and method, seconds.
     pub latency: HistogramVec,
+    /// Time spent in each stage of sealed queries.
+    pub sealed_stage: HistogramVec,
     /// Sealed-path requests refused because every FHE slot was taken.
     pub fhe_rejected: IntCounter,
     /// FHE evaluations and ingests admitted (holding a slot).
@@ -78,8 +80,22 @@ impl Metrics {
                         "credence_request_duration_seconds",
                         "Request latency by matched route and method.",
                     )
-                    .buckets(buckets),
+                    .buckets(buckets.clone()),
                     &["route", "method"],
+                )
+                .expect("valid metric"),
+            ),
+            sealed_stage: registered(
+                &r,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "credence_sealed_stage_seconds",
+                        "Time of sealed queries by stage: evaluate (the engine), key_authority \
+                         (follow the log, replay, decrypt, sign), log (appends, cosigned \
+                         checkpoints, receipt).",
+                    )
+                    .buckets(buckets),
+                    &["stage"],
                 )
                 .expect("valid metric"),
             ),
@@ -211,9 +227,78 @@ impl std::fmt::Debug for MetricsToken {
     }
 }
 
+/// From a `/metrics` exposition: the mean time of a sealed query (`POST /v1/bank/query`) and
+/// the share of each stage (evaluate, key authority, log; the rest is HTTP, authentication and
+/// handling), as one line — or `None` before the first sealed query.
+pub fn sealed_shares(exposition: &str) -> Option<String> {
+    let value = |prefix: &str| -> f64 {
+        exposition
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let route = |part: &str| {
+        exposition
+            .lines()
+            .filter(|l| {
+                l.starts_with(&format!("credence_request_duration_seconds_{part}{{"))
+                    && l.contains("route=\"/v1/bank/query\"")
+                    && l.contains("method=\"post\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let (total, n) = (route("sum"), route("count"));
+    if n < 1.0 || total <= 0.0 {
+        return None;
+    }
+    let stage = |s: &str| {
+        value(&format!(
+            "credence_sealed_stage_seconds_sum{{stage=\"{s}\"}}"
+        ))
+    };
+    let (eval, ka, log) = (stage("evaluate"), stage("key_authority"), stage("log"));
+    let pct = |x: f64| 100.0 * x / total;
+    Some(format!(
+        "{n:.0} sealed queries, mean {:.0} ms in the service: evaluate {:.0}%, key authority (follow the log, replay, decrypt, sign) {:.0}%, log and receipts {:.0}%, HTTP and handling {:.0}%",
+        1e3 * total / n,
+        pct(eval),
+        pct(ka),
+        pct(log),
+        pct((total - eval - ka - log).max(0.0))
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::server::metrics::MetricsToken;
+
+    #[test]
+    fn sealed_shares_add_up_from_the_exposition() {
+        let m = crate::server::metrics::Metrics::new();
+        assert_eq!(crate::server::metrics::sealed_shares(&m.render()), None);
+        m.latency
+            .with_label_values(&["/v1/bank/query", "post"])
+            .observe(2.0);
+        for (stage, t) in [("evaluate", 0.5), ("key_authority", 1.0), ("log", 0.25)] {
+            m.sealed_stage.with_label_values(&[stage]).observe(t);
+        }
+        let line = crate::server::metrics::sealed_shares(&m.render()).unwrap();
+        assert!(line.starts_with("1 sealed queries, mean 2000 ms"), "{line}");
+        assert!(
+            line.contains("evaluate 25%") && line.contains("sign) 50%"),
+            "{line}"
+        );
+        assert!(
+            line.contains("log and receipts 12%") || line.contains("log and receipts 13%"),
+            "{line}"
+        );
+        assert!(
+            line.contains("HTTP and handling 12%") || line.contains("HTTP and handling 13%"),
+            "{line}"
+        );
+    }
 
     #[test]
     fn only_the_token_admits() {

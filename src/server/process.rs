@@ -174,6 +174,7 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
         authority: Arc::new(authority),
         fhe_slots: config.fhe_slots,
         window_secs: config.window_secs,
+        query_limit: config.queries_per_subject_per_day,
         witnesses,
         witness_quorum,
         metrics_token: Some(crate::server::metrics::MetricsToken::load_or_create(

@@ -8,7 +8,7 @@ use crate::key_authority::KeyAuthority;
 use crate::protocols::log::checkpoint::NoteVerifier;
 use crate::protocols::log::entry::LogEntry;
 use crate::protocols::names::PartyId;
-use crate::protocols::pseudonym::PseudonymKey;
+use crate::protocols::pseudonym::{Pseudonym, PseudonymKey};
 use crate::protocols::signing::Role;
 use crate::protocols::signing::SigningKey;
 use crate::protocols::verdict::TrustAnchors;
@@ -46,6 +46,10 @@ pub struct ServiceState {
     pub(crate) witnesses: Vec<WitnessClient>,
     pub(crate) witness_quorum: usize,
     pub(crate) last_prune: AtomicU64,
+    /// Questions one bank may ask about one subject per day (0: no limit).
+    pub(crate) query_limit: u32,
+    /// (bank, subject) → (day, questions that day).
+    pub(crate) query_counts: Mutex<BTreeMap<(PartyId, Pseudonym), (u64, u32)>>,
 }
 
 /// How to build a [`ServiceState`].
@@ -74,6 +78,8 @@ pub struct ServiceParts {
     pub witness_quorum: usize,
     /// The bearer token `/metrics` requires (`None`: `/metrics` is off).
     pub metrics_token: Option<crate::server::metrics::MetricsToken>,
+    /// Questions one bank may ask about one subject per day, both paths (0: no limit).
+    pub query_limit: u32,
 }
 
 impl ServiceState {
@@ -122,6 +128,8 @@ impl ServiceState {
             witness_quorum: parts.witness_quorum,
             metrics_token: parts.metrics_token,
             last_prune: AtomicU64::new(0),
+            query_limit: parts.query_limit,
+            query_counts: Mutex::new(BTreeMap::new()),
         }))
     }
 
@@ -213,6 +221,35 @@ impl ServiceState {
             }
         }
         Ok(out)
+    }
+
+    /// Counts a question of `bank` about `subject` today; 429 (nothing logged or stored) past
+    /// the daily limit. Probing a listing's hidden end day, or repeating one question, needs
+    /// many questions about one subject.
+    pub(crate) fn count_query(&self, bank: &PartyId, subject: &Pseudonym) -> ApiResult<()> {
+        if self.query_limit == 0 {
+            return Ok(());
+        }
+        let today = now() / 86_400;
+        let mut counts = self.query_counts.lock().unwrap_or_else(|e| e.into_inner());
+        if counts.len() > 100_000 {
+            counts.retain(|_, (day, _)| *day == today);
+        }
+        let entry = counts.entry((bank.clone(), *subject)).or_insert((today, 0));
+        if entry.0 != today {
+            *entry = (today, 0);
+        }
+        if entry.1 >= self.query_limit {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "{bank} has asked {} questions about this subject today; the limit is {} a day",
+                    entry.1, self.query_limit
+                ),
+            ));
+        }
+        entry.1 += 1;
+        Ok(())
     }
 
     /// Logs the FHE engine's configuration (tfhe version, parameters, FFT plan, self-test

@@ -125,6 +125,7 @@ impl ServiceState {
             day,
             q.consent.as_deref(),
         )?;
+        self.count_query(bank, &subject)?;
         Ok(Asked {
             subject,
             policy,

@@ -216,6 +216,7 @@ fn service_as(origin: &str, witness: Option<credence::server::Witness>) -> Svc {
         authority: common::region::key_authority(origin, &log_key, &[], 0),
         fhe_slots: 2,
         window_secs: 300,
+        query_limit: 0,
         witness,
         witnesses: vec![],
         witness_quorum: 0,

@@ -89,6 +89,8 @@ pub struct Options {
     pub origin: String,
     /// Request window.
     pub window_secs: u64,
+    /// Questions per (bank, subject) per day (0: no limit, the default here).
+    pub query_limit: u32,
     /// Witnesses of its checkpoints and their quorum.
     pub witnesses: Vec<credence::witness::WitnessClient>,
     /// Quorum.
@@ -104,6 +106,7 @@ impl Default for Options {
         Options {
             origin: "credence.test/region".into(),
             window_secs: 300,
+            query_limit: 0,
             witnesses: Vec::new(),
             witness_quorum: 0,
             partners: None,
@@ -165,6 +168,7 @@ impl Region {
             authority: key_authority(&o.origin, &log_key, &o.witnesses, o.witness_quorum),
             fhe_slots: 2,
             window_secs: o.window_secs,
+            query_limit: o.query_limit,
             witness: o.partners,
             witnesses: o.witnesses,
             witness_quorum: o.witness_quorum,

@@ -34,6 +34,7 @@ use std::sync::Arc;
         (status = 404, description = "unknown policy, object or application", body = ErrorBody),
         (status = 409, description = "already exists or superseded", body = ErrorBody),
         (status = 413, description = "body too large", body = ErrorBody),
+        (status = 429, description = "this bank asked about this subject too often today", body = ErrorBody),
         (status = 500, description = "internal error (details in the service log)", body = ErrorBody),
         (status = 502, description = "a partner region answered wrongly", body = ErrorBody),
         (status = 503, description = "FHE queue full or witness quorum not reached: retry later", body = ErrorBody)
@@ -62,6 +63,13 @@ pub(crate) async fn bank_query(
     let permit = s.fhe_permit()?;
     // The inputs are chosen under the append lock, with the query's log position: exactly the
     // latest record per attribute logged before the query (what the auditor recomputes).
+    let stage = |name: &str, t: std::time::Instant| {
+        s.metrics
+            .sealed_stage
+            .with_label_values(&[name])
+            .observe(t.elapsed().as_secs_f64())
+    };
+    let t = std::time::Instant::now();
     let (query_idx, records) = s.append_with(|base| {
         let records = s.latest_sealed(&subject, &policy)?;
         let mut batch = Batch::new();
@@ -85,13 +93,17 @@ pub(crate) async fn bank_query(
         ))
     })?;
     let query_idx = query_idx[0];
+    stage("log", t);
     let engine = s.engine.clone();
     let p2 = policy.clone();
     let stored: Vec<StoredRecord> = records.iter().map(|(_, st)| st.clone()).collect();
+    let t = std::time::Instant::now();
     let evaluation = tokio::task::spawn_blocking(move || engine.evaluate(&p2, day, &stored))
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
+    stage("evaluate", t);
+    let t = std::time::Instant::now();
     s.metrics
         .bootstraps
         .with_label_values(&[policy.name.as_str()])
@@ -112,6 +124,8 @@ pub(crate) async fn bank_query(
     // The key authority decides from the log up to a checkpoint cosigned now (it covers the
     // evaluation): it is handed the query's index and the output, nothing else.
     let (checkpoint, _) = s.cosigned_checkpoint().await?;
+    stage("log", t);
+    let t = std::time::Instant::now();
     let request = DecideRequest {
         query_index: query_idx,
         output: evaluation.output,
@@ -127,6 +141,8 @@ pub(crate) async fn bank_query(
     })
     .await
     .map_err(ApiError::internal)?;
+    stage("key_authority", t);
+    let t = std::time::Instant::now();
     let verdict = decided.map_err(|r| match r {
         Refusal::DayOutOfWindow { .. } => ApiError::bad(r.to_string()),
         Refusal::Consent(_) => ApiError::new(StatusCode::FORBIDDEN, r.to_string()),
@@ -159,6 +175,7 @@ pub(crate) async fn bank_query(
     let outcome = verdict.verdict.outcome.into();
     let coverage = coverage_of(&policy, &verdict.verdict.coverage);
     let (receipt, quorum) = s.receipt(verdict, idx[1]).await?;
+    stage("log", t);
     let disputed = open_on(&s, &subject, &policy)?;
     Ok(Json(VerdictAnswer {
         outcome,

@@ -42,6 +42,7 @@ use std::sync::Arc;
         (status = 404, description = "unknown policy, object or application", body = ErrorBody),
         (status = 409, description = "already exists or superseded", body = ErrorBody),
         (status = 413, description = "body too large", body = ErrorBody),
+        (status = 429, description = "this bank asked about this subject too often today", body = ErrorBody),
         (status = 500, description = "internal error (details in the service log)", body = ErrorBody),
         (status = 503, description = "FHE queue full or witness quorum not reached: retry later", body = ErrorBody)
     ),
