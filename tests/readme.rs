@@ -5,14 +5,6 @@
 
 use std::process::Command;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn sequence() -> String {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
@@ -60,14 +52,19 @@ fn run_sequence(store: Option<&str>) {
         dir.join("examples"),
     )
     .unwrap();
-    let (service, witness) = (free_port(), free_port());
+    let (service, witness, authority) = (
+        common::free_port(),
+        common::free_port(),
+        common::free_port(),
+    );
     let script = script
         .replace(
             "cargo run --",
             &format!("'{}'", env!("CARGO_BIN_EXE_credence")),
         )
         .replace("127.0.0.1:8080", &format!("127.0.0.1:{service}"))
-        .replace("127.0.0.1:8090", &format!("127.0.0.1:{witness}"));
+        .replace("127.0.0.1:8090", &format!("127.0.0.1:{witness}"))
+        .replace("127.0.0.1:8091", &format!("127.0.0.1:{authority}"));
     let full =
         format!("set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n{script}\n");
     let mut bash = Command::new("bash");
@@ -106,6 +103,12 @@ fn run_sequence(store: Option<&str>) {
     assert!(
         !dir.join("holder-keys/public/server.key").exists(),
         "holders need no server key"
+    );
+    // The client key is in the key authority's directory and nowhere in the service's.
+    assert!(dir.join("ka-data/keys/authority/client.key").exists());
+    assert!(
+        !dir.join("credence-data/keys/authority").exists(),
+        "the service's directory holds no key authority material"
     );
     assert_eq!(
         dir.join("credence-data/credence.redb").exists(),

@@ -161,6 +161,9 @@ pub enum Command {
     /// An independent witness.
     #[command(subcommand)]
     Witness(WitnessCmd),
+    /// The key authority, apart from the service: the only holder of the TFHE client key.
+    #[command(subcommand)]
+    KeyAuthority(KeyAuthorityCmd),
 }
 
 /// `credence policy …`.
@@ -222,7 +225,7 @@ pub struct ServeArgs {
     /// checkpoint_every_seconds, federation, witness_quorum, log_format, tls_cert, tls_key,
     /// allow_plain_http, max_connections, header_timeout_secs, body_timeout_secs, store,
     /// store_schema, store_connections, day_window_days, queries_per_subject_per_day,
-    /// `[[witness]]`).
+    /// fhe_public, `[[witness]]`, `[key_authority]`).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Data directory (default ./credence-data).
@@ -246,6 +249,12 @@ pub struct ServeArgs {
     /// How many witnesses must cosign a checkpoint handed out with a receipt.
     #[arg(long, value_name = "N")]
     pub witness_quorum: Option<usize>,
+    /// The key authority process, KEY@ADDR (its public key in hex and address; remembered).
+    #[arg(long, value_name = "KEY@ADDR")]
+    pub key_authority: Option<String>,
+    /// With `init` and a key authority apart: its public FHE material (KADIR/keys).
+    #[arg(long, value_name = "DIR")]
+    pub fhe_public: Option<PathBuf>,
     /// Log output: text or json (overrides the file's log_format).
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<String>,
@@ -467,6 +476,39 @@ pub struct AuditCmd {
     /// Flag banks asking more than N questions a day.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub spike_per_day: u64,
+}
+
+/// `credence key-authority …`.
+#[derive(Subcommand, Debug)]
+pub enum KeyAuthorityCmd {
+    /// Make its TFHE keys and signing key in DIR (prints its public key; give DIR/keys/public
+    /// to the service with `serve init --fhe-public DIR/keys`).
+    Init {
+        /// The key authority's directory.
+        #[arg(long, default_value = "credence-key-authority")]
+        dir: PathBuf,
+    },
+    /// Decide the service's sealed queries from its log.
+    Serve {
+        /// The key authority's directory.
+        #[arg(long, default_value = "credence-key-authority")]
+        dir: PathBuf,
+        /// The service's address.
+        #[arg(long)]
+        service: String,
+        /// The trust anchors it pins (the service's anchors.json, checked out of band).
+        #[arg(long)]
+        anchors: PathBuf,
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:8091")]
+        addr: String,
+        /// Days either side of its clock a query may ask about.
+        #[arg(long, default_value_t = crate::key_authority::DEFAULT_DAY_WINDOW)]
+        day_window: u32,
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        tls: TlsArgs,
+    },
 }
 
 /// `credence witness …`.

@@ -195,6 +195,45 @@ pub fn run(cli: Cli) -> Result<()> {
             println!("{vkey}");
             Ok(())
         }
+        Command::KeyAuthority(KeyAuthorityCmd::Init { dir }) => {
+            let key = crate::key_authority::process::init(&dir, &mut |m| eprintln!("{m}"))?;
+            eprintln!(
+                "key authority in {}: give {} to the service (`serve init --fhe-public`)",
+                dir.display(),
+                dir.join("keys").display()
+            );
+            println!("{key}");
+            Ok(())
+        }
+        Command::KeyAuthority(KeyAuthorityCmd::Serve {
+            dir,
+            service,
+            anchors,
+            addr,
+            day_window,
+            tls,
+        }) => {
+            crate::server::process::init_tracing("text")?;
+            let text = std::fs::read_to_string(&anchors)
+                .map_err(|e| format!("--anchors {}: {e}", anchors.display()))?;
+            let anchors = crate::party::client::anchors_from_json(&serde_json::from_str(&text)?)
+                .map_err(|e| format!("--anchors {}: {e}", anchors.display()))?;
+            let listen = crate::server::process::Listen {
+                tls: tls.tls_cert.zip(tls.tls_key),
+                allow_plain_http: tls.allow_plain_http,
+                limits: Default::default(),
+            };
+            Ok(crate::key_authority::process::run(
+                &dir,
+                &addr,
+                crate::key_authority::process::Settings {
+                    service: &service,
+                    anchors,
+                    day_window,
+                },
+                &listen,
+            )?)
+        }
         Command::Witness(WitnessCmd::Serve {
             log,
             dir,

@@ -66,6 +66,12 @@ pub fn serve(a: super::args::ServeArgs) -> Result<()> {
     if let Some(q) = a.witness_quorum {
         config.witness_quorum = Some(q);
     }
+    if let Some(k) = &a.key_authority {
+        config.key_authority = Some(crate::server::decider::KeyAuthorityConfig::parse(k)?);
+    }
+    if let Some(f) = a.fhe_public {
+        config.fhe_public = Some(f);
+    }
     if let Some(f) = a.log_format {
         config.log_format = f;
     }

@@ -128,6 +128,20 @@ pub fn generate(
     ))
 }
 
+/// The 32-byte seed in `path`, made (owner-only, from the OS's randomness) on first use.
+pub fn seed_file(path: &Path) -> Result<[u8; 32], KeyError> {
+    if let Ok(b) = fs::read(path) {
+        return b.as_slice().try_into().map_err(|_| KeyError::Format {
+            path: path.to_path_buf(),
+            reason: "not a 32-byte seed".into(),
+        });
+    }
+    let mut s = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut s);
+    write_file(path, &s, true)?;
+    Ok(s)
+}
+
 /// Writes `bytes` to `path` atomically (temp file, fsync, rename); owner-only when `secret`.
 pub fn write_file(path: &Path, bytes: &[u8], secret: bool) -> Result<(), KeyError> {
     let io = |source| KeyError::Io {

@@ -24,10 +24,14 @@
 //! engine's logged output for the rest; `SECURITY.md` says what that costs.
 
 pub mod follow;
+pub mod process;
 mod request;
 
 use request::system_clock;
-pub use request::{Clock, DecideRequest, LogView, Refusal, DEFAULT_DAY_WINDOW};
+pub use request::{
+    refusal_status, Clock, DecideRequest, LogView, Refusal, DECIDE_PATH, DEFAULT_DAY_WINDOW, PARTY,
+    REFUSALS_PATH, SERVICE_PARTY,
+};
 
 use crate::circuits::catalog::Catalog;
 use crate::circuits::fhe::plan::OutputKind;

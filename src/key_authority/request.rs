@@ -103,6 +103,24 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// Every [`Refusal::code`]: the reasons the service accepts in a logged refusal.
+    pub const CODES: [&'static str; 14] = [
+        "checkpoint",
+        "unlogged-query",
+        "day-window",
+        "consent",
+        "unknown-policy",
+        "no-evaluation",
+        "inputs",
+        "unknown-holder",
+        "bad-input",
+        "not-an-output",
+        "not-logged",
+        "output-mismatch",
+        "invalid-outcome",
+        "internal",
+    ];
+
     /// The stable reason logged in `DecryptionRefused`.
     pub fn code(&self) -> &'static str {
         match self {
@@ -126,3 +144,23 @@ impl Refusal {
 
 /// Days either side of the key authority's clock a query may ask about (by default).
 pub const DEFAULT_DAY_WINDOW: u32 = 30;
+
+/// The key authority process's route the service calls.
+pub const DECIDE_PATH: &str = "/v1/decide";
+/// The service's route for the key authority's refusals.
+pub const REFUSALS_PATH: &str = "/v1/key-authority/refusals";
+/// The party name the service signs its requests to the key authority as.
+pub const SERVICE_PARTY: &str = "service";
+/// The party name the key authority reads the log as.
+pub const PARTY: &str = "key-authority";
+
+/// The HTTP status of a refusal code, on the key authority's API and the service's.
+pub fn refusal_status(code: &str) -> u16 {
+    match code {
+        "day-window" => 400,
+        "consent" => 403,
+        "checkpoint" | "unavailable" => 503,
+        "internal" => 500,
+        _ => 422,
+    }
+}

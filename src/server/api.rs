@@ -546,3 +546,20 @@ pub struct Alarms {
     #[schema(value_type = Vec<Object>)]
     pub alarms: Vec<serde_json::Value>,
 }
+
+/// `POST /v1/key-authority/refusals`: a refusal the key authority logs through the service.
+#[derive(Deserialize, ToSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RefusalReport {
+    /// Log index of the query it refused to decide.
+    pub query_index: u64,
+    /// Why: one of the key authority's refusal codes (`inputs`, `not-logged`, …).
+    pub reason: String,
+}
+
+/// A logged refusal.
+#[derive(Serialize, ToSchema, Debug)]
+pub struct RefusalLogged {
+    /// Index of its `DecryptionRefused` log entry.
+    pub index: u64,
+}

@@ -1,7 +1,7 @@
-//! The service's side of the key authority: what the key authority reads of the service (its
-//! log and the objects the log names by hash) when it runs in this process. The key authority
-//! trusts none of it: it verifies the checkpoint against its own anchors, the entries against
-//! the root, and every object against the logged hash.
+//! The service's side of an in-process key authority: what it reads of the service (its log
+//! and the objects the log names by hash). The key authority trusts none of it: it verifies the
+//! checkpoint against its own anchors, the entries against the root, and every object against
+//! the logged hash.
 
 use crate::key_authority::LogView;
 use crate::protocols::log::checkpoint::SignedCheckpoint;

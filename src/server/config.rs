@@ -63,6 +63,14 @@ pub struct Config {
     pub day_window_days: u32,
     /// Questions one bank may ask about one subject per day, both paths (10; 0: no limit).
     pub queries_per_subject_per_day: u32,
+    /// The key authority process that decides sealed queries (`[key_authority] key = "<64
+    /// hex digits>" address = "host:port"`; `--key-authority KEY@ADDR`). Remembered in
+    /// `DIR/key-authority.json` once given. Absent (and never given): a key authority in this
+    /// process, with the client key in `DIR/keys/authority/` — for development only.
+    pub key_authority: Option<crate::server::decider::KeyAuthorityConfig>,
+    /// Where `serve init` copies the FHE public material from when the key authority runs apart
+    /// (its `KADIR/keys`, holding `public/`; `--fhe-public`).
+    pub fhe_public: Option<PathBuf>,
 }
 
 /// A store URL from the configuration; its `Debug` hides any password.
@@ -207,6 +215,8 @@ impl Default for Config {
             store_connections: crate::store::postgres::DEFAULT_CONNECTIONS,
             day_window_days: crate::key_authority::DEFAULT_DAY_WINDOW,
             queries_per_subject_per_day: 10,
+            key_authority: None,
+            fhe_public: None,
         }
     }
 }

@@ -91,8 +91,9 @@ impl Metrics {
                     HistogramOpts::new(
                         "credence_sealed_stage_seconds",
                         "Time of sealed queries by stage: evaluate (the engine), key_authority \
-                         (follow the log, replay, decrypt, sign), log (appends, cosigned \
-                         checkpoints, receipt).",
+                         (follow the log, replay, decrypt, sign: the key authority's own time \
+                         when it runs apart), transport (the rest of the round trip to a key \
+                         authority apart), log (appends, cosigned checkpoints, receipt).",
                     )
                     .buckets(buckets),
                     &["stage"],
@@ -259,14 +260,16 @@ pub fn sealed_shares(exposition: &str) -> Option<String> {
         ))
     };
     let (eval, ka, log) = (stage("evaluate"), stage("key_authority"), stage("log"));
+    let transport = stage("transport");
     let pct = |x: f64| 100.0 * x / total;
     Some(format!(
-        "{n:.0} sealed queries, mean {:.0} ms in the service: evaluate {:.0}%, key authority (follow the log, replay, decrypt, sign) {:.0}%, log and receipts {:.0}%, HTTP and handling {:.0}%",
+        "{n:.0} sealed queries, mean {:.0} ms in the service: evaluate {:.0}%, key authority (follow the log, replay, decrypt, sign) {:.0}%, to and from the key authority {:.0}%, log and receipts {:.0}%, HTTP and handling {:.0}%",
         1e3 * total / n,
         pct(eval),
         pct(ka),
+        pct(transport),
         pct(log),
-        pct((total - eval - ka - log).max(0.0))
+        pct((total - eval - ka - transport - log).max(0.0))
     ))
 }
 

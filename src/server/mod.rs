@@ -12,10 +12,11 @@
 
 pub mod api;
 pub mod auth;
-mod authority;
+pub mod authority;
 mod commitments;
 pub mod config;
 pub mod connections;
+pub mod decider;
 pub mod error;
 pub mod log;
 pub mod metrics;
@@ -34,7 +35,9 @@ use axum::response::Response;
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use error::{ApiError, ErrorCode};
-use routes::{audit, bank, dispute, federation, holder, operator, ops, proof, repair, subject};
+use routes::{
+    audit, bank, dispute, federation, holder, key_authority, operator, ops, proof, repair, subject,
+};
 use std::sync::Arc;
 
 /// Largest JSON body.
@@ -164,6 +167,11 @@ fn routes() -> Vec<Route> {
             "/v1/witness/cosign",
             &["post"],
             limited(post(federation::cosign), MAX_JSON_BODY),
+        ),
+        r(
+            "/v1/key-authority/refusals",
+            &["post"],
+            limited(post(key_authority::refusal), MAX_JSON_BODY),
         ),
         r("/v1/anchors", &["get"], get(audit::anchors)),
         r("/v1/fhe/public", &["get"], get(ops::fhe_public)),

@@ -10,7 +10,7 @@
 
 use crate::server::error::{ErrorBody, ErrorCode, ErrorDetail};
 use crate::server::routes::{
-    audit, bank, dispute, federation, holder, operator, ops, proof, repair, subject,
+    audit, bank, dispute, federation, holder, key_authority, operator, ops, proof, repair, subject,
 };
 use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
@@ -110,6 +110,7 @@ impl Modify for Security {
         audit::audit_keys,
         federation::alarms,
         federation::cosign,
+        key_authority::refusal,
         audit::anchors,
         ops::healthz,
         ops::readyz,

@@ -17,8 +17,7 @@
 
 use crate::circuits::catalog::Catalog;
 use crate::fhe::engine::Engine;
-use crate::fhe::keys::{generate, write_file, KeyPaths, PublicMaterial, SecretMaterial};
-use crate::key_authority::KeyAuthority;
+use crate::fhe::keys::{generate, KeyPaths, PublicMaterial};
 use crate::protocols::names::PartyId;
 use crate::protocols::pseudonym::PseudonymKey;
 use crate::protocols::signing::{Role, SigningKey};
@@ -33,16 +32,7 @@ use std::sync::Arc;
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 fn seed(path: &Path) -> Result<[u8; 32], Error> {
-    if let Ok(b) = std::fs::read(path) {
-        return b
-            .as_slice()
-            .try_into()
-            .map_err(|_| format!("{} is not a 32-byte seed", path.display()).into());
-    }
-    let mut s = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut s);
-    write_file(path, &s, true)?;
-    Ok(s)
+    Ok(crate::fhe::keys::seed_file(path)?)
 }
 
 pub use crate::server::config::{read_federation, Config, Listen, WitnessConfig};
@@ -73,7 +63,32 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
     std::fs::create_dir_all(dir)?;
     let keys = dir.join("keys");
     let paths = KeyPaths::new(&keys);
-    if !paths.server_key.exists() {
+    let remote =
+        crate::server::decider::remembered_key_authority(dir, config.key_authority.as_ref())?;
+    if remote.is_some() {
+        // The key authority runs apart: this directory must never hold its secrets.
+        for secret in [&paths.client_key, &keys.join("authority/signing.seed")] {
+            if secret.exists() {
+                return Err(format!(
+                    "{} is here, but the key authority runs apart: move it to the key \
+                     authority's machine and remove it from this directory",
+                    secret.display()
+                )
+                .into());
+            }
+        }
+        if !paths.server_key.exists() {
+            let from = config.fhe_public.as_ref().ok_or(
+                "the key authority runs apart: give `serve init --fhe-public KADIR/keys` (its \
+                 public FHE material) once",
+            )?;
+            progress(&format!(
+                "copying the key authority's public FHE material from {}",
+                from.display()
+            ));
+            crate::server::decider::copy_public(from, &keys)?;
+        }
+    } else if !paths.server_key.exists() {
         progress("first start: generating TFHE keys (a few seconds)");
         let (secret, public) = generate(&mut |step, took| {
             progress(&format!("  {step}: {:.1} s", took.as_secs_f64()))
@@ -82,11 +97,6 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
         secret.save(&keys)?;
     }
     let public = PublicMaterial::load(&keys)?;
-    let secret = SecretMaterial::load(&keys)?;
-    let ka_key = SigningKey::from_seed(
-        Role::KeyAuthority,
-        &seed(&keys.join("authority/signing.seed"))?,
-    );
     let log_key = SigningKey::from_seed(Role::Log, &seed(&keys.join("log.seed"))?);
     let pseudonyms = PseudonymKey::from_bytes(seed(&keys.join("pseudonym.key"))?);
     let operator_seed = seed(&dir.join("operator.seed"))?;
@@ -137,32 +147,38 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
     let log_verifier =
         crate::protocols::log::checkpoint::NoteVerifier::log(&config.origin, log.public_key())?;
     let log_vkey = log_verifier.to_vkey();
-    // The key authority pins the same anchors a verifier does, follows the log into its own
-    // store, and decides from it.
+    // What the key authority pins (its own key filled in below when it runs here).
     let anchors = crate::protocols::verdict::TrustAnchors {
         log: log_verifier,
         service: log.public_key(),
-        key_authority: ka_key.public(),
+        key_authority: match &remote {
+            Some(c) => c.public_key()?,
+            None => SigningKey::from_seed(
+                Role::KeyAuthority,
+                &seed(&keys.join("authority/signing.seed"))?,
+            )
+            .public(),
+        },
         witnesses: witnesses.iter().map(|w| w.verifier.clone()).collect(),
         witness_quorum,
     };
-    // Its copy of the log: durable beside its keys when this process owns the directory (the
-    // embedded store); in memory, rebuilt from the cosigned log at start, when several
-    // instances share one directory and one database.
-    let ka_store: Arc<dyn Store> = if config.store.is_none() {
-        Arc::new(EmbeddedStore::open(&keys.join("authority/authority.redb"))?)
-    } else {
-        Arc::new(crate::store::memory::MemoryStore::new())
+    let authority = match remote {
+        Some(c) => crate::server::decider::remote(
+            &c,
+            &store,
+            config.window_secs,
+            &config.origin,
+            SigningKey::from_seed(Role::Log, &seed(&keys.join("log.seed"))?),
+        )?,
+        None => crate::server::decider::in_process(
+            &keys,
+            config.store.is_none(),
+            config.day_window_days,
+            Arc::new(Engine::new(public.clone(), 0)?),
+            catalog.clone(),
+            anchors,
+        )?,
     };
-    let mut authority = KeyAuthority::new(
-        Arc::new(secret),
-        Arc::new(Engine::new(public.clone(), 0)?),
-        ka_key,
-        catalog.clone(),
-        anchors,
-        ka_store,
-    )?;
-    authority.set_day_window(config.day_window_days);
     let engine = Engine::new(public, 0)?;
     write_public(&dir.join("log.vkey"), &log_vkey)?;
     let state = ServiceState::new(ServiceParts {
@@ -171,7 +187,7 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
         catalog,
         pseudonyms,
         engine: Arc::new(engine),
-        authority: Arc::new(authority),
+        authority,
         fhe_slots: config.fhe_slots,
         window_secs: config.window_secs,
         query_limit: config.queries_per_subject_per_day,
@@ -289,7 +305,7 @@ pub fn run(config: &Config) -> Result<(), Error> {
     serve_until_signal(&config.addr, opened.app, &opened.dir, &listen)
 }
 
-fn serve_until_signal(
+pub(crate) fn serve_until_signal(
     addr: &str,
     app: axum::Router,
     dir: &Path,

@@ -4,7 +4,6 @@
 use crate::circuits::catalog::Catalog;
 use crate::circuits::policy::Policy;
 use crate::fhe::engine::Engine;
-use crate::key_authority::KeyAuthority;
 use crate::protocols::log::checkpoint::NoteVerifier;
 use crate::protocols::log::entry::LogEntry;
 use crate::protocols::names::PartyId;
@@ -14,6 +13,7 @@ use crate::protocols::signing::SigningKey;
 use crate::protocols::verdict::TrustAnchors;
 use crate::protocols::verdict::{SignedVerdict, VerdictReceipt};
 use crate::server::auth::Authenticator;
+use crate::server::decider::Decider;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::log::LogService;
 use crate::server::metrics::Metrics;
@@ -34,7 +34,7 @@ pub struct ServiceState {
     pub(crate) policies: RwLock<BTreeMap<String, Policy>>,
     pub(crate) pseudonyms: PseudonymKey,
     pub(crate) engine: Arc<Engine>,
-    pub(crate) authority: Arc<KeyAuthority>,
+    pub(crate) authority: Decider,
     pub(crate) fhe_slots: Arc<tokio::sync::Semaphore>,
     pub(crate) append: Mutex<()>,
     pub(crate) metrics: Metrics,
@@ -65,7 +65,7 @@ pub struct ServiceParts {
     /// The compute engine.
     pub engine: Arc<Engine>,
     /// The key authority (in-process component with its own key store).
-    pub authority: Arc<KeyAuthority>,
+    pub authority: Decider,
     /// Concurrent FHE evaluations admitted; more get 503.
     pub fhe_slots: usize,
     /// Request time window, seconds.

@@ -213,7 +213,7 @@ fn service_as(origin: &str, witness: Option<credence::server::Witness>) -> Svc {
         catalog: Catalog::builtin(),
         pseudonyms: PseudonymKey::from_bytes([7; 32]),
         engine: w.engine.clone(),
-        authority: common::region::key_authority(origin, &log_key, &[], 0),
+        authority: common::region::key_authority(origin, &log_key, &[], 0).into(),
         fhe_slots: 2,
         window_secs: 300,
         query_limit: 0,

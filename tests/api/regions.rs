@@ -432,7 +432,7 @@ fn a_query_is_forwarded_to_the_region_holding_the_records() {
 #[test]
 fn a_hostile_partners_refusal_is_not_passed_through() {
     use credence::party::client::{Client, ClientError};
-    use std::io::{Read, Write};
+    use std::io::Write;
 
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
@@ -445,13 +445,18 @@ fn a_hostile_partners_refusal_is_not_passed_through() {
         // Answer the connections the forward makes (pseudonym first), then stop.
         for stream in listener.incoming().take(1) {
             let mut s = stream.unwrap();
-            let mut buf = [0u8; 8192];
-            let _ = s.read(&mut buf);
+            // Read the whole request before answering: closing a socket with unread bytes makes
+            // the kernel send a reset, and the forward would see "connection reset" instead.
+            read_request(&mut s);
             let _ = write!(
                 s,
                 "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                 body.len()
             );
+            let _ = s.flush();
+            let _ = s.shutdown(std::net::Shutdown::Write);
+            let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+            let _ = std::io::copy(&mut s, &mut std::io::sink());
         }
     });
     let tj_log_key = SigningKey::generate(Role::Log, &mut rand::thread_rng());
@@ -525,4 +530,33 @@ fn a_hostile_partners_refusal_is_not_passed_through() {
     }
     hostile.join().unwrap();
     assert_eq!(snapshot(&*beijing.store), before);
+}
+
+/// Reads one HTTP/1.1 request (headers, then `content-length` bytes of body) from `s`.
+fn read_request(s: &mut std::net::TcpStream) {
+    use std::io::Read;
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+    let mut data = Vec::new();
+    let mut buf = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while data.len() < head_end + length {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+        }
+    }
 }

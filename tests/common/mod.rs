@@ -6,6 +6,16 @@ use std::process::{Child, Command, Stdio};
 
 pub mod region;
 
+/// A loopback port free right now (for a process that must know another's address before it
+/// starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Starts `credence serve` on `dir` at a free loopback port; returns the child and its address.
 /// Keeps draining the server's stdout so it never writes into a closed pipe.
 pub fn start_server(dir: &std::path::Path, stderr: Stdio) -> (Child, String) {

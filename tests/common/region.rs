@@ -165,7 +165,7 @@ impl Region {
             catalog: Catalog::builtin(),
             pseudonyms: PseudonymKey::from_bytes([7; 32]),
             engine: k.engine.clone(),
-            authority: key_authority(&o.origin, &log_key, &o.witnesses, o.witness_quorum),
+            authority: key_authority(&o.origin, &log_key, &o.witnesses, o.witness_quorum).into(),
             fhe_slots: 2,
             window_secs: o.window_secs,
             query_limit: o.query_limit,
@@ -271,7 +271,17 @@ impl Default for Region {
 
 /// A holder's honest sealed record (range-checked by the holder's tooling).
 pub fn seal(holder: &Client, who: Pseudonym, id: u64, values: &[(&str, u64)]) -> SealedRecord {
-    let public = keys().engine.public();
+    seal_with(keys().engine.public(), holder, who, id, values)
+}
+
+/// [`seal`] under the public material `public` (another key set than the tests' shared one).
+pub fn seal_with(
+    public: &credence::fhe::keys::PublicMaterial,
+    holder: &Client,
+    who: Pseudonym,
+    id: u64,
+    values: &[(&str, u64)],
+) -> SealedRecord {
     let values: Vec<(AttributeId, u64)> = values
         .iter()
         .map(|(a, v)| (AttributeId::new(a).unwrap(), *v))

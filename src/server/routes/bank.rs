@@ -1,7 +1,7 @@
 //! Bank routes on the sealed path: the query and fresh receipts.
 
 use crate::fhe::engine::StoredRecord;
-use crate::key_authority::{DecideRequest, Refusal};
+use crate::key_authority::{refusal_status, DecideRequest};
 use crate::protocols::log::entry::LogEntry;
 use crate::protocols::log::hash::Hash;
 use crate::protocols::signing::Role;
@@ -63,12 +63,13 @@ pub(crate) async fn bank_query(
     let permit = s.fhe_permit()?;
     // The inputs are chosen under the append lock, with the query's log position: exactly the
     // latest record per attribute logged before the query (what the auditor recomputes).
-    let stage = |name: &str, t: std::time::Instant| {
+    let stage_time = |name: &str, d: std::time::Duration| {
         s.metrics
             .sealed_stage
             .with_label_values(&[name])
-            .observe(t.elapsed().as_secs_f64())
+            .observe(d.as_secs_f64())
     };
+    let stage = |name: &str, t: std::time::Instant| stage_time(name, t.elapsed());
     let t = std::time::Instant::now();
     let (query_idx, records) = s.append_with(|base| {
         let records = s.latest_sealed(&subject, &policy)?;
@@ -141,14 +142,27 @@ pub(crate) async fn bank_query(
     })
     .await
     .map_err(ApiError::internal)?;
-    stage("key_authority", t);
-    let t = std::time::Instant::now();
-    let verdict = decided.map_err(|r| match r {
-        Refusal::DayOutOfWindow { .. } => ApiError::bad(r.to_string()),
-        Refusal::Consent(_) => ApiError::new(StatusCode::FORBIDDEN, r.to_string()),
-        Refusal::Checkpoint(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, r.to_string()),
-        other => ApiError::internal(format!("the key authority refused: {other}")),
+    let ka_elapsed = t.elapsed();
+    let decided = decided.map_err(|f| {
+        let status = StatusCode::from_u16(refusal_status(&f.code))
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        match status {
+            StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN | StatusCode::SERVICE_UNAVAILABLE => {
+                ApiError::new(status, f.message)
+            }
+            _ => ApiError::internal(format!("the key authority refused: {}", f.message)),
+        }
     })?;
+    // A key authority apart reports its own time: the rest of the round trip is transport.
+    match decided.authority_time {
+        Some(own) => {
+            stage_time("key_authority", own.min(ka_elapsed));
+            stage_time("transport", ka_elapsed.saturating_sub(own));
+        }
+        None => stage_time("key_authority", ka_elapsed),
+    }
+    let verdict = decided.verdict;
+    let t = std::time::Instant::now();
     let output_hash = evaluation.output_hash;
     let idx = s
         .append_with(|dec_idx| {

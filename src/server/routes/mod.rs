@@ -5,6 +5,7 @@ pub mod bank;
 pub mod dispute;
 pub mod federation;
 pub mod holder;
+pub mod key_authority;
 pub mod operator;
 pub mod ops;
 pub mod proof;

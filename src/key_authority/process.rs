@@ -1,0 +1,323 @@
+//! `credence key-authority`: the key authority as its own process, with its own directory.
+//!
+//! ```text
+//! KADIR/keys/authority/client.key   the TFHE client key (0600): nothing else holds it
+//! KADIR/keys/public/                server key, compact public key, CRS, self-test: give this
+//!                                   folder to the service (`serve init --fhe-public KADIR/keys`)
+//! KADIR/signing.seed                its verdict-signing seed (0600)
+//! KADIR/key-authority.key           its public key (hex): the service's `--key-authority`
+//! KADIR/authority.redb              its verified copy of the log, its decisions, its nonces
+//! ```
+//!
+//! It serves one route, `POST /v1/decide` (`{query_index, output}`), accepted only when signed
+//! by the service's key pinned in the anchors it was given (`anchors.service`), and answers a
+//! signed verdict or a refusal. It reads the log through the service's API as the party
+//! `key-authority` (signing with its own key, which the service registers), and logs its
+//! refusals through `POST /v1/key-authority/refusals`. Nothing the service answers is trusted:
+//! [`super::KeyAuthority`] checks every checkpoint, leaf and object.
+
+use super::request::{
+    refusal_status, DecideRequest, LogView, DECIDE_PATH, PARTY, REFUSALS_PATH, SERVICE_PARTY,
+};
+use super::KeyAuthority;
+use crate::circuits::catalog::Catalog;
+use crate::fhe::engine::Engine;
+use crate::fhe::keys::seed_file as seed;
+use crate::fhe::keys::{generate, write_file, KeyPaths, PublicMaterial, SecretMaterial};
+use crate::party::client::Client;
+use crate::protocols::log::checkpoint::SignedCheckpoint;
+use crate::protocols::log::entry::LogLeaf;
+use crate::protocols::log::hash::Hash;
+use crate::protocols::names::PartyId;
+use crate::protocols::signing::{Role, SigningKey};
+use crate::protocols::verdict::TrustAnchors;
+use crate::server::auth::Authenticator;
+use crate::store::embedded::EmbeddedStore;
+use crate::store::{Batch, Store};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use std::path::Path;
+use std::sync::Arc;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// Largest decide request body (an output ciphertext in hex and a little JSON).
+pub const MAX_DECIDE_BODY: usize = 4 << 20;
+/// Accepted clock skew of the service's signed requests, seconds.
+pub const REQUEST_WINDOW_SECS: u64 = 300;
+
+/// `credence key-authority init`: generates the TFHE keys (client key kept here, public
+/// material under `DIR/keys/public/` for the service) and the signing seed, unless present;
+/// returns the key authority's public key (hex, also in `DIR/key-authority.key`).
+pub fn init(dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<String, Error> {
+    std::fs::create_dir_all(dir)?;
+    let keys = dir.join("keys");
+    let paths = KeyPaths::new(&keys);
+    if !paths.client_key.exists() {
+        if paths.server_key.exists() {
+            return Err(format!(
+                "{} has public keys but no client key: refusing to make new keys over them",
+                keys.display()
+            )
+            .into());
+        }
+        progress("generating TFHE keys (a few seconds)");
+        let (secret, public) = generate(&mut |step, took| {
+            progress(&format!("  {step}: {:.1} s", took.as_secs_f64()))
+        })?;
+        public.save(&keys)?;
+        secret.save(&keys)?;
+    }
+    let key = SigningKey::from_seed(Role::KeyAuthority, &seed(&dir.join("signing.seed"))?);
+    let hex = hex::encode(key.public().to_bytes());
+    write_file(
+        &dir.join("key-authority.key"),
+        format!("{hex}\n").as_bytes(),
+        false,
+    )?;
+    Ok(hex)
+}
+
+/// The running key authority: its decisions and the service it reads.
+pub struct Process {
+    authority: KeyAuthority,
+    view: ClientLogView,
+    auth: Authenticator,
+    origin: String,
+    requests: std::sync::atomic::AtomicU64,
+}
+
+/// What `key-authority serve` needs besides its directory.
+pub struct Settings<'a> {
+    /// The service's address (`host:port` or `https://host:port`).
+    pub service: &'a str,
+    /// The anchors it pins (the service's `anchors.json`, checked out of band).
+    pub anchors: TrustAnchors,
+    /// Days either side of its clock it decides.
+    pub day_window: u32,
+}
+
+/// Opens the key authority in `dir` (made by [`init`]) to follow the service at
+/// `settings.service` under `settings.anchors`.
+pub fn open(dir: &Path, settings: Settings<'_>) -> Result<Arc<Process>, Error> {
+    let keys = dir.join("keys");
+    if !KeyPaths::new(&keys).client_key.exists() {
+        return Err(format!(
+            "{} holds no client key: run `credence key-authority init --dir {}` first",
+            dir.display(),
+            dir.display()
+        )
+        .into());
+    }
+    let public = PublicMaterial::load(&keys)?;
+    let secret = SecretMaterial::load(&keys)?;
+    let seed_path = dir.join("signing.seed");
+    if !seed_path.exists() {
+        return Err(format!("{} is missing", seed_path.display()).into());
+    }
+    let seed = seed(&seed_path)?;
+    let key = SigningKey::from_seed(Role::KeyAuthority, &seed);
+    if settings.anchors.key_authority != key.public() {
+        return Err(
+            "the anchors name another key authority: pin the anchors of a service that uses \
+             this key authority"
+                .into(),
+        );
+    }
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&dir.join("authority.redb"))?);
+    let service_party = PartyId::new(SERVICE_PARTY)?;
+    let auth = Authenticator::new(store.clone(), REQUEST_WINDOW_SECS);
+    if auth.key_of(&service_party)? != Some(settings.anchors.service) {
+        let mut b = Batch::new();
+        Authenticator::register(&mut b, &service_party, &settings.anchors.service);
+        store.commit(&b)?;
+    }
+    let origin = settings.anchors.log.name.clone();
+    let mut authority = KeyAuthority::new(
+        Arc::new(secret),
+        Arc::new(Engine::new(public, 0)?),
+        SigningKey::from_seed(Role::KeyAuthority, &seed),
+        Catalog::builtin(),
+        settings.anchors,
+        store,
+    )?;
+    authority.set_day_window(settings.day_window);
+    Ok(Arc::new(Process {
+        authority,
+        view: ClientLogView {
+            client: Client::with_origin(settings.service, &origin, PartyId::new(PARTY)?, key),
+        },
+        auth,
+        origin,
+        requests: Default::default(),
+    }))
+}
+
+/// `credence key-authority serve`: serves `POST /v1/decide` on `addr` until SIGINT/SIGTERM.
+pub fn run(
+    dir: &Path,
+    addr: &str,
+    settings: Settings<'_>,
+    listen: &crate::server::config::Listen,
+) -> Result<(), Error> {
+    let p = open(dir, settings)?;
+    eprintln!(
+        "key authority {} following {} ({} log entries verified)",
+        hex::encode(p.authority.public_key().to_bytes()),
+        p.origin,
+        p.authority.log_size()
+    );
+    crate::server::process::serve_until_signal(addr, router(p), dir, listen)
+}
+
+/// The key authority's HTTP API.
+pub fn router(p: Arc<Process>) -> axum::Router {
+    axum::Router::new()
+        .route(DECIDE_PATH, axum::routing::post(decide))
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_DECIDE_BODY))
+        .with_state(p)
+}
+
+fn refuse(status: StatusCode, code: &str, message: String) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecideBody {
+    query_index: u64,
+    output: String,
+}
+
+async fn decide(
+    State(p): State<Arc<Process>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let now = super::request::system_clock();
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    if let Err(e) = p.auth.authenticate(
+        header,
+        &p.origin,
+        method.as_str(),
+        path,
+        &body,
+        now,
+        &[Role::Log],
+    ) {
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+        return refuse(status, "unauthenticated", e.to_string());
+    }
+    // Forget nonces too old to be replayed, now and then.
+    if p.requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        .is_multiple_of(256)
+    {
+        let _ = p.auth.prune(now);
+    }
+    let req: DecideBody = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, "bad-request", format!("body: {e}")),
+    };
+    let Some(output) = hex::decode(&req.output).ok() else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "output: expected hex".into(),
+        );
+    };
+    let request = DecideRequest {
+        query_index: req.query_index,
+        output,
+    };
+    let started = std::time::Instant::now();
+    let decided = tokio::task::spawn_blocking(move || p.authority.decide(&p.view, &request)).await;
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    match decided {
+        Ok(Ok(v)) => axum::Json(serde_json::json!({
+            "verdict": hex::encode(v.to_bytes()),
+            "decide_ms": ms,
+        }))
+        .into_response(),
+        Ok(Err(r)) => refuse(
+            StatusCode::from_u16(refusal_status(r.code()))
+                .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
+            r.code(),
+            r.to_string(),
+        ),
+        Err(e) => refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("decision task failed: {e}"),
+        ),
+    }
+}
+
+/// The service's log as the key authority process reads it: through the service's API, as
+/// the party `key-authority`. The service may answer anything; [`KeyAuthority`] verifies it.
+pub struct ClientLogView {
+    client: Client,
+}
+
+fn text(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+impl LogView for ClientLogView {
+    fn checkpoint(&self) -> Result<SignedCheckpoint, String> {
+        self.client.checkpoint().map_err(text)
+    }
+
+    fn entries(&self, from: u64, to: u64) -> Result<Vec<(u64, LogLeaf)>, String> {
+        self.client
+            .entries(from, to)
+            .map_err(text)?
+            .into_iter()
+            .map(|(i, e)| {
+                e.into_leaf()
+                    .map(|l| (i, l))
+                    .ok_or_else(|| format!("the service withheld entry {i}"))
+            })
+            .collect()
+    }
+
+    fn upload(&self, hash: &Hash) -> Result<Vec<u8>, String> {
+        self.client.object("submission", hash).map_err(text)
+    }
+
+    fn consent(&self, hash: &Hash) -> Result<Vec<u8>, String> {
+        self.client.object("consent", hash).map_err(text)
+    }
+
+    fn policy_text(&self, hash: &Hash) -> Result<String, String> {
+        self.client
+            .policies()
+            .map_err(text)?
+            .into_iter()
+            .find(|(_, h, _)| h == hash)
+            .map(|(_, _, t)| t)
+            .ok_or_else(|| "no such policy".into())
+    }
+
+    fn record_refusal(&self, query_index: u64, reason: &str) -> Result<u64, String> {
+        let v = self
+            .client
+            .post(
+                REFUSALS_PATH,
+                &serde_json::json!({"query_index": query_index, "reason": reason}),
+            )
+            .map_err(text)?;
+        v["index"]
+            .as_u64()
+            .ok_or_else(|| "the service answered no log index".into())
+    }
+}

@@ -1,0 +1,311 @@
+//! Who decides the service's sealed queries ([`Decider`]): the key authority process it calls
+//! (`serve --key-authority KEY@ADDR`), or — for development, `serve` without it — one in this
+//! process. And the service's directory when the key authority runs apart: only the public FHE
+//! material, copied from the key authority's (`serve init --fhe-public`).
+
+use crate::fhe::engine::sha3;
+use crate::fhe::keys::{write_file, KeyPaths, PublicMaterial};
+use crate::key_authority::{
+    DecideRequest, KeyAuthority, LogView, Refusal, DECIDE_PATH, SERVICE_PARTY,
+};
+use crate::protocols::names::PartyId;
+use crate::protocols::signing::Role;
+use crate::protocols::signing::{PublicKey, SigningKey};
+use crate::protocols::verdict::{Evidence, SignedVerdict};
+use crate::server::auth::Authenticator;
+use crate::store::{Batch, Store};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// The key authority process this service calls.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct KeyAuthorityConfig {
+    /// Its verdict-signing public key (hex; `KADIR/key-authority.key`).
+    pub key: String,
+    /// Its address (`host:port`).
+    pub address: String,
+}
+
+impl KeyAuthorityConfig {
+    /// Parses `KEY@ADDR` (the `--key-authority` flag).
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        let (key, address) = s
+            .split_once('@')
+            .ok_or("--key-authority takes KEY@HOST:PORT (its public key in hex and its address)")?;
+        let c = KeyAuthorityConfig {
+            key: key.trim().to_string(),
+            address: address.trim().to_string(),
+        };
+        c.public_key()?;
+        Ok(c)
+    }
+
+    /// Its key, checked.
+    pub fn public_key(&self) -> Result<crate::protocols::signing::PublicKey, Error> {
+        let b: [u8; 32] = crate::protocols::request::parse_hex(&self.key)
+            .ok_or("key_authority.key: expected 64 hex digits")?;
+        crate::protocols::signing::PublicKey::from_bytes(Role::KeyAuthority, &b)
+            .map_err(|_| "key_authority.key: not a valid Ed25519 public key".into())
+    }
+}
+
+/// Who decides the service's sealed queries.
+pub enum Decider {
+    /// A key authority in this process (development only: this process then holds the client
+    /// key; `SECURITY.md` says what that gives up).
+    InProcess(Arc<KeyAuthority>),
+    /// The key authority process (`credence key-authority serve`).
+    Remote(Box<RemoteAuthority>),
+}
+
+impl From<Arc<KeyAuthority>> for Decider {
+    fn from(k: Arc<KeyAuthority>) -> Self {
+        Decider::InProcess(k)
+    }
+}
+
+/// The key authority process as the service calls it: `POST /v1/decide`, signed with the
+/// service's key (the log key the anchors pin as `service`).
+pub struct RemoteAuthority {
+    /// Its address.
+    pub addr: String,
+    /// Its verdict-signing key (pinned in the anchors).
+    pub key: PublicKey,
+    /// The log origin requests are signed for.
+    pub origin: String,
+    /// The service's signing key.
+    pub service_key: SigningKey,
+}
+
+/// A verdict, and how long the key authority itself took (a remote one reports it; the rest
+/// of the round trip is transport).
+pub struct Decided {
+    /// The signed verdict.
+    pub verdict: SignedVerdict,
+    /// The key authority's own time, when it runs apart.
+    pub authority_time: Option<Duration>,
+}
+
+/// Why no verdict came back: a refusal code ([`Refusal::CODES`]) or `unavailable`.
+#[derive(Debug)]
+pub struct DecideFailure {
+    /// The code.
+    pub code: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl From<Refusal> for DecideFailure {
+    fn from(r: Refusal) -> Self {
+        DecideFailure {
+            code: r.code().to_string(),
+            message: r.to_string(),
+        }
+    }
+}
+
+impl Decider {
+    /// The key authority's verdict-signing key.
+    pub fn public_key(&self) -> PublicKey {
+        match self {
+            Decider::InProcess(k) => k.public_key(),
+            Decider::Remote(r) => r.key,
+        }
+    }
+
+    /// Asks for a decision on `req` (blocking: FHE work, or a call that waits for it). An
+    /// in-process key authority reads the service through `view`; one apart reads it itself.
+    pub(crate) fn decide(
+        &self,
+        view: &dyn LogView,
+        req: &DecideRequest,
+    ) -> Result<Decided, DecideFailure> {
+        match self {
+            Decider::InProcess(k) => Ok(Decided {
+                verdict: k.decide(view, req)?,
+                authority_time: None,
+            }),
+            Decider::Remote(r) => r.decide(req),
+        }
+    }
+}
+
+impl RemoteAuthority {
+    fn decide(&self, req: &DecideRequest) -> Result<Decided, DecideFailure> {
+        let unavailable = |message: String| DecideFailure {
+            code: "unavailable".into(),
+            message,
+        };
+        let body = serde_json::json!({
+            "query_index": req.query_index,
+            "output": hex::encode(&req.output),
+        })
+        .to_string();
+        let (status, out) = crate::party::http::call(
+            &self.addr,
+            &self.origin,
+            "POST",
+            DECIDE_PATH,
+            body.as_bytes(),
+            &self.service_key,
+            &PartyId::new(SERVICE_PARTY).map_err(|e| unavailable(e.to_string()))?,
+        )
+        .map_err(|e| unavailable(format!("cannot reach the key authority: {e}")))?;
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap_or_default();
+        if status != 200 {
+            let message = crate::party::http::error_message(&out);
+            return Err(match v["error"]["code"].as_str() {
+                Some(code) if Refusal::CODES.contains(&code) => DecideFailure {
+                    code: code.to_string(),
+                    message,
+                },
+                _ => unavailable(format!(
+                    "the key authority answered HTTP {status}: {message}"
+                )),
+            });
+        }
+        let verdict = v["verdict"]
+            .as_str()
+            .and_then(|h| hex::decode(h).ok())
+            .and_then(|b| SignedVerdict::from_bytes(&b).ok())
+            .ok_or_else(|| unavailable("the key authority's answer holds no verdict".into()))?;
+        // Logged only if it is the pinned key authority's verdict on this very request.
+        self.key
+            .verify(
+                verdict.verdict.signer_role(),
+                &verdict.verdict,
+                &verdict.signature,
+            )
+            .map_err(|_| {
+                unavailable("the verdict is not signed by the pinned key authority".into())
+            })?;
+        match &verdict.verdict.evidence {
+            Evidence::Decryption {
+                query_index,
+                output_hash,
+                ..
+            } if *query_index == req.query_index && *output_hash == sha3(&req.output) => {}
+            _ => {
+                return Err(unavailable(
+                    "the key authority's verdict is about another query or output".into(),
+                ))
+            }
+        }
+        Ok(Decided {
+            verdict,
+            authority_time: v["decide_ms"]
+                .as_f64()
+                .filter(|ms| ms.is_finite() && *ms >= 0.0)
+                .map(|ms| Duration::from_secs_f64(ms / 1e3)),
+        })
+    }
+}
+
+/// A key authority in this process (development mode), its keys and its copy of the log under
+/// `keys/authority/`.
+pub(crate) fn in_process(
+    keys: &Path,
+    embedded: bool,
+    day_window: u32,
+    engine: Arc<crate::fhe::engine::Engine>,
+    catalog: crate::circuits::catalog::Catalog,
+    anchors: crate::protocols::verdict::TrustAnchors,
+) -> Result<Decider, Error> {
+    let secret = crate::fhe::keys::SecretMaterial::load(keys)?;
+    let ka_key = SigningKey::from_seed(
+        crate::protocols::signing::Role::KeyAuthority,
+        &crate::fhe::keys::seed_file(&keys.join("authority/signing.seed"))?,
+    );
+    // The key authority pins the same anchors a verifier does, follows the log into its own
+    // store, and decides from it. Its copy of the log: durable beside its keys when this
+    // process owns the directory (the embedded store); in memory, rebuilt from the cosigned
+    // log at start, when several instances share one database.
+    let ka_store: Arc<dyn Store> = if embedded {
+        Arc::new(crate::store::embedded::EmbeddedStore::open(
+            &keys.join("authority/authority.redb"),
+        )?)
+    } else {
+        Arc::new(crate::store::memory::MemoryStore::new())
+    };
+    let mut authority =
+        KeyAuthority::new(Arc::new(secret), engine, ka_key, catalog, anchors, ka_store)?;
+    authority.set_day_window(day_window);
+    Ok(Decider::InProcess(Arc::new(authority)))
+}
+
+/// The key authority process `c`, called with `service_key` for the log `origin`; registers it
+/// in `store` as the party `key-authority` (so that it can read the log) unless it is.
+pub(crate) fn remote(
+    c: &KeyAuthorityConfig,
+    store: &Arc<dyn Store>,
+    window_secs: u64,
+    origin: &str,
+    service_key: SigningKey,
+) -> Result<Decider, Error> {
+    let key = c.public_key()?;
+    let party = PartyId::new(crate::key_authority::PARTY)?;
+    match Authenticator::new(store.clone(), window_secs).key_of(&party)? {
+        None => {
+            let mut b = Batch::new();
+            Authenticator::register(&mut b, &party, &key);
+            store.commit(&b)?;
+        }
+        Some(k) if k == key => {}
+        Some(_) => {
+            return Err(format!(
+                "party `{party}` is registered with another key than key_authority.key"
+            )
+            .into())
+        }
+    }
+    Ok(Decider::Remote(Box::new(RemoteAuthority {
+        addr: c.address.clone(),
+        key,
+        origin: origin.to_string(),
+        service_key,
+    })))
+}
+
+/// The key authority this service calls: the configured one (remembered in
+/// `DIR/key-authority.json`), else the one remembered, else none (it runs in this process).
+pub(crate) fn remembered_key_authority(
+    dir: &Path,
+    configured: Option<&KeyAuthorityConfig>,
+) -> Result<Option<KeyAuthorityConfig>, Error> {
+    let file = dir.join("key-authority.json");
+    let remembered: Option<KeyAuthorityConfig> = match std::fs::read(&file) {
+        Ok(b) => Some(serde_json::from_slice(&b).map_err(|e| format!("{}: {e}", file.display()))?),
+        Err(_) => None,
+    };
+    match (configured, remembered) {
+        (Some(c), r) => {
+            c.public_key()?;
+            if r.as_ref() != Some(c) {
+                write_file(&file, serde_json::to_string_pretty(c)?.as_bytes(), false)?;
+            }
+            Ok(Some(c.clone()))
+        }
+        (None, r) => Ok(r),
+    }
+}
+
+/// Copies the key authority's public FHE material (`from/public/…`) into `keys/public/`,
+/// after checking that it loads.
+pub(crate) fn copy_public(from: &Path, keys: &Path) -> Result<(), Error> {
+    PublicMaterial::load(from).map_err(|e| format!("--fhe-public {}: {e}", from.display()))?;
+    let (src, dst) = (KeyPaths::new(from), KeyPaths::new(keys));
+    for (a, b) in [
+        (&src.server_key, &dst.server_key),
+        (&src.public_key, &dst.public_key),
+        (&src.crs, &dst.crs),
+        (&src.selftest, &dst.selftest),
+        (&src.selftest_digest, &dst.selftest_digest),
+    ] {
+        write_file(b, &std::fs::read(a)?, false)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,481 @@
+//! Three processes apart on loopback: `credence serve` (API, engine, log), `credence
+//! key-authority serve` (the client key and its signing key, in its own directory) and `credence
+//! witness serve`. The sealed path runs end to end through them; then the test turns into a
+//! dishonest operator of the service — it holds the service's directory, its store and its log
+//! key — and tries to get decryptions the log does not justify: a raw attribute ciphertext, an
+//! evaluation with an input left out, a stale input, another day's evaluation, an unlogged
+//! query, a forged output, and requests not signed by the service. Each is refused by the key
+//! authority process, its refusal is in the log, and no verdict comes back.
+
+mod common;
+
+use credence::circuits::catalog::Catalog;
+use credence::circuits::policy::{builtin, Policy};
+use credence::fhe::engine::{sha3, Engine};
+use credence::fhe::keys::PublicMaterial;
+use credence::fhe::SealedRecord;
+use credence::party::client::{Client, Entry};
+use credence::protocols::identifiers::SubjectId;
+use credence::protocols::log::entry::{LogEntry, Outcome};
+use credence::protocols::log::hash::Hash;
+use credence::protocols::names::PartyId;
+use credence::protocols::signing::{Role, SigningKey};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use tfhe::prelude::*;
+
+const USCC: &str = "91110108MA01AB2C3T";
+const ORIGIN: &str = "credence.local/log";
+
+fn run(args: &[&str]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_credence"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "credence {}\nstdout: {}\nstderr: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn seed(path: &Path) -> [u8; 32] {
+    std::fs::read(path).unwrap().try_into().unwrap()
+}
+
+fn stop(mut c: Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &c.id().to_string()])
+        .status();
+    let _ = c.wait();
+}
+
+/// Every file under `dir`.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The service's directory holds neither the client key nor the key authority's seed, under
+/// any name.
+fn assert_no_authority_secrets(data: &Path, ka: &Path) {
+    let secrets = [
+        std::fs::read(ka.join("keys/authority/client.key")).unwrap(),
+        std::fs::read(ka.join("signing.seed")).unwrap(),
+    ];
+    for f in files(data) {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name != "client.key" && name != "signing.seed",
+            "{} in the service's directory",
+            f.display()
+        );
+        let bytes = std::fs::read(&f).unwrap();
+        for s in &secrets {
+            assert!(
+                bytes.len() < s.len() || !bytes.windows(s.len()).any(|w| w == s.as_slice()),
+                "{} holds a key authority secret",
+                f.display()
+            );
+        }
+    }
+}
+
+struct Parties {
+    credit: Client,
+    market: Client,
+    bank: Client,
+    auditor: Client,
+}
+
+fn parties(addr: &str, operator: &Client) -> Parties {
+    let make = |name: &str, role: Role| {
+        let c = Client::new(
+            addr,
+            PartyId::new(name).unwrap(),
+            SigningKey::generate(role, &mut rand::thread_rng()),
+        );
+        operator
+            .register_party(c.party(), &c.key().public(), None)
+            .unwrap();
+        c
+    };
+    Parties {
+        credit: make("credit.proc", Role::Holder),
+        market: make("market.proc", Role::Holder),
+        bank: make("bank.proc", Role::Bank),
+        auditor: make("auditor.proc", Role::Auditor),
+    }
+}
+
+/// A dishonest service's direct call to the key authority, signed with the service's key.
+fn decide(ka: &str, key: &SigningKey, query_index: u64, output: &[u8]) -> (u16, String) {
+    let body = serde_json::json!({"query_index": query_index, "output": hex::encode(output)});
+    let (status, out) = credence::party::http::call(
+        ka,
+        ORIGIN,
+        "POST",
+        "/v1/decide",
+        body.to_string().as_bytes(),
+        key,
+        &PartyId::new("service").unwrap(),
+    )
+    .unwrap();
+    (status, String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The reasons of the `DecryptionRefused` entries for `query` in the log.
+fn refusals(auditor: &Client, query: u64) -> Vec<String> {
+    let size = auditor.checkpoint().unwrap().checkpoint.size;
+    let mut out = Vec::new();
+    let mut from = 0;
+    while from < size {
+        let to = (from + 1000).min(size);
+        for (_, e) in auditor.entries(from, to).unwrap() {
+            if let Entry::Leaf(l) = e {
+                if let LogEntry::DecryptionRefused {
+                    query_index,
+                    reason,
+                } = l.entry
+                {
+                    if query_index == query {
+                        out.push(reason);
+                    }
+                }
+            }
+        }
+        from = to;
+    }
+    out
+}
+
+fn ciphertext<T: tfhe::named::Named + tfhe::Versionize + serde::Serialize>(ct: &T) -> Vec<u8> {
+    let mut b = Vec::new();
+    tfhe::safe_serialization::safe_serialize(ct, &mut b, 1 << 20).unwrap();
+    b
+}
+
+/// What a dishonest service logs: (what, logged inputs, output, query day, expected refusal).
+type Case<'a> = (&'a str, Vec<Hash>, Vec<u8>, u32, &'a str);
+
+#[test]
+fn the_key_authority_apart_decides_only_what_the_log_justifies() {
+    let tmp = std::env::temp_dir().join(format!("credence-processes-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let (ka_dir, data, wdir) = (tmp.join("ka"), tmp.join("data"), tmp.join("witness"));
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+
+    // The key authority makes the TFHE keys; the service gets the public part only.
+    let ka_key = run(&["key-authority", "init", "--dir", &s(&ka_dir)]);
+    let ka_addr = format!("127.0.0.1:{}", common::free_port());
+    let svc_addr = format!("127.0.0.1:{}", common::free_port());
+    run(&[
+        "serve",
+        "init",
+        "--dir",
+        &s(&data),
+        "--key-authority",
+        &format!("{}@{ka_addr}", ka_key.trim()),
+        "--fhe-public",
+        &s(&ka_dir.join("keys")),
+    ]);
+    assert_no_authority_secrets(&data, &ka_dir);
+    let wkey = run(&["witness", "init", "--dir", &s(&wdir)]);
+    let log_vkey = std::fs::read_to_string(data.join("log.vkey")).unwrap();
+    let (witness, waddr) = common::spawn_listening(
+        &[
+            "witness",
+            "serve",
+            "--dir",
+            &s(&wdir),
+            "--addr",
+            "127.0.0.1:0",
+            "--log",
+            log_vkey.trim(),
+        ],
+        Stdio::null(),
+    );
+    let wflag = format!("{}@{waddr}", wkey.trim());
+    let serve_args = [
+        "serve",
+        "--dir",
+        &s(&data),
+        "--addr",
+        &svc_addr,
+        "--witness",
+        &wflag,
+    ];
+    let (service, addr) = common::spawn_listening(&serve_args, Stdio::null());
+    let (ka, ka_at) = common::spawn_listening(
+        &[
+            "key-authority",
+            "serve",
+            "--dir",
+            &s(&ka_dir),
+            "--service",
+            &addr,
+            "--anchors",
+            &s(&data.join("anchors.json")),
+            "--addr",
+            &ka_addr,
+        ],
+        Stdio::null(),
+    );
+    assert_eq!(ka_at, ka_addr);
+    assert_no_authority_secrets(&data, &ka_dir);
+
+    // The sealed path end to end, through the three processes.
+    let operator = Client::new(
+        &addr,
+        PartyId::new("operator").unwrap(),
+        SigningKey::from_seed(Role::Operator, &seed(&data.join("operator.seed"))),
+    );
+    let p = parties(&addr, &operator);
+    let policy: Policy = builtin("public_procurement").unwrap();
+    operator.publish_policy(policy.canonical()).unwrap();
+    let public = PublicMaterial::load(&data.join("keys")).unwrap();
+    let id = SubjectId::parse(
+        credence::protocols::identifiers::SubjectKind::Enterprise,
+        USCC,
+    )
+    .unwrap();
+    let (who, _) = p.credit.pseudonym(&id).unwrap();
+    let day = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 86_400) as u32;
+    // An older credit record said "never listed"; the latest lists the subject until tomorrow.
+    let stale = common::region::seal_with(
+        &public,
+        &p.credit,
+        who,
+        1,
+        &[("credit.serious_dishonesty", 0)],
+    );
+    p.credit.submit_sealed(&stale).unwrap();
+    let listed = common::region::seal_with(
+        &public,
+        &p.credit,
+        who,
+        2,
+        &[("credit.serious_dishonesty", u64::from(day) + 1)],
+    );
+    p.credit.submit_sealed(&listed).unwrap();
+    let market = common::region::seal_with(
+        &public,
+        &p.market,
+        who,
+        1,
+        &[("market.abnormal_operation", 0), ("market.registered", 1)],
+    );
+    p.market.submit_sealed(&market).unwrap();
+    let pinned = policy.pin();
+    let question = credence::party::client::Question {
+        subject: &id,
+        policy: "public_procurement",
+        day,
+        purpose: "bid 7",
+        consent: None,
+    };
+    let answer = p.bank.query_sealed(&question).unwrap();
+    let verified = answer
+        .receipt
+        .verify(
+            &p.bank.anchors().unwrap(),
+            &credence::protocols::question::Question {
+                subject: who,
+                policy: &pinned,
+                as_of_day: day,
+            },
+        )
+        .unwrap();
+    assert_eq!(verified.outcome, Outcome::Eligible(false));
+    assert_eq!(answer.json["outcome"]["eligible"], false, "{}", answer.json);
+
+    // The operator turns dishonest: it stops its service, appends what it likes to its own log
+    // with its own log key, starts it again, and asks the key authority directly.
+    stop(service);
+    let log_key_seed = seed(&data.join("keys/log.seed"));
+    let engine = Engine::new(public.clone(), 0).unwrap();
+    let stored = |records: &[&SealedRecord]| -> Vec<_> {
+        records
+            .iter()
+            .map(|r| {
+                let holder = if r
+                    .submission
+                    .submission
+                    .holder
+                    .as_str()
+                    .starts_with("credit")
+                {
+                    &p.credit
+                } else {
+                    &p.market
+                };
+                engine
+                    .ingest(r, &holder.key().public(), &Catalog::builtin())
+                    .unwrap()
+                    .stored
+            })
+            .collect()
+    };
+    let output = |day: u32, records: &[&SealedRecord]| -> Vec<u8> {
+        engine
+            .evaluate(&policy, day, &stored(records))
+            .unwrap()
+            .output
+    };
+    let raw = {
+        let list = tfhe::CompactCiphertextList::builder(&public.public_key)
+            .push(u16::MAX)
+            .build_packed();
+        let ct: tfhe::FheUint16 =
+            engine.install(|| list.expand().unwrap().get(0).unwrap().unwrap());
+        ciphertext(&ct)
+    };
+    let forged = {
+        let list = tfhe::CompactCiphertextList::builder(&public.public_key)
+            .push(1u8)
+            .build_packed();
+        let ct: tfhe::FheUint8 = engine.install(|| list.expand().unwrap().get(0).unwrap().unwrap());
+        ciphertext(&ct)
+    };
+    let h = |r: &SealedRecord| -> Hash { r.submission.hash() };
+    let cases: Vec<Case> = vec![
+        (
+            "a raw attribute ciphertext logged as the output",
+            vec![h(&listed), h(&market)],
+            raw.clone(),
+            day,
+            "not-an-output",
+        ),
+        (
+            "an evaluation with the listing left out",
+            vec![h(&market)],
+            output(day, &[&market]),
+            day,
+            "inputs",
+        ),
+        (
+            "a stale input",
+            vec![h(&stale), h(&market)],
+            output(day, &[&stale, &market]),
+            day,
+            "inputs",
+        ),
+        (
+            "another day's evaluation (the listing has lapsed by then)",
+            vec![h(&listed), h(&market)],
+            output(day + 400, &[&listed, &market]),
+            day,
+            "output-mismatch",
+        ),
+        (
+            "a forged output",
+            vec![h(&listed), h(&market)],
+            forged.clone(),
+            day,
+            "output-mismatch",
+        ),
+    ];
+    let queries: Vec<u64> = {
+        let store: Arc<dyn credence::store::Store> = Arc::new(
+            credence::store::embedded::EmbeddedStore::open(&data.join("credence.redb")).unwrap(),
+        );
+        let log = credence::server::log::LogService::open(
+            store,
+            ORIGIN,
+            SigningKey::from_seed(Role::Log, &log_key_seed),
+            credence::server::log::CheckpointPolicy {
+                every_entries: 1,
+                every_seconds: 1,
+            },
+        )
+        .unwrap();
+        let now = u64::from(day) * 86_400 + 1;
+        cases
+            .iter()
+            .map(|(_, inputs, out, qday, _)| {
+                let q = log
+                    .append(
+                        &[LogEntry::Query {
+                            bank: p.bank.party().clone(),
+                            subject: who,
+                            policy_hash: policy.hash(),
+                            as_of_day: *qday,
+                            purpose: "bid 7".into(),
+                            consent_hash: None,
+                            salt: [7; 16],
+                        }],
+                        now,
+                        credence::store::Batch::new(),
+                    )
+                    .unwrap()[0];
+                log.append(
+                    &[LogEntry::Evaluation {
+                        query_index: q,
+                        policy_hash: policy.hash(),
+                        input_hashes: inputs.clone(),
+                        output_hash: sha3(out),
+                    }],
+                    now,
+                    credence::store::Batch::new(),
+                )
+                .unwrap();
+                q
+            })
+            .collect()
+    };
+    let (service, _) = common::spawn_listening(&serve_args, Stdio::null());
+    let service_key = SigningKey::from_seed(Role::Log, &log_key_seed);
+    for ((what, _, out, _, code), q) in cases.iter().zip(&queries) {
+        let (status, body) = decide(&ka_addr, &service_key, *q, out);
+        assert_ne!(status, 200, "{what}: {body}");
+        assert!(!body.contains("\"verdict\""), "{what}: {body}");
+        assert!(
+            body.contains(&format!("\"code\":\"{code}\"")),
+            "{what}: {body}"
+        );
+        assert_eq!(refusals(&p.auditor, *q), vec![code.to_string()], "{what}");
+    }
+    // An unlogged query: an index that is no query (the first entry), and one beyond the log.
+    let honest_query = answer.json["log_indices"]["query"].as_u64().unwrap();
+    for q in [0, 1_000_000] {
+        let (status, body) = decide(&ka_addr, &service_key, q, &forged);
+        assert_ne!(status, 200, "{body}");
+        assert!(body.contains("\"code\":\"unlogged-query\""), "{body}");
+    }
+    assert_eq!(refusals(&p.auditor, 0), vec!["unlogged-query".to_string()]);
+    // The honest query again, with the forged output instead of the logged one.
+    let (status, body) = decide(&ka_addr, &service_key, honest_query, &forged);
+    assert_ne!(status, 200, "{body}");
+    assert!(body.contains("\"code\":\"not-logged\""), "{body}");
+    // Requests not signed by the service's key are refused before anything is read or logged.
+    let size = p.auditor.checkpoint().unwrap().checkpoint.size;
+    for role in [Role::Log, Role::Bank] {
+        let key = SigningKey::generate(role, &mut rand::thread_rng());
+        let (status, body) = decide(&ka_addr, &key, honest_query, &forged);
+        assert_eq!(status, 401, "{body}");
+    }
+    assert_eq!(p.auditor.checkpoint().unwrap().checkpoint.size, size);
+
+    stop(ka);
+    stop(service);
+    stop(witness);
+    assert_no_authority_secrets(&data, &ka_dir);
+    let _ = std::fs::remove_dir_all(&tmp);
+}
