@@ -1,5 +1,5 @@
 //! The README's main command tells the story it claims, end to end through the service on the
-//! embedded store: the right enterprises get verified verdicts on both paths, the others get a
+//! embedded store, with the key authority and the witness as processes of their own: the right enterprises get verified verdicts on both paths, the others get a
 //! verified "no" on the sealed path and cannot prove eligibility, and the audit (log, every
 //! verdict, an FHE replay) passes.
 
@@ -8,7 +8,9 @@ use credence::cli::demo::EnterpriseOutcome;
 #[test]
 fn demo_story_outcomes() {
     let mut lines = Vec::new();
-    let report = credence::cli::demo::run(&mut |l| lines.push(l.to_string())).expect("demo runs");
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_credence"));
+    let report =
+        credence::cli::demo::run(exe, &mut |l| lines.push(l.to_string())).expect("demo runs");
     let got: Vec<(bool, Option<bool>)> = report
         .outcomes
         .iter()
@@ -45,6 +47,9 @@ fn demo_story_outcomes() {
         report.audit
     );
     let text = lines.join("\n");
+    // Three processes: the key authority apart from the service.
+    assert!(text.contains("three processes: service"), "{text}");
+    assert!(text.contains("to and from the key authority"), "{text}");
     assert!(text.contains("receipt verified"));
     assert!(text.contains("cannot prove eligibility"));
     assert!(text.contains("repair receipt verifies"));

@@ -136,8 +136,8 @@ fn decide(ka: &str, key: &SigningKey, query_index: u64, output: &[u8]) -> (u16, 
     (status, String::from_utf8_lossy(&out).into_owned())
 }
 
-/// The reasons of the `DecryptionRefused` entries for `query` in the log.
-fn refusals(auditor: &Client, query: u64) -> Vec<String> {
+/// Every log entry, as an auditor reads them.
+fn entries(auditor: &Client) -> Vec<LogEntry> {
     let size = auditor.checkpoint().unwrap().checkpoint.size;
     let mut out = Vec::new();
     let mut from = 0;
@@ -145,20 +145,59 @@ fn refusals(auditor: &Client, query: u64) -> Vec<String> {
         let to = (from + 1000).min(size);
         for (_, e) in auditor.entries(from, to).unwrap() {
             if let Entry::Leaf(l) = e {
-                if let LogEntry::DecryptionRefused {
-                    query_index,
-                    reason,
-                } = l.entry
-                {
-                    if query_index == query {
-                        out.push(reason);
-                    }
-                }
+                out.push(l.entry);
             }
         }
         from = to;
     }
     out
+}
+
+/// The reasons of the `DecryptionRefused` entries for `query` in the log.
+fn refusals(auditor: &Client, query: u64) -> Vec<String> {
+    entries(auditor)
+        .into_iter()
+        .filter_map(|e| match e {
+            LogEntry::DecryptionRefused {
+                query_index,
+                reason,
+            } if query_index == query => Some(reason),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A "service" that lists public FHE material of its own choosing (every request it gets is
+/// answered with that listing); returns its address.
+fn foreign_material_listing() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let body = serde_json::json!({"parts": [
+            {"part": "public_key", "sha3_256": "00".repeat(32), "bytes": 1},
+            {"part": "crs", "sha3_256": "00".repeat(32), "bytes": 1},
+        ], "parameters": "other"})
+        .to_string();
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => seen.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = s.flush();
+        }
+    });
+    addr
 }
 
 fn ciphertext<T: tfhe::named::Named + tfhe::Versionize + serde::Serialize>(ct: &T) -> Vec<u8> {
@@ -190,7 +229,7 @@ fn the_key_authority_apart_decides_only_what_the_log_justifies() {
         "--key-authority",
         &format!("{}@{ka_addr}", ka_key.trim()),
         "--fhe-public",
-        &s(&ka_dir.join("keys")),
+        &s(&ka_dir.join("keys/public")),
     ]);
     assert_no_authority_secrets(&data, &ka_dir);
     let wkey = run(&["witness", "init", "--dir", &s(&wdir)]);
@@ -231,6 +270,8 @@ fn the_key_authority_apart_decides_only_what_the_log_justifies() {
             &s(&data.join("anchors.json")),
             "--addr",
             &ka_addr,
+            "--per-bank",
+            "2",
         ],
         Stdio::null(),
     );
@@ -392,7 +433,8 @@ fn the_key_authority_apart_decides_only_what_the_log_justifies() {
             "output-mismatch",
         ),
     ];
-    let queries: Vec<u64> = {
+    let honest_out = output(day, &[&listed, &market]);
+    let (queries, unasked): (Vec<u64>, Vec<u64>) = {
         let store: Arc<dyn credence::store::Store> = Arc::new(
             credence::store::embedded::EmbeddedStore::open(&data.join("credence.redb")).unwrap(),
         );
@@ -407,38 +449,44 @@ fn the_key_authority_apart_decides_only_what_the_log_justifies() {
         )
         .unwrap();
         let now = u64::from(day) * 86_400 + 1;
-        cases
-            .iter()
-            .map(|(_, inputs, out, qday, _)| {
-                let q = log
-                    .append(
-                        &[LogEntry::Query {
-                            bank: p.bank.party().clone(),
-                            subject: who,
-                            policy_hash: policy.hash(),
-                            as_of_day: *qday,
-                            purpose: "bid 7".into(),
-                            consent_hash: None,
-                            salt: [7; 16],
-                        }],
-                        now,
-                        credence::store::Batch::new(),
-                    )
-                    .unwrap()[0];
-                log.append(
-                    &[LogEntry::Evaluation {
-                        query_index: q,
+        let append = |inputs: &[Hash], out: &[u8], qday: u32| -> u64 {
+            let q = log
+                .append(
+                    &[LogEntry::Query {
+                        bank: p.bank.party().clone(),
+                        subject: who,
                         policy_hash: policy.hash(),
-                        input_hashes: inputs.clone(),
-                        output_hash: sha3(out),
+                        as_of_day: qday,
+                        purpose: "bid 7".into(),
+                        consent_hash: None,
+                        salt: [7; 16],
                     }],
                     now,
                     credence::store::Batch::new(),
                 )
-                .unwrap();
-                q
-            })
-            .collect()
+                .unwrap()[0];
+            log.append(
+                &[LogEntry::Evaluation {
+                    query_index: q,
+                    policy_hash: policy.hash(),
+                    input_hashes: inputs.to_vec(),
+                    output_hash: sha3(out),
+                }],
+                now,
+                credence::store::Batch::new(),
+            )
+            .unwrap();
+            q
+        };
+        (
+            cases
+                .iter()
+                .map(|(_, inputs, out, qday, _)| append(inputs, out, *qday))
+                .collect(),
+            (0..2)
+                .map(|_| append(&[h(&listed), h(&market)], &honest_out, day))
+                .collect(),
+        )
     };
     let (service, _) = common::spawn_listening(&serve_args, Stdio::null());
     let service_key = SigningKey::from_seed(Role::Log, &log_key_seed);
@@ -473,7 +521,123 @@ fn the_key_authority_apart_decides_only_what_the_log_justifies() {
     }
     assert_eq!(p.auditor.checkpoint().unwrap().checkpoint.size, size);
 
+    // Queries no bank asked, logged by the service with honest evaluations, cannot be told
+    // from asked ones: the key authority's own daily budget bounds how many it decides about
+    // one subject (here 2 per bank: the honest query and one of these; the next is refused).
+    let (status, body) = decide(&ka_addr, &service_key, unasked[0], &honest_out);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = decide(&ka_addr, &service_key, unasked[1], &honest_out);
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("\"code\":\"budget\""), "{body}");
+    assert_eq!(refusals(&p.auditor, unasked[1]), vec!["budget".to_string()]);
+
+    // Another party with a key-authority key cannot log refusals in its name.
+    let fake = Client::new(
+        &addr,
+        PartyId::new("ka.fake").unwrap(),
+        SigningKey::generate(Role::KeyAuthority, &mut rand::thread_rng()),
+    );
+    operator
+        .register_party(fake.party(), &fake.key().public(), None)
+        .unwrap();
+    match fake.post(
+        "/v1/key-authority/refusals",
+        &serde_json::json!({"query_index": honest_query, "reason": "output-mismatch"}),
+    ) {
+        Err(credence::party::client::ClientError::Status { status, .. }) => {
+            assert_eq!(status, 403)
+        }
+        other => panic!("a fake key authority logged a refusal: {other:?}"),
+    }
+    assert_eq!(
+        refusals(&p.auditor, honest_query),
+        vec!["not-logged".to_string()]
+    );
+    // The key authority's registration with the service is itself in the log.
+    let ka_public = credence::protocols::signing::PublicKey::from_bytes(
+        Role::KeyAuthority,
+        &hex::decode(ka_key.trim()).unwrap().try_into().unwrap(),
+    )
+    .unwrap();
+    assert!(entries(&p.auditor).iter().any(|e| matches!(e,
+        LogEntry::PartyRegistered { party, key } if party.as_str() == "key-authority" && *key == ka_public)));
+
+    // The key authority refuses to start on anchors without witnesses, on anchors that changed
+    // since its last start, and for a service that hands holders other public FHE material.
     stop(ka);
+    let mut anchors: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("anchors.json")).unwrap()).unwrap();
+    let ka_fails = |anchors: &serde_json::Value, service: &str, expect: &str| {
+        let file = tmp.join("anchors-variant.json");
+        std::fs::write(&file, anchors.to_string()).unwrap();
+        let mut c = Command::new(env!("CARGO_BIN_EXE_credence"))
+            .args([
+                "key-authority",
+                "serve",
+                "--dir",
+                &s(&ka_dir),
+                "--service",
+                service,
+                "--anchors",
+                &s(&file),
+                "--addr",
+                &ka_addr,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        for _ in 0..600 {
+            if c.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        if c.try_wait().unwrap().is_none() {
+            let _ = c.kill();
+            panic!("the key authority started ({expect})");
+        }
+        let o = c.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(expect), "{err}");
+    };
+    let mut no_witness = anchors.clone();
+    no_witness["witnesses"] = serde_json::json!([]);
+    no_witness["witness_quorum"] = serde_json::json!(0);
+    ka_fails(&no_witness, &addr, "no witness quorum");
+    let other = credence::protocols::log::checkpoint::NoteVerifier::witness(
+        "witness.other",
+        SigningKey::generate(Role::Witness, &mut rand::thread_rng()).public(),
+    )
+    .unwrap();
+    anchors["witnesses"] = serde_json::json!([other.to_vkey()]);
+    ka_fails(
+        &anchors,
+        &addr,
+        "the anchors changed since this key authority last ran",
+    );
+    let foreign = foreign_material_listing();
+    ka_fails(&anchors, &foreign, "is not this key authority's");
+    // Only the public folder is taken from the key authority, never one with its client key.
+    let o = Command::new(env!("CARGO_BIN_EXE_credence"))
+        .args([
+            "serve",
+            "init",
+            "--dir",
+            &s(&tmp.join("data-copy")),
+            "--key-authority",
+            &format!("{}@{ka_addr}", ka_key.trim()),
+            "--fhe-public",
+            &s(&ka_dir.join("keys")),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("holds a client key"),
+        "{o:?}"
+    );
+    assert!(!tmp.join("data-copy/keys/public/server.key").exists());
+
     stop(service);
     stop(witness);
     assert_no_authority_secrets(&data, &ka_dir);

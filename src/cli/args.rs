@@ -252,7 +252,8 @@ pub struct ServeArgs {
     /// The key authority process, KEY@ADDR (its public key in hex and address; remembered).
     #[arg(long, value_name = "KEY@ADDR")]
     pub key_authority: Option<String>,
-    /// With `init` and a key authority apart: its public FHE material (KADIR/keys).
+    /// With `init` and a key authority apart: its public FHE material (the folder
+    /// KADIR/keys/public; a folder holding a client key is refused).
     #[arg(long, value_name = "DIR")]
     pub fhe_public: Option<PathBuf>,
     /// Log output: text or json (overrides the file's log_format).
@@ -482,7 +483,7 @@ pub struct AuditCmd {
 #[derive(Subcommand, Debug)]
 pub enum KeyAuthorityCmd {
     /// Make its TFHE keys and signing key in DIR (prints its public key; give DIR/keys/public
-    /// to the service with `serve init --fhe-public DIR/keys`).
+    /// to the service with `serve init --fhe-public DIR/keys/public`).
     Init {
         /// The key authority's directory.
         #[arg(long, default_value = "credence-key-authority")]
@@ -505,6 +506,15 @@ pub enum KeyAuthorityCmd {
         /// Days either side of its clock a query may ask about.
         #[arg(long, default_value_t = crate::key_authority::DEFAULT_DAY_WINDOW)]
         day_window: u32,
+        /// Queries it decides per day about one subject for one bank (0: no limit).
+        #[arg(long, default_value_t = 10, value_name = "N")]
+        per_bank: u32,
+        /// Queries it decides per day about one subject, all banks together (0: no limit).
+        #[arg(long, default_value_t = 50, value_name = "N")]
+        per_subject: u32,
+        /// Accept anchors that changed since its last start, when this is their fingerprint.
+        #[arg(long, value_name = "HEX")]
+        accept_anchors: Option<String>,
         #[command(flatten)]
         #[allow(missing_docs)]
         tls: TlsArgs,

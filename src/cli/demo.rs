@@ -47,18 +47,22 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 /// values that differ from the catalogue defaults.
 type Enterprise = (&'static str, &'static str, &'static [(&'static str, u64)]);
 
+/// The story's first enterprise: no listing, good scores — eligible under 信易贷 (the bench
+/// asks about it too).
+pub const ELIGIBLE: &[(&str, u64)] = &[
+    ("tax.credit_score", 90),
+    ("market.compliance_score", 80),
+    ("court.performance_score", 85),
+    ("social.insurance_score", 90),
+    ("utility.payment_score", 95),
+    ("assoc.industry_score", 80),
+];
+
 const ENTERPRISES: [Enterprise; 4] = [
     (
         "Jingcheng Precision Machinery",
         "91110108MA01AB2C",
-        &[
-            ("tax.credit_score", 90),
-            ("market.compliance_score", 80),
-            ("court.performance_score", 85),
-            ("social.insurance_score", 90),
-            ("utility.payment_score", 95),
-            ("assoc.industry_score", 80),
-        ],
+        ELIGIBLE,
     ),
     (
         "Haidian Cloud Software (on the court's dishonest-debtor list)",
@@ -121,39 +125,49 @@ pub struct StoryReport {
 }
 
 /// Runs the story on a fresh data directory under the system temp dir (removed afterwards),
-/// narrating each step to `say`.
-pub fn run(say: &mut dyn FnMut(&str)) -> Result<StoryReport, Error> {
+/// narrating each step to `say`. `exe` is the `credence` executable the three processes are
+/// started from.
+pub fn run(exe: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryReport, Error> {
     let dir = std::env::temp_dir().join(format!("credence-demo-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let result = run_in(&dir, say);
+    let result = run_in(exe, &dir, say);
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-/// Runs the story on the service kept in `dir` (created if needed).
-pub fn run_in(dir: &std::path::Path, say: &mut dyn FnMut(&str)) -> Result<StoryReport, Error> {
+/// Runs the story on the region kept in `dir` (created if needed): the service, the key
+/// authority and the witness as three processes started from `exe`.
+pub fn run_in(
+    exe: &std::path::Path,
+    dir: &std::path::Path,
+    say: &mut dyn FnMut(&str),
+) -> Result<StoryReport, Error> {
     let started = Instant::now();
     let mut rng = OsRng;
     say("== Credence demo: 信易贷 on both paths, through the service's signed HTTP API ==");
-    // A witness with its own key and store cosigns the service's checkpoints; the service is
-    // configured with it, and banks pin it (quorum 1).
+    // Three processes, three key stores: the key authority (the TFHE client key, in its own
+    // directory), the service (server key, log key, pseudonym key) and a witness cosigning its
+    // checkpoints (quorum 1, pinned by banks).
     // The story is set on a fixed day (2025-11-23) so that its outcomes never change; its
     // key authority is told to decide that day (a deployment keeps the ±30-day window).
     let today = crate::server::records::now() / 86_400;
-    let region = crate::server::process::LocalRegion::start_with(
-        crate::server::process::Config {
-            dir: dir.to_path_buf(),
-            day_window_days: u32::try_from(today.abs_diff(u64::from(DAY)) + 1).unwrap_or(u32::MAX),
+    let region = crate::server::apart::Apart::start(
+        exe,
+        dir,
+        &crate::server::apart::ApartOptions {
+            day_window: u32::try_from(today.abs_diff(u64::from(DAY)) + 1).unwrap_or(u32::MAX),
             ..Default::default()
         },
         &mut |m| say(m),
     )?;
-    let addr = region.service.addr.clone();
+    let addr = region.service.clone();
     say(&format!(
-        "service listening on {addr}; embedded store {}; witness {} on {} cosigns its checkpoints",
+        "service listening on {addr}; embedded store {}; key authority on {} (its client key in {}, none in the service's directory); witness {} on {} cosigns its checkpoints",
         dir.join("credence.redb").display(),
+        region.key_authority,
+        dir.join("key-authority").display(),
         region.anchors.witnesses[0].to_vkey(),
-        region.witness.addr
+        region.witness
     ));
     let operator = Client::new(&addr, PartyId::new("operator")?, operator_key(dir)?);
     let public = PublicMaterial::load(&dir.join("keys"))?;

@@ -200,7 +200,20 @@ pub fn run(cli: Cli) -> Result<()> {
             eprintln!(
                 "key authority in {}: give {} to the service (`serve init --fhe-public`)",
                 dir.display(),
-                dir.join("keys").display()
+                dir.join("keys/public").display()
+            );
+            // Holders pin these (published out of band), so that no service can hand them a
+            // key of its own choosing.
+            use sha3::Digest;
+            let hash = |f: &str| -> Result<String> {
+                Ok(hex::encode(sha3::Sha3_256::digest(std::fs::read(
+                    dir.join("keys/public").join(f),
+                )?)))
+            };
+            eprintln!(
+                "publish for holders (`keys fetch`): --expect-public-key {} --expect-crs {}",
+                hash("public.key")?,
+                hash("crs.bin")?
             );
             println!("{key}");
             Ok(())
@@ -211,6 +224,9 @@ pub fn run(cli: Cli) -> Result<()> {
             anchors,
             addr,
             day_window,
+            per_bank,
+            per_subject,
+            accept_anchors,
             tls,
         }) => {
             crate::server::process::init_tracing("text")?;
@@ -230,6 +246,11 @@ pub fn run(cli: Cli) -> Result<()> {
                     service: &service,
                     anchors,
                     day_window,
+                    budget: crate::key_authority::Budget {
+                        per_bank,
+                        per_subject,
+                    },
+                    accept_anchors,
                 },
                 &listen,
             )?)
@@ -260,7 +281,8 @@ pub fn run(cli: Cli) -> Result<()> {
 
 /// `credence demo`.
 fn demo_command() -> Result<()> {
-    let report = demo::run(&mut |line| println!("{line}"))?;
+    let exe = std::env::current_exe()?;
+    let report = demo::run(&exe, &mut |line| println!("{line}"))?;
     if !report.audit_ok {
         return Err("demo finished but the audit found problems".into());
     }

@@ -80,6 +80,33 @@ pub struct KeyAuthority {
     day_window: u32,
     clock: Clock,
     sample_key: [u8; 32],
+    budget: Budget,
+    /// One decision at a time: two requests for one query must get one verdict.
+    deciding: Mutex<()>,
+}
+
+/// How many queries the key authority decides per day of its clock (0: no limit): per (bank,
+/// subject), and per subject across banks. The service limits what banks ask; this limits what
+/// a dishonest service can have decided about one subject with queries it logged itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Budget {
+    /// Decisions per (bank, subject) per day.
+    pub per_bank: u32,
+    /// Decisions per subject per day, all banks together.
+    pub per_subject: u32,
+}
+
+const BUDGET_PREFIX: &[u8] = b"ka/budget/";
+
+fn budget_key(today: u32, subject: &Pseudonym, bank: Option<&PartyId>) -> Vec<u8> {
+    let mut k = BUDGET_PREFIX.to_vec();
+    k.extend_from_slice(&today.to_be_bytes());
+    k.extend_from_slice(subject.to_text().as_bytes());
+    if let Some(b) = bank {
+        k.push(b'/');
+        k.extend_from_slice(b.as_str().as_bytes());
+    }
+    k
 }
 
 const DECIDED_PREFIX: &[u8] = b"ka/decided/";
@@ -122,6 +149,8 @@ impl KeyAuthority {
             day_window: DEFAULT_DAY_WINDOW,
             clock: Arc::new(system_clock),
             sample_key,
+            budget: Budget::default(),
+            deciding: Mutex::new(()),
         })
     }
 
@@ -133,6 +162,11 @@ impl KeyAuthority {
     /// Sets how many days either side of its clock a query may ask about.
     pub fn set_day_window(&mut self, days: u32) {
         self.day_window = days;
+    }
+
+    /// Sets its daily budget of decisions (by default none: the process sets one).
+    pub fn set_budget(&mut self, budget: Budget) {
+        self.budget = budget;
     }
 
     /// Replaces its clock (tests set the day; a deployment keeps the system clock).
@@ -175,6 +209,7 @@ impl KeyAuthority {
         view: &dyn LogView,
         req: &DecideRequest,
     ) -> Result<SignedVerdict, Refusal> {
+        let _one = self.deciding.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(v) = self
             .store
             .get(Table::Meta, &decided_key(req.query_index))
@@ -254,6 +289,7 @@ impl KeyAuthority {
             consent_hash,
         )?;
         let policy = self.policy(view, leaves, &policy_hash)?;
+        let spent = self.spent(today, &bank, &subject)?;
         // The one evaluation logged for this query, up to the checkpoint.
         let evaluations: Vec<(u64, Vec<Hash>, Hash)> = leaves
             .iter()
@@ -361,10 +397,44 @@ impl KeyAuthority {
             .map_err(|e| Refusal::Internal(e.to_string()))?;
         let mut b = Batch::new();
         b.put(Table::Meta, decided_key(q), signed.to_bytes());
+        for (key, n) in spent {
+            b.put(Table::Meta, key, (n + 1).to_be_bytes().to_vec());
+        }
         self.store
             .commit(&b)
             .map_err(|e| Refusal::Internal(e.to_string()))?;
         Ok(signed)
+    }
+
+    /// The decisions counted today for (`bank`, `subject`) and for `subject`, with their keys;
+    /// refused when either is spent.
+    fn spent(
+        &self,
+        today: u32,
+        bank: &PartyId,
+        subject: &Pseudonym,
+    ) -> Result<Vec<(Vec<u8>, u32)>, Refusal> {
+        let mut out = Vec::new();
+        for (limit, key) in [
+            (self.budget.per_bank, budget_key(today, subject, Some(bank))),
+            (self.budget.per_subject, budget_key(today, subject, None)),
+        ] {
+            if limit == 0 {
+                continue;
+            }
+            let n = self
+                .store
+                .get(Table::Meta, &key)
+                .map_err(|e| Refusal::Internal(e.to_string()))?
+                .and_then(|v| <[u8; 4]>::try_from(v.as_slice()).ok())
+                .map(u32::from_be_bytes)
+                .unwrap_or(0);
+            if n >= limit {
+                return Err(Refusal::OverBudget { limit });
+            }
+            out.push((key, n));
+        }
+        Ok(out)
     }
 
     #[allow(clippy::too_many_arguments)]

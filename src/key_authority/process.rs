@@ -3,7 +3,7 @@
 //! ```text
 //! KADIR/keys/authority/client.key   the TFHE client key (0600): nothing else holds it
 //! KADIR/keys/public/                server key, compact public key, CRS, self-test: give this
-//!                                   folder to the service (`serve init --fhe-public KADIR/keys`)
+//!                                   folder to the service (`serve init --fhe-public KADIR/keys/public`)
 //! KADIR/signing.seed                its verdict-signing seed (0600)
 //! KADIR/key-authority.key           its public key (hex): the service's `--key-authority`
 //! KADIR/authority.redb              its verified copy of the log, its decisions, its nonces
@@ -17,7 +17,8 @@
 //! [`super::KeyAuthority`] checks every checkpoint, leaf and object.
 
 use super::request::{
-    refusal_status, DecideRequest, LogView, DECIDE_PATH, PARTY, REFUSALS_PATH, SERVICE_PARTY,
+    refusal_status, DecideRequest, LogView, Refusal, DECIDE_PATH, PARTY, REFUSALS_PATH,
+    SERVICE_PARTY,
 };
 use super::KeyAuthority;
 use crate::circuits::catalog::Catalog;
@@ -85,7 +86,10 @@ pub struct Process {
     view: ClientLogView,
     auth: Authenticator,
     origin: String,
+    /// SHA3-256 of its own public key and CRS, as the service must list them.
+    material: Vec<(&'static str, String)>,
     requests: std::sync::atomic::AtomicU64,
+    waiting: Arc<tokio::sync::Semaphore>,
 }
 
 /// What `key-authority serve` needs besides its directory.
@@ -96,10 +100,51 @@ pub struct Settings<'a> {
     pub anchors: TrustAnchors,
     /// Days either side of its clock it decides.
     pub day_window: u32,
+    /// Decisions per day of its clock about one subject.
+    pub budget: super::Budget,
+    /// Accept anchors other than those pinned at the last start when their fingerprint
+    /// (hex) is this one.
+    pub accept_anchors: Option<String>,
+}
+
+/// Requests waiting for a decision at once; more are answered 503.
+pub const MAX_WAITING: usize = 16;
+
+const ANCHORS_KEY: &[u8] = b"ka/anchors";
+
+/// Compares the public FHE material the service at `client` hands holders with `material`.
+fn check_material(client: &Client, material: &[(&str, String)]) -> Result<(), Refusal> {
+    let (status, _, body) =
+        crate::party::http::http(client.addr(), "GET", "/v1/fhe/public", &[], b"")
+            .map_err(|e| Refusal::Checkpoint(format!("cannot reach the service: {e}")))?;
+    if status != 200 {
+        return Err(Refusal::Checkpoint(format!(
+            "GET /v1/fhe/public: HTTP {status}"
+        )));
+    }
+    let listing: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    for (part, want) in material {
+        let listed = listing["parts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["part"] == *part)
+            .and_then(|p| p["sha3_256"].as_str());
+        if listed != Some(want.as_str()) {
+            return Err(Refusal::ForeignMaterial(format!(
+                "its {part} has SHA3-256 {}, this key authority's is {want}",
+                listed.unwrap_or("(none listed)")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Opens the key authority in `dir` (made by [`init`]) to follow the service at
-/// `settings.service` under `settings.anchors`.
+/// `settings.service` under `settings.anchors`. Refuses anchors without witnesses (the
+/// service alone could then show it a log nobody else sees), anchors that changed since the
+/// last start unless `accept_anchors` names the new fingerprint, and a service that hands
+/// holders public FHE material that is not its own.
 pub fn open(dir: &Path, settings: Settings<'_>) -> Result<Arc<Process>, Error> {
     let keys = dir.join("keys");
     if !KeyPaths::new(&keys).client_key.exists() {
@@ -111,46 +156,91 @@ pub fn open(dir: &Path, settings: Settings<'_>) -> Result<Arc<Process>, Error> {
         .into());
     }
     let public = PublicMaterial::load(&keys)?;
-    let secret = SecretMaterial::load(&keys)?;
     let seed_path = dir.join("signing.seed");
     if !seed_path.exists() {
         return Err(format!("{} is missing", seed_path.display()).into());
     }
     let seed = seed(&seed_path)?;
     let key = SigningKey::from_seed(Role::KeyAuthority, &seed);
-    if settings.anchors.key_authority != key.public() {
+    let anchors = settings.anchors;
+    if anchors.key_authority != key.public() {
         return Err(
             "the anchors name another key authority: pin the anchors of a service that uses \
              this key authority"
                 .into(),
         );
     }
+    if anchors.witness_quorum == 0 {
+        return Err(
+            "the anchors name no witness quorum: a key authority apart follows only a log \
+             that witnesses cosign (the service alone could show it a log nobody else sees)"
+                .into(),
+        );
+    }
+    use sha3::Digest;
+    let material: Vec<(&'static str, String)> = crate::fhe::keys::encryption_parts(&public)?
+        .into_iter()
+        .map(|(part, bytes)| (part, hex::encode(sha3::Sha3_256::digest(bytes))))
+        .collect();
+    let origin = anchors.log.name.clone();
+    let client = Client::with_origin(settings.service, &origin, PartyId::new(PARTY)?, key);
+    match check_material(&client, &material) {
+        Ok(()) => {}
+        Err(Refusal::ForeignMaterial(m)) => {
+            return Err(format!("refusing to serve {}: the service's public FHE material is not this key authority's ({m})", settings.service).into())
+        }
+        Err(e) => eprintln!("warning: {e}; the material is checked again before every decision"),
+    }
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&dir.join("authority.redb"))?);
+    let fingerprint = anchors.fingerprint();
+    let mut b = Batch::new();
+    match store.get(crate::store::Table::Meta, ANCHORS_KEY)? {
+        Some(pinned) if pinned.as_slice() == fingerprint.as_slice() => {}
+        Some(pinned)
+            if settings.accept_anchors.as_deref().map(str::trim)
+                != Some(hex::encode(fingerprint).as_str()) =>
+        {
+            return Err(format!(
+                "the anchors changed since this key authority last ran (pinned {}, given {}): \
+                 check the new ones out of band, then start once with --accept-anchors {}",
+                hex::encode(pinned),
+                hex::encode(fingerprint),
+                hex::encode(fingerprint)
+            )
+            .into())
+        }
+        _ => {
+            b.put(
+                crate::store::Table::Meta,
+                ANCHORS_KEY.to_vec(),
+                fingerprint.to_vec(),
+            );
+        }
+    }
     let service_party = PartyId::new(SERVICE_PARTY)?;
     let auth = Authenticator::new(store.clone(), REQUEST_WINDOW_SECS);
-    if auth.key_of(&service_party)? != Some(settings.anchors.service) {
-        let mut b = Batch::new();
-        Authenticator::register(&mut b, &service_party, &settings.anchors.service);
-        store.commit(&b)?;
+    if auth.key_of(&service_party)? != Some(anchors.service) {
+        Authenticator::replace(&mut b, &service_party, &anchors.service);
     }
-    let origin = settings.anchors.log.name.clone();
+    store.commit(&b)?;
     let mut authority = KeyAuthority::new(
-        Arc::new(secret),
+        Arc::new(SecretMaterial::load(&keys)?),
         Arc::new(Engine::new(public, 0)?),
         SigningKey::from_seed(Role::KeyAuthority, &seed),
         Catalog::builtin(),
-        settings.anchors,
+        anchors,
         store,
     )?;
     authority.set_day_window(settings.day_window);
+    authority.set_budget(settings.budget);
     Ok(Arc::new(Process {
         authority,
-        view: ClientLogView {
-            client: Client::with_origin(settings.service, &origin, PartyId::new(PARTY)?, key),
-        },
+        view: ClientLogView { client },
         auth,
         origin,
+        material,
         requests: Default::default(),
+        waiting: Arc::new(tokio::sync::Semaphore::new(MAX_WAITING)),
     }))
 }
 
@@ -161,9 +251,10 @@ pub fn run(
     settings: Settings<'_>,
     listen: &crate::server::config::Listen,
 ) -> Result<(), Error> {
+    let fingerprint = hex::encode(settings.anchors.fingerprint());
     let p = open(dir, settings)?;
     eprintln!(
-        "key authority {} following {} ({} log entries verified)",
+        "key authority {} following {} ({} log entries verified); anchors pinned, fingerprint {fingerprint} (compare it with the operator's)",
         hex::encode(p.authority.public_key().to_bytes()),
         p.origin,
         p.authority.log_size()
@@ -202,6 +293,34 @@ async fn decide(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    let Ok(_permit) = p.waiting.clone().try_acquire_owned() else {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("{MAX_WAITING} requests are waiting for a decision: retry later"),
+        );
+    };
+    // Everything below blocks (the store's fsync, calls to the service, FHE): off the
+    // runtime's workers.
+    let task =
+        tokio::task::spawn_blocking(move || decide_blocking(&p, &method, &uri, &headers, &body));
+    match task.await {
+        Ok(r) => r,
+        Err(e) => refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("decision task failed: {e}"),
+        ),
+    }
+}
+
+fn decide_blocking(
+    p: &Process,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
     let now = super::request::system_clock();
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
@@ -210,7 +329,7 @@ async fn decide(
         &p.origin,
         method.as_str(),
         path,
-        &body,
+        body,
         now,
         &[Role::Log],
     ) {
@@ -224,7 +343,7 @@ async fn decide(
     {
         let _ = p.auth.prune(now);
     }
-    let req: DecideBody = match serde_json::from_slice(&body) {
+    let req: DecideBody = match serde_json::from_slice(body) {
         Ok(r) => r,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, "bad-request", format!("body: {e}")),
     };
@@ -240,24 +359,28 @@ async fn decide(
         output,
     };
     let started = std::time::Instant::now();
-    let decided = tokio::task::spawn_blocking(move || p.authority.decide(&p.view, &request)).await;
+    // Holders must have encrypted to this key authority's key: checked before every decision.
+    let decided = match check_material(&p.view.client, &p.material) {
+        Err(r @ Refusal::ForeignMaterial(_)) => {
+            tracing::error!(reason = %r, "decryption refused");
+            let _ = p.view.record_refusal(request.query_index, r.code());
+            Err(r)
+        }
+        Err(r) => Err(r),
+        Ok(()) => p.authority.decide(&p.view, &request),
+    };
     let ms = started.elapsed().as_secs_f64() * 1e3;
     match decided {
-        Ok(Ok(v)) => axum::Json(serde_json::json!({
+        Ok(v) => axum::Json(serde_json::json!({
             "verdict": hex::encode(v.to_bytes()),
             "decide_ms": ms,
         }))
         .into_response(),
-        Ok(Err(r)) => refuse(
+        Err(r) => refuse(
             StatusCode::from_u16(refusal_status(r.code()))
                 .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
             r.code(),
             r.to_string(),
-        ),
-        Err(e) => refuse(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("decision task failed: {e}"),
         ),
     }
 }

@@ -94,6 +94,16 @@ pub enum Refusal {
     /// The key authority's replay gives other output bytes than the logged output.
     #[error("the logged output is not the evaluation of the logged inputs (replay differs)")]
     OutputMismatch,
+    /// Its daily budget of decisions about this subject (per bank, or all banks together) is
+    /// spent.
+    #[error("the key authority has decided {limit} queries about this subject today: its daily budget is spent")]
+    OverBudget {
+        /// The budget that is spent.
+        limit: u32,
+    },
+    /// The service hands holders public FHE material that is not the key authority's.
+    #[error("the service's public FHE material is not this key authority's: {0}")]
+    ForeignMaterial(String),
     /// The decrypted value is not a boolean (eligibility) or a grade index.
     #[error("the output decrypts to no valid outcome for this policy")]
     InvalidOutcome,
@@ -104,7 +114,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// Every [`Refusal::code`]: the reasons the service accepts in a logged refusal.
-    pub const CODES: [&'static str; 14] = [
+    pub const CODES: [&'static str; 16] = [
         "checkpoint",
         "unlogged-query",
         "day-window",
@@ -118,6 +128,8 @@ impl Refusal {
         "not-logged",
         "output-mismatch",
         "invalid-outcome",
+        "budget",
+        "fhe-material",
         "internal",
     ];
 
@@ -137,6 +149,8 @@ impl Refusal {
             Refusal::NotLogged => "not-logged",
             Refusal::OutputMismatch => "output-mismatch",
             Refusal::InvalidOutcome => "invalid-outcome",
+            Refusal::OverBudget { .. } => "budget",
+            Refusal::ForeignMaterial(_) => "fhe-material",
             Refusal::Internal(_) => "internal",
         }
     }
@@ -159,7 +173,8 @@ pub fn refusal_status(code: &str) -> u16 {
     match code {
         "day-window" => 400,
         "consent" => 403,
-        "checkpoint" | "unavailable" => 503,
+        "checkpoint" | "unavailable" | "fhe-material" => 503,
+        "budget" => 429,
         "internal" => 500,
         _ => 422,
     }

@@ -99,6 +99,11 @@ impl Authenticator {
         batch.insert(Table::Parties, party_key(party), encode_party_key(key));
     }
 
+    /// Adds the registration of `party` with `key` to `batch`, replacing any earlier one.
+    pub fn replace(batch: &mut Batch, party: &PartyId, key: &PublicKey) {
+        batch.put(Table::Parties, party_key(party), encode_party_key(key));
+    }
+
     /// The registered key of `party`.
     pub fn key_of(&self, party: &PartyId) -> Result<Option<PublicKey>, StoreError> {
         Ok(self

@@ -69,7 +69,7 @@ pub struct Config {
     /// process, with the client key in `DIR/keys/authority/` — for development only.
     pub key_authority: Option<crate::server::decider::KeyAuthorityConfig>,
     /// Where `serve init` copies the FHE public material from when the key authority runs apart
-    /// (its `KADIR/keys`, holding `public/`; `--fhe-public`).
+    /// (its `KADIR/keys/public` folder; `--fhe-public`).
     pub fhe_public: Option<PathBuf>,
 }
 

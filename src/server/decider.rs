@@ -197,10 +197,10 @@ impl RemoteAuthority {
         }
         Ok(Decided {
             verdict,
+            // Unsigned: only ever a measurement, and never trusted to be a sane number.
             authority_time: v["decide_ms"]
                 .as_f64()
-                .filter(|ms| ms.is_finite() && *ms >= 0.0)
-                .map(|ms| Duration::from_secs_f64(ms / 1e3)),
+                .and_then(|ms| Duration::try_from_secs_f64(ms / 1e3).ok()),
         })
     }
 }
@@ -237,13 +237,14 @@ pub(crate) fn in_process(
     Ok(Decider::InProcess(Arc::new(authority)))
 }
 
-/// The key authority process `c`, called with `service_key` for the log `origin`; registers it
-/// in `store` as the party `key-authority` (so that it can read the log) unless it is.
+/// The key authority process `c`, called with `service_key` for the log `origin`. Registers
+/// it as the party `key-authority` (so that it can read the log), with a `PartyRegistered`
+/// entry in the log, unless it is; a different key registered under that name is refused.
 pub(crate) fn remote(
     c: &KeyAuthorityConfig,
     store: &Arc<dyn Store>,
+    log: &crate::server::log::LogService,
     window_secs: u64,
-    origin: &str,
     service_key: SigningKey,
 ) -> Result<Decider, Error> {
     let key = c.public_key()?;
@@ -252,7 +253,14 @@ pub(crate) fn remote(
         None => {
             let mut b = Batch::new();
             Authenticator::register(&mut b, &party, &key);
-            store.commit(&b)?;
+            log.append(
+                &[crate::protocols::log::entry::LogEntry::PartyRegistered {
+                    party: party.clone(),
+                    key,
+                }],
+                crate::server::records::now(),
+                b,
+            )?;
         }
         Some(k) if k == key => {}
         Some(_) => {
@@ -265,7 +273,7 @@ pub(crate) fn remote(
     Ok(Decider::Remote(Box::new(RemoteAuthority {
         addr: c.address.clone(),
         key,
-        origin: origin.to_string(),
+        origin: log.origin().to_string(),
         service_key,
     })))
 }
@@ -293,19 +301,52 @@ pub(crate) fn remembered_key_authority(
     }
 }
 
-/// Copies the key authority's public FHE material (`from/public/…`) into `keys/public/`,
-/// after checking that it loads.
+/// Copies the key authority's public FHE material — the files of its `KADIR/keys/public/`
+/// folder, given as `from` — into `keys/public/`, and checks that it loads. A folder that holds
+/// a client key anywhere beneath it is refused: only the public folder travels.
 pub(crate) fn copy_public(from: &Path, keys: &Path) -> Result<(), Error> {
-    PublicMaterial::load(from).map_err(|e| format!("--fhe-public {}: {e}", from.display()))?;
-    let (src, dst) = (KeyPaths::new(from), KeyPaths::new(keys));
-    for (a, b) in [
-        (&src.server_key, &dst.server_key),
-        (&src.public_key, &dst.public_key),
-        (&src.crs, &dst.crs),
-        (&src.selftest, &dst.selftest),
-        (&src.selftest_digest, &dst.selftest_digest),
-    ] {
-        write_file(b, &std::fs::read(a)?, false)?;
+    let bad = |m: String| -> Error { format!("--fhe-public {}: {m}", from.display()).into() };
+    fn holds_client_key(dir: &Path) -> bool {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                let p = e.path();
+                p.file_name().is_some_and(|n| n == "client.key")
+                    || (p.is_dir() && holds_client_key(&p))
+            })
+    }
+    if !from.is_dir() {
+        return Err(bad(
+            "not a folder (give the key authority's KADIR/keys/public)".into(),
+        ));
+    }
+    if holds_client_key(from) {
+        return Err(bad(
+            "holds a client key: give only the key authority's public folder (KADIR/keys/public)"
+                .into(),
+        ));
+    }
+    let dst = KeyPaths::new(keys);
+    let files = [
+        &dst.server_key,
+        &dst.public_key,
+        &dst.crs,
+        &dst.selftest,
+        &dst.selftest_digest,
+    ];
+    for f in files {
+        let name = f.file_name().ok_or_else(|| bad("bad key path".into()))?;
+        let bytes = std::fs::read(from.join(name))
+            .map_err(|e| bad(format!("{}: {e}", name.to_string_lossy())))?;
+        write_file(f, &bytes, false)?;
+    }
+    if let Err(e) = PublicMaterial::load(keys) {
+        for f in files {
+            let _ = std::fs::remove_file(f);
+        }
+        return Err(bad(e.to_string()));
     }
     Ok(())
 }

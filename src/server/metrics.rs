@@ -261,7 +261,8 @@ pub fn sealed_shares(exposition: &str) -> Option<String> {
     };
     let (eval, ka, log) = (stage("evaluate"), stage("key_authority"), stage("log"));
     let transport = stage("transport");
-    let pct = |x: f64| 100.0 * x / total;
+    // `+ 0.0`: an empty sum is -0.0, which would print as "-0%".
+    let pct = |x: f64| 100.0 * x / total + 0.0;
     Some(format!(
         "{n:.0} sealed queries, mean {:.0} ms in the service: evaluate {:.0}%, key authority (follow the log, replay, decrypt, sign) {:.0}%, to and from the key authority {:.0}%, log and receipts {:.0}%, HTTP and handling {:.0}%",
         1e3 * total / n,

@@ -10,6 +10,7 @@
 //! [`state`] on them; `subjects` and `commitments` (shared checks) on that; `routes/*` (thin
 //! handlers by caller) on top; this module assembles the router.
 
+pub mod apart;
 pub mod api;
 pub mod auth;
 pub mod authority;

@@ -79,8 +79,8 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
         }
         if !paths.server_key.exists() {
             let from = config.fhe_public.as_ref().ok_or(
-                "the key authority runs apart: give `serve init --fhe-public KADIR/keys` (its \
-                 public FHE material) once",
+                "the key authority runs apart: give `serve init --fhe-public KADIR/keys/public` \
+                 (its public FHE material) once",
             )?;
             progress(&format!(
                 "copying the key authority's public FHE material from {}",
@@ -88,6 +88,13 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
             ));
             crate::server::decider::copy_public(from, &keys)?;
         }
+    } else if paths.server_key.exists() && !paths.client_key.exists() {
+        return Err(format!(
+            "{} holds public FHE keys but no client key: they came from a key authority apart; \
+             give --key-authority KEY@ADDR (or restore DIR/key-authority.json)",
+            keys.display()
+        )
+        .into());
     } else if !paths.server_key.exists() {
         progress("first start: generating TFHE keys (a few seconds)");
         let (secret, public) = generate(&mut |step, took| {
@@ -166,8 +173,8 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
         Some(c) => crate::server::decider::remote(
             &c,
             &store,
+            &log,
             config.window_secs,
-            &config.origin,
             SigningKey::from_seed(Role::Log, &seed(&keys.join("log.seed"))?),
         )?,
         None => crate::server::decider::in_process(

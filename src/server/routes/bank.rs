@@ -147,9 +147,10 @@ pub(crate) async fn bank_query(
         let status = StatusCode::from_u16(refusal_status(&f.code))
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         match status {
-            StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN | StatusCode::SERVICE_UNAVAILABLE => {
-                ApiError::new(status, f.message)
-            }
+            StatusCode::BAD_REQUEST
+            | StatusCode::FORBIDDEN
+            | StatusCode::TOO_MANY_REQUESTS
+            | StatusCode::SERVICE_UNAVAILABLE => ApiError::new(status, f.message),
             _ => ApiError::internal(format!("the key authority refused: {}", f.message)),
         }
     })?;

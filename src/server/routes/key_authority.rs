@@ -41,7 +41,18 @@ pub(crate) async fn refusal(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<RefusalLogged>> {
-    s.authenticate(&headers, &method, &uri, &body, &[Role::KeyAuthority])?;
+    let caller = s.authenticate(&headers, &method, &uri, &body, &[Role::KeyAuthority])?;
+    // The key authority this service calls, registered under its own name; not any party the
+    // operator gave a key-authority key.
+    if caller.party.as_str() != crate::key_authority::PARTY {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            format!(
+                "only the party `{}` logs refusals",
+                crate::key_authority::PARTY
+            ),
+        ));
+    }
     let req: RefusalReport = json_body(&body)?;
     let Some(reason) = Refusal::CODES.iter().find(|c| **c == req.reason) else {
         return Err(ApiError::bad(format!(
