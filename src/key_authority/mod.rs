@@ -39,8 +39,6 @@ use crate::circuits::policy::{Output, Policy};
 use crate::fhe::engine::{read_output, sha3, Engine, StoredRecord};
 use crate::fhe::keys::SecretMaterial;
 use crate::fhe::SealedRecord;
-use crate::protocols::consent::{Consent, SignedConsent};
-use crate::protocols::identifiers::SubjectKind;
 use crate::protocols::log::entry::{LogEntry, LogLeaf, Outcome};
 use crate::protocols::log::hash::Hash;
 use crate::protocols::names::PartyId;
@@ -449,38 +447,21 @@ impl KeyAuthority {
         day: u32,
         consent_hash: Option<Hash>,
     ) -> Result<(), Refusal> {
-        let Some(h) = consent_hash else {
-            return if subject.kind == SubjectKind::Person {
-                Err(Refusal::Consent(
-                    "a query about a person without consent".into(),
-                ))
-            } else {
-                Ok(())
-            };
+        let q = crate::party::replay::ConsentQuestion {
+            bank,
+            subject,
+            policy_hash,
+            purpose,
+            day,
+            consent_hash,
         };
-        let c = view
-            .consent(&h)
-            .ok()
-            .and_then(|b| SignedConsent::from_bytes(&b).ok())
-            .filter(|c| c.hash() == h)
-            .ok_or_else(|| Refusal::Consent("the logged consent is not available".into()))?;
-        if !(c.consent.subject == *subject
-            && Consent::covers(&c.consent, bank, policy_hash, purpose, day))
-        {
-            return Err(Refusal::Consent(
-                "the consent does not cover the query".into(),
-            ));
-        }
-        let signed_by_subject = leaves.iter().flatten().any(|l| {
-            matches!(&l.entry, LogEntry::PartyRegistered { key, .. }
-                if key.role() == Role::Subject && c.verify(key).is_ok())
-        });
-        if !signed_by_subject {
-            return Err(Refusal::Consent(
-                "the consent is not signed by a registered subject key".into(),
-            ));
-        }
-        Ok(())
+        crate::party::replay::check_consent(
+            &q,
+            |h| view.consent(h).ok(),
+            &crate::party::replay::subject_keys(leaves),
+        )
+        .map(|_| ())
+        .map_err(|why| Refusal::Consent(why.into()))
     }
 
     fn policy(

@@ -25,15 +25,13 @@ use crate::circuits::catalog::Catalog;
 use crate::circuits::policy::Policy;
 use crate::fhe::engine::Engine;
 use crate::party::client::{Client, ClientError, Entry};
-use crate::protocols::consent::SignedConsent;
-use crate::protocols::identifiers::SubjectKind;
 use crate::protocols::log::checkpoint::SignedCheckpoint;
 use crate::protocols::log::entry::{LogEntry, LogLeaf};
 use crate::protocols::log::hash::Hash;
 use crate::protocols::log::tree::MemoryTree;
 use crate::protocols::log::Sha3Log;
 use crate::protocols::question::{HolderKeys, PinnedPolicy, Question};
-use crate::protocols::signing::{PublicKey, Role};
+use crate::protocols::signing::Role;
 use crate::protocols::verdict::{Evidence, SignedVerdict, TrustAnchors};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -243,14 +241,7 @@ pub fn audit(
             )),
         }
     }
-    let subject_keys: Vec<PublicKey> = leaves
-        .iter()
-        .flatten()
-        .filter_map(|l| match &l.entry {
-            LogEntry::PartyRegistered { key, .. } if key.role() == Role::Subject => Some(*key),
-            _ => None,
-        })
-        .collect();
+    let subject_keys = crate::party::replay::subject_keys(leaves);
     // Holder keys come from the log's registrations, never from the service's word.
     let mut holder_keys = HolderKeys::new();
     for l in leaves.iter().flatten() {
@@ -319,35 +310,27 @@ pub fn audit(
                 purpose,
                 consent_hash,
                 ..
-            } => match consent_hash {
-                None if subject.kind == SubjectKind::Person => report.problems.push(format!(
-                    "entry {i}: query by {bank} about a person without consent"
-                )),
-                None => {}
-                Some(h) => {
-                    let ok = client
-                        .object("consent", h)
-                        .ok()
-                        .and_then(|b| SignedConsent::from_bytes(&b).ok())
-                        .filter(|c| {
-                            crate::protocols::consent::Consent::covers(
-                                &c.consent,
-                                bank,
-                                policy_hash,
-                                purpose,
-                                *as_of_day,
-                            ) && c.consent.subject == *subject
-                        })
-                        .is_some_and(|c| subject_keys.iter().any(|k| c.verify(k).is_ok()));
-                    if ok {
-                        report.consents_checked += 1;
-                    } else {
-                        report.problems.push(format!(
-                            "entry {i}: the consent cited by the query by {bank} is missing, unsigned by any registered subject, or does not cover the query"
-                        ));
-                    }
+            } => {
+                let q = crate::party::replay::ConsentQuestion {
+                    bank,
+                    subject,
+                    policy_hash,
+                    purpose,
+                    day: *as_of_day,
+                    consent_hash: *consent_hash,
+                };
+                match crate::party::replay::check_consent(
+                    &q,
+                    |h| client.object("consent", h).ok(),
+                    &subject_keys,
+                ) {
+                    Ok(true) => report.consents_checked += 1,
+                    Ok(false) => {}
+                    Err(why) => report.problems.push(format!(
+                        "entry {i}: the consent of the query by {bank}: {why}"
+                    )),
                 }
-            },
+            }
             LogEntry::Evaluation {
                 query_index,
                 policy_hash,

@@ -184,3 +184,68 @@ pub fn recheck(
     }
     Ok(())
 }
+
+/// What a logged query says about its consent.
+pub struct ConsentQuestion<'a> {
+    /// The bank that asked.
+    pub bank: &'a crate::protocols::names::PartyId,
+    /// The subject asked about.
+    pub subject: &'a crate::protocols::pseudonym::Pseudonym,
+    /// The policy asked about.
+    pub policy_hash: &'a Hash,
+    /// The declared purpose.
+    pub purpose: &'a str,
+    /// The day asked about.
+    pub day: u32,
+    /// The consent's hash the query logged, if any.
+    pub consent_hash: Option<Hash>,
+}
+
+/// Checks a logged query's consent, as the key authority and the auditor both do: a query
+/// about a person needs one; the consent fetched by `fetch` must be the logged one (its hash),
+/// be about this subject, cover (bank, policy, purpose, day) and be signed by one of
+/// `subject_keys` (the subject keys registered in the log). `Ok(true)`: a consent was checked;
+/// `Ok(false)`: none was needed.
+pub fn check_consent(
+    q: &ConsentQuestion<'_>,
+    fetch: impl FnOnce(&Hash) -> Option<Vec<u8>>,
+    subject_keys: &[crate::protocols::signing::PublicKey],
+) -> Result<bool, &'static str> {
+    use crate::protocols::consent::{Consent, SignedConsent};
+    let Some(h) = q.consent_hash else {
+        return if q.subject.kind == crate::protocols::identifiers::SubjectKind::Person {
+            Err("a query about a person without consent")
+        } else {
+            Ok(false)
+        };
+    };
+    let c = fetch(&h)
+        .and_then(|b| SignedConsent::from_bytes(&b).ok())
+        .filter(|c| c.hash() == h)
+        .ok_or("the logged consent is not available")?;
+    if !(c.consent.subject == *q.subject
+        && Consent::covers(&c.consent, q.bank, q.policy_hash, q.purpose, q.day))
+    {
+        return Err("the consent does not cover the query");
+    }
+    if !subject_keys.iter().any(|k| c.verify(k).is_ok()) {
+        return Err("the consent is not signed by a registered subject key");
+    }
+    Ok(true)
+}
+
+/// The subject signing keys registered in `leaves` (`PartyRegistered` with the subject role).
+pub fn subject_keys(leaves: &[Option<LogLeaf>]) -> Vec<crate::protocols::signing::PublicKey> {
+    leaves
+        .iter()
+        .flatten()
+        .filter_map(|l| match &l.entry {
+            LogEntry::PartyRegistered { key, .. }
+                if key.role() == crate::protocols::signing::Role::Subject =>
+            {
+                Some(*key)
+            }
+            _ => None,
+        })
+        .collect()
+}
