@@ -491,11 +491,9 @@ fn a_later_record_of_another_attribute_does_not_drop_a_listing() {
         &auditor,
         &r.anchors,
         &credence::party::auditor::AuditOptions {
-            previous: None,
             replay: 1,
             engine: Some(&keys().engine),
-            today: day(),
-            spike_per_day: 0,
+            ..credence::party::auditor::AuditOptions::on(day())
         },
     )
     .unwrap();
@@ -858,13 +856,7 @@ fn a_purpose_that_would_poison_the_log_is_refused() {
     let report = credence::party::auditor::audit(
         &auditor,
         &r.anchors,
-        &credence::party::auditor::AuditOptions {
-            previous: None,
-            replay: 0,
-            engine: None,
-            today: day(),
-            spike_per_day: 0,
-        },
+        &credence::party::auditor::AuditOptions::on(day()),
     )
     .unwrap();
     assert!(report.ok(), "{}", report.render());
@@ -1698,13 +1690,7 @@ fn a_day_probing_bank_is_flagged_by_the_audit() {
     let report = credence::party::auditor::audit(
         &auditor,
         &r.anchors,
-        &credence::party::auditor::AuditOptions {
-            previous: None,
-            replay: 0,
-            engine: None,
-            today: day(),
-            spike_per_day: 0,
-        },
+        &credence::party::auditor::AuditOptions::on(day()),
     )
     .unwrap();
     assert!(

@@ -51,6 +51,19 @@ pub struct AuditOptions<'a> {
     pub spike_per_day: u64,
 }
 
+impl AuditOptions<'_> {
+    /// A first audit on `today`: no previous checkpoint, no replay, no spike flag.
+    pub fn on(today: u32) -> Self {
+        AuditOptions {
+            previous: None,
+            replay: 0,
+            engine: None,
+            today,
+            spike_per_day: 0,
+        }
+    }
+}
+
 /// The audit's findings.
 #[derive(Debug, Default)]
 pub struct AuditReport {

@@ -155,13 +155,7 @@ fn a_partner_region_witnesses_and_catches_equivocation() {
     let report = credence::party::auditor::audit(
         &bj_op,
         &bj_op.anchors().unwrap(),
-        &credence::party::auditor::AuditOptions {
-            previous: None,
-            replay: 0,
-            engine: None,
-            today: 0,
-            spike_per_day: 0,
-        },
+        &credence::party::auditor::AuditOptions::on(0),
     )
     .unwrap();
     assert!(report.ok(), "{}", report.render());
@@ -404,13 +398,7 @@ fn a_query_is_forwarded_to_the_region_holding_the_records() {
     let report = credence::party::auditor::audit(
         &bj_op,
         &bj_op.anchors().unwrap(),
-        &credence::party::auditor::AuditOptions {
-            previous: None,
-            replay: 0,
-            engine: None,
-            today: 0,
-            spike_per_day: 0,
-        },
+        &credence::party::auditor::AuditOptions::on(0),
     )
     .unwrap();
     assert!(
