@@ -683,8 +683,8 @@ fn a_holder_cannot_vouch_for_another_authority() {
     assert_eq!((r.snapshot(), r.log_size()), before_commit);
     assert_eq!(
         r.log_size(),
-        before.1 + 1,
-        "only the subject's registration"
+        before.1 + 2,
+        "only the subject's registration and binding"
     );
 }
 
@@ -733,6 +733,234 @@ fn a_bank_cannot_read_another_banks_questions_or_answers() {
     // Its own fresh receipt, but not another bank's.
     one.receipt(&h).unwrap();
     assert_eq!(refused(two.receipt(&h)).0, 404);
+}
+
+/// A dishonest operator binding a subject's pseudonym to a key it holds: through the API the
+/// second binding is refused and nothing changes; written straight into its own store (it
+/// holds the log key), the log shows it — the subject's own check of its binding fails, the
+/// audit flags the pseudonym, and no other bank reads the binding.
+#[test]
+fn an_operator_cannot_speak_for_a_subject_unseen() {
+    use credence::party::subject::check_binding;
+    use credence::protocols::log::entry::LogEntry;
+    let r = Region::new();
+    let id = enterprise("91110108MA01BD7K");
+    let (alice, sealing) = r.subject("ent.alice", &id);
+    let bank = r.party("bank.curious", Role::Bank);
+    let auditor = r.party("auditor.bind", Role::Auditor);
+    let today = day();
+    let audit = |who: &Client| {
+        credence::party::auditor::audit(
+            who,
+            &r.anchors,
+            &credence::party::auditor::AuditOptions::on(today),
+        )
+        .unwrap()
+    };
+    let mine = check_binding(&alice, &sealing.public(), &r.anchors).unwrap();
+    let Some(leaf) = alice.entry(mine.index).unwrap() else {
+        panic!("the subject cannot read its own binding")
+    };
+    assert!(
+        matches!(&leaf.entry, LogEntry::SubjectBound { party, key, .. }
+        if party == alice.party() && *key == alice.key().public())
+    );
+    assert!(
+        bank.entry(mine.index).unwrap().is_none(),
+        "a bank reads a subject's binding"
+    );
+    assert!(audit(&auditor).ok(), "{}", audit(&auditor).render());
+    // Through the API: a second party for the same enterprise is refused; nothing changes.
+    let before = (r.snapshot(), r.log_size());
+    let operator_key = SigningKey::generate(Role::Subject, &mut rand::thread_rng());
+    let fake_sealing =
+        credence::protocols::seal::SealingSecretKey::generate(&mut rand::rngs::OsRng);
+    let (status, message) = refused(r.operator.register_party(
+        &PartyId::new("ent.alice-2").unwrap(),
+        &operator_key.public(),
+        Some((&id, &fake_sealing.public())),
+    ));
+    assert_eq!(status, 409, "{message}");
+    assert_eq!((r.snapshot(), r.log_size()), before);
+    // Around the API: the operator appends the binding with its log key.
+    let log = credence::server::log::LogService::open(
+        r.store.clone(),
+        &r.anchors.log.name,
+        r.log_key.clone(),
+        credence::server::log::CheckpointPolicy {
+            every_entries: 1000,
+            every_seconds: 3600,
+        },
+    )
+    .unwrap();
+    let fake = PartyId::new("ent.alice-2").unwrap();
+    log.append(
+        &[
+            LogEntry::PartyRegistered {
+                party: fake.clone(),
+                key: operator_key.public(),
+            },
+            LogEntry::SubjectBound {
+                party: fake,
+                subject: mine.pseudonym,
+                key: operator_key.public(),
+                sealing_key: fake_sealing.public().to_bytes(),
+                salt: [0; 16],
+            },
+        ],
+        1,
+        credence::store::Batch::new(),
+    )
+    .unwrap();
+    let err = check_binding(&alice, &sealing.public(), &r.anchors).unwrap_err();
+    assert!(
+        err.contains("another party speaks for my pseudonym"),
+        "{err}"
+    );
+    let report = audit(&auditor);
+    assert!(!report.ok());
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains("bound to more than one subject party")),
+        "{}",
+        report.render()
+    );
+    // A rotation of another subject's key to one the operator holds: that subject's check
+    // fails, and the audit flags it.
+    let (bob, bob_sealing) = r.subject("ent.bob", &enterprise("91110108MA01BD8L"));
+    check_binding(&bob, &bob_sealing.public(), &r.anchors).unwrap();
+    log.append(
+        &[LogEntry::KeyRotation {
+            party: bob.party().clone(),
+            old_key: bob.key().public(),
+            new_key: operator_key.public(),
+        }],
+        1,
+        credence::store::Batch::new(),
+    )
+    .unwrap();
+    let err = check_binding(&bob, &bob_sealing.public(), &r.anchors).unwrap_err();
+    assert!(err.contains("rotates my key"), "{err}");
+    let report = audit(&auditor);
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains("a key rotation is logged for its subject party")),
+        "{}",
+        report.render()
+    );
+    // The subject's binding checked against anchors it did not pin is refused.
+    let mut other = r.anchors.clone();
+    other.log = credence::protocols::log::checkpoint::NoteVerifier::log(
+        &r.anchors.log.name,
+        SigningKey::generate(Role::Log, &mut rand::thread_rng()).public(),
+    )
+    .unwrap();
+    assert!(check_binding(&alice, &sealing.public(), &other)
+        .unwrap_err()
+        .contains("checkpoint"));
+}
+
+/// A subject registered before bindings were logged (an upgraded data directory: no mark
+/// that its binding is logged) gets its binding logged when the service starts, once; the
+/// subject's own check and the audit then pass.
+#[test]
+fn bindings_missing_from_an_upgraded_log_are_logged_at_start() {
+    let r = Region::new();
+    let (carol, sealing) = r.subject("ent.carol", &enterprise("91110108MA01BD9M"));
+    let auditor = r.party("auditor.upgrade", Role::Auditor);
+    let mut b = credence::store::Batch::new();
+    b.delete(credence::store::Table::Meta, b"bound/ent.carol".to_vec());
+    r.store.commit(&b).unwrap();
+    let size = r.log_size();
+    assert_eq!(r.state.log_missing_bindings().unwrap(), 1);
+    assert_eq!(r.log_size(), size + 1);
+    assert_eq!(r.state.log_missing_bindings().unwrap(), 0, "logged twice");
+    assert_eq!(r.log_size(), size + 1);
+    let mine =
+        credence::party::subject::check_binding(&carol, &sealing.public(), &r.anchors).unwrap();
+    assert_eq!(mine.index, size);
+    let report = credence::party::auditor::audit(
+        &auditor,
+        &r.anchors,
+        &credence::party::auditor::AuditOptions::on(day()),
+    )
+    .unwrap();
+    assert!(report.ok(), "{}", report.render());
+}
+
+/// Turning identifiers into pseudonyms leaves a trace: each lookup is logged once per party,
+/// subject and day — the subject sees who looked it up, another bank does not — and a party's
+/// lookups a day are limited: past the limit, 429, and nothing is answered or logged.
+#[test]
+fn pseudonym_lookups_are_logged_and_limited() {
+    use credence::protocols::log::entry::LogEntry;
+    let r = Region::with(Options {
+        lookup_limit: 2,
+        ..Options::default()
+    });
+    let holder = r.party("credit.lookup", Role::Holder);
+    let bank = r.party("bank.lookup", Role::Bank);
+    let ids: Vec<SubjectId> = ["91110108MA06LK1A", "91110108MA06LK2B", "91110108MA06LK3C"]
+        .iter()
+        .map(|p| enterprise(p))
+        .collect();
+    let (subject, _) = r.subject("ent.looked", &ids[0]);
+    let size = r.log_size();
+    let (p, _) = holder.pseudonym(&ids[0]).unwrap();
+    assert_eq!(r.log_size(), size + 1);
+    let Some(leaf) = holder.entry(size).unwrap() else {
+        panic!("the holder cannot read its own lookup")
+    };
+    assert!(
+        matches!(&leaf.entry, LogEntry::PseudonymLookup { party, subject, day: d, .. }
+        if party == holder.party() && *subject == p && *d == day())
+    );
+    assert!(
+        subject.entry(size).unwrap().is_some(),
+        "the subject does not see the lookup"
+    );
+    assert!(
+        bank.entry(size).unwrap().is_none(),
+        "another bank sees a holder's lookup"
+    );
+    let history = subject.subject_queries().unwrap();
+    assert!(
+        history["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "lookup" && e["party"] == "credit.lookup" && e["index"] == size),
+        "{history}"
+    );
+    // The same lookup again that day adds nothing, even asked many times at once; another
+    // subject counts.
+    let go = std::sync::Barrier::new(8);
+    std::thread::scope(|t| {
+        for _ in 0..8 {
+            t.spawn(|| {
+                go.wait();
+                holder.pseudonym(&ids[0]).unwrap();
+            });
+        }
+    });
+    assert_eq!(r.log_size(), size + 1);
+    holder.pseudonym(&ids[1]).unwrap();
+    assert_eq!(r.log_size(), size + 2);
+    // The third distinct subject is past the limit: refused, nothing changes.
+    let before = (r.snapshot(), r.log_size());
+    let (status, message) = refused(holder.pseudonym(&ids[2]));
+    assert_eq!(status, 429, "{message}");
+    assert!(message.contains("the limit is 2 a day"), "{message}");
+    assert_eq!((r.snapshot(), r.log_size()), before);
+    // What it already looked up today is still answered; another party has its own limit.
+    holder.pseudonym(&ids[1]).unwrap();
+    assert_eq!((r.snapshot(), r.log_size()), before);
+    bank.pseudonym(&ids[2]).unwrap();
+    assert_eq!(r.log_size(), before.1 + 1);
 }
 
 /// A request signed for one region is refused by another where the same party (same key) is

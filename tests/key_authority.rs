@@ -84,6 +84,7 @@ struct Inner {
     leaves: Vec<LogLeaf>,
     uploads: BTreeMap<Hash, Vec<u8>>,
     policies: BTreeMap<Hash, String>,
+    consents: BTreeMap<Hash, Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -213,8 +214,12 @@ impl LogView for DishonestLog {
             .cloned()
             .ok_or_else(|| "no such upload".into())
     }
-    fn consent(&self, _: &Hash) -> Result<Vec<u8>, String> {
-        Err("no consents here".into())
+    fn consent(&self, hash: &Hash) -> Result<Vec<u8>, String> {
+        self.inner()
+            .consents
+            .get(hash)
+            .cloned()
+            .ok_or_else(|| "no such consent".into())
     }
     fn policy_text(&self, hash: &Hash) -> Result<String, String> {
         self.inner()
@@ -826,4 +831,133 @@ fn encrypt_u8(v: u8) -> Vec<u8> {
     let mut b = Vec::new();
     tfhe::safe_serialization::safe_serialize(&ct, &mut b, 1 << 20).unwrap();
     b
+}
+
+/// A person's query with a consent signed by `signer`, as the dishonest service logs it.
+fn consented_query(
+    log: &DishonestLog,
+    who: Pseudonym,
+    policy: &Policy,
+    signer: &SigningKey,
+) -> u64 {
+    let c = credence::protocols::consent::SignedConsent::sign(
+        credence::protocols::consent::Consent {
+            subject: who,
+            bank: party("bank.a"),
+            policy_hash: policy.hash(),
+            purpose: "loan".into(),
+            from_day: D,
+            until_day: D,
+            nonce: [9; 16],
+        },
+        signer,
+    );
+    log.inner().consents.insert(c.hash(), c.to_bytes());
+    log.append(LogEntry::Query {
+        bank: party("bank.a"),
+        subject: who,
+        policy_hash: policy.hash(),
+        as_of_day: D,
+        purpose: "loan".into(),
+        consent_hash: Some(c.hash()),
+        salt: [1; 16],
+    })
+}
+
+fn bind(log: &DishonestLog, name: &str, who: Pseudonym, key: &SigningKey) {
+    log.append(LogEntry::PartyRegistered {
+        party: party(name),
+        key: key.public(),
+    });
+    log.append(LogEntry::SubjectBound {
+        party: party(name),
+        subject: who,
+        key: key.public(),
+        sealing_key: [5; 32],
+        salt: [6; 16],
+    });
+}
+
+#[test]
+fn a_consent_counts_only_under_the_key_the_log_binds_to_the_pseudonym() {
+    let _s = serial();
+    let ka = authority();
+    let log = DishonestLog::new();
+    let policy = builtin("public_procurement").unwrap();
+    let mut rng = rand::thread_rng();
+    let person = |n: u8| Pseudonym {
+        kind: SubjectKind::Person,
+        bytes: [n; 32],
+    };
+    let (alice, bob) = (person(1), person(2));
+    let alice_key = SigningKey::generate(Role::Subject, &mut rng);
+    let bob_key = SigningKey::generate(Role::Subject, &mut rng);
+    bind(&log, "person.alice", alice, &alice_key);
+    bind(&log, "person.bob", bob, &bob_key);
+    // Alice's own consent passes the consent check: the next refusal is for the missing
+    // evaluation, not the consent.
+    let q = consented_query(&log, alice, &policy, &alice_key);
+    assert_eq!(
+        decide(&ka, &log, q, b"x").unwrap_err().code(),
+        "no-evaluation"
+    );
+    // Another registered subject (Bob) signing a consent about Alice: refused (the old rule
+    // took any registered subject key).
+    let q = consented_query(&log, alice, &policy, &bob_key);
+    assert_eq!(decide(&ka, &log, q, b"x").unwrap_err().code(), "consent");
+    assert_eq!(log.refusals(q), ["consent"]);
+    // A subject key the operator registered without binding it to any pseudonym.
+    let loose = SigningKey::generate(Role::Subject, &mut rng);
+    log.append(LogEntry::PartyRegistered {
+        party: party("person.loose"),
+        key: loose.public(),
+    });
+    let q = consented_query(&log, alice, &policy, &loose);
+    assert_eq!(decide(&ka, &log, q, b"x").unwrap_err().code(), "consent");
+    // A person nobody is bound to: no key speaks for it.
+    let q = consented_query(&log, person(3), &policy, &loose);
+    assert_eq!(decide(&ka, &log, q, b"x").unwrap_err().code(), "consent");
+    // The operator binds Alice's pseudonym a second time, to a key it holds, and signs a
+    // consent with it: refused, and so is every consent for Alice from now on (the binding
+    // is ambiguous; the auditor flags it).
+    let operator_key = SigningKey::generate(Role::Subject, &mut rng);
+    bind(&log, "person.alice-2", alice, &operator_key);
+    for signer in [&operator_key, &alice_key] {
+        let q = consented_query(&log, alice, &policy, signer);
+        assert_eq!(decide(&ka, &log, q, b"x").unwrap_err().code(), "consent");
+    }
+    // Bob is untouched by Alice's double binding.
+    let q = consented_query(&log, bob, &policy, &bob_key);
+    assert_eq!(
+        decide(&ka, &log, q, b"x").unwrap_err().code(),
+        "no-evaluation"
+    );
+    // The operator logs a rotation of Bob's key to one it holds (a rotation carries no
+    // signature of the old key): no key speaks for Bob any more.
+    log.append(LogEntry::KeyRotation {
+        party: party("person.bob"),
+        old_key: bob_key.public(),
+        new_key: operator_key.public(),
+    });
+    for signer in [&operator_key, &bob_key] {
+        let q = consented_query(&log, bob, &policy, signer);
+        assert_eq!(decide(&ka, &log, q, b"x").unwrap_err().code(), "consent");
+    }
+    // A binding that names another key than the one the party registered.
+    let carol_key = SigningKey::generate(Role::Subject, &mut rng);
+    log.append(LogEntry::PartyRegistered {
+        party: party("person.carol"),
+        key: carol_key.public(),
+    });
+    log.append(LogEntry::SubjectBound {
+        party: party("person.carol"),
+        subject: person(4),
+        key: operator_key.public(),
+        sealing_key: [5; 32],
+        salt: [7; 16],
+    });
+    for signer in [&operator_key, &carol_key] {
+        let q = consented_query(&log, person(4), &policy, signer);
+        assert_eq!(decide(&ka, &log, q, b"x").unwrap_err().code(), "consent");
+    }
 }

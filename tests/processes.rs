@@ -553,6 +553,62 @@ fn the_key_authority_apart_decides_only_what_the_log_justifies() {
         refusals(&p.auditor, honest_query),
         vec!["not-logged".to_string()]
     );
+    // Bad input to either side of the link is refused with what was wrong, and logs nothing.
+    let size = p.auditor.checkpoint().unwrap().checkpoint.size;
+    for (body, expect) in [
+        (&b"not json"[..], "body"),
+        (br#"{"query_index":"one","output":"00"}"#, "body"),
+        (
+            br#"{"query_index":1,"output":"zz"}"#,
+            "output: expected hex",
+        ),
+        (br#"{"query_index":1,"output":"00","extra":1}"#, "body"),
+    ] {
+        let (status, out) = credence::party::http::call(
+            &ka_addr,
+            ORIGIN,
+            "POST",
+            "/v1/decide",
+            body,
+            &service_key,
+            &PartyId::new("service").unwrap(),
+        )
+        .unwrap();
+        let out = String::from_utf8_lossy(&out);
+        assert_eq!(status, 400, "{out}");
+        assert!(
+            out.contains("\"code\":\"bad-request\"") && out.contains(expect),
+            "{out}"
+        );
+    }
+    let real_ka = Client::new(
+        &addr,
+        PartyId::new("key-authority").unwrap(),
+        SigningKey::from_seed(
+            Role::KeyAuthority,
+            &common::seed(ka_dir.join("signing.seed")),
+        ),
+    );
+    for (body, expect) in [
+        (
+            serde_json::json!({"query_index": honest_query, "reason": "because"}),
+            "reason: expected one of",
+        ),
+        (
+            serde_json::json!({"query_index": 1_000_000_000u64, "reason": "inputs"}),
+            "is beyond the log",
+        ),
+        (serde_json::json!({"query_index": honest_query}), "reason"),
+    ] {
+        match real_ka.post("/v1/key-authority/refusals", &body) {
+            Err(credence::party::client::ClientError::Status { status, message }) => {
+                assert_eq!(status, 400, "{message}");
+                assert!(message.contains(expect), "{message}");
+            }
+            other => panic!("{body} was accepted: {other:?}"),
+        }
+    }
+    assert_eq!(p.auditor.checkpoint().unwrap().checkpoint.size, size);
     // The key authority's registration with the service is itself in the log.
     let ka_public = credence::protocols::signing::PublicKey::from_bytes(
         Role::KeyAuthority,

@@ -109,3 +109,30 @@ fn a_bad_config_file_is_refused_before_anything_starts() {
     assert!(!dir.join("data").exists(), "nothing was created");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_malformed_key_authority_flag_is_refused_before_anything_starts() {
+    let dir = std::env::temp_dir().join(format!("credence-serve-ka-flag-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = dir.join("data");
+    for (flag, expect) in [
+        ("127.0.0.1:8091", "KEY@HOST:PORT"),
+        ("abcd@127.0.0.1:8091", "64 hex digits"),
+    ] {
+        for args in [&["serve", "init"][..], &["serve"][..]] {
+            let out = Command::new(env!("CARGO_BIN_EXE_credence"))
+                .args(args)
+                .arg("--dir")
+                .arg(&data)
+                .args(["--key-authority", flag, "--addr", "127.0.0.1:0"])
+                .env_remove("CREDENCE_DIR")
+                .output()
+                .unwrap();
+            assert!(!out.status.success(), "{args:?} {flag} was accepted");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(expect), "{args:?} {flag}: {err}");
+            assert!(!data.exists(), "{args:?} {flag}: something was created");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -225,6 +225,7 @@ pub struct ServeArgs {
     /// checkpoint_every_seconds, federation, witness_quorum, log_format, tls_cert, tls_key,
     /// allow_plain_http, max_connections, header_timeout_secs, body_timeout_secs, store,
     /// store_schema, store_connections, day_window_days, queries_per_subject_per_day,
+    /// lookups_per_party_per_day,
     /// fhe_public, `[[witness]]`, `[key_authority]`).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -402,6 +403,18 @@ pub enum SubjectCmd {
         /// Where to write the token.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Check from the log that my pseudonym is bound to my keys and to nobody else's.
+    Binding {
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        who: As,
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        server: Server,
+        /// The pinned trust anchors (from `credence anchors`).
+        #[arg(long)]
+        anchors: PathBuf,
     },
     /// Every query and verdict about me.
     History {

@@ -144,6 +144,11 @@ pub fn run(cli: Cli) -> Result<()> {
                 &out,
             )
         }
+        Command::Subject(SubjectCmd::Binding {
+            who,
+            server,
+            anchors,
+        }) => subject::subject_binding(&server.server, &load(&who)?, &anchors),
         Command::Subject(SubjectCmd::History { who, server }) => {
             subject::subject_history(&server.server, &load(&who)?)
         }
@@ -304,6 +309,7 @@ fn tls_ca(c: &Command) -> Option<PathBuf> {
         | Command::Subject(SubjectCmd::Prove { server, .. })
         | Command::Subject(SubjectCmd::Consent { server, .. })
         | Command::Subject(SubjectCmd::History { server, .. })
+        | Command::Subject(SubjectCmd::Binding { server, .. })
         | Command::Subject(SubjectCmd::Records { server, .. }) => server,
         Command::Query(q) => &q.server,
         Command::Verify(v) => &v.server,

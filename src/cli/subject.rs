@@ -77,7 +77,27 @@ pub fn subject_consent(
     Ok(())
 }
 
-/// `credence subject history --as SUBJECT`: every query and verdict about me.
+/// `credence subject binding --as SUBJECT --anchors FILE`: my binding, checked from the log
+/// ([`crate::party::subject::check_binding`] says what it cannot see).
+pub fn subject_binding(server: &str, me: &Party, anchors: &Path) -> Result<()> {
+    let anchors = super::bank::load_anchors(anchors)?;
+    let sealing = me
+        .sealing
+        .as_ref()
+        .ok_or("this party file has no sealing key (not a subject)")?
+        .public();
+    let b = crate::party::subject::check_binding(&me.client(server), &sealing, &anchors)?;
+    println!(
+        "{} is bound to pseudonym {} with my signing and sealing keys (log entry {}); no entry shown to me binds it, or me, otherwise (cosigned checkpoint of size {}, root rebuilt from the entries)",
+        me.id,
+        b.pseudonym.to_text(),
+        b.index,
+        b.size
+    );
+    Ok(())
+}
+
+/// `credence subject history --as SUBJECT`: every query and verdict about me, and who looked up my pseudonym.
 pub fn subject_history(server: &str, me: &Party) -> Result<()> {
     let v = me.client(server).subject_queries()?;
     for e in v["events"].as_array().into_iter().flatten() {

@@ -44,6 +44,7 @@ fn kept(e: &LogEntry) -> bool {
         e,
         LogEntry::PartyRegistered { .. }
             | LogEntry::KeyRotation { .. }
+            | LogEntry::SubjectBound { .. }
             | LogEntry::PolicyPublished { .. }
             | LogEntry::AttributeSubmitted {
                 path: EvaluationPath::Sealed,

@@ -458,7 +458,7 @@ impl KeyAuthority {
         crate::party::replay::check_consent(
             &q,
             |h| view.consent(h).ok(),
-            &crate::party::replay::subject_keys(leaves),
+            &crate::party::replay::SubjectBindings::of(leaves),
         )
         .map(|_| ())
         .map_err(|why| Refusal::Consent(why.into()))

@@ -79,6 +79,9 @@ pub struct AuditReport {
     pub verdicts_verified: usize,
     /// Consents checked.
     pub consents_checked: usize,
+    /// Consents this reader could not check: it is not an auditor, and the subject's binding
+    /// (who may sign for it) is not shown to it.
+    pub consents_unchecked: usize,
     /// Evaluations whose inputs were re-checked (complete, current, signed, proven).
     pub rechecked: usize,
     /// Entries shown as hashes only (they do not concern a reader that is not an auditor).
@@ -129,6 +132,13 @@ impl AuditReport {
             "verdicts re-verified: {}; consents checked: {}; FHE evaluations re-checked (inputs complete, current, holder-signed, proofs verified; output recomputed byte for byte): {}",
             self.verdicts_verified, self.consents_checked, self.rechecked
         );
+        if self.consents_unchecked > 0 {
+            let _ = writeln!(
+                out,
+                "consents not checked ({}): the subject's binding is not shown to this party; an auditor checks them",
+                self.consents_unchecked
+            );
+        }
         for f in &self.flags {
             let _ = writeln!(out, "flagged: {f}");
         }
@@ -169,6 +179,8 @@ fn kind(e: &LogEntry) -> &'static str {
         LogEntry::DisputeAnswered { .. } => "dispute answered",
         LogEntry::Repair { .. } => "repair",
         LogEntry::KeyRotation { .. } => "key rotation",
+        LogEntry::SubjectBound { .. } => "subject bound",
+        LogEntry::PseudonymLookup { .. } => "pseudonym lookup",
         LogEntry::PledgeMade { .. } => "pledge made",
         LogEntry::DecryptionRefused { .. } => "decryption refused",
         LogEntry::EngineParameters { .. } => "engine parameters",
@@ -228,6 +240,19 @@ pub fn audit(
         };
         report.consistent = Some(ok);
     }
+    // An auditor (or the operator) is shown every entry: one shown as a hash only is the
+    // service hiding something from it.
+    let reads_all = matches!(
+        client.key().role(),
+        Role::Auditor | Role::Operator | Role::KeyAuthority
+    );
+    if reads_all && report.hidden > 0 {
+        report.problems.push(format!(
+            "the service showed {} entries to this {} as leaf hashes only",
+            report.hidden,
+            client.key().role()
+        ));
+    }
     // Entries the auditor cannot read are left out of the checks below (they are not its to
     // check); `leaves[i]` is `None` for them.
     let leaves = &shown;
@@ -254,7 +279,14 @@ pub fn audit(
             )),
         }
     }
-    let subject_keys = crate::party::replay::subject_keys(leaves);
+    // Who speaks for each pseudonym comes from the log's bindings; a pseudonym bound twice is
+    // a problem in itself (a dishonest operator speaking for a subject).
+    let bindings = crate::party::replay::SubjectBindings::of(leaves);
+    for (p, why) in bindings.ambiguous() {
+        report
+            .problems
+            .push(format!("subject {}: {why}", p.to_text()));
+    }
     // Holder keys come from the log's registrations, never from the service's word.
     let mut holder_keys = HolderKeys::new();
     for l in leaves.iter().flatten() {
@@ -332,16 +364,24 @@ pub fn audit(
                     day: *as_of_day,
                     consent_hash: *consent_hash,
                 };
-                match crate::party::replay::check_consent(
-                    &q,
-                    |h| client.object("consent", h).ok(),
-                    &subject_keys,
-                ) {
-                    Ok(true) => report.consents_checked += 1,
-                    Ok(false) => {}
-                    Err(why) => report.problems.push(format!(
-                        "entry {i}: the consent of the query by {bank}: {why}"
-                    )),
+                // A party that is not an auditor may not see who is bound to the subject.
+                if consent_hash.is_some()
+                    && !reads_all
+                    && bindings.keys(subject).is_ok_and(|k| k.is_empty())
+                {
+                    report.consents_unchecked += 1;
+                } else {
+                    match crate::party::replay::check_consent(
+                        &q,
+                        |h| client.object("consent", h).ok(),
+                        &bindings,
+                    ) {
+                        Ok(true) => report.consents_checked += 1,
+                        Ok(false) => {}
+                        Err(why) => report.problems.push(format!(
+                            "entry {i}: the consent of the query by {bank}: {why}"
+                        )),
+                    }
                 }
             }
             LogEntry::Evaluation {

@@ -10,8 +10,10 @@ use crate::fhe::engine::Engine;
 use crate::party::client::Client;
 use crate::protocols::log::entry::{EvaluationPath, LogEntry, LogLeaf};
 use crate::protocols::log::hash::Hash;
-use crate::protocols::names::AttributeId;
+use crate::protocols::names::{AttributeId, PartyId};
+use crate::protocols::pseudonym::Pseudonym;
 use crate::protocols::question::{HolderKeys, PinnedPolicy};
+use crate::protocols::signing::PublicKey;
 use std::collections::BTreeMap;
 
 fn leaf_at(leaves: &[Option<LogLeaf>], i: u64) -> Option<&LogEntry> {
@@ -204,12 +206,12 @@ pub struct ConsentQuestion<'a> {
 /// Checks a logged query's consent, as the key authority and the auditor both do: a query
 /// about a person needs one; the consent fetched by `fetch` must be the logged one (its hash),
 /// be about this subject, cover (bank, policy, purpose, day) and be signed by one of
-/// `subject_keys` (the subject keys registered in the log). `Ok(true)`: a consent was checked;
+/// the keys the log binds to the subject ([`SubjectBindings`]). `Ok(true)`: a consent was checked;
 /// `Ok(false)`: none was needed.
 pub fn check_consent(
     q: &ConsentQuestion<'_>,
     fetch: impl FnOnce(&Hash) -> Option<Vec<u8>>,
-    subject_keys: &[crate::protocols::signing::PublicKey],
+    bindings: &SubjectBindings,
 ) -> Result<bool, &'static str> {
     use crate::protocols::consent::{Consent, SignedConsent};
     let Some(h) = q.consent_hash else {
@@ -228,24 +230,121 @@ pub fn check_consent(
     {
         return Err("the consent does not cover the query");
     }
-    if !subject_keys.iter().any(|k| c.verify(k).is_ok()) {
-        return Err("the consent is not signed by a registered subject key");
+    if !bindings
+        .keys(q.subject)?
+        .iter()
+        .any(|k| c.verify(k).is_ok())
+    {
+        return Err("the consent is not signed by the key the log binds to the subject");
     }
     Ok(true)
 }
 
-/// The subject signing keys registered in `leaves` (`PartyRegistered` with the subject role).
-pub fn subject_keys(leaves: &[Option<LogLeaf>]) -> Vec<crate::protocols::signing::PublicKey> {
-    leaves
-        .iter()
-        .flatten()
-        .filter_map(|l| match &l.entry {
-            LogEntry::PartyRegistered { key, .. }
-                if key.role() == crate::protocols::signing::Role::Subject =>
-            {
-                Some(*key)
+/// Who speaks for each pseudonym, from the log's `SubjectBound` entries: the signing key the
+/// binding names, which must be the key the party registered (`PartyRegistered`). A binding
+/// that is not the party's registered key, a pseudonym bound to two parties or twice with
+/// other keys, a party bound to two pseudonyms, or a `KeyRotation` logged for a subject party
+/// (subjects rotate no keys, and a rotation entry carries no signature of the old key) makes
+/// the pseudonym ambiguous — each is what a dishonest operator would log to speak for a
+/// subject — and no key speaks for it.
+#[derive(Default)]
+pub struct SubjectBindings {
+    bound: BTreeMap<Pseudonym, Binding>,
+}
+
+struct Binding {
+    party: PartyId,
+    key: PublicKey,
+    sealing: [u8; 32],
+    ambiguous: Option<&'static str>,
+}
+
+impl SubjectBindings {
+    /// Reads the bindings of `leaves` (hidden leaves are skipped).
+    pub fn of(leaves: &[Option<LogLeaf>]) -> Self {
+        let mut bound: BTreeMap<Pseudonym, Binding> = BTreeMap::new();
+        let mut registered: BTreeMap<&PartyId, PublicKey> = BTreeMap::new();
+        let mut of_party: BTreeMap<&PartyId, Vec<Pseudonym>> = BTreeMap::new();
+        let mut rotated: Vec<&PartyId> = Vec::new();
+        for l in leaves.iter().flatten() {
+            match &l.entry {
+                LogEntry::PartyRegistered { party, key } => {
+                    registered.entry(party).or_insert(*key);
+                }
+                LogEntry::KeyRotation { party, .. } => rotated.push(party),
+                LogEntry::SubjectBound {
+                    party,
+                    subject,
+                    key,
+                    sealing_key,
+                    ..
+                } => {
+                    let not_registered = (registered.get(party) != Some(key))
+                        .then_some("the binding names another key than the party registered");
+                    let pseudonyms = of_party.entry(party).or_default();
+                    if !pseudonyms.contains(subject) {
+                        pseudonyms.push(*subject);
+                    }
+                    match bound.get_mut(subject) {
+                        None => {
+                            bound.insert(
+                                *subject,
+                                Binding {
+                                    party: party.clone(),
+                                    key: *key,
+                                    sealing: *sealing_key,
+                                    ambiguous: not_registered,
+                                },
+                            );
+                        }
+                        Some(b) => {
+                            if b.party != *party {
+                                b.ambiguous =
+                                    Some("the pseudonym is bound to more than one subject party");
+                            } else if b.key != *key || b.sealing != *sealing_key {
+                                b.ambiguous = Some("the pseudonym is bound twice with other keys");
+                            } else if not_registered.is_some() {
+                                b.ambiguous = not_registered;
+                            }
+                        }
+                    }
+                }
+                _ => {}
             }
-            _ => None,
-        })
-        .collect()
+        }
+        for (party, pseudonyms) in &of_party {
+            let why = if pseudonyms.len() > 1 {
+                "its party is bound to more than one pseudonym"
+            } else if rotated.contains(party) {
+                "a key rotation is logged for its subject party"
+            } else {
+                continue;
+            };
+            for p in pseudonyms {
+                if let Some(b) = bound.get_mut(p) {
+                    b.ambiguous.get_or_insert(why);
+                }
+            }
+        }
+        SubjectBindings { bound }
+    }
+
+    /// The keys that speak for `subject` (empty when it is bound to none).
+    pub fn keys(&self, subject: &Pseudonym) -> Result<&[PublicKey], &'static str> {
+        match self.bound.get(subject) {
+            None => Ok(&[]),
+            Some(Binding {
+                ambiguous: Some(why),
+                ..
+            }) => Err(why),
+            Some(b) => Ok(std::slice::from_ref(&b.key)),
+        }
+    }
+
+    /// The pseudonyms whose binding is ambiguous, with why.
+    pub fn ambiguous(&self) -> impl Iterator<Item = (&Pseudonym, &'static str)> {
+        self.bound
+            .iter()
+            .filter_map(|(p, b)| b.ambiguous.map(|why| (p, why)))
+    }
 }

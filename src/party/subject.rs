@@ -92,3 +92,111 @@ pub fn prove_offline(
     })?;
     Ok((proof, inputs))
 }
+
+/// What a subject found about its own binding in the log ([`check_binding`]).
+#[derive(Debug)]
+pub struct BindingCheck {
+    /// Index of its `SubjectBound` entry.
+    pub index: u64,
+    /// Size of the verified checkpoint the entry is included under.
+    pub size: u64,
+    /// The pseudonym it is bound to.
+    pub pseudonym: Pseudonym,
+}
+
+/// Subject: checks from the log that my pseudonym is bound to my keys, and that nothing I can
+/// read binds it, or me, otherwise. The checkpoint must verify under my pinned `anchors`, and
+/// the entries the service shows me (in full, or as leaf hashes) must rebuild its root, so
+/// they are the logged ones; among them a `SubjectBound` entry for my party, every one naming
+/// the pseudonym the service says is mine, my signing key and my sealing key; my registration
+/// with my key; no other binding of that pseudonym or of my party; no key rotation of my
+/// party.
+///
+/// What this cannot see: which pseudonym is really mine (a keyed hash only the service
+/// computes), and entries the service shows me as hashes only. A binding of my real pseudonym
+/// to another party's key, with me bound to another one, is the auditor's to find: it reads
+/// every entry and flags a pseudonym bound twice.
+pub fn check_binding(
+    client: &crate::party::client::Client,
+    sealing: &crate::protocols::seal::SealingPublicKey,
+    anchors: &crate::protocols::verdict::TrustAnchors,
+) -> Result<BindingCheck, String> {
+    use crate::protocols::log::entry::LogEntry;
+    use crate::protocols::log::tree::MemoryTree;
+    use crate::protocols::log::Sha3Log;
+    let sealing = sealing.to_bytes();
+    let me = client.party();
+    let signed = client.checkpoint().map_err(|e| e.to_string())?;
+    let cp = anchors
+        .verify_checkpoint(&signed)
+        .map_err(|e| format!("checkpoint: {e}"))?
+        .clone();
+    let pseudonym = client.subject_pseudonym().map_err(|e| e.to_string())?;
+    let mine = client.key().public();
+    let mut tree = MemoryTree::<Sha3Log>::new();
+    let (mut bindings, mut registered) = (Vec::new(), false);
+    while tree.size() < cp.size {
+        let from = tree.size();
+        let got = client
+            .entries(from, (from + 1000).min(cp.size))
+            .map_err(|e| e.to_string())?;
+        if got.is_empty() {
+            return Err(format!("the service returned no entries from {from}"));
+        }
+        for (i, e) in got {
+            if i != tree.size() {
+                return Err(format!("the service returned entry {i} out of order"));
+            }
+            tree.append_leaf_hash(e.leaf_hash());
+            let Some(leaf) = e.into_leaf() else { continue };
+            match &leaf.entry {
+                LogEntry::PartyRegistered { party, key } if party == me => {
+                    if *key != mine || registered {
+                        return Err(format!("entry {i} registers my party with another key"));
+                    }
+                    registered = true;
+                }
+                LogEntry::KeyRotation { party, .. } if party == me => {
+                    return Err(format!("entry {i} rotates my key: I never asked for that"));
+                }
+                LogEntry::SubjectBound {
+                    party,
+                    subject,
+                    key,
+                    sealing_key,
+                    ..
+                } if party == me || *subject == pseudonym => {
+                    if party != me || *subject != pseudonym {
+                        return Err(format!(
+                            "entry {i} binds {} to {party}: another party speaks for my pseudonym, or I am bound to another one",
+                            subject.to_text()
+                        ));
+                    }
+                    if *key != mine || *sealing_key != sealing {
+                        return Err(format!(
+                            "entry {i} binds my pseudonym to keys that are not mine"
+                        ));
+                    }
+                    bindings.push(i);
+                }
+                _ => {}
+            }
+        }
+    }
+    if tree.size() != cp.size || tree.root() != cp.root {
+        return Err("the entries the service showed do not rebuild the checkpoint's root".into());
+    }
+    if !registered {
+        return Err("my registration is not in the log".into());
+    }
+    // The same binding logged again (a restart of an upgraded service) is no harm: every one
+    // was checked above to name my pseudonym and my keys.
+    let Some(index) = bindings.last() else {
+        return Err("the log holds no binding of my party".into());
+    };
+    Ok(BindingCheck {
+        index: *index,
+        size: cp.size,
+        pseudonym,
+    })
+}

@@ -441,7 +441,7 @@ pub struct SubjectRecords {
 pub struct SubjectQueries {
     /// My pseudonym.
     pub pseudonym: String,
-    /// Every query and verdict about me, in log order.
+    /// Every query and verdict about me, and every lookup of my pseudonym, in log order.
     #[schema(value_type = Vec<Object>)]
     pub events: Vec<serde_json::Value>,
 }

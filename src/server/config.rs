@@ -63,6 +63,9 @@ pub struct Config {
     pub day_window_days: u32,
     /// Questions one bank may ask about one subject per day, both paths (10; 0: no limit).
     pub queries_per_subject_per_day: u32,
+    /// Pseudonym lookups one holder or bank may make per day (10000; 0: no limit). Each is
+    /// logged once per subject and day.
+    pub lookups_per_party_per_day: u32,
     /// The key authority process that decides sealed queries (`[key_authority] key = "<64
     /// hex digits>" address = "host:port"`; `--key-authority KEY@ADDR`). Remembered in
     /// `DIR/key-authority.json` once given. Absent (and never given): a key authority in this
@@ -215,6 +218,7 @@ impl Default for Config {
             store_connections: crate::store::postgres::DEFAULT_CONNECTIONS,
             day_window_days: crate::key_authority::DEFAULT_DAY_WINDOW,
             queries_per_subject_per_day: 10,
+            lookups_per_party_per_day: 10_000,
             key_authority: None,
             fhe_public: None,
         }

@@ -198,6 +198,7 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
         fhe_slots: config.fhe_slots,
         window_secs: config.window_secs,
         query_limit: config.queries_per_subject_per_day,
+        lookup_limit: config.lookups_per_party_per_day,
         witnesses,
         witness_quorum,
         metrics_token: Some(crate::server::metrics::MetricsToken::load_or_create(
@@ -217,6 +218,7 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
         },
     })?;
     state.log_engine_parameters()?;
+    state.log_missing_bindings()?;
     // The anchors verifiers pin, as a public file the operator hands out (out of band).
     write_public(
         &dir.join("anchors.json"),

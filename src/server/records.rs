@@ -244,6 +244,13 @@ pub(crate) fn subject_party_key(party: &PartyId) -> Vec<u8> {
     k
 }
 
+/// Marks a subject party whose `SubjectBound` entry is logged.
+pub(crate) fn bound_key(party: &PartyId) -> Vec<u8> {
+    let mut k = b"bound/".to_vec();
+    k.extend_from_slice(party.as_str().as_bytes());
+    k
+}
+
 pub(crate) fn subject_binding_key(subject: &Pseudonym) -> Vec<u8> {
     let mut k = b"subject/".to_vec();
     k.extend_from_slice(&pseudonym_bytes(subject));

@@ -48,6 +48,7 @@ pub struct ServiceState {
     pub(crate) last_prune: AtomicU64,
     /// Questions one bank may ask about one subject per day (0: no limit).
     pub(crate) query_limit: u32,
+    pub(crate) lookup_limit: u32,
     /// (bank, subject) → (day, questions that day).
     pub(crate) query_counts: Mutex<BTreeMap<(PartyId, Pseudonym), (u64, u32)>>,
 }
@@ -80,6 +81,8 @@ pub struct ServiceParts {
     pub metrics_token: Option<crate::server::metrics::MetricsToken>,
     /// Questions one bank may ask about one subject per day, both paths (0: no limit).
     pub query_limit: u32,
+    /// Pseudonym lookups one holder or bank may make per day (0: no limit).
+    pub lookup_limit: u32,
 }
 
 impl ServiceState {
@@ -129,6 +132,7 @@ impl ServiceState {
             metrics_token: parts.metrics_token,
             last_prune: AtomicU64::new(0),
             query_limit: parts.query_limit,
+            lookup_limit: parts.lookup_limit,
             query_counts: Mutex::new(BTreeMap::new()),
         }))
     }
@@ -249,6 +253,69 @@ impl ServiceState {
             ));
         }
         entry.1 += 1;
+        Ok(())
+    }
+
+    /// Logs that `party` turned an identifier into `subject`'s pseudonym on `day` — once per
+    /// (party, subject, day), indexed in the subject's history — within the daily limit per
+    /// party: past it, 429 and nothing is answered or logged.
+    pub(crate) fn log_lookup(
+        &self,
+        party: &PartyId,
+        subject: &Pseudonym,
+        day: u32,
+    ) -> ApiResult<()> {
+        let key = |what: &[u8], subject: Option<&Pseudonym>| {
+            let mut k = what.to_vec();
+            k.extend_from_slice(party.as_str().as_bytes());
+            k.push(0);
+            k.extend_from_slice(&day.to_be_bytes());
+            if let Some(p) = subject {
+                k.extend_from_slice(&pseudonym_bytes(p));
+            }
+            k
+        };
+        let (seen, count) = (key(b"lookup/", Some(subject)), key(b"lookups/", None));
+        let read = |k: &[u8]| -> ApiResult<Option<Vec<u8>>> {
+            self.store.get(Table::Meta, k).map_err(ApiError::internal)
+        };
+        if read(&seen)?.is_some() {
+            return Ok(());
+        }
+        self.append_with(|index| {
+            // Under the log head: a concurrent identical lookup may have logged it meanwhile.
+            if read(&seen)?.is_some() {
+                return Ok((Vec::new(), Batch::new(), ()));
+            }
+            let n = read(&count)?
+                .and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
+                .unwrap_or(0);
+            if self.lookup_limit != 0 && n >= u64::from(self.lookup_limit) {
+                return Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "{party} has looked up {n} pseudonyms today; the limit is {} a day",
+                        self.lookup_limit
+                    ),
+                ));
+            }
+            let mut batch = Batch::new();
+            batch.put(Table::Meta, seen.clone(), Vec::new());
+            batch.put(Table::Meta, count.clone(), (n + 1).to_be_bytes().to_vec());
+            crate::server::records::index_for_subject(&mut batch, subject, index);
+            let mut salt = [0u8; 16];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salt);
+            Ok((
+                vec![LogEntry::PseudonymLookup {
+                    party: party.clone(),
+                    subject: *subject,
+                    day,
+                    salt,
+                }],
+                batch,
+                (),
+            ))
+        })?;
         Ok(())
     }
 

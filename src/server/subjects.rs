@@ -6,6 +6,7 @@ use crate::fhe::engine::StoredRecord;
 use crate::fhe::SealedRecord;
 use crate::protocols::consent::SignedConsent;
 use crate::protocols::identifiers::{SubjectId, SubjectKind};
+use crate::protocols::log::entry::LogEntry;
 use crate::protocols::log::hash::Hash;
 use crate::protocols::names::PartyId;
 use crate::protocols::pseudonym::Pseudonym;
@@ -327,4 +328,62 @@ pub(crate) fn notices(s: &ServiceState, subject: &Pseudonym) -> ApiResult<Vec<se
         .into_iter()
         .map(|(_, v)| serde_json::from_slice(&v).map_err(ApiError::internal))
         .collect()
+}
+
+impl ServiceState {
+    /// Logs the `SubjectBound` entry of every subject party registered before bindings were
+    /// logged (a data directory from an earlier version), so that the key authority and the
+    /// audit find every subject's binding in the log; `serve` runs it at start. Returns how
+    /// many it logged.
+    pub fn log_missing_bindings(&self) -> Result<usize, String> {
+        log_missing_bindings(self)
+    }
+}
+
+fn log_missing_bindings(s: &ServiceState) -> Result<usize, String> {
+    let (from, to) = prefix_range(b"party/");
+    let rows = s
+        .store
+        .scan(Table::Subjects, &from, to.as_deref(), 10_000_000)
+        .map_err(|e| e.to_string())?;
+    let mut logged = 0;
+    for (k, v) in rows {
+        let party = std::str::from_utf8(&k[b"party/".len()..])
+            .ok()
+            .and_then(|p| PartyId::new(p).ok())
+            .ok_or("corrupt subject party")?;
+        if s.store
+            .get(Table::Meta, &bound_key(&party))
+            .map_err(|e| e.to_string())?
+            .is_some()
+        {
+            continue;
+        }
+        let subject = pseudonym_from_bytes(&v).ok_or("corrupt subject")?;
+        let sealing_key: [u8; 32] = v
+            .get(33..65)
+            .and_then(|b| b.try_into().ok())
+            .ok_or("corrupt subject")?;
+        let Some(key) = s.auth.key_of(&party).map_err(|e| e.to_string())? else {
+            continue;
+        };
+        let mut batch = Batch::new();
+        batch.put(Table::Meta, bound_key(&party), Vec::new());
+        s.log
+            .append(
+                &[LogEntry::SubjectBound {
+                    party: party.clone(),
+                    subject,
+                    key,
+                    sealing_key,
+                    salt: crate::protocols::log::entry::salt(&mut rand::rngs::OsRng),
+                }],
+                now(),
+                batch,
+            )
+            .map_err(|e| e.to_string())?;
+        tracing::info!(%party, "logged the binding of a subject registered before bindings were logged");
+        logged += 1;
+    }
+    Ok(logged)
 }

@@ -217,6 +217,7 @@ fn service_as(origin: &str, witness: Option<credence::server::Witness>) -> Svc {
         fhe_slots: 2,
         window_secs: 300,
         query_limit: 0,
+        lookup_limit: 0,
         witness,
         witnesses: vec![],
         witness_quorum: 0,

@@ -247,7 +247,7 @@ on_every_store! {
         Err(RoleError::Opening(_))
     ));
 
-    // The subject sees the query and the verdict about it.
+    // The subject sees who looked up its pseudonym, the query and the verdict about it.
     let history = subject.subject_queries().unwrap();
     let kinds: Vec<&str> = history["events"]
         .as_array()
@@ -255,8 +255,9 @@ on_every_store! {
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["query", "verdict"], "{history}");
-    assert_eq!(history["events"][0]["bank"], "bank.proven");
+    assert_eq!(kinds, ["lookup", "query", "verdict"], "{history}");
+    assert_eq!(history["events"][0]["party"], "credit.proven");
+    assert_eq!(history["events"][1]["bank"], "bank.proven");
 
     // A person: no consent → 403; a consent signed by someone else, or for another purpose →
     // 403; a covering consent → answered, its hash in the query entry, fetchable by auditors.
@@ -356,8 +357,24 @@ on_every_store! {
         report.flags
     );
     assert_eq!(report.verdicts_verified, 2);
-    assert_eq!(report.consents_checked, 1);
+    // The bank is not shown who is bound to the person, so it cannot check who signed the
+    // consent; an auditor can.
+    assert_eq!((report.consents_checked, report.consents_unchecked), (0, 1));
     assert_eq!(report.rechecked, 1);
+    let auditor_key = SigningKey::generate(Role::Auditor, &mut rng);
+    let auditor_id = PartyId::new("auditor.proven").unwrap();
+    operator
+        .register_party(&auditor_id, &auditor_key.public(), None)
+        .unwrap();
+    let real_auditor = Client::new(&addr, auditor_id, auditor_key);
+    let report = credence::party::auditor::audit(
+        &real_auditor,
+        &anchors,
+        &credence::party::auditor::AuditOptions::on(day),
+    )
+    .unwrap();
+    assert!(report.ok(), "{}", report.render());
+    assert_eq!((report.consents_checked, report.consents_unchecked), (1, 0));
     running.stop();
 }
 }

@@ -91,6 +91,8 @@ pub struct Options {
     pub window_secs: u64,
     /// Questions per (bank, subject) per day (0: no limit, the default here).
     pub query_limit: u32,
+    /// Pseudonym lookups per party per day (0: none).
+    pub lookup_limit: u32,
     /// Witnesses of its checkpoints and their quorum.
     pub witnesses: Vec<credence::witness::WitnessClient>,
     /// Quorum.
@@ -107,6 +109,7 @@ impl Default for Options {
             origin: "credence.test/region".into(),
             window_secs: 300,
             query_limit: 0,
+            lookup_limit: 0,
             witnesses: Vec::new(),
             witness_quorum: 0,
             partners: None,
@@ -127,6 +130,8 @@ pub struct Region {
     pub log_key: SigningKey,
     /// The anchors a verifier pins.
     pub anchors: TrustAnchors,
+    /// The service's state (tests of start-up work call it).
+    pub state: Arc<ServiceState>,
 }
 
 impl Region {
@@ -169,6 +174,7 @@ impl Region {
             fhe_slots: 2,
             window_secs: o.window_secs,
             query_limit: o.query_limit,
+            lookup_limit: o.lookup_limit,
             witness: o.partners,
             witnesses: o.witnesses,
             witness_quorum: o.witness_quorum,
@@ -178,7 +184,7 @@ impl Region {
         })
         .unwrap();
         let anchors = state.trust_anchors().unwrap();
-        let running = Running::start_with(router(state), o.limits).unwrap();
+        let running = Running::start_with(router(state.clone()), o.limits).unwrap();
         let operator = Client::with_origin(
             &running.addr,
             &o.origin,
@@ -191,6 +197,7 @@ impl Region {
             operator,
             log_key,
             anchors,
+            state,
         }
     }
 

@@ -249,6 +249,36 @@ pub enum LogEntry {
         /// SHA3-256 digest of the key generator's replay self-test.
         selftest_digest: Hash,
     },
+    /// A subject party was bound to its pseudonym with its signing and sealing keys (logged
+    /// with the subject's `PartyRegistered` entry). The key authority and the audit accept a
+    /// consent for a pseudonym only under the signing key bound to it here, and the subject
+    /// checks its own binding from the log (`credence subject binding`).
+    SubjectBound {
+        /// The subject party.
+        party: PartyId,
+        /// The pseudonym it speaks for.
+        subject: Pseudonym,
+        /// Its signing key (role subject).
+        key: PublicKey,
+        /// Its sealing public key (X25519; holders seal commitment openings to it).
+        sealing_key: [u8; 32],
+        /// Random: a party shown only the leaf hash cannot confirm a guess of whom a
+        /// pseudonym it looked up belongs to.
+        salt: [u8; 16],
+    },
+    /// A holder or bank turned a subject identifier into its pseudonym (`POST
+    /// /v1/holder/pseudonym`): logged once per party, subject and day, so that the subject and
+    /// the auditors see who looked it up.
+    PseudonymLookup {
+        /// Who asked.
+        party: PartyId,
+        /// The pseudonym it learned.
+        subject: Pseudonym,
+        /// The day it asked.
+        day: u32,
+        /// Random, for the same reason as a query's.
+        salt: [u8; 16],
+    },
     /// A party rotated its key.
     KeyRotation {
         /// The party.
@@ -279,6 +309,8 @@ impl LogEntry {
             LogEntry::PledgeMade { .. } => 13,
             LogEntry::DecryptionRefused { .. } => 14,
             LogEntry::EngineParameters { .. } => 15,
+            LogEntry::SubjectBound { .. } => 16,
+            LogEntry::PseudonymLookup { .. } => 17,
         }
     }
 
@@ -431,6 +463,28 @@ impl LogEntry {
             } => {
                 w.str(tfhe).str(parameters).fixed(selftest_digest);
             }
+            LogEntry::SubjectBound {
+                party,
+                subject,
+                key,
+                sealing_key,
+                salt,
+            } => {
+                party.encode(w);
+                encode_pseudonym(subject, w);
+                key.encode(w);
+                w.fixed(sealing_key).fixed(salt);
+            }
+            LogEntry::PseudonymLookup {
+                party,
+                subject,
+                day,
+                salt,
+            } => {
+                party.encode(w);
+                encode_pseudonym(subject, w);
+                w.u32(*day).fixed(salt);
+            }
         }
     }
 
@@ -549,6 +603,30 @@ impl LogEntry {
                 tfhe: text(r, "tfhe version")?,
                 parameters: text(r, "engine parameters")?,
                 selftest_digest: r.array("self-test digest")?,
+            },
+            16 => {
+                let party = PartyId::decode(r)?;
+                let subject = decode_pseudonym(r)?;
+                let key = PublicKey::decode(r, "subject key")?;
+                if key.role() != crate::signing::Role::Subject {
+                    return Err(DecodeError::Invalid {
+                        field: "subject key",
+                        reason: "a subject binding's key must have the subject role",
+                    });
+                }
+                LogEntry::SubjectBound {
+                    party,
+                    subject,
+                    key,
+                    sealing_key: r.array("sealing key")?,
+                    salt: r.array("binding salt")?,
+                }
+            }
+            17 => LogEntry::PseudonymLookup {
+                party: PartyId::decode(r)?,
+                subject: decode_pseudonym(r)?,
+                day: r.u32("lookup day")?,
+                salt: r.array("lookup salt")?,
             },
             tag => {
                 return Err(DecodeError::UnknownTag {

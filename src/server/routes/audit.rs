@@ -208,6 +208,10 @@ impl LogReader {
                 self.may_read(Some(bank), None, subject)
             }
             LogEntry::DisputeFiled { subject, .. } => self.about(subject),
+            LogEntry::SubjectBound { party, subject, .. }
+            | LogEntry::PseudonymLookup { party, subject, .. } => {
+                self.is(party) || self.about(subject)
+            }
             LogEntry::DisputeAnswered { holder, .. } => self.is(holder),
             _ => false,
         }

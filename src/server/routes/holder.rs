@@ -29,6 +29,7 @@ use std::sync::Arc;
         (status = 401, description = "unsigned, badly signed, unknown party, stale or replayed", body = ErrorBody),
         (status = 403, description = "wrong role, another party's data, or no valid consent", body = ErrorBody),
         (status = 413, description = "body too large", body = ErrorBody),
+        (status = 429, description = "this party's pseudonym lookups for today are used up", body = ErrorBody),
         (status = 500, description = "internal error (details in the service log)", body = ErrorBody)
     ),
     security(("party" = [], "time" = [], "nonce" = [], "signature" = [])),
@@ -44,6 +45,10 @@ pub(crate) async fn pseudonym(
     let caller = s.authenticate(&headers, &method, &uri, &body, &[Role::Holder, Role::Bank])?;
     let req: SubjectRef = json_body(&body)?;
     let (_, p) = subject_of(&s, &req)?;
+    // Every lookup leaves a logged trace the subject and the auditors read, and a party's
+    // lookups a day are limited: no party turns identifiers into pseudonyms unseen or in bulk.
+    let today = u32::try_from(now() / 86_400).unwrap_or(u32::MAX);
+    s.log_lookup(&caller.party, &p, today)?;
     // Banks learn the pseudonym to check verdicts against; holders also the sealing key.
     let sealing = match caller.role {
         Role::Holder => party_of(&s, &p)?.map(|(_, _, k)| hex::encode(k.to_bytes())),

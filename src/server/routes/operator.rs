@@ -70,6 +70,10 @@ pub(crate) async fn register_party(
         .map_err(|_| ApiError::bad("key: not a valid Ed25519 public key"))?;
     let mut batch = Batch::new();
     Authenticator::register(&mut batch, &party, &key);
+    let mut entries = vec![LogEntry::PartyRegistered {
+        party: party.clone(),
+        key,
+    }];
     if role == Role::Subject {
         let (Some(subject), Some(sealing)) = (&req.subject, &req.sealing_key) else {
             return Err(ApiError::bad(
@@ -82,6 +86,16 @@ pub(crate) async fn register_party(
         crate::protocols::seal::SealingPublicKey::from_bytes_checked(sealing)
             .map_err(|e| ApiError::bad(format!("sealing_key: {e}")))?;
         bind(&mut batch, &party, &p, sealing);
+        // The binding is logged, so that verifiers check consents against the key bound to
+        // the pseudonym and the subject can check its own binding.
+        entries.push(LogEntry::SubjectBound {
+            party: party.clone(),
+            subject: p,
+            key,
+            sealing_key: sealing,
+            salt: crate::protocols::log::entry::salt(&mut rand::rngs::OsRng),
+        });
+        batch.put(Table::Meta, bound_key(&party), Vec::new());
     } else if req.subject.is_some() || req.sealing_key.is_some() {
         return Err(ApiError::bad(
             "`subject` and `sealing_key` are only for parties of role subject",
@@ -93,14 +107,7 @@ pub(crate) async fn register_party(
             registration_key(&party),
             base.to_be_bytes().to_vec(),
         );
-        Ok((
-            vec![LogEntry::PartyRegistered {
-                party: party.clone(),
-                key,
-            }],
-            batch,
-            (),
-        ))
+        Ok((entries, batch, ()))
     })?;
     Ok(Json(Registered {
         party: party.to_string(),

@@ -99,7 +99,7 @@ pub(crate) async fn records(
     path = "/v1/subject/queries",
     tag = "subject",
     responses(
-        (status = 200, description = "every query and verdict about me", body = SubjectQueries),
+        (status = 200, description = "every query and verdict about me, and who looked up my pseudonym", body = SubjectQueries),
         (status = 401, description = "unsigned, badly signed, unknown party, stale or replayed", body = ErrorBody),
         (status = 403, description = "wrong role, another party's data, or no valid consent", body = ErrorBody),
         (status = 500, description = "internal error (details in the service log)", body = ErrorBody)
@@ -166,6 +166,15 @@ pub(crate) async fn queries(
                     "verdict_hash": hex::encode(verdict_hash), "outcome": outcome,
                 })
             }
+            LogEntry::PseudonymLookup {
+                party,
+                subject: sub,
+                day,
+                ..
+            } if *sub == subject => json!({
+                "index": idx, "time": leaf.time, "kind": "lookup", "party": party.to_string(),
+                "day": day,
+            }),
             _ => return Err(ApiError::internal("subject index points at another entry")),
         };
         out.push(item);
