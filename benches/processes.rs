@@ -57,7 +57,15 @@ fn setup(addr: &str, dir: &Path) -> Result<(Client, SubjectId, usize, usize), Er
     for (authority, values) in &by_holder {
         let key = SigningKey::generate(Role::Holder, &mut rand::thread_rng());
         let party = PartyId::new(&format!("{authority}.bench"))?;
-        operator.register_party(&party, &key.public(), None)?;
+        // A region apart pins its authorities' roots: the holder comes with its certificate.
+        let root = dir.join("authorities").join(format!("{authority}.party"));
+        if root.exists() {
+            let root = credence::party::keyfile::Party::load(&root)?;
+            let c = credence::party::keyfile::Certificate::issue(&root, &party, key.public())?;
+            operator.register_holder(&party, &key.public(), authority, &c.signature)?;
+        } else {
+            operator.register_party(&party, &key.public(), None)?;
+        }
         let holder = Client::new(addr, party, key);
         let (who, _) = holder.pseudonym(&id)?;
         let record = encrypt_record(

@@ -232,6 +232,7 @@ fn bank_answer() -> BankAnswer {
         key_authority: SigningKey::generate(Role::KeyAuthority, &mut rng).public(),
         witnesses: vec![NoteVerifier::witness("witness.bench", witness.public()).unwrap()],
         witness_quorum: 1,
+        authorities: Default::default(),
     };
     // A log of 10⁶ entries would make inclusion proofs 20 hashes long; 2¹⁴ filler entries
     // give 14-15 and keep setup quick.

@@ -892,6 +892,303 @@ fn bindings_missing_from_an_upgraded_log_are_logged_at_start() {
     assert!(report.ok(), "{}", report.render());
 }
 
+/// Where the anchors pin authority roots, the operator cannot add a holder an authority did
+/// not certify: a court holder without a certificate, certified by another authority's root,
+/// or by a root the anchors do not pin, is refused and nothing changes; a certified holder's
+/// key is what key evidence proves to a bank holding only the anchors.
+#[test]
+fn the_operator_cannot_add_a_holder_no_authority_certified() {
+    use credence::protocols::keys::HolderCertificate;
+    let r = Region::with(Options {
+        roots: vec!["court", "tax"],
+        ..Options::default()
+    });
+    assert_eq!(r.anchors.authorities.len(), 2);
+    let court = r.party("court.beijing", Role::Holder);
+    let (cp, evidence) = court.key_evidence(&[court.party().clone()]).unwrap();
+    let cp = r.anchors.verify_checkpoint(&cp).unwrap();
+    assert_eq!(
+        evidence.holder_keys(cp, &r.anchors).unwrap()[court.party()],
+        court.key().public()
+    );
+    let key = SigningKey::generate(Role::Holder, &mut rand::thread_rng()).public();
+    let fake = PartyId::new("court.fake").unwrap();
+    let cert = |authority: &str| HolderCertificate {
+        authority: authority.into(),
+        holder: fake.clone(),
+        key,
+    };
+    let rogue = SigningKey::generate(Role::Authority, &mut rand::thread_rng());
+    let before = (r.snapshot(), r.log_size());
+    let (status, message) = refused(r.operator.register_party(&fake, &key, None));
+    assert_eq!(status, 400);
+    assert!(
+        message.contains("needs `authority` and `certificate`"),
+        "{message}"
+    );
+    for (authority, root, expect) in [
+        ("tax", &r.roots["tax"], "does not belong"),
+        ("court", &r.roots["tax"], "verification"),
+        ("court", &rogue, "verification"),
+        ("customs", &rogue, "no root key"),
+    ] {
+        let (status, message) = refused(r.operator.register_holder(
+            &fake,
+            &key,
+            authority,
+            &root.sign(&cert(authority)),
+        ));
+        assert_eq!(status, 400, "{authority}: {message}");
+        assert!(
+            message.to_lowercase().contains(expect),
+            "{authority}: {message}"
+        );
+    }
+    assert_eq!((r.snapshot(), r.log_size()), before);
+}
+
+/// With authority roots pinned, certified holders carry both paths end to end: the key
+/// authority replays under certified keys and a bank's receipt checks the certificates.
+#[test]
+fn certified_holders_carry_both_paths_end_to_end() {
+    let r = Region::with(Options {
+        roots: vec![
+            "court", "tax", "market", "social", "utility", "assoc", "credit",
+        ],
+        ..Options::default()
+    });
+    let (bank, id, subject, sealing, who) = roots_world(&r, "cert", "91110108MA07CE5F");
+    let a = bank
+        .query_sealed(&question(&id, "xinyidai", "working capital"))
+        .unwrap();
+    assert_eq!(
+        bank_check(&r, &bank, &id, "xinyidai", &a).outcome,
+        Outcome::Eligible(true)
+    );
+    let package = procurement_package(&subject, &sealing, who, None);
+    let a = bank
+        .query_proven(
+            &question(&id, "public_procurement", "bid 2026-11"),
+            &package,
+        )
+        .unwrap();
+    assert_eq!(
+        bank_check(&r, &bank, &id, "public_procurement", &a).outcome,
+        Outcome::Eligible(true)
+    );
+    let auditor = r.party("auditor.cert", Role::Auditor);
+    let report = credence::party::auditor::audit(
+        &auditor,
+        &r.anchors,
+        &credence::party::auditor::AuditOptions::on(day()),
+    )
+    .unwrap();
+    assert!(report.ok(), "{}", report.render());
+}
+
+/// The region for the root tests: both policies published, a bank, an enterprise, six holders
+/// sealing 信易贷's indicators (eligible) and a credit and a market holder committing for 政府采购.
+fn roots_world(
+    r: &Region,
+    tag: &str,
+    uscc: &str,
+) -> (
+    Client,
+    SubjectId,
+    Client,
+    credence::protocols::seal::SealingSecretKey,
+    Pseudonym,
+) {
+    r.publish("xinyidai");
+    r.publish("public_procurement");
+    let bank = r.party(&format!("bank.{tag}"), Role::Bank);
+    let id = enterprise(uscc);
+    let (subject, sealing) = r.subject(&format!("ent.{tag}"), &id);
+    seal_all(r, &id, tag, 100, 0);
+    let credit = r.party(&format!("credit.{tag}"), Role::Holder);
+    let market = r.party(&format!("market.{tag}p"), Role::Holder);
+    let (who, sealing_pub) = credit.pseudonym(&id).unwrap();
+    let sealing_pub = sealing_pub.unwrap();
+    commit(
+        &credit,
+        who,
+        &sealing_pub,
+        &[("credit.serious_dishonesty", 0)],
+        1,
+    );
+    commit(
+        &market,
+        who,
+        &sealing_pub,
+        &[("market.abnormal_operation", 0), ("market.registered", 1)],
+        1,
+    );
+    (bank, id, subject, sealing, who)
+}
+
+/// The subject's 政府采购 proof over its current records (leaving out those of `skip`).
+fn procurement_package(
+    subject: &Client,
+    sealing: &credence::protocols::seal::SealingSecretKey,
+    who: Pseudonym,
+    skip: Option<&str>,
+) -> credence::protocols::package::ProofPackage {
+    let records: Vec<_> = subject
+        .subject_records()
+        .unwrap()
+        .into_iter()
+        .filter(|(c, _)| Some(c.commitment.context.holder.as_str()) != skip)
+        .collect();
+    credence::party::subject::prove(
+        &credence::circuits::policy::builtin("public_procurement").unwrap(),
+        day(),
+        who,
+        &records,
+        sealing,
+        subject,
+    )
+    .unwrap()
+}
+
+/// An operator that pins roots of its own making for the court and the credit authority (the
+/// key authority and the banks pin the genuine ones, published out of band) registers its
+/// court and credit holders through the API. It gains nothing: the anchors it serves do not
+/// match the published fingerprint, the key authority refuses the sealed replay over its
+/// court's record (`unknown-holder`, logged), a bank refuses the proven receipt over its credit
+/// holder's commitment, and the audit names both certificates. A certificate it logs around
+/// the API under the genuine roots is refused by the service itself (403).
+#[test]
+fn a_certificate_the_operator_forged_counts_for_no_verifier() {
+    use credence::protocols::keys::HolderCertificate;
+    use credence::protocols::log::entry::LogEntry;
+    let r = Region::with(Options {
+        roots: vec![
+            "court", "tax", "market", "social", "utility", "assoc", "credit",
+        ],
+        operator_roots: vec!["court", "credit"],
+        ..Options::default()
+    });
+    let (bank, id, subject, sealing, who) = roots_world(&r, "forged", "91110108MA07CF6G");
+    // What a bank pinning the published anchors would notice first.
+    assert_ne!(
+        bank.anchors().unwrap().fingerprint(),
+        r.anchors.fingerprint(),
+        "the service serves its own roots under the published fingerprint"
+    );
+    let auditor = r.party("auditor.forged", Role::Auditor);
+    let size = r.log_size();
+    let (status, message) =
+        refused(bank.query_sealed(&question(&id, "xinyidai", "working capital")));
+    assert_eq!(status, 500, "{message}");
+    let refusal = (size..r.log_size()).find_map(|i| match auditor.entry(i).unwrap() {
+        Some(l) => match l.entry {
+            LogEntry::DecryptionRefused { reason, .. } => Some(reason),
+            _ => None,
+        },
+        None => None,
+    });
+    assert_eq!(refusal.as_deref(), Some("unknown-holder"), "{message}");
+    let package = procurement_package(&subject, &sealing, who, None);
+    let a = bank
+        .query_proven(
+            &question(&id, "public_procurement", "bid 2026-12"),
+            &package,
+        )
+        .unwrap();
+    let pinned = credence::circuits::policy::builtin("public_procurement")
+        .unwrap()
+        .pin();
+    let verified = a.receipt.verify(
+        &r.anchors,
+        &credence::protocols::question::Question {
+            subject: who,
+            policy: &pinned,
+            as_of_day: day(),
+        },
+    );
+    assert!(
+        verified.is_err(),
+        "a bank accepted a receipt over a holder no authority certified"
+    );
+    let audit = || {
+        credence::party::auditor::audit(
+            &auditor,
+            &r.anchors,
+            &credence::party::auditor::AuditOptions::on(day()),
+        )
+        .unwrap()
+    };
+    let report = audit();
+    let named = |who: &str| {
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains(who) && p.contains("does not verify under the pinned roots"))
+    };
+    assert!(
+        named("court.forged") && named("credit.forged"),
+        "{}",
+        report.render()
+    );
+
+    // Around the API: a holder registered in the store and a certificate logged with the log
+    // key, signed by yet another root. The service's own check refuses the holder.
+    let rogue_root = SigningKey::generate(Role::Authority, &mut rand::thread_rng());
+    let log = credence::server::log::LogService::open(
+        r.store.clone(),
+        &r.anchors.log.name,
+        r.log_key.clone(),
+        credence::server::log::CheckpointPolicy {
+            every_entries: 1000,
+            every_seconds: 3600,
+        },
+    )
+    .unwrap();
+    let key = SigningKey::generate(Role::Holder, &mut rand::thread_rng());
+    let party = PartyId::new("tax.rogue").unwrap();
+    let signature = rogue_root.sign(&HolderCertificate {
+        authority: "tax".into(),
+        holder: party.clone(),
+        key: key.public(),
+    });
+    let at = r.log_size();
+    let mut b = credence::store::Batch::new();
+    credence::server::auth::Authenticator::register(&mut b, &party, &key.public());
+    b.put(
+        credence::store::Table::Meta,
+        b"certificate/tax.rogue".to_vec(),
+        (at + 1).to_be_bytes().to_vec(),
+    );
+    log.append(
+        &[
+            LogEntry::PartyRegistered {
+                party: party.clone(),
+                key: key.public(),
+            },
+            LogEntry::HolderCertified {
+                holder: party.clone(),
+                key: key.public(),
+                authority: "tax".into(),
+                signature,
+            },
+        ],
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+        b,
+    )
+    .unwrap();
+    let rogue = Client::with_origin(r.addr(), &r.anchors.log.name, party, key);
+    let before = (r.snapshot(), r.log_size());
+    let (status, message) =
+        refused(rogue.submit_sealed(&seal(&rogue, who, 1, &[("tax.credit_score", 100)])));
+    assert_eq!(status, 403, "{message}");
+    assert!(message.contains("no valid certificate"), "{message}");
+    assert_eq!((r.snapshot(), r.log_size()), before);
+    assert!(audit().problems.iter().any(|p| p.contains("tax.rogue")));
+}
+
 /// Turning identifiers into pseudonyms leaves a trace: each lookup is logged once per party,
 /// subject and day — the subject sees who looked it up, another bank does not — and a party's
 /// lookups a day are limited: past the limit, 429, and nothing is answered or logged.
@@ -1364,6 +1661,7 @@ fn a_partner_cannot_show_two_views_of_its_log() {
                     key_authority: tj_ka.public(),
                     witnesses: vec![],
                     witness_quorum: 0,
+                    authorities: Default::default(),
                 },
                 party: PartyId::new("region.beijing").unwrap(),
                 key: SigningKey::generate(Role::Bank, &mut rng),

@@ -196,6 +196,8 @@ const COMMANDS: &[&[&str]] = &[
     &["party"],
     &["party", "new"],
     &["register"],
+    &["authority"],
+    &["authority", "certify"],
     &["publish"],
     &["holder"],
     &["holder", "submit"],

@@ -552,3 +552,325 @@ fn parties_drive_both_paths_from_the_command_line() {
     let _ = witness.wait();
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// Authority roots from the command line: a root key file (`party new authority`), pinned at
+/// `serve --authority` and remembered; a holder registered before the roots were pinned may not
+/// act until its root's certificate is logged (`authority certify`, `register --certificate`);
+/// a holder without a certificate, or with one from a root the service does not pin, is not
+/// registered, and a root refuses to certify outside its authority.
+#[test]
+fn holders_are_certified_by_their_authority_root_from_the_command_line() {
+    let tmp = std::env::temp_dir().join(format!("credence-cli-roots-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let d = tmp.as_path();
+    let data = tmp.join("data");
+    let data = data.to_str().unwrap();
+    let fails = |server: &str, args: &[&str]| -> String {
+        let o = credence(d, server, args);
+        assert!(!o.status.success(), "credence {} succeeded", args.join(" "));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let root_key =
+        |out: &str| -> String { out.split("public key ").nth(1).unwrap().trim().to_string() };
+    let credit_root = root_key(&ok(
+        d,
+        "-",
+        &[
+            "party",
+            "new",
+            "authority",
+            "credit",
+            "--out",
+            "credit-root.party",
+        ],
+    ));
+    ok(
+        d,
+        "-",
+        &[
+            "party",
+            "new",
+            "authority",
+            "market",
+            "--out",
+            "market-root.party",
+        ],
+    );
+    // A root is named by its authority alone.
+    let e = fails(
+        "-",
+        &["party", "new", "authority", "credit.x", "--out", "x.party"],
+    );
+    assert!(e.contains("named by its authority alone"), "{e}");
+    ok(
+        d,
+        "-",
+        &["party", "new", "holder", "credit.old", "--out", "old.party"],
+    );
+    ok(
+        d,
+        "-",
+        &["party", "new", "holder", "credit.new", "--out", "new.party"],
+    );
+    ok(
+        d,
+        "-",
+        &[
+            "party",
+            "new",
+            "subject",
+            "ent.roots",
+            "--out",
+            "ent.party",
+            "--subject",
+            "enterprise:91110108MA01AB2C3T",
+        ],
+    );
+    // First the service pins no roots: the old holder is registered as before.
+    ok(d, "-", &["serve", "init"]);
+    let (mut child, addr) = common::spawn_listening(
+        &["serve", "--dir", data, "--addr", "127.0.0.1:0"],
+        Stdio::null(),
+    );
+    let op = "data/operator.party";
+    let words = |s: &'static str| s.split_whitespace().collect::<Vec<_>>();
+    ok(d, "-", &words("party new bank bank.roots --out bank.party"));
+    ok(
+        d,
+        &addr,
+        &words("register --as data/operator.party old.party ent.party bank.party"),
+    );
+    ok(
+        d,
+        &addr,
+        &words("publish --as data/operator.party public_procurement"),
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // A root that is not a catalogue authority, or a malformed key, is refused before start.
+    let e = fails(
+        "-",
+        &[
+            "serve",
+            "init",
+            "--authority",
+            &format!("bank={credit_root}"),
+        ],
+    );
+    assert!(e.contains("not an authority of the catalogue"), "{e}");
+    let e = fails("-", &["serve", "init", "--authority", "credit=00"]);
+    assert!(e.contains("64 hex"), "{e}");
+    assert!(!d.join("data/authorities.json").exists());
+    // Then it pins the credit root (remembered: the later start names none).
+    let flag = format!("credit={credit_root}");
+    ok(d, "-", &["serve", "init", "--authority", &flag]);
+    let (mut child, addr) = common::spawn_listening(
+        &["serve", "--dir", data, "--addr", "127.0.0.1:0"],
+        Stdio::null(),
+    );
+    let anchors: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("data/anchors.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        anchors["authorities"]["credit"],
+        credit_root.as_str(),
+        "{anchors}"
+    );
+    std::fs::write(
+        d.join("credit.csv"),
+        "subject,attribute,value\nenterprise:91110108MA01AB2C3T,credit.serious_dishonesty,0\n",
+    )
+    .unwrap();
+    let submit = [
+        "holder",
+        "submit",
+        "--as",
+        "old.party",
+        "--path",
+        "proven",
+        "--input",
+        "credit.csv",
+    ];
+    // The holder registered before may not act yet.
+    let e = fails(&addr, &submit);
+    assert!(e.contains("no valid certificate"), "{e}");
+    // A new holder without a certificate is not registered.
+    let e = fails(&addr, &["register", "--as", op, "new.party"]);
+    assert!(e.contains("needs `authority` and `certificate`"), "{e}");
+    // The market root will not certify a credit holder.
+    let e = fails(
+        &addr,
+        &[
+            "authority",
+            "certify",
+            "--as",
+            "market-root.party",
+            "--holder-file",
+            "new.party",
+            "--out",
+            "bad.cert",
+        ],
+    );
+    assert!(e.contains("does not belong"), "{e}");
+    // A certificate from a credit root the service does not pin is refused.
+    ok(
+        d,
+        "-",
+        &[
+            "party",
+            "new",
+            "authority",
+            "credit",
+            "--out",
+            "rogue-root.party",
+        ],
+    );
+    ok(
+        d,
+        "-",
+        &[
+            "authority",
+            "certify",
+            "--as",
+            "rogue-root.party",
+            "--holder-file",
+            "new.party",
+            "--out",
+            "rogue.cert",
+        ],
+    );
+    let e = fails(
+        &addr,
+        &[
+            "register",
+            "--as",
+            op,
+            "new.party",
+            "--certificate",
+            "rogue.cert",
+        ],
+    );
+    assert!(e.contains("certificate"), "{e}");
+    ok(
+        d,
+        "-",
+        &[
+            "authority",
+            "certify",
+            "--as",
+            "credit-root.party",
+            "--holder-file",
+            "old.party",
+            "--out",
+            "old.cert",
+        ],
+    );
+    ok(
+        d,
+        "-",
+        &[
+            "authority",
+            "certify",
+            "--as",
+            "credit-root.party",
+            "--holder-file",
+            "new.party",
+            "--out",
+            "new.cert",
+        ],
+    );
+    // The genuine certificates: the new holder registered with it, the old one certified.
+    let out = ok(
+        d,
+        &addr,
+        &[
+            "register",
+            "--as",
+            op,
+            "new.party",
+            "--certificate",
+            "new.cert",
+            "--certificate",
+            "old.cert",
+        ],
+    );
+    assert!(
+        out.contains("registered credit.new") && out.contains("certified credit.old"),
+        "{out}"
+    );
+    // Certified once only.
+    let e = fails(
+        &addr,
+        &["register", "--as", op, "--certificate", "old.cert"],
+    );
+    assert!(e.contains("already certified"), "{e}");
+    ok(d, &addr, &submit);
+    ok(d, &addr, &words("keys fetch --out hk"));
+    ok(
+        d,
+        &addr,
+        &words("holder submit --as old.party --path sealed --input credit.csv --keys hk"),
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The credit authority replaces its root: certificates of the old one no longer count, at
+    // the service as for verifiers, until the holder is certified by the new root.
+    let new_root = root_key(&ok(
+        d,
+        "-",
+        &[
+            "party",
+            "new",
+            "authority",
+            "credit",
+            "--out",
+            "credit-root2.party",
+        ],
+    ));
+    ok(
+        d,
+        "-",
+        &[
+            "serve",
+            "init",
+            "--authority",
+            &format!("credit={new_root}"),
+        ],
+    );
+    let (mut child, addr) = common::spawn_listening(
+        &["serve", "--dir", data, "--addr", "127.0.0.1:0"],
+        Stdio::null(),
+    );
+    let e = fails(&addr, &submit);
+    assert!(e.contains("no valid certificate"), "{e}");
+    // A sealed question whose latest record is that holder's is refused before anything runs.
+    ok(
+        d,
+        &addr,
+        &words("anchors --as bank.party --out anchors.json --expect data/anchors.json"),
+    );
+    let query = words(
+        "query --as bank.party --anchors anchors.json --subject enterprise:91110108MA01AB2C3T \
+         --policy public_procurement --purpose tender-1",
+    );
+    let e = fails(&addr, &query);
+    assert!(e.contains("without a valid certificate"), "{e}");
+    ok(
+        d,
+        "-",
+        &words("authority certify --as credit-root2.party --holder-file old.party --out old2.cert"),
+    );
+    let out = ok(
+        d,
+        &addr,
+        &words("register --as data/operator.party --certificate old2.cert"),
+    );
+    assert!(out.contains("certified credit.old"), "{out}");
+    ok(d, &addr, &submit);
+    let out = ok(d, &addr, &query);
+    assert!(out.contains("sealed path"), "{out}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&tmp);
+}

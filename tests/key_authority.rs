@@ -245,6 +245,7 @@ fn authority() -> KeyAuthority {
         key_authority: w.ka.public(),
         witnesses: vec![],
         witness_quorum: 0,
+        authorities: Default::default(),
     };
     let mut ka = KeyAuthority::new(
         w.secret.clone(),
@@ -756,6 +757,7 @@ fn its_copy_of_the_log_survives_a_restart_and_still_catches_a_fork() {
             key_authority: w.ka.public(),
             witnesses: vec![],
             witness_quorum: 0,
+            authorities: Default::default(),
         };
         KeyAuthority::new(
             w.secret.clone(),

@@ -100,6 +100,13 @@ fn run_sequence(store: Option<&str>) {
     assert!(stdout.contains("receipt verified"), "{stdout}");
     assert!(stdout.contains("no problems found"), "{stdout}");
     assert!(dir.join("holder-keys/public/crs.bin").exists());
+    // The bank's pinned anchors carry the two authorities' roots.
+    let anchors = std::fs::read_to_string(dir.join("anchors.json")).unwrap();
+    let root = std::fs::read_to_string(dir.join("credit-root.key")).unwrap();
+    assert!(
+        root.trim().len() == 64 && anchors.contains(root.trim()) && anchors.contains("\"market\""),
+        "{anchors}"
+    );
     assert!(
         !dir.join("holder-keys/public/server.key").exists(),
         "holders need no server key"

@@ -157,5 +157,5 @@ fn every_log_entry_kind_is_specified_with_its_tag() {
             }
         }
     }
-    assert_eq!(n, 17);
+    assert_eq!(n, 18);
 }

@@ -54,6 +54,7 @@ fn world() -> World {
         key_authority: ka_key.public(),
         witnesses: vec![NoteVerifier::witness("witness.tianjin", witness.public()).unwrap()],
         witness_quorum: 1,
+        authorities: Default::default(),
     };
     // Entry 0 registers the court's holder key: banks learn it from the log.
     let registration = LogLeaf {

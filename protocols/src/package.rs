@@ -60,7 +60,7 @@ impl ProofPackage {
         question: &Question<'_>,
     ) -> Result<ProvenAnswer, VerdictError> {
         let checkpoint = anchors.verify_checkpoint(&self.checkpoint)?;
-        let keys = self.keys.holder_keys(checkpoint)?;
+        let keys = self.keys.holder_keys(checkpoint, anchors)?;
         self.verify_with_keys(question, &keys)
     }
 

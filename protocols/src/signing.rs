@@ -43,6 +43,9 @@ pub enum Role {
     /// A privacy auditor (the 数据铁笼 supervisor): reads the whole log and the objects it
     /// refers to; no other party reads other parties' queries and verdicts.
     Auditor,
+    /// An authority's root key (court, tax, market, …), pinned in the trust anchors: it
+    /// certifies the authority's holder keys. Never a registered party.
+    Authority,
 }
 
 impl Role {
@@ -57,6 +60,7 @@ impl Role {
             Role::Witness => 6,
             Role::Operator => 7,
             Role::Auditor => 8,
+            Role::Authority => 9,
         }
     }
     /// The role's name as the API and the CLI write it (`holder`, `key-authority`, …).
@@ -70,11 +74,12 @@ impl Role {
             Role::Witness => "witness",
             Role::Operator => "operator",
             Role::Auditor => "auditor",
+            Role::Authority => "authority",
         }
     }
 
     /// Every role, in tag order.
-    pub const ALL: [Role; 8] = [
+    pub const ALL: [Role; 9] = [
         Role::Holder,
         Role::Bank,
         Role::Subject,
@@ -83,6 +88,7 @@ impl Role {
         Role::Witness,
         Role::Operator,
         Role::Auditor,
+        Role::Authority,
     ];
 
     /// Inverse of [`Role::tag`].
@@ -96,6 +102,7 @@ impl Role {
             6 => Role::Witness,
             7 => Role::Operator,
             8 => Role::Auditor,
+            9 => Role::Authority,
             _ => return None,
         })
     }

@@ -420,6 +420,9 @@ pub struct TrustAnchors {
     pub witnesses: Vec<NoteVerifier>,
     /// How many cosignatures by distinct witness keys a checkpoint needs.
     pub witness_quorum: usize,
+    /// Each authority's root key (role `Authority`), by authority name (`court`, `tax`, …):
+    /// the keys that certify holder keys ([`crate::keys::HolderCertificate`]).
+    pub authorities: std::collections::BTreeMap<String, PublicKey>,
 }
 
 impl TrustAnchors {
@@ -437,6 +440,17 @@ impl TrustAnchors {
         keys.dedup();
         if self.witness_quorum > keys.len() {
             return Err("the witness quorum is larger than the number of distinct witness keys");
+        }
+        for (name, key) in &self.authorities {
+            if key.role() != Role::Authority {
+                return Err("an authority's root key must be an authority key");
+            }
+            // A nested name (`court.beijing`) would make "belongs to" ambiguous.
+            if crate::names::PartyId::new(name).is_err() || name.contains('.') {
+                return Err(
+                    "an authority's name must be one catalogue authority (a-z 0-9 _ -, no dot)",
+                );
+            }
         }
         Ok(())
     }
@@ -466,6 +480,14 @@ impl TrustAnchors {
             w.str(v);
         }
         w.u64(self.witness_quorum as u64);
+        // Anchors without authority roots keep the fingerprint they had before roots existed.
+        if !self.authorities.is_empty() {
+            w.str("authorities").count(self.authorities.len());
+            for (name, key) in &self.authorities {
+                w.str(name);
+                key.encode(&mut w);
+            }
+        }
         Sha3_256::digest(w.as_slice()).into()
     }
 }
@@ -507,7 +529,7 @@ impl VerdictReceipt {
         question: &Question<'_>,
     ) -> Result<VerifiedVerdict, VerdictError> {
         let checkpoint = anchors.verify_checkpoint(&self.checkpoint)?;
-        let keys = self.keys.holder_keys(checkpoint)?;
+        let keys = self.keys.holder_keys(checkpoint, anchors)?;
         let verified = self.verdict.verify(anchors, question, &keys)?;
         let v = &self.verdict.verdict;
         match &self.leaf.entry {

@@ -112,9 +112,16 @@ pub enum Command {
         #[allow(missing_docs)]
         server: Server,
         /// Party files to register.
-        #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// A holder certificate (`credence authority certify`), required for holders where the
+        /// service pins authority roots (repeatable). A certificate for a holder registered
+        /// before is logged on its own.
+        #[arg(long, value_name = "CERT_FILE")]
+        certificate: Vec<PathBuf>,
     },
+    /// An authority root (`credence party new authority court --out court-root.party`).
+    #[command(subcommand)]
+    Authority(AuthorityCmd),
     /// Publish a shipped policy (by name) or a policy file (operator).
     Publish {
         #[command(flatten)]
@@ -226,7 +233,7 @@ pub struct ServeArgs {
     /// allow_plain_http, max_connections, header_timeout_secs, body_timeout_secs, store,
     /// store_schema, store_connections, day_window_days, queries_per_subject_per_day,
     /// lookups_per_party_per_day,
-    /// fhe_public, `[[witness]]`, `[key_authority]`).
+    /// fhe_public, `[[witness]]`, `[key_authority]`, `[authorities]`).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Data directory (default ./credence-data).
@@ -253,6 +260,10 @@ pub struct ServeArgs {
     /// The key authority process, KEY@ADDR (its public key in hex and address; remembered).
     #[arg(long, value_name = "KEY@ADDR")]
     pub key_authority: Option<String>,
+    /// An authority root key that certifies holder keys, NAME=HEX (repeatable; remembered).
+    /// Give the roots at `serve init`: verifiers pin them in the anchors.
+    #[arg(long, value_name = "NAME=HEX")]
+    pub authority: Vec<String>,
     /// With `init` and a key authority apart: its public FHE material (the folder
     /// KADIR/keys/public; a folder holding a client key is refused).
     #[arg(long, value_name = "DIR")]
@@ -279,12 +290,36 @@ pub struct TlsArgs {
     pub allow_plain_http: bool,
 }
 
+/// `credence authority …`.
+#[derive(Subcommand, Debug)]
+pub enum AuthorityCmd {
+    /// Certify a holder's key with this authority's root key: writes a certificate file that
+    /// the operator sends with the holder's registration (`credence register --certificate`).
+    Certify {
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        who: As,
+        /// The holder's party file (its id and public key are read; the seed is not used).
+        #[arg(long, value_name = "PARTY_FILE", conflicts_with_all = ["holder", "key"])]
+        holder_file: Option<PathBuf>,
+        /// The holder's id (with --key), e.g. `court.beijing-high`.
+        #[arg(long, requires = "key")]
+        holder: Option<String>,
+        /// Hex of the holder's public key (with --holder).
+        #[arg(long, requires = "holder")]
+        key: Option<String>,
+        /// Where to write the certificate.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
 /// `credence party …`.
 #[derive(Subcommand, Debug)]
 pub enum PartyCmd {
-    /// A new key file (0600) for a holder, bank, subject, auditor or witness.
+    /// A new key file (0600) for a holder, bank, subject, auditor, witness or authority root.
     New {
-        /// holder, bank, subject, auditor, witness.
+        /// holder, bank, subject, auditor, witness, authority (a root, named by its authority).
         role: String,
         /// The party's id, e.g. `court` or `bank-a`.
         party: String,

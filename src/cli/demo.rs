@@ -197,7 +197,7 @@ pub fn run_in(
         if let std::collections::btree_map::Entry::Vacant(slot) = holders.entry(authority) {
             let id = PartyId::new(&format!("{}.beijing", slot.key()))?;
             let key = SigningKey::generate(Role::Holder, &mut rng);
-            operator.register_party(&id, &key.public(), None)?;
+            region.register_holder(&operator, &id, key.public())?;
             slot.insert(Client::new(&addr, id, key));
         }
     }
@@ -206,7 +206,7 @@ pub fn run_in(
     operator.register_party(&bank_id, &bank_key.public(), None)?;
     let bank = Client::new(&addr, bank_id, bank_key);
     say(&format!(
-        "operator registered {} holders ({}), and bank {}",
+        "operator registered {} holders ({}), each certified by its authority's root, and bank {}",
         holders.len(),
         holders
             .values()
@@ -222,8 +222,9 @@ pub fn run_in(
         return Err("the service serves other trust anchors than the published ones".into());
     }
     say(&format!(
-        "bank pinned the trust anchors (fingerprint {}…: log key, key authority, 1 witness, quorum 1)",
-        &hex::encode(anchors.fingerprint())[..16]
+        "bank pinned the trust anchors (fingerprint {}…: log key, key authority, 1 witness, quorum 1, {} authority roots)",
+        &hex::encode(anchors.fingerprint())[..16],
+        anchors.authorities.len()
     ));
     let pinned = policy.pin();
 

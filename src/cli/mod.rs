@@ -69,10 +69,28 @@ pub fn run(cli: Cli) -> Result<()> {
             out,
             subject,
         }) => party::party_new(&role, &id, &out, subject.as_deref()),
-        Command::Register { who, server, files } => {
+        Command::Register {
+            who,
+            server,
+            files,
+            certificate,
+        } => {
             let files: Vec<&std::path::Path> = files.iter().map(PathBuf::as_path).collect();
-            party::register(&server.server, &load(&who)?, &files)
+            let certs: Vec<&std::path::Path> = certificate.iter().map(PathBuf::as_path).collect();
+            party::register(&server.server, &load(&who)?, &files, &certs)
         }
+        Command::Authority(AuthorityCmd::Certify {
+            who,
+            holder_file,
+            holder,
+            key,
+            out,
+        }) => party::certify(
+            &load(&who)?,
+            holder_file.as_deref(),
+            holder.as_deref().zip(key.as_deref()),
+            &out,
+        ),
         Command::Publish {
             who,
             server,

@@ -69,6 +69,10 @@ pub fn serve(a: super::args::ServeArgs) -> Result<()> {
     if let Some(k) = &a.key_authority {
         config.key_authority = Some(crate::server::decider::KeyAuthorityConfig::parse(k)?);
     }
+    for r in &a.authority {
+        let (name, key) = crate::server::roots::parse_flag(r)?;
+        config.authorities.insert(name, key);
+    }
     if let Some(f) = a.fhe_public {
         config.fhe_public = Some(f);
     }

@@ -45,6 +45,7 @@ fn kept(e: &LogEntry) -> bool {
         LogEntry::PartyRegistered { .. }
             | LogEntry::KeyRotation { .. }
             | LogEntry::SubjectBound { .. }
+            | LogEntry::HolderCertified { .. }
             | LogEntry::PolicyPublished { .. }
             | LogEntry::AttributeSubmitted {
                 path: EvaluationPath::Sealed,

@@ -327,7 +327,12 @@ impl KeyAuthority {
         }
         let output =
             read_output(&req.output, self.engine.public()).map_err(Refusal::NotAnOutput)?;
-        let holder_keys = holder_keys(leaves);
+        // Where the anchors pin authority roots, only certified holder keys count.
+        let holder_keys = if self.anchors.authorities.is_empty() {
+            holder_keys(leaves)
+        } else {
+            crate::protocols::keys::certified_holder_keys(leaves, &self.anchors)
+        };
         // What the log says of each input (checked against the upload fetched for it), kept
         // past the lock.
         let input_entries: Vec<Option<LogLeaf>> = leaves

@@ -181,6 +181,7 @@ fn kind(e: &LogEntry) -> &'static str {
         LogEntry::KeyRotation { .. } => "key rotation",
         LogEntry::SubjectBound { .. } => "subject bound",
         LogEntry::PseudonymLookup { .. } => "pseudonym lookup",
+        LogEntry::HolderCertified { .. } => "holder certified",
         LogEntry::PledgeMade { .. } => "pledge made",
         LogEntry::DecryptionRefused { .. } => "decryption refused",
         LogEntry::EngineParameters { .. } => "engine parameters",
@@ -287,14 +288,24 @@ pub fn audit(
             .problems
             .push(format!("subject {}: {why}", p.to_text()));
     }
-    // Holder keys come from the log's registrations, never from the service's word.
+    // Holder keys come from the log, never from the service's word: certified ones where the
+    // anchors pin authority roots, registered ones where they pin none.
     let mut holder_keys = HolderKeys::new();
-    for l in leaves.iter().flatten() {
-        if let LogEntry::PartyRegistered { party, key } = &l.entry {
-            if key.role() == Role::Holder {
-                holder_keys.entry(party.clone()).or_insert(*key);
+    if anchors.authorities.is_empty() {
+        for l in leaves.iter().flatten() {
+            if let LogEntry::PartyRegistered { party, key } = &l.entry {
+                if key.role() == Role::Holder {
+                    holder_keys.entry(party.clone()).or_insert(*key);
+                }
             }
         }
+    } else {
+        holder_keys = crate::protocols::keys::certified_holder_keys(leaves, anchors);
+        report
+            .problems
+            .extend(crate::protocols::keys::certificate_problems(
+                leaves, anchors,
+            ));
     }
 
     let mut evaluations = Vec::new();

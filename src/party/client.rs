@@ -217,6 +217,43 @@ impl Client {
         v["log_index"].as_u64().ok_or_else(|| answer("log_index"))
     }
 
+    /// Operator: registers a holder with its authority's certificate (the root's signature
+    /// over `holder-certificate/v1`), as anchors that pin authority roots require.
+    pub fn register_holder(
+        &self,
+        party: &PartyId,
+        key: &PublicKey,
+        authority: &str,
+        certificate: &crate::protocols::signing::Signature,
+    ) -> Result<u64> {
+        let body = serde_json::json!({
+            "party": party.as_str(),
+            "role": key.role().as_str(),
+            "key": hex::encode(key.to_bytes()),
+            "authority": authority,
+            "certificate": hex::encode(certificate.0),
+        });
+        let v = self.post("/v1/operator/parties", &body)?;
+        v["log_index"].as_u64().ok_or_else(|| answer("log_index"))
+    }
+
+    /// Operator: logs the certificate of a holder registered before the service pinned
+    /// authority roots; returns its log index.
+    pub fn certify_holder(
+        &self,
+        party: &PartyId,
+        authority: &str,
+        certificate: &crate::protocols::signing::Signature,
+    ) -> Result<u64> {
+        let body = serde_json::json!({
+            "party": party.as_str(),
+            "authority": authority,
+            "certificate": hex::encode(certificate.0),
+        });
+        let v = self.post("/v1/operator/certificates", &body)?;
+        v["log_index"].as_u64().ok_or_else(|| answer("log_index"))
+    }
+
     /// Operator: publishes a policy; returns its hash.
     pub fn publish_policy(&self, text: &str) -> Result<Hash> {
         let v = self.json("POST", "/v1/operator/policies", text.as_bytes())?;
@@ -491,6 +528,23 @@ pub fn anchors_from_json(v: &serde_json::Value) -> Result<TrustAnchors> {
         witness_quorum: v["witness_quorum"]
             .as_u64()
             .ok_or_else(|| answer("witness_quorum"))? as usize,
+        authorities: match v.get("authorities") {
+            None | Some(serde_json::Value::Null) => Default::default(),
+            Some(o) => {
+                let mut roots = std::collections::BTreeMap::new();
+                for (name, k) in o.as_object().ok_or_else(|| answer("authorities"))? {
+                    let b: [u8; 32] = k
+                        .as_str()
+                        .and_then(crate::protocols::request::parse_hex)
+                        .ok_or_else(|| answer("authorities: 64 hex digits per root"))?;
+                    roots.insert(
+                        name.clone(),
+                        PublicKey::from_bytes(Role::Authority, &b).map_err(answer)?,
+                    );
+                }
+                roots
+            }
+        },
     };
     anchors.check().map_err(answer)?;
     Ok(anchors)
@@ -504,6 +558,7 @@ pub fn anchors_to_json(a: &TrustAnchors) -> serde_json::Value {
         "key_authority_key": hex::encode(a.key_authority.to_bytes()),
         "witnesses": a.witnesses.iter().map(|w| w.to_vkey()).collect::<Vec<_>>(),
         "witness_quorum": a.witness_quorum,
+        "authorities": a.authorities.iter().map(|(n, k)| (n.clone(), serde_json::Value::from(hex::encode(k.to_bytes())))).collect::<serde_json::Map<_, _>>(),
         "fingerprint": hex::encode(a.fingerprint()),
     })
 }

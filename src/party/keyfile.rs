@@ -57,11 +57,13 @@ pub fn parse_role(s: &str) -> Result<Role> {
         Role::KeyAuthority,
         Role::Log,
         Role::Auditor,
+        Role::Authority,
     ]
     .into_iter()
     .find(|r| r.as_str() == s)
     .ok_or_else(|| {
-        format!("unknown role `{s}` (holder, bank, subject, witness, auditor, operator)").into()
+        format!("unknown role `{s}` (holder, bank, subject, witness, auditor, operator, authority)")
+            .into()
     })
 }
 
@@ -141,4 +143,114 @@ pub fn write_party(
     let text = Zeroizing::new(serde_json::to_string_pretty(&f)?);
     write_file(path, text.as_bytes(), true)?;
     Ok(())
+}
+
+/// A holder certificate as a file (`credence authority certify` writes it, `credence register
+/// --certificate` sends it): the authority root's signature over `holder-certificate/v1`.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateFile {
+    /// Always `holder-certificate/v1`.
+    pub kind: String,
+    /// The certifying authority (`court`).
+    pub authority: String,
+    /// The certified holder (`court.beijing-high`).
+    pub holder: String,
+    /// Hex of the holder's public key.
+    pub key: String,
+    /// Hex of the root's signature.
+    pub signature: String,
+}
+
+/// A loaded holder certificate.
+pub struct Certificate {
+    /// What is certified.
+    pub statement: crate::protocols::keys::HolderCertificate,
+    /// The root's signature over it.
+    pub signature: crate::protocols::signing::Signature,
+}
+
+impl Certificate {
+    /// Signs a certificate of `holder`'s `key` with the authority root `root` (whose party id is
+    /// the authority's name); refuses a holder outside the authority or a key of another role.
+    pub fn issue(
+        root: &Party,
+        holder: &PartyId,
+        key: crate::protocols::signing::PublicKey,
+    ) -> Result<Certificate> {
+        if root.key.role() != Role::Authority {
+            return Err(format!(
+                "{} is a {} key, not an authority root (credence party new authority NAME)",
+                root.id,
+                root.key.role().as_str()
+            )
+            .into());
+        }
+        let authority = root.id.as_str().to_string();
+        if authority.contains('.') {
+            return Err(format!("authority root `{authority}`: a root is named by its authority alone (court, tax, …)").into());
+        }
+        if !holder.belongs_to(&authority) {
+            return Err(
+                format!("`{holder}` does not belong to the `{authority}` authority").into(),
+            );
+        }
+        if key.role() != Role::Holder {
+            return Err("the certified key must be a holder's".into());
+        }
+        let statement = crate::protocols::keys::HolderCertificate {
+            authority,
+            holder: holder.clone(),
+            key,
+        };
+        let signature = root.key.sign(&statement);
+        Ok(Certificate {
+            statement,
+            signature,
+        })
+    }
+
+    /// Writes it as a certificate file (refuses to overwrite).
+    pub fn write(&self, path: &Path) -> Result<()> {
+        if path.exists() {
+            return Err(format!("{} exists; refusing to overwrite", path.display()).into());
+        }
+        let f = CertificateFile {
+            kind: <crate::protocols::keys::HolderCertificate as crate::protocols::signing::Signable>::KIND.to_string(),
+            authority: self.statement.authority.clone(),
+            holder: self.statement.holder.to_string(),
+            key: hex::encode(self.statement.key.to_bytes()),
+            signature: hex::encode(self.signature.0),
+        };
+        write_file(path, serde_json::to_string_pretty(&f)?.as_bytes(), false)?;
+        Ok(())
+    }
+
+    /// Reads a certificate file (its signature is checked by whoever pins the root).
+    pub fn load(path: &Path) -> Result<Certificate> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read certificate {}: {e}", path.display()))?;
+        let bad = |m: &str| -> Error { format!("{}: {m}", path.display()).into() };
+        let f: CertificateFile = serde_json::from_str(&text)
+            .map_err(|e| bad(&format!("not a holder certificate: {e}")))?;
+        if f.kind != <crate::protocols::keys::HolderCertificate as crate::protocols::signing::Signable>::KIND {
+            return Err(bad("kind: expected holder-certificate/v1"));
+        }
+        let key = crate::protocols::request::parse_hex(&f.key)
+            .ok_or_else(|| bad("key: expected 64 hex digits"))?;
+        let key = crate::protocols::signing::PublicKey::from_bytes(Role::Holder, &key)
+            .map_err(|_| bad("key: not a valid Ed25519 public key"))?;
+        let signature: [u8; 64] = hex::decode(&f.signature)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| bad("signature: expected 128 hex digits"))?;
+        Ok(Certificate {
+            statement: crate::protocols::keys::HolderCertificate {
+                authority: f.authority,
+                holder: PartyId::new(&f.holder).map_err(|e| bad(&format!("holder: {e}")))?,
+                key,
+            },
+            signature: crate::protocols::signing::Signature(signature),
+        })
+    }
 }

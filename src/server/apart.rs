@@ -6,6 +6,8 @@
 //! DIR/                 the service's directory (no client key, no key-authority seed)
 //! DIR/key-authority/   the key authority's (client key, signing seed, its copy of the log)
 //! DIR/witness/         the witness's
+//! DIR/authorities/     one root key file per catalogue authority (pinned by the service with
+//!                      `--authority`; in a real region each authority keeps its own)
 //! DIR/*.log            each process's stderr
 //! ```
 
@@ -103,6 +105,37 @@ impl Apart {
                 options.queries_per_subject_per_day
             ),
         )?;
+        // The authorities' roots, made before `serve init` so that every pinned copy of the
+        // anchors carries them.
+        let roots_dir = dir.join("authorities");
+        std::fs::create_dir_all(&roots_dir)?;
+        let mut root_flags = Vec::new();
+        let names: std::collections::BTreeSet<String> =
+            crate::circuits::catalog::Catalog::builtin()
+                .attributes()
+                .map(|a| a.holder.clone())
+                .collect();
+        for name in names {
+            let file = roots_dir.join(format!("{name}.party"));
+            if !file.exists() {
+                let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, seed.as_mut());
+                crate::party::keyfile::write_party(
+                    &file,
+                    &name,
+                    crate::protocols::signing::Role::Authority,
+                    &seed,
+                    None,
+                    None,
+                )?;
+            }
+            let root = crate::party::keyfile::Party::load(&file)?;
+            root_flags.push("--authority".to_string());
+            root_flags.push(format!(
+                "{name}={}",
+                hex::encode(root.key.public().to_bytes())
+            ));
+        }
         let ka_flag = format!("{ka_key}@{ka_addr}");
         let serve = |action: &[&str], extra: &[&str]| -> Result<Vec<String>, Error> {
             let mut a: Vec<String> = ["serve"]
@@ -121,10 +154,10 @@ impl Apart {
             a.extend(extra.iter().map(|s| s.to_string()));
             Ok(a)
         };
-        let init = serve(
-            &["init"],
-            &["--fhe-public", path(&ka_dir.join("keys/public"))?],
-        )?;
+        let public = ka_dir.join("keys/public");
+        let mut init_extra = vec!["--fhe-public", path(&public)?];
+        init_extra.extend(root_flags.iter().map(String::as_str));
+        let init = serve(&["init"], &init_extra)?;
         output(exe, &init.iter().map(String::as_str).collect::<Vec<_>>())?;
         let wkey = output(exe, &["witness", "init", "--dir", path(&wdir)?])?;
         let log_vkey = std::fs::read_to_string(dir.join("log.vkey"))?;
@@ -195,6 +228,25 @@ impl Apart {
             children,
         };
         Ok(apart)
+    }
+
+    /// Registers the holder `id` with `key` through `operator`, with the certificate of its
+    /// authority's root (from `DIR/authorities/`, as the authority would hand it over).
+    pub fn register_holder(
+        &self,
+        operator: &crate::party::client::Client,
+        id: &crate::protocols::names::PartyId,
+        key: crate::protocols::signing::PublicKey,
+    ) -> Result<u64, Error> {
+        let authority = id.as_str().split('.').next().unwrap_or(id.as_str());
+        let root = crate::party::keyfile::Party::load(
+            &self
+                .dir
+                .join("authorities")
+                .join(format!("{authority}.party")),
+        )?;
+        let c = crate::party::keyfile::Certificate::issue(&root, id, key)?;
+        Ok(operator.register_holder(id, &key, &c.statement.authority, &c.signature)?)
     }
 
     /// The process id of `service`, `key-authority` or `witness` (0: none such).

@@ -61,6 +61,20 @@ pub struct ProofQuery {
     pub package: String,
 }
 
+/// `POST /v1/operator/certificates`: log the certificate of a holder registered before
+/// authority roots were pinned.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CertifyHolder {
+    /// The registered holder party.
+    pub party: String,
+    /// The authority certifying it (its root is pinned).
+    pub authority: String,
+    /// Hex of the authority root's signature over `holder-certificate/v1` {authority, party,
+    /// key} (`credence authority certify`).
+    pub certificate: String,
+}
+
 /// `POST /v1/operator/parties`: register a party and its key.
 #[derive(Deserialize, ToSchema, Debug)]
 pub struct RegisterParty {
@@ -76,6 +90,12 @@ pub struct RegisterParty {
     pub subject: Option<SubjectRef>,
     /// For role `subject`: hex of its X25519 sealing key (holders seal openings to it).
     pub sealing_key: Option<String>,
+    /// For role `holder`, where the anchors pin authority roots: the authority certifying it
+    /// (`court`, …).
+    pub authority: Option<String>,
+    /// For role `holder`, where the anchors pin authority roots: hex of the authority root's
+    /// signature over `holder-certificate/v1` {authority, party, key}.
+    pub certificate: Option<String>,
 }
 
 /// `POST /v1/holder/listings`: the notice of a listing decision.
@@ -501,6 +521,9 @@ pub struct Anchors {
     pub fingerprint: String,
     /// This service as a witness of partner logs, if it is one.
     pub witness: Option<WitnessInfo>,
+    /// The authority root keys that certify holder keys, by authority (hex; empty where the
+    /// service pins none, and then holder keys are the registered ones).
+    pub authorities: std::collections::BTreeMap<String, String>,
 }
 
 /// A published policy.

@@ -74,6 +74,11 @@ pub struct Config {
     /// Where `serve init` copies the FHE public material from when the key authority runs apart
     /// (its `KADIR/keys/public` folder; `--fhe-public`).
     pub fhe_public: Option<PathBuf>,
+    /// Authority root keys that certify holder keys (`[authorities] court = "<64 hex
+    /// digits>"`; `--authority court=HEX`). Remembered in `DIR/authorities.json` once given.
+    /// Where any are pinned, a holder is registered only with its authority's certificate, and
+    /// verifiers take holder keys only from certificates in the log.
+    pub authorities: std::collections::BTreeMap<String, String>,
 }
 
 /// A store URL from the configuration; its `Debug` hides any password.
@@ -221,6 +226,7 @@ impl Default for Config {
             lookups_per_party_per_day: 10_000,
             key_authority: None,
             fhe_public: None,
+            authorities: Default::default(),
         }
     }
 }
@@ -313,6 +319,7 @@ pub fn read_federation(path: &Path) -> Result<FederationRoutes, Error> {
                     key_authority: ka,
                     witnesses,
                     witness_quorum: p.witness_quorum,
+                    authorities: Default::default(),
                 };
                 anchors.check().map_err(bad)?;
                 forward.push(crate::server::Forward {
@@ -345,5 +352,95 @@ impl Config {
             .into());
         }
         Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocols::signing::SigningKey;
+
+    #[test]
+    fn config_files_parse_and_refuse_unknown_keys() {
+        let dir = std::env::temp_dir().join(format!("credence-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.toml");
+        std::fs::write(
+            &good,
+            "dir = \"/var/lib/credence\"\norigin = \"credence.example/beijing\"\nfhe_slots = 8\n",
+        )
+        .unwrap();
+        let c = Config::from_file(&good).unwrap();
+        assert_eq!(c.dir, PathBuf::from("/var/lib/credence"));
+        assert_eq!(c.origin, "credence.example/beijing");
+        assert_eq!(c.fhe_slots, 8);
+        assert_eq!(c.addr, Config::default().addr);
+        // Authority roots: a table of name = hex key.
+        let roots = dir.join("roots.toml");
+        std::fs::write(&roots, "[authorities]\ncourt = \"ab\"\n").unwrap();
+        let c = Config::from_file(&roots).unwrap();
+        assert_eq!(c.authorities["court"], "ab");
+        // The store: a PostgreSQL URL, never printed with its password; anything else refused.
+        let pg = dir.join("pg.toml");
+        std::fs::write(
+            &pg,
+            "store = \"postgres://credence:s3cret@db.internal:5432/credence\"\nstore_schema = \"beijing\"\n",
+        )
+        .unwrap();
+        let c = Config::from_file(&pg).unwrap();
+        assert_eq!(c.store_schema, "beijing");
+        assert!(!format!("{c:?}").contains("s3cret"), "{c:?}");
+        std::fs::write(&pg, "store = \"mysql://root:s3cret@db/credence\"\n").unwrap();
+        let e = Config::from_file(&pg)
+            .unwrap()
+            .open_store(&dir)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("postgres://") && !e.contains("s3cret"), "{e}");
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, "fhe_slot = 8\n").unwrap();
+        let e = Config::from_file(&bad).unwrap_err().to_string();
+        assert!(e.contains("fhe_slot"), "{e}");
+        // A federation: one partner witnessed only, one also reachable for forwarded queries.
+        let key = SigningKey::generate(Role::Log, &mut rand::rngs::OsRng).public();
+        let party = dir.join("beijing-at-tianjin.party");
+        crate::party::keyfile::write_party(
+            &party,
+            "region.beijing",
+            Role::Bank,
+            &[3; 32],
+            None,
+            None,
+        )
+        .unwrap();
+        let fed = dir.join("federation.toml");
+        std::fs::write(
+            &fed,
+            format!(
+                "[[partner]]\norigin = \"credence.example/tianjin\"\nlog_key = \"{k}\"\nkey_authority_key = \"{ka}\"\naddress = \"10.0.0.2:8080\"\nparty_file = \"{}\"\n\n[[partner]]\norigin = \"credence.example/hebei\"\nlog_key = \"{k}\"\n",
+                party.display(),
+                k = hex::encode(key.to_bytes()),
+                ka = hex::encode(
+                    SigningKey::generate(Role::KeyAuthority, &mut rand::rngs::OsRng)
+                        .public()
+                        .to_bytes()
+                )
+            ),
+        )
+        .unwrap();
+        let (partners, forward) = read_federation(&fed).unwrap();
+        assert_eq!(partners.len(), 2);
+        assert_eq!(forward.len(), 1);
+        assert_eq!(forward[0].party.as_str(), "region.beijing");
+        std::fs::write(&fed, "[[partner]]\norigin = \"x\"\nlog_key = \"00\"\n").unwrap();
+        assert!(read_federation(&fed)
+            .unwrap_err()
+            .to_string()
+            .contains("64 hex"));
+        std::fs::write(&bad, "fhe_slots = 0\n").unwrap();
+        let e = Config::from_file(&bad).unwrap_err().to_string();
+        assert!(e.contains("at least 1"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

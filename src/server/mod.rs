@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod process;
 pub mod records;
+pub mod roots;
 mod routes;
 pub mod state;
 mod subjects;
@@ -77,6 +78,11 @@ fn routes() -> Vec<Route> {
             "/v1/operator/parties",
             &["post"],
             limited(post(operator::register_party), MAX_JSON_BODY),
+        ),
+        r(
+            "/v1/operator/certificates",
+            &["post"],
+            limited(post(operator::certify_holder), MAX_JSON_BODY),
         ),
         r(
             "/v1/operator/policies",

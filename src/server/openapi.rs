@@ -82,6 +82,7 @@ impl Modify for Security {
     info(title = "Credence", description = "privacy-preserving credit computation"),
     paths(
         operator::register_party,
+        operator::certify_holder,
         operator::publish_policy,
         holder::pseudonym,
         holder::submit_sealed,

@@ -13,6 +13,7 @@
 //! DIR/keys/pseudonym.key         the pseudonym key (0600)
 //! DIR/operator.seed              the operator's signing seed (0600), registered as `operator`
 //! DIR/operator.party             the same as a party file for the CLI (`--as`, 0600)
+//! DIR/authorities.json           the authority root keys it pins, once given (`--authority`)
 //! ```
 
 use crate::circuits::catalog::Catalog;
@@ -121,6 +122,8 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
         .map_err(|e| e.to_string())?;
     }
 
+    let catalog = Catalog::builtin();
+    let roots = crate::server::roots::remembered(dir, &config.authorities, &catalog)?;
     let store: Arc<dyn Store> = config.open_store(dir)?;
     let operator_id = PartyId::new("operator")?;
     if store.get(Table::Parties, b"operator")?.is_none() {
@@ -137,7 +140,6 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
             every_seconds: config.checkpoint_every_seconds,
         },
     )?;
-    let catalog = Catalog::builtin();
     let witnesses = config
         .witnesses
         .iter()
@@ -168,6 +170,7 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
         },
         witnesses: witnesses.iter().map(|w| w.verifier.clone()).collect(),
         witness_quorum,
+        authorities: roots.clone(),
     };
     let authority = match remote {
         Some(c) => crate::server::decider::remote(
@@ -201,6 +204,7 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
         lookup_limit: config.lookups_per_party_per_day,
         witnesses,
         witness_quorum,
+        authorities: roots,
         metrics_token: Some(crate::server::metrics::MetricsToken::load_or_create(
             &dir.join("metrics.token"),
         )?),
@@ -440,6 +444,11 @@ impl LocalRegion {
             key_authority: key_authority_key(dir)?,
             witnesses: vec![witness_verifier],
             witness_quorum: 1,
+            authorities: crate::server::roots::remembered(
+                dir,
+                &Default::default(),
+                &Catalog::builtin(),
+            )?,
         };
         Ok(LocalRegion {
             service,
@@ -563,88 +572,4 @@ pub fn init_tracing(format: &str) -> Result<(), Error> {
     // Already installed (a second service in one process): keep the first.
     let _ = result;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn config_files_parse_and_refuse_unknown_keys() {
-        let dir = std::env::temp_dir().join(format!("credence-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let good = dir.join("good.toml");
-        std::fs::write(
-            &good,
-            "dir = \"/var/lib/credence\"\norigin = \"credence.example/beijing\"\nfhe_slots = 8\n",
-        )
-        .unwrap();
-        let c = Config::from_file(&good).unwrap();
-        assert_eq!(c.dir, PathBuf::from("/var/lib/credence"));
-        assert_eq!(c.origin, "credence.example/beijing");
-        assert_eq!(c.fhe_slots, 8);
-        assert_eq!(c.addr, Config::default().addr);
-        // The store: a PostgreSQL URL, never printed with its password; anything else refused.
-        let pg = dir.join("pg.toml");
-        std::fs::write(
-            &pg,
-            "store = \"postgres://credence:s3cret@db.internal:5432/credence\"\nstore_schema = \"beijing\"\n",
-        )
-        .unwrap();
-        let c = Config::from_file(&pg).unwrap();
-        assert_eq!(c.store_schema, "beijing");
-        assert!(!format!("{c:?}").contains("s3cret"), "{c:?}");
-        std::fs::write(&pg, "store = \"mysql://root:s3cret@db/credence\"\n").unwrap();
-        let e = Config::from_file(&pg)
-            .unwrap()
-            .open_store(&dir)
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(e.contains("postgres://") && !e.contains("s3cret"), "{e}");
-        let bad = dir.join("bad.toml");
-        std::fs::write(&bad, "fhe_slot = 8\n").unwrap();
-        let e = Config::from_file(&bad).unwrap_err().to_string();
-        assert!(e.contains("fhe_slot"), "{e}");
-        // A federation: one partner witnessed only, one also reachable for forwarded queries.
-        let key = SigningKey::generate(Role::Log, &mut rand::rngs::OsRng).public();
-        let party = dir.join("beijing-at-tianjin.party");
-        crate::party::keyfile::write_party(
-            &party,
-            "region.beijing",
-            Role::Bank,
-            &[3; 32],
-            None,
-            None,
-        )
-        .unwrap();
-        let fed = dir.join("federation.toml");
-        std::fs::write(
-            &fed,
-            format!(
-                "[[partner]]\norigin = \"credence.example/tianjin\"\nlog_key = \"{k}\"\nkey_authority_key = \"{ka}\"\naddress = \"10.0.0.2:8080\"\nparty_file = \"{}\"\n\n[[partner]]\norigin = \"credence.example/hebei\"\nlog_key = \"{k}\"\n",
-                party.display(),
-                k = hex::encode(key.to_bytes()),
-                ka = hex::encode(
-                    SigningKey::generate(Role::KeyAuthority, &mut rand::rngs::OsRng)
-                        .public()
-                        .to_bytes()
-                )
-            ),
-        )
-        .unwrap();
-        let (partners, forward) = read_federation(&fed).unwrap();
-        assert_eq!(partners.len(), 2);
-        assert_eq!(forward.len(), 1);
-        assert_eq!(forward[0].party.as_str(), "region.beijing");
-        std::fs::write(&fed, "[[partner]]\norigin = \"x\"\nlog_key = \"00\"\n").unwrap();
-        assert!(read_federation(&fed)
-            .unwrap_err()
-            .to_string()
-            .contains("64 hex"));
-        std::fs::write(&bad, "fhe_slots = 0\n").unwrap();
-        let e = Config::from_file(&bad).unwrap_err().to_string();
-        assert!(e.contains("at least 1"), "{e}");
-        let _ = std::fs::remove_dir_all(&dir);
-    }
 }

@@ -244,6 +244,13 @@ pub(crate) fn subject_party_key(party: &PartyId) -> Vec<u8> {
     k
 }
 
+/// Key of a holder's certificate → the log index of its `HolderCertified` entry.
+pub(crate) fn certificate_key(party: &PartyId) -> Vec<u8> {
+    let mut k = b"certificate/".to_vec();
+    k.extend_from_slice(party.as_str().as_bytes());
+    k
+}
+
 /// Marks a subject party whose `SubjectBound` entry is logged.
 pub(crate) fn bound_key(party: &PartyId) -> Vec<u8> {
     let mut k = b"bound/".to_vec();

@@ -45,6 +45,7 @@ pub struct ServiceState {
     pub(crate) partner_core: Option<Arc<crate::witness::Witness>>,
     pub(crate) witnesses: Vec<WitnessClient>,
     pub(crate) witness_quorum: usize,
+    pub(crate) authorities: BTreeMap<String, crate::protocols::signing::PublicKey>,
     pub(crate) last_prune: AtomicU64,
     /// Questions one bank may ask about one subject per day (0: no limit).
     pub(crate) query_limit: u32,
@@ -77,6 +78,8 @@ pub struct ServiceParts {
     pub witnesses: Vec<WitnessClient>,
     /// How many of them must cosign a checkpoint handed out with a receipt.
     pub witness_quorum: usize,
+    /// Authority root keys (pinned in the anchors; holders must be certified by them).
+    pub authorities: BTreeMap<String, crate::protocols::signing::PublicKey>,
     /// The bearer token `/metrics` requires (`None`: `/metrics` is off).
     pub metrics_token: Option<crate::server::metrics::MetricsToken>,
     /// Questions one bank may ask about one subject per day, both paths (0: no limit).
@@ -129,6 +132,7 @@ impl ServiceState {
             witness: parts.witness,
             witnesses: parts.witnesses,
             witness_quorum: parts.witness_quorum,
+            authorities: parts.authorities,
             metrics_token: parts.metrics_token,
             last_prune: AtomicU64::new(0),
             query_limit: parts.query_limit,
@@ -168,7 +172,7 @@ impl ServiceState {
                 tracing::warn!(error = %e, "nonce pruning failed");
             }
         }
-        Ok(self.auth.authenticate(
+        let caller = self.auth.authenticate(
             |h| headers.get(h).and_then(|v| v.to_str().ok()),
             self.log.origin(),
             method.as_str(),
@@ -176,7 +180,19 @@ impl ServiceState {
             body,
             t,
             roles,
-        )?)
+        )?;
+        // Where authority roots are pinned, a holder acts only once its certificate is logged
+        // (a holder registered before the roots were pinned is refused until certified).
+        if caller.role == Role::Holder && self.certified_holder(&caller.party)?.is_none() {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "`{}` has no valid certificate in the log from its authority's root (as this service pins it): it may not act as a holder here",
+                    caller.party
+                ),
+            ));
+        }
+        Ok(caller)
     }
 
     /// The published policy of `name` as the store holds it now — another service instance
@@ -469,7 +485,14 @@ impl ServiceState {
         for p in parties {
             let Some(v) = self
                 .store
-                .get(Table::Meta, &registration_key(p))
+                .get(
+                    Table::Meta,
+                    &if self.authorities.is_empty() {
+                        registration_key(p)
+                    } else {
+                        certificate_key(p)
+                    },
+                )
                 .map_err(ApiError::internal)?
             else {
                 return Err(ApiError::new(
@@ -570,8 +593,19 @@ impl ServiceState {
     }
 }
 
+/// Every role a registered party can have (an authority's root key is pinned, never
+/// registered).
 pub(crate) fn any_party() -> [Role; 8] {
-    Role::ALL
+    [
+        Role::Holder,
+        Role::Bank,
+        Role::Subject,
+        Role::Log,
+        Role::KeyAuthority,
+        Role::Witness,
+        Role::Operator,
+        Role::Auditor,
+    ]
 }
 
 /// An admitted FHE job's slot.

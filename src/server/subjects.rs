@@ -148,6 +148,11 @@ pub(crate) fn bind(batch: &mut Batch, party: &PartyId, subject: &Pseudonym, seal
     );
 }
 
+/// Reads a subject party's row as [`bind`] writes it: the pseudonym, then the sealing key.
+fn subject_row(v: &[u8]) -> Option<(Pseudonym, [u8; 32])> {
+    Some((pseudonym_from_bytes(v)?, v.get(33..65)?.try_into().ok()?))
+}
+
 /// The pseudonym and sealing key bound to a subject party.
 pub(crate) fn of_party(
     s: &ServiceState,
@@ -160,11 +165,7 @@ pub(crate) fn of_party(
     else {
         return Ok(None);
     };
-    let p = pseudonym_from_bytes(&v).ok_or_else(|| ApiError::internal("corrupt subject"))?;
-    let k: [u8; 32] = v
-        .get(33..65)
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| ApiError::internal("corrupt subject"))?;
+    let (p, k) = subject_row(&v).ok_or_else(|| ApiError::internal("corrupt subject"))?;
     Ok(Some((p, SealingPublicKey::from_bytes(k))))
 }
 
@@ -359,11 +360,7 @@ fn log_missing_bindings(s: &ServiceState) -> Result<usize, String> {
         {
             continue;
         }
-        let subject = pseudonym_from_bytes(&v).ok_or("corrupt subject")?;
-        let sealing_key: [u8; 32] = v
-            .get(33..65)
-            .and_then(|b| b.try_into().ok())
-            .ok_or("corrupt subject")?;
+        let (subject, sealing_key) = subject_row(&v).ok_or("corrupt subject")?;
         let Some(key) = s.auth.key_of(&party).map_err(|e| e.to_string())? else {
             continue;
         };

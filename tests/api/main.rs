@@ -213,7 +213,8 @@ fn service_as(origin: &str, witness: Option<credence::server::Witness>) -> Svc {
         catalog: Catalog::builtin(),
         pseudonyms: PseudonymKey::from_bytes([7; 32]),
         engine: w.engine.clone(),
-        authority: common::region::key_authority(origin, &log_key, &[], 0).into(),
+        authority: common::region::key_authority(origin, &log_key, &[], 0, &Default::default())
+            .into(),
         fhe_slots: 2,
         window_secs: 300,
         query_limit: 0,
@@ -221,6 +222,7 @@ fn service_as(origin: &str, witness: Option<credence::server::Witness>) -> Svc {
         witness,
         witnesses: vec![],
         witness_quorum: 0,
+        authorities: Default::default(),
         metrics_token: Some(credence::server::metrics::MetricsToken::new(METRICS_TOKEN).unwrap()),
     })
     .unwrap();

@@ -54,12 +54,13 @@ pub fn keys() -> &'static Keys {
 }
 
 /// A key authority for the log of `origin` signed by `log_key`, cosigned by `witnesses`
-/// (quorum `quorum`), with its own (memory) store.
+/// (quorum `quorum`), pinning the authority `roots`, with its own (memory) store.
 pub fn key_authority(
     origin: &str,
     log_key: &SigningKey,
     witnesses: &[credence::witness::WitnessClient],
     quorum: usize,
+    roots: &std::collections::BTreeMap<String, PublicKey>,
 ) -> Arc<KeyAuthority> {
     let k = keys();
     let anchors = TrustAnchors {
@@ -69,6 +70,7 @@ pub fn key_authority(
         key_authority: k.ka_key,
         witnesses: witnesses.iter().map(|w| w.verifier.clone()).collect(),
         witness_quorum: quorum,
+        authorities: roots.clone(),
     };
     Arc::new(
         KeyAuthority::new(
@@ -87,6 +89,11 @@ pub fn key_authority(
 pub struct Options {
     /// Log origin.
     pub origin: String,
+    /// Authority roots the region pins (holders of these authorities are certified).
+    pub roots: Vec<&'static str>,
+    /// Of those, the authorities for which the service pins a root of the operator's own
+    /// making instead (the key authority and the region's `anchors` pin the genuine one).
+    pub operator_roots: Vec<&'static str>,
     /// Request window.
     pub window_secs: u64,
     /// Questions per (bank, subject) per day (0: no limit, the default here).
@@ -107,6 +114,8 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             origin: "credence.test/region".into(),
+            roots: Vec::new(),
+            operator_roots: Vec::new(),
             window_secs: 300,
             query_limit: 0,
             lookup_limit: 0,
@@ -132,6 +141,10 @@ pub struct Region {
     pub anchors: TrustAnchors,
     /// The service's state (tests of start-up work call it).
     pub state: Arc<ServiceState>,
+    /// The authority roots its anchors pin (by authority name).
+    pub roots: std::collections::BTreeMap<String, SigningKey>,
+    /// The operator's own roots the service pins (see [`Options::operator_roots`]).
+    pub operator_roots: std::collections::BTreeMap<String, SigningKey>,
 }
 
 impl Region {
@@ -154,6 +167,26 @@ impl Region {
         );
         store.commit(&b).unwrap();
         let log_key = SigningKey::generate(Role::Log, &mut rng);
+        let roots: std::collections::BTreeMap<String, SigningKey> = o
+            .roots
+            .iter()
+            .map(|n| {
+                (
+                    n.to_string(),
+                    SigningKey::generate(Role::Authority, &mut rng),
+                )
+            })
+            .collect();
+        let operator_roots: std::collections::BTreeMap<String, SigningKey> = o
+            .operator_roots
+            .iter()
+            .map(|n| {
+                (
+                    n.to_string(),
+                    SigningKey::generate(Role::Authority, &mut rng),
+                )
+            })
+            .collect();
         let log = LogService::open(
             store.clone(),
             &o.origin,
@@ -170,7 +203,14 @@ impl Region {
             catalog: Catalog::builtin(),
             pseudonyms: PseudonymKey::from_bytes([7; 32]),
             engine: k.engine.clone(),
-            authority: key_authority(&o.origin, &log_key, &o.witnesses, o.witness_quorum).into(),
+            authority: key_authority(
+                &o.origin,
+                &log_key,
+                &o.witnesses,
+                o.witness_quorum,
+                &roots.iter().map(|(n, k)| (n.clone(), k.public())).collect(),
+            )
+            .into(),
             fhe_slots: 2,
             window_secs: o.window_secs,
             query_limit: o.query_limit,
@@ -178,12 +218,17 @@ impl Region {
             witness: o.partners,
             witnesses: o.witnesses,
             witness_quorum: o.witness_quorum,
+            authorities: roots
+                .iter()
+                .map(|(n, k)| (n.clone(), operator_roots.get(n).unwrap_or(k).public()))
+                .collect(),
             metrics_token: Some(
                 credence::server::metrics::MetricsToken::new(METRICS_TOKEN).unwrap(),
             ),
         })
         .unwrap();
-        let anchors = state.trust_anchors().unwrap();
+        let mut anchors = state.trust_anchors().unwrap();
+        anchors.authorities = roots.iter().map(|(n, k)| (n.clone(), k.public())).collect();
         let running = Running::start_with(router(state.clone()), o.limits).unwrap();
         let operator = Client::with_origin(
             &running.addr,
@@ -198,6 +243,8 @@ impl Region {
             log_key,
             anchors,
             state,
+            roots,
+            operator_roots,
         }
     }
 
@@ -224,9 +271,28 @@ impl Region {
     pub fn party(&self, name: &str, role: Role) -> Client {
         let key = SigningKey::generate(role, &mut rand::thread_rng());
         let id = PartyId::new(name).unwrap();
-        self.operator
-            .register_party(&id, &key.public(), None)
-            .unwrap();
+        let authority = name.split('.').next().unwrap_or(name);
+        match self
+            .operator_roots
+            .get(authority)
+            .or(self.roots.get(authority))
+        {
+            Some(root) if role == Role::Holder => {
+                let c = credence::protocols::keys::HolderCertificate {
+                    authority: authority.into(),
+                    holder: id.clone(),
+                    key: key.public(),
+                };
+                self.operator
+                    .register_holder(&id, &key.public(), authority, &root.sign(&c))
+                    .unwrap();
+            }
+            _ => {
+                self.operator
+                    .register_party(&id, &key.public(), None)
+                    .unwrap();
+            }
+        }
         Client::with_origin(self.addr(), &self.anchors.log.name, id, key)
     }
 

@@ -31,6 +31,7 @@ ROLE_TAGS = {
     "witness": 6,
     "operator": 7,
     "auditor": 8,
+    "authority": 9,
 }
 DOMAIN = b"credence/v1/signed\x00"
 

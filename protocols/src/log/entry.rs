@@ -279,6 +279,19 @@ pub enum LogEntry {
         /// Random, for the same reason as a query's.
         salt: [u8; 16],
     },
+    /// An authority's root key certified a holder key (`holder-certificate/v1`): logged with
+    /// the holder's `PartyRegistered` entry. Verifiers take holder keys only from these
+    /// entries, checked under the roots their anchors pin.
+    HolderCertified {
+        /// The holder party.
+        holder: PartyId,
+        /// Its key (role holder).
+        key: PublicKey,
+        /// The certifying authority (`court`, …).
+        authority: String,
+        /// The root key's signature over the certificate.
+        signature: crate::signing::Signature,
+    },
     /// A party rotated its key.
     KeyRotation {
         /// The party.
@@ -311,6 +324,7 @@ impl LogEntry {
             LogEntry::EngineParameters { .. } => 15,
             LogEntry::SubjectBound { .. } => 16,
             LogEntry::PseudonymLookup { .. } => 17,
+            LogEntry::HolderCertified { .. } => 18,
         }
     }
 
@@ -485,6 +499,17 @@ impl LogEntry {
                 encode_pseudonym(subject, w);
                 w.u32(*day).fixed(salt);
             }
+            LogEntry::HolderCertified {
+                holder,
+                key,
+                authority,
+                signature,
+            } => {
+                holder.encode(w);
+                key.encode(w);
+                w.str(authority);
+                signature.encode(w);
+            }
         }
     }
 
@@ -628,6 +653,22 @@ impl LogEntry {
                 day: r.u32("lookup day")?,
                 salt: r.array("lookup salt")?,
             },
+            18 => {
+                let holder = PartyId::decode(r)?;
+                let key = PublicKey::decode(r, "holder key")?;
+                if key.role() != crate::signing::Role::Holder {
+                    return Err(DecodeError::Invalid {
+                        field: "holder key",
+                        reason: "a certified key must have the holder role",
+                    });
+                }
+                LogEntry::HolderCertified {
+                    holder,
+                    key,
+                    authority: text(r, "certifying authority")?,
+                    signature: crate::signing::Signature::decode(r, "certificate signature")?,
+                }
+            }
             tag => {
                 return Err(DecodeError::UnknownTag {
                     field: "entry kind",
@@ -673,6 +714,9 @@ impl LogEntry {
             LogEntry::PolicyPublished { policy, .. } => check_text("policy name", policy),
             LogEntry::Query { purpose, .. } => check_text("purpose", purpose),
             LogEntry::DecryptionRefused { reason, .. } => check_text("refusal reason", reason),
+            LogEntry::HolderCertified { authority, .. } => {
+                check_text("certifying authority", authority)
+            }
             LogEntry::EngineParameters {
                 tfhe, parameters, ..
             } => check_text("tfhe version", tfhe).and(check_text("engine parameters", parameters)),

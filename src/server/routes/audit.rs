@@ -194,7 +194,8 @@ impl LogReader {
             | LogEntry::PolicyPublished { .. }
             | LogEntry::DirectoryRoot { .. }
             | LogEntry::EngineParameters { .. }
-            | LogEntry::KeyRotation { .. } => true,
+            | LogEntry::KeyRotation { .. }
+            | LogEntry::HolderCertified { .. } => true,
             LogEntry::AttributeSubmitted {
                 holder, subject, ..
             }
@@ -318,6 +319,11 @@ impl ServiceState {
                 key: hex::encode(w.key.public().to_bytes()),
                 partners: w.partners.iter().map(|p| p.name.clone()).collect(),
             }),
+            authorities: a
+                .authorities
+                .iter()
+                .map(|(n, k)| (n.clone(), hex::encode(k.to_bytes())))
+                .collect(),
         })
     }
 
@@ -336,6 +342,7 @@ impl ServiceState {
             key_authority: self.authority.public_key(),
             witnesses: self.witnesses.iter().map(|w| w.verifier.clone()).collect(),
             witness_quorum: self.witness_quorum,
+            authorities: self.authorities.clone(),
         })
     }
 }

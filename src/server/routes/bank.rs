@@ -73,6 +73,19 @@ pub(crate) async fn bank_query(
     let t = std::time::Instant::now();
     let (query_idx, records) = s.append_with(|base| {
         let records = s.latest_sealed(&subject, &policy)?;
+        // Verifiers take holder keys only from certificates under their pinned roots: a latest
+        // record whose holder is not (or no longer) certified would be refused by the key
+        // authority after the query was logged, so it is refused here, with nothing logged.
+        for (r, _) in &records {
+            let holder = &r.submission.submission.holder;
+            if s.certified_holder(holder)?.is_none() {
+                tracing::warn!(%holder, "a sealed query needs a record of an uncertified holder");
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "a latest sealed record this question needs comes from a holder without a valid certificate from its authority's root; the operator must have it certified first",
+                ));
+            }
+        }
         let mut batch = Batch::new();
         index_for_subject(&mut batch, &subject, base);
         let consent_hash = consent.as_ref().map(|c| c.hash());

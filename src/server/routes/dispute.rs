@@ -324,14 +324,11 @@ pub(crate) async fn pledge(
         ));
     }
     let p = &signed.pledge;
-    match s.auth.key_of(&p.holder).map_err(ApiError::internal)? {
-        Some(k) if k.role() == Role::Holder => {}
-        _ => {
-            return Err(ApiError::bad(format!(
-                "`{}` is not a registered holder",
-                p.holder
-            )))
-        }
+    if s.certified_holder(&p.holder)?.is_none() {
+        return Err(ApiError::bad(format!(
+            "`{}` is not a registered (and, where roots are pinned, certified) holder",
+            p.holder
+        )));
     }
     let (idx, record) = s.append_with(|base| {
         let record = json!({

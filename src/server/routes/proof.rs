@@ -77,14 +77,13 @@ pub(crate) async fn query(
     let bytes = hex::decode(&q.package).map_err(|_| ApiError::bad("package: not hex"))?;
     let package =
         ProofPackage::from_bytes(&bytes).map_err(|e| ApiError::bad(format!("package: {e}")))?;
-    // The holders' keys from this service's own registry.
+    // The holders' keys from this service's own registry (certified ones, where roots are
+    // pinned: a verdict is never logged on keys its receipt's evidence could not show).
     let mut keys = HolderKeys::new();
     for input in &package.inputs {
         let holder = &input.commitment.context.holder;
-        if let Some(k) = s.auth.key_of(holder).map_err(ApiError::internal)? {
-            if k.role() == Role::Holder {
-                keys.insert(holder.clone(), k);
-            }
+        if let Some(k) = s.certified_holder(holder)? {
+            keys.insert(holder.clone(), k);
         }
     }
     let question = Question {

@@ -160,13 +160,10 @@ pub(crate) async fn apply(
             entry.holder
         )));
     }
-    match s.auth.key_of(&holder).map_err(ApiError::internal)? {
-        Some(k) if k.role() == Role::Holder => {}
-        _ => {
-            return Err(ApiError::bad(format!(
-                "`{holder}` is not a registered holder"
-            )))
-        }
+    if s.certified_holder(&holder)?.is_none() {
+        return Err(ApiError::bad(format!(
+            "`{holder}` is not a registered (and, where roots are pinned, certified) holder"
+        )));
     }
     if req.reason.trim().is_empty() || req.reason.len() > 1000 {
         return Err(ApiError::bad("reason: 1 to 1000 bytes"));

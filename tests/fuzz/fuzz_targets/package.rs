@@ -26,6 +26,7 @@ fn fixed() -> &'static (TrustAnchors, PinnedPolicy) {
             key_authority: SigningKey::from_seed(Role::KeyAuthority, &[2; 32]).public(),
             witnesses: vec![],
             witness_quorum: 0,
+            authorities: Default::default(),
         };
         let policy = Policy::parse(
             credence_circuits::policy::BUILTIN_POLICIES[1].1,
