@@ -783,16 +783,7 @@ fn an_operator_cannot_speak_for_a_subject_unseen() {
     assert_eq!(status, 409, "{message}");
     assert_eq!((r.snapshot(), r.log_size()), before);
     // Around the API: the operator appends the binding with its log key.
-    let log = credence::server::log::LogService::open(
-        r.store.clone(),
-        &r.anchors.log.name,
-        r.log_key.clone(),
-        credence::server::log::CheckpointPolicy {
-            every_entries: 1000,
-            every_seconds: 3600,
-        },
-    )
-    .unwrap();
+    let log = r.log_around_the_api();
     let fake = PartyId::new("ent.alice-2").unwrap();
     log.append(
         &[
@@ -1134,16 +1125,7 @@ fn a_certificate_the_operator_forged_counts_for_no_verifier() {
     // Around the API: a holder registered in the store and a certificate logged with the log
     // key, signed by yet another root. The service's own check refuses the holder.
     let rogue_root = SigningKey::generate(Role::Authority, &mut rand::thread_rng());
-    let log = credence::server::log::LogService::open(
-        r.store.clone(),
-        &r.anchors.log.name,
-        r.log_key.clone(),
-        credence::server::log::CheckpointPolicy {
-            every_entries: 1000,
-            every_seconds: 3600,
-        },
-    )
-    .unwrap();
+    let log = r.log_around_the_api();
     let key = SigningKey::generate(Role::Holder, &mut rand::thread_rng());
     let party = PartyId::new("tax.rogue").unwrap();
     let signature = rogue_root.sign(&HolderCertificate {

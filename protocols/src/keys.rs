@@ -53,22 +53,14 @@ impl KeyEvidence {
         let mut keys = HolderKeys::new();
         let certified = !anchors.authorities.is_empty();
         for r in &self.registrations {
-            let (party, key) = match &r.leaf.entry {
-                LogEntry::HolderCertified {
-                    holder,
-                    key,
-                    authority,
-                    signature,
-                } if certified => {
-                    HolderCertificate {
-                        authority: authority.clone(),
-                        holder: holder.clone(),
-                        key: *key,
-                    }
-                    .verify(signature, anchors)?;
-                    (holder, key)
+            let (party, key) = match (&r.leaf.entry, HolderCertificate::of(&r.leaf.entry)) {
+                (_, Some((c, signature))) if certified => {
+                    c.verify(&signature, anchors)?;
+                    (c.holder, c.key)
                 }
-                LogEntry::PartyRegistered { party, key } if !certified => (party, key),
+                (LogEntry::PartyRegistered { party, key }, _) if !certified => {
+                    (party.clone(), *key)
+                }
                 _ if certified => {
                     return Err(VerdictError::Mismatch(
                         "key evidence holds an entry that is not a holder certificate, and the anchors pin authority roots",
@@ -91,7 +83,7 @@ impl KeyEvidence {
             let leaf_hash = Sha3Log::hash_leaf(&r.leaf.to_bytes());
             r.inclusion
                 .verify::<Sha3Log>(&leaf_hash, &checkpoint.root)?;
-            if keys.insert(party.clone(), *key).is_some_and(|k| k != *key) {
+            if keys.insert(party, key).is_some_and(|k| k != key) {
                 return Err(VerdictError::Mismatch(
                     "key evidence registers one holder with two keys",
                 ));
@@ -166,6 +158,27 @@ impl Signable for HolderCertificate {
 }
 
 impl HolderCertificate {
+    /// The certificate a `HolderCertified` entry carries, with its signature (none for any
+    /// other entry).
+    pub fn of(entry: &LogEntry) -> Option<(HolderCertificate, Signature)> {
+        match entry {
+            LogEntry::HolderCertified {
+                holder,
+                key,
+                authority,
+                signature,
+            } => Some((
+                HolderCertificate {
+                    authority: authority.clone(),
+                    holder: holder.clone(),
+                    key: *key,
+                },
+                *signature,
+            )),
+            _ => None,
+        }
+    }
+
     /// Checks `signature` over this certificate under the root key `anchors` pin for its
     /// authority: the root must be pinned, the holder must belong to the authority and the
     /// key must be a holder's.
@@ -195,32 +208,31 @@ impl HolderCertificate {
     }
 }
 
-/// The holder keys the log's `HolderCertified` entries certify under the roots `anchors` pin:
-/// the first valid certificate per holder (a later one for another key is ignored, as a
-/// holder's first registration is). Entries that do not verify are skipped; the audit reports
-/// them.
-pub fn certified_holder_keys(
+/// The holder keys a log's leaves give a verifier pinning `anchors`: where they pin authority
+/// roots, the first valid `HolderCertified` certificate per holder (entries that do not verify
+/// are skipped, and the audit reports them); where they pin none, the first `PartyRegistered`
+/// holder key per party. A later certificate or registration for another key is ignored (a
+/// `KeyRotation` entry carries no signature of the old key, so it replaces nothing).
+pub fn logged_holder_keys(
     leaves: &[Option<LogLeaf>],
     anchors: &crate::verdict::TrustAnchors,
 ) -> HolderKeys {
     let mut keys = HolderKeys::new();
     for l in leaves.iter().flatten() {
-        if let LogEntry::HolderCertified {
-            holder,
-            key,
-            authority,
-            signature,
-        } = &l.entry
-        {
-            let c = HolderCertificate {
-                authority: authority.clone(),
-                holder: holder.clone(),
-                key: *key,
-            };
-            if c.verify(signature, anchors).is_ok() {
-                keys.entry(holder.clone()).or_insert(*key);
+        let (party, key) = if anchors.authorities.is_empty() {
+            match &l.entry {
+                LogEntry::PartyRegistered { party, key } if key.role() == Role::Holder => {
+                    (party.clone(), *key)
+                }
+                _ => continue,
             }
-        }
+        } else {
+            match HolderCertificate::of(&l.entry) {
+                Some((c, sig)) if c.verify(&sig, anchors).is_ok() => (c.holder, c.key),
+                _ => continue,
+            }
+        };
+        keys.entry(party).or_insert(key);
     }
     keys
 }
@@ -236,25 +248,11 @@ pub fn certificate_problems(
     let mut problems = Vec::new();
     let mut first: HolderKeys = HolderKeys::new();
     for (i, l) in leaves.iter().enumerate() {
-        let Some(LogLeaf {
-            entry:
-                LogEntry::HolderCertified {
-                    holder,
-                    key,
-                    authority,
-                    signature,
-                },
-            ..
-        }) = l
-        else {
+        let Some((c, signature)) = l.as_ref().and_then(|l| HolderCertificate::of(&l.entry)) else {
             continue;
         };
-        let c = HolderCertificate {
-            authority: authority.clone(),
-            holder: holder.clone(),
-            key: *key,
-        };
-        match c.verify(signature, anchors) {
+        let (holder, key, authority) = (&c.holder, &c.key, &c.authority);
+        match c.verify(&signature, anchors) {
             Err(e) => problems.push(format!(
                 "log index {i}: the certificate of holder {holder} under `{authority}` does not verify under the pinned roots: {e}"
             )),
@@ -331,7 +329,7 @@ mod tests {
             Some(certified(&operator, "court", "court.fake-3", &h)),
             Some(certified(&operator, "customs", "customs.x", &h)),
         ];
-        let keys = certified_holder_keys(&leaves, &a);
+        let keys = logged_holder_keys(&leaves, &a);
         assert_eq!(keys.len(), 1, "{keys:?}");
         // The audit names the four that do not verify; a second valid certificate for another
         // key of the same holder is named too (verifiers keep the first).
@@ -344,7 +342,7 @@ mod tests {
         assert_eq!(problems.len(), 5, "{problems:?}");
         assert!(problems[4].contains("two keys"), "{problems:?}");
         assert_eq!(
-            certified_holder_keys(&two, &a)[&PartyId::new("court.beijing").unwrap()],
+            logged_holder_keys(&two, &a)[&PartyId::new("court.beijing").unwrap()],
             h
         );
         assert_eq!(keys[&PartyId::new("court.beijing").unwrap()], h);

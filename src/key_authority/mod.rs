@@ -328,11 +328,7 @@ impl KeyAuthority {
         let output =
             read_output(&req.output, self.engine.public()).map_err(Refusal::NotAnOutput)?;
         // Where the anchors pin authority roots, only certified holder keys count.
-        let holder_keys = if self.anchors.authorities.is_empty() {
-            holder_keys(leaves)
-        } else {
-            crate::protocols::keys::certified_holder_keys(leaves, &self.anchors)
-        };
+        let holder_keys = crate::protocols::keys::logged_holder_keys(leaves, &self.anchors);
         // What the log says of each input (checked against the upload fetched for it), kept
         // past the lock.
         let input_entries: Vec<Option<LogLeaf>> = leaves
@@ -581,19 +577,4 @@ impl KeyAuthority {
 struct Logged<'a> {
     leaves: &'a [Option<LogLeaf>],
     query: u64,
-}
-
-/// Holder keys as the log registered them: the first registration of each holder, as the
-/// auditor and verifiers read them. (A `KeyRotation` entry carries no signature of the old
-/// key, so it is not trusted to replace one.)
-fn holder_keys(leaves: &[Option<LogLeaf>]) -> BTreeMap<PartyId, PublicKey> {
-    let mut keys = BTreeMap::new();
-    for l in leaves.iter().flatten() {
-        if let LogEntry::PartyRegistered { party, key } = &l.entry {
-            if key.role() == Role::Holder {
-                keys.entry(party.clone()).or_insert(*key);
-            }
-        }
-    }
-    keys
 }

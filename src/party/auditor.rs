@@ -290,17 +290,8 @@ pub fn audit(
     }
     // Holder keys come from the log, never from the service's word: certified ones where the
     // anchors pin authority roots, registered ones where they pin none.
-    let mut holder_keys = HolderKeys::new();
-    if anchors.authorities.is_empty() {
-        for l in leaves.iter().flatten() {
-            if let LogEntry::PartyRegistered { party, key } = &l.entry {
-                if key.role() == Role::Holder {
-                    holder_keys.entry(party.clone()).or_insert(*key);
-                }
-            }
-        }
-    } else {
-        holder_keys = crate::protocols::keys::certified_holder_keys(leaves, anchors);
+    let holder_keys = crate::protocols::keys::logged_holder_keys(leaves, anchors);
+    if !anchors.authorities.is_empty() {
         report
             .problems
             .extend(crate::protocols::keys::certificate_problems(

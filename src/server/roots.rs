@@ -8,7 +8,6 @@
 use crate::circuits::catalog::Catalog;
 use crate::fhe::keys::write_file;
 use crate::protocols::keys::HolderCertificate;
-use crate::protocols::log::entry::{LogEntry, LogLeaf};
 use crate::protocols::names::PartyId;
 use crate::protocols::signing::{PublicKey, Role};
 use crate::server::error::{ApiError, ApiResult};
@@ -115,31 +114,13 @@ impl crate::server::state::ServiceState {
             .map_err(ApiError::internal)?
             .pop()
             .map(|(_, l)| l);
-        let Some(LogLeaf {
-            entry:
-                LogEntry::HolderCertified {
-                    holder,
-                    key,
-                    authority,
-                    signature,
-                },
-            ..
-        }) = leaf
-        else {
+        let Some((c, signature)) = leaf.and_then(|l| HolderCertificate::of(&l.entry)) else {
             return Err(ApiError::internal(
                 "the certificate index names no certificate",
             ));
         };
         let anchors = self.trust_anchors().map_err(ApiError::internal)?;
-        let valid = holder == *party
-            && key == k
-            && HolderCertificate {
-                authority,
-                holder,
-                key,
-            }
-            .verify(&signature, &anchors)
-            .is_ok();
+        let valid = c.holder == *party && c.key == k && c.verify(&signature, &anchors).is_ok();
         Ok(valid.then_some(k))
     }
 }

@@ -334,6 +334,21 @@ impl Region {
     pub fn log_size(&self) -> u64 {
         self.store.count(Table::LogLeaves).unwrap()
     }
+
+    /// The log as a dishonest operator writes it around the API: the region's store and log
+    /// key.
+    pub fn log_around_the_api(&self) -> LogService {
+        LogService::open(
+            self.store.clone(),
+            &self.anchors.log.name,
+            self.log_key.clone(),
+            CheckpointPolicy {
+                every_entries: 1000,
+                every_seconds: 3600,
+            },
+        )
+        .unwrap()
+    }
 }
 
 impl Default for Region {
