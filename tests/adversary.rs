@@ -1171,6 +1171,110 @@ fn a_certificate_the_operator_forged_counts_for_no_verifier() {
     assert!(audit().problems.iter().any(|p| p.contains("tax.rogue")));
 }
 
+/// Malformed certificate requests get a 400 (or 404, 409) that names what is wrong, and change
+/// nothing: the certification route and the registration's certificate fields.
+#[test]
+fn malformed_certificate_requests_change_nothing() {
+    use credence::protocols::keys::HolderCertificate;
+    let r = Region::with(Options {
+        roots: vec!["court"],
+        ..Options::default()
+    });
+    let court = r.party("court.inputs", Role::Holder);
+    let bank = r.party("bank.inputs", Role::Bank);
+    let good = r.roots["court"].sign(&HolderCertificate {
+        authority: "court".into(),
+        holder: court.party().clone(),
+        key: court.key().public(),
+    });
+    let good = hex::encode(good.0);
+    let holder_key = hex::encode(
+        SigningKey::generate(Role::Holder, &mut rand::thread_rng())
+            .public()
+            .to_bytes(),
+    );
+    let before = (r.snapshot(), r.log_size());
+    let certify =
+        |body: serde_json::Value| refused(r.operator.post("/v1/operator/certificates", &body));
+    for (body, status, says) in [
+        (
+            serde_json::json!({"party": "court.nobody", "authority": "court", "certificate": good}),
+            404,
+            "not a registered holder",
+        ),
+        (
+            serde_json::json!({"party": "bank.inputs", "authority": "court", "certificate": good}),
+            404,
+            "not a registered holder",
+        ),
+        (
+            serde_json::json!({"party": "court.inputs", "authority": "court", "certificate": "zz"}),
+            400,
+            "128 hex",
+        ),
+        (
+            serde_json::json!({"party": "Court Inputs", "authority": "court", "certificate": good}),
+            400,
+            "party",
+        ),
+        (
+            serde_json::json!({"party": "court.inputs", "certificate": good}),
+            400,
+            "authority",
+        ),
+        (
+            serde_json::json!({"party": "court.inputs", "authority": "court", "certificate": good, "extra": 1}),
+            400,
+            "extra",
+        ),
+        (
+            serde_json::json!({"party": "court.inputs", "authority": "court", "certificate": good}),
+            409,
+            "already certified",
+        ),
+    ] {
+        let (got, message) = certify(body.clone());
+        assert_eq!(got, status, "{body}: {message}");
+        assert!(message.contains(says), "{body}: {message}");
+    }
+    let register =
+        |body: serde_json::Value| refused(r.operator.post("/v1/operator/parties", &body));
+    for (body, says) in [
+        (
+            serde_json::json!({"party": "court.hex", "role": "holder", "key": holder_key, "authority": "court", "certificate": "zz"}),
+            "128 hex",
+        ),
+        (
+            serde_json::json!({"party": "court.half", "role": "holder", "key": holder_key, "authority": "court"}),
+            "needs `authority` and `certificate`",
+        ),
+        (
+            serde_json::json!({"party": "bank.cert", "role": "bank", "key": hex::encode(bank.key().public().to_bytes()), "authority": "court", "certificate": good}),
+            "only for holders",
+        ),
+        (
+            serde_json::json!({"party": "court", "role": "authority", "key": holder_key}),
+            "unknown role",
+        ),
+    ] {
+        let (got, message) = register(body.clone());
+        assert_eq!(got, 400, "{body}: {message}");
+        assert!(message.contains(says), "{body}: {message}");
+    }
+    assert_eq!((r.snapshot(), r.log_size()), before);
+    // A service that pins no roots has nothing to certify against.
+    let plain = Region::new();
+    let holder = plain.party("court.plain", Role::Holder);
+    let before = (plain.snapshot(), plain.log_size());
+    let (got, message) = refused(plain.operator.post(
+        "/v1/operator/certificates",
+        &serde_json::json!({"party": holder.party().as_str(), "authority": "court", "certificate": good}),
+    ));
+    assert_eq!(got, 400, "{message}");
+    assert!(message.contains("pins no authority roots"), "{message}");
+    assert_eq!((plain.snapshot(), plain.log_size()), before);
+}
+
 /// Turning identifiers into pseudonyms leaves a trace: each lookup is logged once per party,
 /// subject and day — the subject sees who looked it up, another bank does not — and a party's
 /// lookups a day are limited: past the limit, 429, and nothing is answered or logged.
