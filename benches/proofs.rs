@@ -255,7 +255,7 @@ fn bank_answer() -> BankAnswer {
                     key: k.public(),
                 },
             };
-            let i = tree.append(&leaf.to_bytes());
+            let i = tree.append(&leaf.leaf_data());
             holders.push((holder.clone(), k, i, leaf));
         }
         let key = &holders.iter().find(|h| h.0 == holder).unwrap().1;
@@ -316,7 +316,7 @@ fn bank_answer() -> BankAnswer {
             bank: PartyId::new("bank.bench").unwrap(),
         },
     };
-    let index = tree.append(&leaf.to_bytes());
+    let index = tree.append(&leaf.leaf_data());
     let size = tree.size();
     let mut checkpoint = SignedCheckpoint::sign(
         Checkpoint::new(origin, size, tree.root()).unwrap(),

@@ -133,14 +133,18 @@ fn run(root: &std::path::Path) -> Result<(), Error> {
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs()
         / 86_400) as u32;
-    let answer = bank.post(
-        "/v1/bank/query",
-        &serde_json::json!({
-            "subject": {"kind": "enterprise", "id": enterprise.as_str()},
-            "policy": "public_procurement", "day": day,
-            "purpose": "cross-region procurement bid", "region": "credence.example/tianjin",
-        }),
+    // Signed by the bank for its own region (which checks it and forwards the question).
+    let question = bank.signed_question_via(
+        &credence::party::client::Question {
+            subject: &enterprise,
+            policy: "public_procurement",
+            day,
+            purpose: "cross-region procurement bid",
+            consent: None,
+        },
+        Some("credence.example/tianjin"),
     )?;
+    let answer = bank.post("/v1/bank/query", &question)?;
     let receipt = credence::protocols::verdict::VerdictReceipt::from_bytes(&hex::decode(
         answer["receipt"].as_str().ok_or("receipt")?,
     )?)?;

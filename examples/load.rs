@@ -161,11 +161,15 @@ fn main() {
         let (st, b) = call(&addr, "POST", "/v1/holder/sealed", &r.to_bytes(), k, h);
         assert_eq!(st, 200, "{}", String::from_utf8_lossy(&b));
     }
-    let query = serde_json::to_vec(&serde_json::json!({
+    let today = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 86_400) as u32;
+    let query = serde_json::json!({
         "subject": {"kind": "enterprise", "id": "914403001922038216"},
-        "policy": "public_procurement", "purpose": "load test"
-    }))
-    .unwrap();
+        "policy": "public_procurement", "purpose": "load test", "day": today,
+    });
 
     // The proven path: the subject registers, the holders commit, the subject proves once; the
     // bank then submits that package over and over.
@@ -226,12 +230,37 @@ fn main() {
             &me,
         )
         .unwrap();
-        serde_json::to_vec(&serde_json::json!({
+        serde_json::json!({
             "subject": {"kind": "enterprise", "id": "914403001922038216"},
             "policy": "public_procurement", "purpose": "load test", "day": day,
             "package": hex::encode(package.to_bytes()),
-        }))
+        })
+    };
+    // Every question is signed afresh by the bank (query-request/v1; a signed request counts
+    // once).
+    let origin = credence::party::client::service_origin(&addr).unwrap();
+    let policy_hash = credence::circuits::policy::builtin("public_procurement")
         .unwrap()
+        .hash();
+    let signed = move |body: &serde_json::Value, bank: &SigningKey| -> Vec<u8> {
+        let r = credence::protocols::query::QueryRequest::new(
+            &origin,
+            &PartyId::new("icbc").unwrap(),
+            who,
+            policy_hash,
+            body["day"].as_u64().unwrap() as u32,
+            "load test",
+            None,
+            None,
+            &mut rand::thread_rng(),
+        )
+        .sign(bank);
+        let mut body = body.clone();
+        body["request"] = serde_json::json!({
+            "nonce": hex::encode(r.nonce),
+            "signature": hex::encode(r.signature.0),
+        });
+        serde_json::to_vec(&body).unwrap()
     };
 
     eprintln!("mixed load: {clients} clients for {seconds} s");
@@ -239,13 +268,14 @@ fn main() {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let threads: Vec<_> = (0..clients)
         .map(|_| {
-            let (addr, samples, credit, bank, query, proof_query) = (
+            let (addr, samples, credit, bank, query, proof_query, signed) = (
                 addr.clone(),
                 samples.clone(),
                 credit.clone(),
                 bank.clone(),
                 query.clone(),
                 proof_query.clone(),
+                signed.clone(),
             );
             std::thread::spawn(move || {
                 let mut rng = rand::thread_rng();
@@ -265,7 +295,8 @@ fn main() {
                             call(&addr, "GET", "/v1/audit/checkpoint", b"", &bank, "icbc")
                         }),
                         85..=94 => timed(&samples, "POST /v1/bank/proof", || {
-                            call(&addr, "POST", "/v1/bank/proof", &proof_query, &bank, "icbc")
+                            let body = signed(&proof_query, &bank);
+                            call(&addr, "POST", "/v1/bank/proof", &body, &bank, "icbc")
                         }),
                         60..=84 => timed(&samples, "POST /v1/holder/pseudonym", || {
                             call(
@@ -278,7 +309,8 @@ fn main() {
                             )
                         }),
                         _ => timed(&samples, "POST /v1/bank/query", || {
-                            call(&addr, "POST", "/v1/bank/query", &query, &bank, "icbc")
+                            let body = signed(&query, &bank);
+                            call(&addr, "POST", "/v1/bank/query", &body, &bank, "icbc")
                         }),
                     };
                 }
@@ -322,11 +354,15 @@ fn main() {
     let start = Instant::now();
     let threads: Vec<_> = (0..12)
         .map(|_| {
-            let (addr, burst, bank, query) =
-                (addr.clone(), burst.clone(), bank.clone(), query.clone());
+            let (addr, burst, bank, body) = (
+                addr.clone(),
+                burst.clone(),
+                bank.clone(),
+                signed(&query, &bank),
+            );
             std::thread::spawn(move || {
                 timed(&burst, "POST /v1/bank/query", || {
-                    call(&addr, "POST", "/v1/bank/query", &query, &bank, "icbc")
+                    call(&addr, "POST", "/v1/bank/query", &body, &bank, "icbc")
                 });
             })
         })

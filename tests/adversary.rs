@@ -47,6 +47,16 @@ fn question<'a>(id: &'a SubjectId, policy: &'a str, purpose: &'a str) -> Questio
     }
 }
 
+/// `auditor`'s audit of region `r`, today, under the region's published anchors.
+fn audited(r: &Region, auditor: &Client) -> credence::party::auditor::AuditReport {
+    credence::party::auditor::audit(
+        auditor,
+        &r.anchors,
+        &credence::party::auditor::AuditOptions::on(day()),
+    )
+    .unwrap()
+}
+
 /// The refusal's status and message.
 fn refused<T: std::fmt::Debug>(r: Result<T, ClientError>) -> (u16, String) {
     match r {
@@ -225,6 +235,7 @@ fn a_listed_enterprise_cannot_prove_over_its_own_commitments() {
         checkpoint,
         keys: keys_evidence,
     };
+    bank.pseudonym(&id).unwrap();
     let before = (r.snapshot(), r.log_size());
     let (status, message) =
         refused(bank.query_proven(&question(&id, "public_procurement", "bid 2026-9"), &package));
@@ -305,7 +316,7 @@ fn a_receipt_for_a_weaker_statement_is_refused_by_the_bank() {
                     key: k.public(),
                 },
             };
-            let i = tree.append(&leaf.to_bytes());
+            let i = tree.append(&leaf.leaf_data());
             registered.push((holder.clone(), k, i, leaf));
         }
         let k = &registered.iter().find(|(p, ..)| *p == holder).unwrap().1;
@@ -371,7 +382,7 @@ fn a_receipt_for_a_weaker_statement_is_refused_by_the_bank() {
             bank: PartyId::new("bank.x").unwrap(),
         },
     };
-    let index = tree.append(&leaf.to_bytes());
+    let index = tree.append(&leaf.leaf_data());
     let size = tree.size();
     let origin = r.anchors.log.name.clone();
     let checkpoint = SignedCheckpoint::sign(
@@ -874,12 +885,7 @@ fn bindings_missing_from_an_upgraded_log_are_logged_at_start() {
     let mine =
         credence::party::subject::check_binding(&carol, &sealing.public(), &r.anchors).unwrap();
     assert_eq!(mine.index, size);
-    let report = credence::party::auditor::audit(
-        &auditor,
-        &r.anchors,
-        &credence::party::auditor::AuditOptions::on(day()),
-    )
-    .unwrap();
+    let report = audited(&r, &auditor);
     assert!(report.ok(), "{}", report.render());
 }
 
@@ -968,12 +974,7 @@ fn certified_holders_carry_both_paths_end_to_end() {
         Outcome::Eligible(true)
     );
     let auditor = r.party("auditor.cert", Role::Auditor);
-    let report = credence::party::auditor::audit(
-        &auditor,
-        &r.anchors,
-        &credence::party::auditor::AuditOptions::on(day()),
-    )
-    .unwrap();
+    let report = audited(&r, &auditor);
     assert!(report.ok(), "{}", report.render());
 }
 
@@ -1101,14 +1102,7 @@ fn a_certificate_the_operator_forged_counts_for_no_verifier() {
         verified.is_err(),
         "a bank accepted a receipt over a holder no authority certified"
     );
-    let audit = || {
-        credence::party::auditor::audit(
-            &auditor,
-            &r.anchors,
-            &credence::party::auditor::AuditOptions::on(day()),
-        )
-        .unwrap()
-    };
+    let audit = || audited(&r, &auditor);
     let report = audit();
     let named = |who: &str| {
         report
@@ -1169,6 +1163,127 @@ fn a_certificate_the_operator_forged_counts_for_no_verifier() {
     assert!(message.contains("no valid certificate"), "{message}");
     assert_eq!((r.snapshot(), r.log_size()), before);
     assert!(audit().problems.iter().any(|p| p.contains("tax.rogue")));
+}
+
+/// An operator that logs questions around the API — one no bank signed (with an evaluation, or
+/// with nothing after it),
+/// a bank's genuine signed request logged a second time, and one whose day it changed after the
+/// bank signed — is named by the audit for each, while the bank's own questions check. Through
+/// the API the same replay gets 409, with nothing stored or logged.
+#[test]
+fn questions_the_operator_logs_for_a_bank_are_named_by_the_audit() {
+    use credence::protocols::log::entry::LogEntry;
+    let r = Region::new();
+    r.publish("public_procurement");
+    let bank = r.party("bank.asked", Role::Bank);
+    let auditor = r.party("auditor.asked", Role::Auditor);
+    let id = enterprise("91110108MA01AB2C");
+    let a = bank
+        .query_sealed(&question(&id, "public_procurement", "bid 2026-30"))
+        .unwrap();
+    let qi = a.json["log_indices"]["query"].as_u64().unwrap();
+    let audit = || audited(&r, &auditor);
+    let clean = audit();
+    assert!(clean.ok(), "{}", clean.render());
+    assert_eq!(clean.requests_checked, 1, "{}", clean.render());
+
+    // Through the API: the bank's signed body sent again is refused, nothing changes.
+    let body = bank
+        .signed_question(&question(&id, "public_procurement", "bid 2026-31"))
+        .unwrap();
+    bank.post("/v1/bank/query", &body).unwrap();
+    let before = (r.snapshot(), r.log_size());
+    let (status, message) = refused(bank.post("/v1/bank/query", &body));
+    assert_eq!(status, 409, "{message}");
+    assert!(message.contains("already logged"), "{message}");
+    assert_eq!((r.snapshot(), r.log_size()), before);
+
+    // Around the API, with the log key.
+    let LogEntry::Query {
+        bank: asker,
+        subject,
+        policy_hash,
+        as_of_day,
+        purpose,
+        consent_hash,
+        request,
+        ..
+    } = auditor.entry(qi).unwrap().unwrap().entry
+    else {
+        panic!("no query at {qi}")
+    };
+    let query = |day: u32, request| LogEntry::Query {
+        bank: asker.clone(),
+        subject,
+        policy_hash,
+        as_of_day: day,
+        purpose: purpose.clone(),
+        consent_hash,
+        salt: [3; 16],
+        region: None,
+        request,
+    };
+    let log = r.log_around_the_api();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let unsigned = log
+        .append(
+            &[query(as_of_day, None)],
+            now,
+            credence::store::Batch::new(),
+        )
+        .unwrap()[0];
+    log.append(
+        &[LogEntry::Evaluation {
+            query_index: unsigned,
+            policy_hash,
+            input_hashes: vec![],
+            output_hash: [0; 32],
+            salt: [0; 16],
+        }],
+        now,
+        credence::store::Batch::new(),
+    )
+    .unwrap();
+    let replayed = log
+        .append(
+            &[query(as_of_day, request)],
+            now,
+            credence::store::Batch::new(),
+        )
+        .unwrap()[0];
+    let changed = log
+        .append(
+            &[query(as_of_day - 1, request)],
+            now,
+            credence::store::Batch::new(),
+        )
+        .unwrap()[0];
+    let report = audit();
+    let named = |i: u64, what: &str| {
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains(&format!("entry {}", i)) && p.contains(what))
+    };
+    assert!(
+        named(unsigned, "carries no signed request of its bank"),
+        "{}",
+        report.render()
+    );
+    assert!(
+        named(replayed, &format!("already logged at index {qi}")),
+        "{}",
+        report.render()
+    );
+    assert!(
+        named(changed, "does not cover this logged question"),
+        "{}",
+        report.render()
+    );
+    assert_eq!(report.requests_checked, 2, "{}", report.render());
 }
 
 /// Malformed certificate requests get a 400 (or 404, 409) that names what is wrong, and change
@@ -1402,6 +1517,8 @@ fn days_past_the_last_representable_day_are_refused() {
     let bank = r.party("bank.days", Role::Bank);
     let market = r.party("market.days", Role::Holder);
     let id = enterprise("91110108MA01AB2C");
+    // The bank learns the pseudonym it signs its questions over (a logged lookup) first.
+    bank.pseudonym(&id).unwrap();
     let before = (r.snapshot(), r.log_size());
     for day in [65_536u32, u32::MAX - 1, u32::MAX] {
         let q = Question {
@@ -1435,6 +1552,7 @@ fn a_purpose_that_would_poison_the_log_is_refused() {
     let bank = r.party("bank.poison", Role::Bank);
     let id = enterprise("91110108MA01AB2C");
     let (subject, _) = r.subject("ent.poison", &id);
+    bank.pseudonym(&id).unwrap();
     let before = (r.snapshot(), r.log_size());
     let long_chinese = "贷".repeat(67); // 201 bytes
     for purpose in [
@@ -1464,12 +1582,7 @@ fn a_purpose_that_would_poison_the_log_is_refused() {
     bank.entries(0, size).unwrap();
     subject.subject_queries().unwrap();
     let auditor = r.party("auditor.poison", Role::Auditor);
-    let report = credence::party::auditor::audit(
-        &auditor,
-        &r.anchors,
-        &credence::party::auditor::AuditOptions::on(day()),
-    )
-    .unwrap();
+    let report = audited(&r, &auditor);
     assert!(report.ok(), "{}", report.render());
 }
 
@@ -1493,6 +1606,7 @@ mod accepted_requests_keep_the_log_readable {
             let bank = r.party("bank.prop", Role::Bank);
             let auditor = r.party("auditor.prop", Role::Auditor);
             let (subject, _) = r.subject("ent.prop", &enterprise("91110108MA01AB2C"));
+            bank.pseudonym(&enterprise("91110108MA01AB2C")).unwrap();
             World {
                 r,
                 bank,
@@ -1695,7 +1809,7 @@ fn a_partner_cannot_show_two_views_of_its_log() {
             bank: PartyId::new("region.beijing").unwrap(),
         },
     };
-    let vi = b.append(&leaf.to_bytes());
+    let vi = b.append(&leaf.leaf_data());
     let receipt = VerdictReceipt {
         verdict,
         leaf,
@@ -1767,15 +1881,15 @@ fn a_partner_cannot_show_two_views_of_its_log() {
     )
     .unwrap();
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&out));
+    let id = SubjectId::parse(SubjectKind::Enterprise, "91110108MA01AB2C3T").unwrap();
+    let asked = bank
+        .signed_question_via(
+            &question(&id, "public_procurement", "cross-region bid"),
+            Some(origin),
+        )
+        .unwrap();
     let before = (beijing.snapshot(), beijing.log_size());
-    let (status, message) = refused(bank.post(
-        "/v1/bank/query",
-        &serde_json::json!({
-            "subject": {"kind": "enterprise", "id": "91110108MA01AB2C3T"},
-            "policy": "public_procurement", "day": day(), "purpose": "cross-region bid",
-            "region": origin,
-        }),
-    ));
+    let (status, message) = refused(bank.post("/v1/bank/query", &asked));
     assert_eq!(status, 502, "{message}");
     assert!(message.contains("equivocation"), "{message}");
     let alarms = bank.get("/v1/audit/alarms").unwrap();
@@ -1968,6 +2082,7 @@ fn a_commitment_superseded_by_a_later_sealed_listing_cannot_be_proven_over() {
             &[("credit.serious_dishonesty", u64::from(day()) + 300)],
         ))
         .unwrap();
+    bank.pseudonym(&id).unwrap();
     let before = (r.snapshot(), r.log_size());
     let (status, message) = refused(bank.query_proven(
         &question(&id, "public_procurement", "bid 2026-10"),
@@ -2102,13 +2217,14 @@ fn a_bogus_consistency_proof_plants_no_alarm() {
     assert_eq!(cosign(note(&tree), Some(real)), 200);
 }
 
-/// An entry shown to a bank as its leaf hash only cannot be confirmed by guessing its fields:
-/// everything in another bank's query may be guessable (bank, subject, policy, day, purpose,
-/// time), but the entry's random salt is not.
+/// What another bank is shown of a query: its sealed leaf — when, what kind, and a hash of the
+/// content — which is exactly what the tree hashes, so it checks roots and inclusion, but carries
+/// neither the bank, the subject, the purpose nor (for the verdict) the outcome, and cannot be
+/// confirmed by guessing them: everything in a query may be guessable (bank, subject, policy,
+/// day, purpose, time), but its random salt and the bank's signature are not.
 #[test]
-fn a_hidden_query_cannot_be_confirmed_by_guessing() {
-    use credence::protocols::log::entry::{LogEntry, LogLeaf};
-    use credence::protocols::log::{LogHasher, Sha3Log};
+fn a_sealed_query_shows_no_bank_purpose_or_outcome_and_cannot_be_confirmed_by_guessing() {
+    use credence::protocols::log::entry::{LogEntry, LogLeaf, SealedLeaf};
     let r = Region::new();
     r.publish("public_procurement");
     let one = r.party("bank.guessed", Role::Bank);
@@ -2122,8 +2238,40 @@ fn a_hidden_query_cannot_be_confirmed_by_guessing() {
         .query_sealed(&question(&id, "public_procurement", "loan application"))
         .unwrap();
     let qi = a.json["log_indices"]["query"].as_u64().unwrap();
-    let hidden = two.entries(qi, qi + 1).unwrap().pop().unwrap().1;
-    assert!(matches!(hidden, credence::party::client::Entry::Hidden(_)));
+    let vi = a.json["log_indices"]["verdict"].as_u64().unwrap();
+    let seen = two.entries(qi, vi + 1).unwrap();
+    let credence::party::client::Entry::Hidden(hidden) = seen[0].1.clone() else {
+        panic!("another bank's query is shown in full: {:?}", seen[0].1)
+    };
+    assert_eq!(hidden.kind, 5, "the kind is public");
+    assert!((t0.saturating_sub(5)..t0 + 60).contains(&hidden.time));
+    // Query, evaluation, decryption and verdict are all sealed to the other bank.
+    let kinds: Vec<u8> = seen
+        .iter()
+        .map(|(_, e)| match e {
+            credence::party::client::Entry::Hidden(s) => s.kind,
+            credence::party::client::Entry::Leaf(l) => panic!("shown in full: {l:?}"),
+        })
+        .collect();
+    assert_eq!(kinds, vec![5, 6, 7, 8]);
+    // The raw answer carries the sealed leaf and its hash, and no clear field.
+    let raw = two
+        .get(&format!("/v1/audit/entries?from={qi}&to={}", vi + 1))
+        .unwrap();
+    let text = raw.to_string();
+    for secret in [
+        "bank.guessed",
+        "loan application",
+        &hex::encode("bank.guessed"),
+    ] {
+        assert!(!text.contains(secret), "{secret} leaks in {text}");
+    }
+    let sealed_hex = raw["entries"][0]["sealed_leaf"].as_str().unwrap();
+    assert_eq!(sealed_hex.len(), 2 * (1 + 8 + 1 + 32));
+    assert_eq!(
+        SealedLeaf::from_bytes(&hex::decode(sealed_hex).unwrap()).unwrap(),
+        hidden
+    );
     let (who, _) = two.pseudonym(&id).unwrap();
     let policy_hash = credence::circuits::policy::builtin("public_procurement")
         .unwrap()
@@ -2139,12 +2287,120 @@ fn a_hidden_query_cannot_be_confirmed_by_guessing() {
                 purpose: "loan application".into(),
                 consent_hash: None,
                 salt: [0; 16],
+                region: None,
+                request: None,
             },
         };
-        assert_ne!(Sha3Log::hash_leaf(&guess.to_bytes()), hidden.leaf_hash());
+        assert_ne!(guess.hash(), hidden.hash());
+        assert_ne!(guess.sealed().unwrap().content_hash, hidden.content_hash);
     }
-    // The asking bank reads the entry itself, salt and all.
-    assert!(one.entry(qi).unwrap().is_some());
+    // The asking bank reads the entry itself, salt, signed request and all, and it hashes to
+    // the sealed leaf the other bank was shown.
+    let full = one
+        .entry(qi)
+        .unwrap()
+        .expect("the asking bank reads its query");
+    assert_eq!(full.sealed(), Some(hidden));
+    assert!(
+        matches!(&full.entry, LogEntry::Query { request: Some(_), purpose, .. } if purpose == "loan application")
+    );
+    // Both views rebuild the same root.
+    let cp = two.checkpoint().unwrap();
+    let size = cp.checkpoint.size;
+    let mut t1 =
+        credence::protocols::log::tree::MemoryTree::<credence::protocols::log::Sha3Log>::new();
+    let mut t2 =
+        credence::protocols::log::tree::MemoryTree::<credence::protocols::log::Sha3Log>::new();
+    let mut from = 0;
+    while from < size {
+        let to = (from + 1000).min(size);
+        for ((_, e1), (_, e2)) in one
+            .entries(from, to)
+            .unwrap()
+            .iter()
+            .zip(two.entries(from, to).unwrap())
+        {
+            t1.append_leaf_hash(e1.leaf_hash());
+            t2.append_leaf_hash(e2.leaf_hash());
+        }
+        from = to;
+    }
+    assert_eq!(t1.root(), cp.checkpoint.root);
+    assert_eq!(t2.root(), cp.checkpoint.root);
+
+    // The guesser asks the very same question. Evaluation is deterministic, so its evaluation
+    // has the other bank's inputs and output (an auditor sees both): without their salts, its
+    // own evaluation and decryption, re-pointed at the other query, would confirm that the
+    // other bank asked this and got the same answer. They do not.
+    let mine = two
+        .query_sealed(&question(&id, "public_procurement", "loan application"))
+        .unwrap();
+    let my_eval = two
+        .entry(mine.json["log_indices"]["evaluation"].as_u64().unwrap())
+        .unwrap()
+        .unwrap();
+    let my_dec = two
+        .entry(mine.json["log_indices"]["decryption"].as_u64().unwrap())
+        .unwrap()
+        .unwrap();
+    let auditor = r.party("auditor.guess", Role::Auditor);
+    let (ei, di) = (
+        a.json["log_indices"]["evaluation"].as_u64().unwrap(),
+        a.json["log_indices"]["decryption"].as_u64().unwrap(),
+    );
+    let theirs = auditor.entry(ei).unwrap().unwrap();
+    let (
+        LogEntry::Evaluation {
+            policy_hash,
+            input_hashes,
+            output_hash,
+            salt,
+            ..
+        },
+        LogEntry::Evaluation {
+            input_hashes: their_inputs,
+            output_hash: their_output,
+            ..
+        },
+    ) = (my_eval.entry, theirs.entry)
+    else {
+        panic!("not evaluations")
+    };
+    assert_eq!(
+        (&input_hashes, output_hash),
+        (&their_inputs, their_output),
+        "the premise: the same question evaluates to the same bytes"
+    );
+    let (sealed_eval, sealed_dec) = match (&seen[1].1, &seen[2].1) {
+        (credence::party::client::Entry::Hidden(e), credence::party::client::Entry::Hidden(d)) => {
+            (*e, *d)
+        }
+        other => panic!("{other:?}"),
+    };
+    let guess = LogLeaf {
+        time: sealed_eval.time,
+        entry: LogEntry::Evaluation {
+            query_index: qi,
+            policy_hash,
+            input_hashes,
+            output_hash,
+            salt,
+        },
+    };
+    assert_ne!(guess.hash(), sealed_eval.hash());
+    let LogEntry::Decryption { salt, .. } = my_dec.entry else {
+        panic!("not a decryption")
+    };
+    let guess = LogLeaf {
+        time: sealed_dec.time,
+        entry: LogEntry::Decryption {
+            evaluation_index: ei,
+            output_hash,
+            salt,
+        },
+    };
+    assert_ne!(guess.hash(), sealed_dec.hash());
+    assert_eq!(di, ei + 1);
 }
 
 /// A region whose connection bounds are `limits`.
@@ -2299,12 +2555,7 @@ fn a_day_probing_bank_is_flagged_by_the_audit() {
         .unwrap();
     }
     let auditor = r.party("auditor.walk", Role::Auditor);
-    let report = credence::party::auditor::audit(
-        &auditor,
-        &r.anchors,
-        &credence::party::auditor::AuditOptions::on(day()),
-    )
-    .unwrap();
+    let report = audited(&r, &auditor);
     assert!(
         report
             .flags

@@ -22,7 +22,7 @@ use credence::protocols::log::checkpoint::{Checkpoint, NoteVerifier, SignedCheck
 use credence::protocols::log::entry::{EvaluationPath, LogEntry, LogLeaf, Outcome};
 use credence::protocols::log::hash::Hash;
 use credence::protocols::log::tree::MemoryTree;
-use credence::protocols::log::{LogHasher, Sha3Log};
+use credence::protocols::log::Sha3Log;
 use credence::protocols::names::{AttributeId, PartyId};
 use credence::protocols::pseudonym::Pseudonym;
 use credence::protocols::signing::{Role, SigningKey};
@@ -43,6 +43,7 @@ struct World {
     credit: SigningKey,
     market: SigningKey,
     tax: SigningKey,
+    bank: SigningKey,
 }
 
 fn world() -> &'static World {
@@ -58,6 +59,7 @@ fn world() -> &'static World {
             credit: SigningKey::generate(Role::Holder, &mut rng),
             market: SigningKey::generate(Role::Holder, &mut rng),
             tax: SigningKey::generate(Role::Holder, &mut rng),
+            bank: SigningKey::generate(Role::Bank, &mut rng),
         }
     })
 }
@@ -116,6 +118,7 @@ impl DishonestLog {
             ("credit", &w.credit),
             ("market", &w.market),
             ("tax", &w.tax),
+            ("bank.a", &w.bank),
         ] {
             log.append(LogEntry::PartyRegistered {
                 party: party(name),
@@ -155,15 +158,20 @@ impl DishonestLog {
     }
 
     fn query(&self, who: Pseudonym, policy: &Policy, day: u32) -> u64 {
-        self.append(LogEntry::Query {
-            bank: party("bank.a"),
-            subject: who,
-            policy_hash: policy.hash(),
-            as_of_day: day,
-            purpose: "loan".into(),
-            consent_hash: None,
-            salt: [0; 16],
-        })
+        self.query_by(who, policy, day, None, &world().bank)
+    }
+
+    /// A query as bank.a signs it with `key` (its own key, or a key of the service's).
+    fn query_by(
+        &self,
+        who: Pseudonym,
+        policy: &Policy,
+        day: u32,
+        consent_hash: Option<Hash>,
+        key: &SigningKey,
+    ) -> u64 {
+        let request = signed_request(who, policy, day, consent_hash, key);
+        self.append(query_entry(who, policy, day, consent_hash, Some(request)))
     }
 
     fn evaluation(&self, query: u64, policy: &Policy, inputs: &[Hash], output: &[u8]) -> u64 {
@@ -172,6 +180,7 @@ impl DishonestLog {
             policy_hash: policy.hash(),
             input_hashes: inputs.to_vec(),
             output_hash: sha3(output),
+            salt: [0; 16],
         })
     }
 
@@ -184,6 +193,7 @@ impl DishonestLog {
                 LogEntry::DecryptionRefused {
                     query_index,
                     reason,
+                    ..
                 } if *query_index == query => Some(reason.clone()),
                 _ => None,
             })
@@ -196,7 +206,7 @@ impl LogView for DishonestLog {
         let i = self.inner();
         let mut tree = MemoryTree::<Sha3Log>::new();
         for l in &i.leaves {
-            tree.append_leaf_hash(Sha3Log::hash_leaf(&l.to_bytes()));
+            tree.append_leaf_hash(l.hash());
         }
         let cp = Checkpoint::new(ORIGIN, tree.size(), tree.root()).map_err(|e| e.to_string())?;
         SignedCheckpoint::sign(cp, ORIGIN, &world().log_key).map_err(|e| e.to_string())
@@ -232,7 +242,51 @@ impl LogView for DishonestLog {
         Ok(self.append(LogEntry::DecryptionRefused {
             query_index,
             reason: reason.into(),
+            salt: [0; 16],
         }))
+    }
+}
+
+/// bank.a's signed request for a question (`key`: its own key, or one the service holds).
+fn signed_request(
+    who: Pseudonym,
+    policy: &Policy,
+    day: u32,
+    consent_hash: Option<Hash>,
+    key: &SigningKey,
+) -> credence::protocols::query::RequestSignature {
+    credence::protocols::query::QueryRequest::new(
+        ORIGIN,
+        &party("bank.a"),
+        who,
+        policy.hash(),
+        day,
+        "loan",
+        consent_hash,
+        None,
+        &mut rand::thread_rng(),
+    )
+    .sign(key)
+}
+
+/// The `Query` entry of bank.a's question, carrying `request`.
+fn query_entry(
+    who: Pseudonym,
+    policy: &Policy,
+    day: u32,
+    consent_hash: Option<Hash>,
+    request: Option<credence::protocols::query::RequestSignature>,
+) -> LogEntry {
+    LogEntry::Query {
+        bank: party("bank.a"),
+        subject: who,
+        policy_hash: policy.hash(),
+        as_of_day: day,
+        purpose: "loan".into(),
+        consent_hash,
+        salt: [0; 16],
+        region: None,
+        request,
     }
 }
 
@@ -602,6 +656,123 @@ fn a_dishonest_service_gets_no_decryption() {
     );
 }
 
+/// A query the key authority decides must be one its bank signed, over exactly the logged
+/// fields, for this log, once. A dishonest service that makes up a question (an enterprise
+/// needs no consent), signs it with a key of its own, re-registers the bank under its key,
+/// changes a field of a question a bank did sign, replays one, or logs one signed for another
+/// region gets no decision: each is refused with `unasked` and the refusal logged, whatever the
+/// evaluation it logs is honest.
+#[test]
+fn a_question_no_bank_signed_gets_no_decryption() {
+    let _s = serial();
+    let ka = authority();
+    let log = DishonestLog::new();
+    let policy = builtin("public_procurement").unwrap();
+    let who = subject(21);
+    let records = procurement(who, 0, 1, 1);
+    let hashes: Vec<Hash> = records.iter().map(|r| log.submit(r)).collect();
+    let honest = evaluate_records(&policy, D, &records);
+    let unasked = |entry: LogEntry| {
+        let q = log.append(entry);
+        log.evaluation(q, &policy, &hashes, &honest);
+        let r = decide(&ka, &log, q, &honest).unwrap_err();
+        assert!(matches!(r, Refusal::Unasked(_)), "query {q}: {r:?}");
+        assert_eq!(log.refusals(q), vec!["unasked".to_string()]);
+        q
+    };
+    // 1. Made up: no request at all.
+    unasked(query_entry(who, &policy, D, None, None));
+    // 2. Signed by a bank key the service holds, never registered.
+    let own = SigningKey::generate(Role::Bank, &mut rand::thread_rng());
+    unasked(query_entry(
+        who,
+        &policy,
+        D,
+        None,
+        Some(signed_request(who, &policy, D, None, &own)),
+    ));
+    // 3. The bank's own signature over another question: another day, another subject, another
+    //    policy hash, another purpose.
+    let real = signed_request(who, &policy, D - 1, None, &world().bank);
+    unasked(query_entry(who, &policy, D, None, Some(real)));
+    let real = signed_request(subject(22), &policy, D, None, &world().bank);
+    unasked(query_entry(who, &policy, D, None, Some(real)));
+    let mut other_purpose = query_entry(
+        who,
+        &policy,
+        D,
+        None,
+        Some(signed_request(who, &policy, D, None, &world().bank)),
+    );
+    if let LogEntry::Query { purpose, .. } = &mut other_purpose {
+        *purpose = "marketing".into();
+    }
+    unasked(other_purpose);
+    // 4. Signed for another region's log.
+    let elsewhere = credence::protocols::query::QueryRequest::new(
+        "credence.test/elsewhere",
+        &party("bank.a"),
+        who,
+        policy.hash(),
+        D,
+        "loan",
+        None,
+        None,
+        &mut rand::thread_rng(),
+    )
+    .sign(&world().bank);
+    unasked(query_entry(who, &policy, D, None, Some(elsewhere)));
+    // 5. The operator registers bank.a again, under its own key, and signs with it: the first
+    //    registration is the bank's key.
+    log.append(LogEntry::PartyRegistered {
+        party: party("bank.a"),
+        key: own.public(),
+    });
+    unasked(query_entry(
+        who,
+        &policy,
+        D,
+        None,
+        Some(signed_request(who, &policy, D, None, &own)),
+    ));
+    // 6. A request to forward the question to a partner: neither the forward itself nor the
+    //    same signature logged again as a question to answer here is decided.
+    let to_forward = credence::protocols::query::QueryRequest::new(
+        ORIGIN,
+        &party("bank.a"),
+        who,
+        policy.hash(),
+        D,
+        "loan",
+        None,
+        Some("credence.test/partner"),
+        &mut rand::thread_rng(),
+    )
+    .sign(&world().bank);
+    let mut forward = query_entry(who, &policy, D, None, Some(to_forward));
+    if let LogEntry::Query { region, .. } = &mut forward {
+        *region = Some("credence.test/partner".into());
+    }
+    unasked(forward);
+    unasked(query_entry(who, &policy, D, None, Some(to_forward)));
+    // 7. A genuine request: decided once; logged again, refused as a replay.
+    let genuine = signed_request(who, &policy, D, None, &world().bank);
+    let q = log.append(query_entry(who, &policy, D, None, Some(genuine)));
+    log.evaluation(q, &policy, &hashes, &honest);
+    assert_eq!(
+        decide(&ka, &log, q, &honest).unwrap(),
+        Outcome::Eligible(true)
+    );
+    let again = unasked(query_entry(who, &policy, D, None, Some(genuine)));
+    let Err(Refusal::Unasked(why)) = decide(&ka, &log, again, &honest) else {
+        panic!("a replayed request was decided")
+    };
+    assert!(
+        why.contains(&format!("already logged at index {q}")),
+        "{why}"
+    );
+}
+
 /// The log's own entries about an upload are checked against the upload: a service that
 /// re-logs an old upload after a newer one, labels one holder's upload with another's
 /// attribute, or logs a key rotation to slip in forged records gets no decision.
@@ -720,8 +891,8 @@ fn a_forked_or_rolled_back_log_is_refused() {
     {
         let listed = seal("credit", who, 1, &[("credit.serious_dishonesty", 60_000)]);
         let mut i = log.inner();
-        let LogEntry::AttributeSubmitted { content_hash, .. } = &mut i.leaves[6].entry else {
-            panic!("entry 6 is the credit submission")
+        let LogEntry::AttributeSubmitted { content_hash, .. } = &mut i.leaves[7].entry else {
+            panic!("entry 7 is the credit submission")
         };
         *content_hash = listed.submission.hash();
     }
@@ -855,15 +1026,7 @@ fn consented_query(
         signer,
     );
     log.inner().consents.insert(c.hash(), c.to_bytes());
-    log.append(LogEntry::Query {
-        bank: party("bank.a"),
-        subject: who,
-        policy_hash: policy.hash(),
-        as_of_day: D,
-        purpose: "loan".into(),
-        consent_hash: Some(c.hash()),
-        salt: [1; 16],
-    })
+    log.query_by(who, policy, D, Some(c.hash()), &world().bank)
 }
 
 fn bind(log: &DishonestLog, name: &str, who: Pseudonym, key: &SigningKey) {

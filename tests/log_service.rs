@@ -8,7 +8,7 @@ mod common;
 use credence::protocols::log::checkpoint::NoteVerifier;
 use credence::protocols::log::entry::{LogEntry, LogLeaf};
 use credence::protocols::log::tree::MemoryTree;
-use credence::protocols::log::{LogHasher, Sha3Log};
+use credence::protocols::log::Sha3Log;
 use credence::protocols::signing::{Role, SigningKey};
 use credence::server::log::{CheckpointPolicy, LogService};
 use credence::store::embedded::EmbeddedStore;
@@ -111,7 +111,7 @@ fn two_writers_on(a: Arc<dyn Store>, b: Arc<dyn Store>) {
     for ((index, id), (at, leaf)) in all.iter().zip(&leaves) {
         assert_eq!(at, index);
         assert_eq!(leaf.entry, entry(*id), "entry at {index}");
-        reference.append(&leaf.to_bytes());
+        reference.append(&leaf.leaf_data());
         assert!(a.get(Table::Verdicts, &id.to_be_bytes()).unwrap().is_some());
     }
     // Checkpoints from either instance, of the whole log, agree and link up.
@@ -174,8 +174,7 @@ fn story(open: &dyn Fn() -> Arc<dyn Store>) {
             let i = rng.gen_range(0..c.size);
             let p = log.inclusion_proof(i, c.size).unwrap();
             let leaf = &log.entries(i, i + 1, 1).unwrap()[0].1;
-            p.verify::<Sha3Log>(&Sha3Log::hash_leaf(&leaf.to_bytes()), &c.root)
-                .unwrap();
+            p.verify::<Sha3Log>(&leaf.hash(), &c.root).unwrap();
             assert_eq!(leaf.entry, entry(i));
         }
     }
@@ -249,4 +248,31 @@ fn a_stale_instance_neither_shrinks_the_log_nor_denies_its_proofs() {
     assert_eq!(b.size(), 3);
     assert_eq!(b.append(&[entry(4)], 12, Batch::new()).unwrap(), vec![3]);
     assert_eq!(a.append(&[entry(5)], 13, Batch::new()).unwrap(), vec![4]);
+}
+
+/// A log written in an earlier leaf format (version 2, before sealed leaves) is refused when
+/// the log service opens it, with a message saying which format it holds — not at the first
+/// read, as an internal error.
+#[test]
+fn a_log_in_an_earlier_leaf_format_is_refused_at_open() {
+    let store: Arc<dyn Store> = Arc::new(credence::store::memory::MemoryStore::new());
+    let key = SigningKey::generate(Role::Log, &mut rand::thread_rng());
+    let log = LogService::open(store.clone(), "credence.test/format", key.clone(), POLICY).unwrap();
+    log.append(&[entry(1)], 1, Batch::new()).unwrap();
+    drop(log);
+    // Reopening a format-3 log works.
+    assert!(LogService::open(store.clone(), "credence.test/format", key.clone(), POLICY).is_ok());
+    let mut old = store
+        .get(Table::LogLeaves, &0u64.to_be_bytes())
+        .unwrap()
+        .unwrap();
+    old[0] = 2;
+    let mut b = Batch::new();
+    b.put(Table::LogLeaves, 0u64.to_be_bytes().to_vec(), old);
+    store.commit(&b).unwrap();
+    let message = match LogService::open(store, "credence.test/format", key, POLICY) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a format-2 log was opened"),
+    };
+    assert!(message.contains("format 2"), "{message}");
 }

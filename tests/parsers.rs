@@ -473,6 +473,35 @@ fn write_fuzz_seeds() {
         ("package", s.receipt.clone()),
         ("sealed_upload", s.upload.clone()),
     ];
+    // A query with the bank's signed request, and its sealed leaf (what others are shown).
+    let bank = SigningKey::generate(Role::Bank, &mut rand::thread_rng());
+    let request = credence_protocols::query::QueryRequest::new(
+        "credence.test/seeds",
+        &PartyId::new("bank.icbc").unwrap(),
+        subject(),
+        [1; 32],
+        20_415,
+        "loan application 2026-118",
+        Some([2; 32]),
+        None,
+        &mut rand::thread_rng(),
+    );
+    let query = LogLeaf {
+        time: 1_764_000_000,
+        entry: LogEntry::Query {
+            bank: request.bank.clone(),
+            subject: request.subject,
+            policy_hash: request.policy_hash,
+            as_of_day: request.as_of_day,
+            purpose: request.purpose.clone(),
+            consent_hash: request.consent_hash,
+            salt: [5; 16],
+            region: None,
+            request: Some(request.sign(&bank)),
+        },
+    };
+    seeds.push(("log_leaf", query.to_bytes()));
+    seeds.push(("log_leaf", query.sealed().unwrap().to_bytes()));
     for (_, text) in credence_circuits::policy::BUILTIN_POLICIES {
         seeds.push(("policy", text.as_bytes().to_vec()));
     }

@@ -161,6 +161,7 @@ fn refusals(auditor: &Client, query: u64) -> Vec<String> {
             LogEntry::DecryptionRefused {
                 query_index,
                 reason,
+                ..
             } if query_index == query => Some(reason),
             _ => None,
         })
@@ -434,7 +435,7 @@ fn the_key_authority_apart_decides_only_what_the_log_justifies() {
         ),
     ];
     let honest_out = output(day, &[&listed, &market]);
-    let (queries, unasked): (Vec<u64>, Vec<u64>) = {
+    let (queries, unasked, asked): (Vec<u64>, Vec<u64>, Vec<u64>) = {
         let store: Arc<dyn credence::store::Store> = Arc::new(
             credence::store::embedded::EmbeddedStore::open(&data.join("credence.redb")).unwrap(),
         );
@@ -449,7 +450,23 @@ fn the_key_authority_apart_decides_only_what_the_log_justifies() {
         )
         .unwrap();
         let now = u64::from(day) * 86_400 + 1;
-        let append = |inputs: &[Hash], out: &[u8], qday: u32| -> u64 {
+        // The bank's signature over a question, made by `signer` (the bank itself: the operator
+        // replaying questions the bank did ask; or a key of the operator's own).
+        let append = |inputs: &[Hash], out: &[u8], qday: u32, signer: Option<&SigningKey>| -> u64 {
+            let request = signer.map(|k| {
+                credence::protocols::query::QueryRequest::new(
+                    ORIGIN,
+                    p.bank.party(),
+                    who,
+                    policy.hash(),
+                    qday,
+                    "bid 7",
+                    None,
+                    None,
+                    &mut rand::thread_rng(),
+                )
+                .sign(k)
+            });
             let q = log
                 .append(
                     &[LogEntry::Query {
@@ -460,6 +477,8 @@ fn the_key_authority_apart_decides_only_what_the_log_justifies() {
                         purpose: "bid 7".into(),
                         consent_hash: None,
                         salt: [7; 16],
+                        region: None,
+                        request,
                     }],
                     now,
                     credence::store::Batch::new(),
@@ -471,6 +490,7 @@ fn the_key_authority_apart_decides_only_what_the_log_justifies() {
                     policy_hash: policy.hash(),
                     input_hashes: inputs.to_vec(),
                     output_hash: sha3(out),
+                    salt: [0; 16],
                 }],
                 now,
                 credence::store::Batch::new(),
@@ -478,13 +498,25 @@ fn the_key_authority_apart_decides_only_what_the_log_justifies() {
             .unwrap();
             q
         };
+        let operators_own = SigningKey::generate(Role::Bank, &mut rand::thread_rng());
         (
             cases
                 .iter()
-                .map(|(_, inputs, out, qday, _)| append(inputs, out, *qday))
+                .map(|(_, inputs, out, qday, _)| append(inputs, out, *qday, Some(p.bank.key())))
+                .collect(),
+            [None, Some(&operators_own)]
+                .into_iter()
+                .map(|k| append(&[h(&listed), h(&market)], &honest_out, day, k))
                 .collect(),
             (0..2)
-                .map(|_| append(&[h(&listed), h(&market)], &honest_out, day))
+                .map(|_| {
+                    append(
+                        &[h(&listed), h(&market)],
+                        &honest_out,
+                        day,
+                        Some(p.bank.key()),
+                    )
+                })
                 .collect(),
         )
     };
@@ -521,15 +553,24 @@ fn the_key_authority_apart_decides_only_what_the_log_justifies() {
     }
     assert_eq!(p.auditor.checkpoint().unwrap().checkpoint.size, size);
 
-    // Queries no bank asked, logged by the service with honest evaluations, cannot be told
-    // from asked ones: the key authority's own daily budget bounds how many it decides about
-    // one subject (here 2 per bank: the honest query and one of these; the next is refused).
-    let (status, body) = decide(&ka_addr, &service_key, unasked[0], &honest_out);
+    // Queries no bank asked, logged by the service with honest evaluations (one with no
+    // signed request, one signed by a bank key of the operator's own): refused, and logged.
+    for q in &unasked {
+        let (status, body) = decide(&ka_addr, &service_key, *q, &honest_out);
+        assert_eq!(status, 403, "{body}");
+        assert!(body.contains("\"code\":\"unasked\""), "{body}");
+        assert!(!body.contains("\"verdict\""), "{body}");
+        assert_eq!(refusals(&p.auditor, *q), vec!["unasked".to_string()]);
+    }
+    // Questions the bank did sign, logged again by the operator: the key authority's own daily
+    // budget bounds how many it decides about one subject (here 2 per bank: the honest query
+    // and one of these; the next is refused).
+    let (status, body) = decide(&ka_addr, &service_key, asked[0], &honest_out);
     assert_eq!(status, 200, "{body}");
-    let (status, body) = decide(&ka_addr, &service_key, unasked[1], &honest_out);
+    let (status, body) = decide(&ka_addr, &service_key, asked[1], &honest_out);
     assert_eq!(status, 429, "{body}");
     assert!(body.contains("\"code\":\"budget\""), "{body}");
-    assert_eq!(refusals(&p.auditor, unasked[1]), vec!["budget".to_string()]);
+    assert_eq!(refusals(&p.auditor, asked[1]), vec!["budget".to_string()]);
 
     // Another party with a key-authority key cannot log refusals in its name.
     let fake = Client::new(

@@ -173,7 +173,7 @@ impl World {
                 bank: PartyId::new("bank.icbc").unwrap(),
             },
         };
-        let leaf_index = self.tree.append(&leaf.to_bytes());
+        let leaf_index = self.tree.append(&leaf.leaf_data());
         self.tree.append(b"a later entry");
         let size = self.tree.size();
         let mut checkpoint = SignedCheckpoint::sign(

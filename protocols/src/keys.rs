@@ -11,7 +11,7 @@ use crate::encoding::{Reader, Writer};
 use crate::error::{DecodeError, VerdictError};
 use crate::log::checkpoint::Checkpoint;
 use crate::log::entry::{LogEntry, LogLeaf, MAX_LEAF_LEN};
-use crate::log::hash::{LogHasher, Sha3Log};
+use crate::log::hash::Sha3Log;
 use crate::log::proof::InclusionProof;
 use crate::names::PartyId;
 use crate::question::HolderKeys;
@@ -80,7 +80,7 @@ impl KeyEvidence {
             if r.inclusion.leaf_index != r.index || r.inclusion.tree_size != checkpoint.size {
                 return Err(VerdictError::VerificationFailed);
             }
-            let leaf_hash = Sha3Log::hash_leaf(&r.leaf.to_bytes());
+            let leaf_hash = r.leaf.hash();
             r.inclusion
                 .verify::<Sha3Log>(&leaf_hash, &checkpoint.root)?;
             if keys.insert(party, key).is_some_and(|k| k != key) {
@@ -235,6 +235,24 @@ pub fn logged_holder_keys(
         keys.entry(party).or_insert(key);
     }
     keys
+}
+
+/// The key the log first registers for `party` with `role` (`PartyRegistered`), if any. A later
+/// registration of the same party with another key is ignored, and so is a `KeyRotation`
+/// (it carries no signature of the old key): what the party signed under its first key is
+/// what counts. The rule for bank keys (signed questions) and, where no roots are pinned,
+/// holder keys.
+pub fn first_registered_key(
+    leaves: &[Option<LogLeaf>],
+    party: &crate::names::PartyId,
+    role: Role,
+) -> Option<PublicKey> {
+    leaves.iter().flatten().find_map(|l| match &l.entry {
+        LogEntry::PartyRegistered { party: p, key } if p == party && key.role() == role => {
+            Some(*key)
+        }
+        _ => None,
+    })
 }
 
 /// What an audit reports of the log's `HolderCertified` entries under the roots `anchors` pin:

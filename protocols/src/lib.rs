@@ -13,6 +13,7 @@
 //! | [`predicate`] | aggregated predicate proofs (`≥`, `≤`, not-listed-on-day, weighted sums) |
 //! | [`question`] | the verifier's own question, the pinned policy, statement derivation |
 //! | [`consent`] | consent tokens (subject → bank) |
+//! | [`query`] | a bank's signed question, logged with its `Query` entry |
 //! | [`package`] | proof packages (subject → bank), checked against the bank's question |
 //! | [`keys`] | holder keys learned from the log (registrations with inclusion proofs) |
 //! | [`dispute`] | a subject's signed dispute of a log entry (异议) |
@@ -53,6 +54,7 @@ pub mod names;
 pub mod package;
 pub mod predicate;
 pub mod pseudonym;
+pub mod query;
 pub mod question;
 pub mod request;
 pub mod seal;

@@ -14,7 +14,7 @@ use crate::error::{CheckpointError, DecodeError, VerdictError};
 use crate::keys::KeyEvidence;
 use crate::log::checkpoint::{Checkpoint, NoteVerifier, SignedCheckpoint};
 use crate::log::entry::{EvaluationPath, LogEntry, LogLeaf, Outcome};
-use crate::log::hash::{Hash, LogHasher, Sha3Log};
+use crate::log::hash::{Hash, Sha3Log};
 use crate::log::proof::InclusionProof;
 use crate::names::AttributeId;
 use crate::package::MAX_PROOF_LEN;
@@ -545,7 +545,7 @@ impl VerdictReceipt {
         {
             return Err(VerdictError::VerificationFailed);
         }
-        let leaf_hash = Sha3Log::hash_leaf(&self.leaf.to_bytes());
+        let leaf_hash = self.leaf.hash();
         self.inclusion
             .verify::<Sha3Log>(&leaf_hash, &checkpoint.root)?;
         Ok(verified)

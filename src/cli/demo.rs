@@ -511,14 +511,17 @@ pub fn run_in(
         receipt["checkpoint"].as_str().ok_or("no repair receipt")?,
     )?;
     let root = anchors.verify_checkpoint(&cp)?.root;
-    let leaf = hex::decode(receipt["leaf"].as_str().ok_or("no repair leaf")?)?;
+    let leaf = crate::protocols::log::entry::LogLeaf::from_bytes(&hex::decode(
+        receipt["leaf"].as_str().ok_or("no repair leaf")?,
+    )?)?;
+    if !matches!(leaf.entry, crate::protocols::log::entry::LogEntry::Repair { subject, .. } if subject == *pseudonym)
+    {
+        return Err("the repair receipt's leaf is not the enterprise's Repair entry".into());
+    }
     crate::protocols::log::InclusionProof::from_bytes(&hex::decode(
         receipt["inclusion"].as_str().ok_or("no inclusion proof")?,
     )?)?
-    .verify::<crate::protocols::log::Sha3Log>(
-        &<crate::protocols::log::Sha3Log as crate::protocols::log::LogHasher>::hash_leaf(&leaf),
-        &root,
-    )?;
+    .verify::<crate::protocols::log::Sha3Log>(&leaf.hash(), &root)?;
     let repair = ask_both(1)?;
     say(&format!(
         "   Haidian applied; the court approved and submitted the listing's end (day {DAY}); the enterprise's repair receipt verifies (Repair entry {} under checkpoint {}); 信易贷 now: sealed {}, proven {:?}",
@@ -540,10 +543,7 @@ pub fn run_in(
         crate::protocols::dispute::Dispute {
             subject: *pseudonym,
             disputed_index: entry,
-            disputed_leaf_hash:
-                <crate::protocols::log::Sha3Log as crate::protocols::log::LogHasher>::hash_leaf(
-                    &leaf.to_bytes(),
-                ),
+            disputed_leaf_hash: leaf.hash(),
             reason: "the 2025 filing was penalised twice".into(),
             filed_day: (std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)?

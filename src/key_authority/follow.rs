@@ -14,7 +14,7 @@ use crate::protocols::log::checkpoint::{Checkpoint, SignedCheckpoint};
 use crate::protocols::log::entry::{EvaluationPath, LogEntry, LogLeaf};
 use crate::protocols::log::hash::Hash;
 use crate::protocols::log::tree::MemoryTree;
-use crate::protocols::log::{LogHasher, Sha3Log};
+use crate::protocols::log::Sha3Log;
 use crate::protocols::verdict::TrustAnchors;
 use crate::store::{prefix_range, Batch, Store, Table};
 use std::sync::Arc;
@@ -88,7 +88,11 @@ impl Follower {
                 let hash: Hash = v[..32].try_into().map_err(|_| "corrupt leaf")?;
                 f.tree.append_leaf_hash(hash);
                 f.leaves.push(if v.len() > 32 {
-                    Some(LogLeaf::from_bytes(&v[32..]).map_err(|e| e.to_string())?)
+                    let leaf = LogLeaf::from_bytes(&v[32..]).map_err(|e| e.to_string())?;
+                    if leaf.hash() != hash {
+                        return Err(format!("the key authority's log copy of leaf {i} does not hash to its recorded hash"));
+                    }
+                    Some(leaf)
                 } else {
                     None
                 });
@@ -185,7 +189,7 @@ impl Follower {
                         "the service returned log entries out of order".into(),
                     ));
                 }
-                let hash = Sha3Log::hash_leaf(&leaf.to_bytes());
+                let hash = leaf.hash();
                 tree.append_leaf_hash(hash);
                 new.push((i, hash, kept(&leaf.entry).then_some(leaf)));
             }

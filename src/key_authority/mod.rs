@@ -258,11 +258,26 @@ impl KeyAuthority {
             as_of_day,
             purpose,
             consent_hash,
+            region,
             ..
         }) = follower.leaf(q).cloned()
         else {
             return Err(Refusal::UnloggedQuery(q));
         };
+        // A question the bank asked to have forwarded is answered by the partner, never here.
+        if let Some(region) = region {
+            return Err(Refusal::Unasked(format!(
+                "its bank asked for it to be forwarded to {region}, not answered here"
+            )));
+        }
+        // Only what the checkpoint relied on covers (an older checkpoint than the copy's).
+        let leaves = &follower.leaves()[..usize::try_from(cp.size)
+            .unwrap_or(usize::MAX)
+            .min(follower.leaves().len())];
+        // A question its bank signed, over exactly these fields, for this log, once: else the
+        // service made it up, changed it, or logged it again.
+        crate::protocols::query::check_logged_request(&self.anchors.log.name, leaves, q)
+            .map_err(|e| Refusal::Unasked(e.to_string()))?;
         let issued_at = (self.clock)();
         let today = u32::try_from(issued_at / 86_400).unwrap_or(u32::MAX);
         if as_of_day.abs_diff(today) > self.day_window {
@@ -272,10 +287,6 @@ impl KeyAuthority {
                 window: self.day_window,
             });
         }
-        // Only what the checkpoint relied on covers (an older checkpoint than the copy's).
-        let leaves = &follower.leaves()[..usize::try_from(cp.size)
-            .unwrap_or(usize::MAX)
-            .min(follower.leaves().len())];
         self.check_consent(
             view,
             leaves,
@@ -299,6 +310,7 @@ impl KeyAuthority {
                     policy_hash: p,
                     input_hashes,
                     output_hash,
+                    ..
                 }) if *query_index == q && *p == policy_hash => {
                     Some((i as u64, input_hashes.clone(), *output_hash))
                 }

@@ -54,6 +54,10 @@ pub enum Refusal {
     /// The named index is no logged query (beyond the checkpoint, or another entry).
     #[error("no logged query at index {0}")]
     UnloggedQuery(u64),
+    /// The query carries no valid signed request of its bank (a question no bank asked, one
+    /// changed after the bank signed it, or one logged again).
+    #[error("the query is not one its bank asked: {0}")]
+    Unasked(String),
     /// The query's day is outside the accepted window around the key authority's clock.
     #[error("the query is about day {day}, more than {window} days from today ({today})")]
     DayOutOfWindow {
@@ -114,9 +118,10 @@ pub enum Refusal {
 
 impl Refusal {
     /// Every [`Refusal::code`]: the reasons the service accepts in a logged refusal.
-    pub const CODES: [&'static str; 16] = [
+    pub const CODES: [&'static str; 17] = [
         "checkpoint",
         "unlogged-query",
+        "unasked",
         "day-window",
         "consent",
         "unknown-policy",
@@ -138,6 +143,7 @@ impl Refusal {
         match self {
             Refusal::Checkpoint(_) => "checkpoint",
             Refusal::UnloggedQuery(_) => "unlogged-query",
+            Refusal::Unasked(_) => "unasked",
             Refusal::DayOutOfWindow { .. } => "day-window",
             Refusal::Consent(_) => "consent",
             Refusal::UnknownPolicy => "unknown-policy",
@@ -172,7 +178,7 @@ pub const PARTY: &str = "key-authority";
 pub fn refusal_status(code: &str) -> u16 {
     match code {
         "day-window" => 400,
-        "consent" => 403,
+        "consent" | "unasked" => 403,
         "checkpoint" | "unavailable" | "fhe-material" => 503,
         "budget" => 429,
         "internal" => 500,

@@ -79,13 +79,19 @@ pub struct AuditReport {
     pub verdicts_verified: usize,
     /// Consents checked.
     pub consents_checked: usize,
+    /// Queries whose bank's signed request was checked (signed by the bank key the log
+    /// registers, over the entry's own fields, for this log, with a nonce used once).
+    pub requests_checked: usize,
     /// Consents this reader could not check: it is not an auditor, and the subject's binding
     /// (who may sign for it) is not shown to it.
     pub consents_unchecked: usize,
     /// Evaluations whose inputs were re-checked (complete, current, signed, proven).
     pub rechecked: usize,
-    /// Entries shown as hashes only (they do not concern a reader that is not an auditor).
+    /// Entries shown sealed (time, kind and content hash only: they do not concern a reader
+    /// that is not an auditor).
     pub hidden: usize,
+    /// The sealed entries by kind.
+    pub hidden_kinds: BTreeMap<&'static str, usize>,
     /// Everything that is wrong, with the log index.
     pub problems: Vec<String>,
     /// What needs a person's attention without being a fault of the log: disputes past their
@@ -107,9 +113,12 @@ impl AuditReport {
         if self.hidden > 0 {
             let _ = writeln!(
                 out,
-                "  ({} entries not about this party were shown as leaf hashes only; an auditor sees them all)",
+                "  ({} entries not about this party were shown sealed (time, kind, content hash); an auditor sees them all)",
                 self.hidden
             );
+            for (k, n) in &self.hidden_kinds {
+                let _ = writeln!(out, "  {n:>5} × {k} (sealed)");
+            }
         }
         for (k, n) in &self.kinds {
             let _ = writeln!(out, "  {n:>5} × {k}");
@@ -129,8 +138,8 @@ impl AuditReport {
         }
         let _ = writeln!(
             out,
-            "verdicts re-verified: {}; consents checked: {}; FHE evaluations re-checked (inputs complete, current, holder-signed, proofs verified; output recomputed byte for byte): {}",
-            self.verdicts_verified, self.consents_checked, self.rechecked
+            "verdicts re-verified: {}; consents checked: {}; banks' signed requests checked: {}; FHE evaluations re-checked (inputs complete, current, holder-signed, proofs verified; output recomputed byte for byte): {}",
+            self.verdicts_verified, self.consents_checked, self.requests_checked, self.rechecked
         );
         if self.consents_unchecked > 0 {
             let _ = writeln!(
@@ -166,27 +175,7 @@ pub enum AuditError {
 }
 
 fn kind(e: &LogEntry) -> &'static str {
-    match e {
-        LogEntry::PartyRegistered { .. } => "party registered",
-        LogEntry::PolicyPublished { .. } => "policy published",
-        LogEntry::AttributeSubmitted { .. } => "attribute submitted",
-        LogEntry::DirectoryRoot { .. } => "directory root",
-        LogEntry::Query { .. } => "query",
-        LogEntry::Evaluation { .. } => "evaluation",
-        LogEntry::Decryption { .. } => "decryption",
-        LogEntry::Verdict { .. } => "verdict",
-        LogEntry::DisputeFiled { .. } => "dispute filed",
-        LogEntry::DisputeAnswered { .. } => "dispute answered",
-        LogEntry::Repair { .. } => "repair",
-        LogEntry::KeyRotation { .. } => "key rotation",
-        LogEntry::SubjectBound { .. } => "subject bound",
-        LogEntry::PseudonymLookup { .. } => "pseudonym lookup",
-        LogEntry::HolderCertified { .. } => "holder certified",
-        LogEntry::PledgeMade { .. } => "pledge made",
-        LogEntry::DecryptionRefused { .. } => "decryption refused",
-        LogEntry::EngineParameters { .. } => "engine parameters",
-        _ => "other",
-    }
+    LogEntry::kind_name(e.tag())
 }
 
 /// Runs the audit against the service behind `client`, trusting `anchors`.
@@ -223,8 +212,12 @@ pub fn audit(
             tree.append_leaf_hash(entry.leaf_hash());
             shown.push(match entry {
                 Entry::Leaf(l) => Some(*l),
-                Entry::Hidden(_) => {
+                Entry::Hidden(sealed) => {
                     report.hidden += 1;
+                    *report
+                        .hidden_kinds
+                        .entry(LogEntry::kind_name(sealed.kind))
+                        .or_default() += 1;
                     None
                 }
             });
@@ -249,7 +242,7 @@ pub fn audit(
     );
     if reads_all && report.hidden > 0 {
         report.problems.push(format!(
-            "the service showed {} entries to this {} as leaf hashes only",
+            "the service showed {} entries to this {} sealed (content hash only)",
             report.hidden,
             client.key().role()
         ));
@@ -300,6 +293,16 @@ pub fn audit(
     }
 
     let mut evaluations = Vec::new();
+    // Every question must carry its bank's signature over exactly its logged fields, for this
+    // log, once (checked in one pass over the log).
+    for (i, checked) in crate::protocols::query::check_logged_requests(&anchors.log.name, leaves) {
+        match checked {
+            Ok(()) => report.requests_checked += 1,
+            Err(why) => report.problems.push(format!("entry {i}: {why}")),
+        }
+    }
+    // Questions the bank asked to have forwarded: nothing is evaluated for them here.
+    let mut forwarded: BTreeSet<u64> = BTreeSet::new();
     let mut open_disputes: BTreeMap<u64, u32> = BTreeMap::new();
     let mut per_bank_day: BTreeMap<(String, u64), u64> = BTreeMap::new();
     // (bank, subject, policy) → day asked about → times.
@@ -358,6 +361,12 @@ pub fn audit(
                 consent_hash,
                 ..
             } => {
+                if let LogEntry::Query {
+                    region: Some(_), ..
+                } = &leaf.entry
+                {
+                    forwarded.insert(i);
+                }
                 let q = crate::party::replay::ConsentQuestion {
                     bank,
                     subject,
@@ -394,6 +403,11 @@ pub fn audit(
                 let ok = *query_index < i
                     && matches!(leaves.get(*query_index as usize).and_then(|l| l.as_ref()).map(|l| &l.entry),
                         Some(LogEntry::Query { policy_hash: p, .. }) if p == policy_hash);
+                if forwarded.contains(query_index) {
+                    report.problems.push(format!(
+                        "entry {i}: evaluation of query {query_index}, which its bank asked to have forwarded to a partner"
+                    ));
+                }
                 if ok {
                     evaluations.push(i);
                 } else {
@@ -405,6 +419,7 @@ pub fn audit(
             LogEntry::Decryption {
                 evaluation_index,
                 output_hash,
+                ..
             } => {
                 let ok = *evaluation_index < i
                     && matches!(leaves.get(*evaluation_index as usize).and_then(|l| l.as_ref()).map(|l| &l.entry),
@@ -596,11 +611,11 @@ fn check_verdict(
         // decryption of that output is logged before the verdict, and the checkpoint the key
         // authority followed precedes the verdict.
         let evaluation_ok = matches!(leaf_at(leaves, *evaluation_index),
-            Some(LogEntry::Evaluation { policy_hash: p, query_index: q, input_hashes: i, output_hash: o })
+            Some(LogEntry::Evaluation { policy_hash: p, query_index: q, input_hashes: i, output_hash: o, .. })
                 if *p == v.verdict.policy_hash && q == query_index && i == input_hashes && o == output_hash);
         let decrypted = (*evaluation_index + 1..index).any(|j| {
             matches!(leaf_at(leaves, j),
-                Some(LogEntry::Decryption { evaluation_index: e, output_hash: o })
+                Some(LogEntry::Decryption { evaluation_index: e, output_hash: o, .. })
                     if e == evaluation_index && o == output_hash)
         });
         if !evaluation_ok || !decrypted || *checkpoint_size > index {

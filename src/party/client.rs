@@ -8,7 +8,7 @@ use crate::protocols::consent::SignedConsent;
 use crate::protocols::identifiers::SubjectId;
 use crate::protocols::keys::KeyEvidence;
 use crate::protocols::log::checkpoint::{NoteVerifier, SignedCheckpoint};
-use crate::protocols::log::entry::LogLeaf;
+use crate::protocols::log::entry::{LogLeaf, SealedLeaf};
 use crate::protocols::log::hash::Hash;
 use crate::protocols::log::proof::{ConsistencyProof, InclusionProof};
 use crate::protocols::names::PartyId;
@@ -23,23 +23,22 @@ pub use super::http::{
     CONNECT_TIMEOUT, MAX_RESPONSE, READ_TIMEOUT,
 };
 
-/// A log entry as a party reads it: the leaf, or only its hash (an entry that does not
-/// concern the reader).
+/// A log entry as a party reads it: the leaf, or — for an entry that does not concern the
+/// reader — its sealed leaf (time, kind and content hash: what the tree hashes).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Entry {
     /// The leaf.
     Leaf(Box<LogLeaf>),
-    /// The RFC 9162 leaf hash only.
-    Hidden(Hash),
+    /// The sealed leaf only.
+    Hidden(SealedLeaf),
 }
 
 impl Entry {
     /// The RFC 9162 leaf hash.
     pub fn leaf_hash(&self) -> Hash {
-        use crate::protocols::log::LogHasher;
         match self {
-            Entry::Leaf(l) => crate::protocols::log::Sha3Log::hash_leaf(&l.to_bytes()),
-            Entry::Hidden(h) => *h,
+            Entry::Leaf(l) => l.hash(),
+            Entry::Hidden(s) => s.hash(),
         }
     }
     /// The leaf, if shown.
@@ -306,7 +305,61 @@ impl Client {
         indices(&v["log_indices"])
     }
 
-    fn question_json(q: &Question<'_>) -> serde_json::Value {
+    /// Bank: signs a question for this service (`query-request/v1`) with a fresh nonce, as the
+    /// `request` field of a bank route's body; `region`: the partner the service is asked to
+    /// forward it to.
+    pub fn sign_question(
+        &self,
+        subject: &Pseudonym,
+        policy_hash: &Hash,
+        day: u32,
+        purpose: &str,
+        consent_hash: Option<Hash>,
+        region: Option<&str>,
+    ) -> Result<serde_json::Value> {
+        let request = crate::protocols::query::QueryRequest::new(
+            self.origin()?,
+            &self.party,
+            *subject,
+            *policy_hash,
+            day,
+            purpose,
+            consent_hash,
+            region,
+            &mut rand::rngs::OsRng,
+        );
+        let signed = request.sign(&self.key);
+        Ok(serde_json::json!({
+            "nonce": hex::encode(signed.nonce),
+            "signature": hex::encode(signed.signature.0),
+        }))
+    }
+
+    /// Bank: the body of a bank route for `q`, with the bank's signed request: the subject's
+    /// pseudonym comes from the consent or from a (logged) lookup, the policy hash from the
+    /// service's published list — what the bank's receipt check later compares with the
+    /// policy it pinned.
+    pub fn signed_question(&self, q: &Question<'_>) -> Result<serde_json::Value> {
+        self.signed_question_via(q, None)
+    }
+
+    /// Bank: [`Client::signed_question`] for the service to forward to the partner region
+    /// `region` (a log origin) when one is given: the region is part of what the bank signs,
+    /// and of the body.
+    pub fn signed_question_via(
+        &self,
+        q: &Question<'_>,
+        region: Option<&str>,
+    ) -> Result<serde_json::Value> {
+        let subject = match q.consent {
+            Some(c) => c.consent.subject,
+            None => self.pseudonym(q.subject)?.0,
+        };
+        let policy_hash = self
+            .policies()?
+            .into_iter()
+            .find(|(name, ..)| name == q.policy)
+            .map(|(_, hash, _)| hash);
         let mut body = serde_json::json!({
             "subject": subject_json(q.subject),
             "policy": q.policy,
@@ -316,7 +369,21 @@ impl Client {
         if let Some(c) = q.consent {
             body["consent"] = hex::encode(c.to_bytes()).into();
         }
-        body
+        // A policy the service does not publish gets no signature: its answer (404) says so.
+        if let Some(policy_hash) = policy_hash {
+            body["request"] = self.sign_question(
+                &subject,
+                &policy_hash,
+                q.day,
+                q.purpose,
+                q.consent.map(|c| c.hash()),
+                region,
+            )?;
+        }
+        if let Some(r) = region {
+            body["region"] = r.into();
+        }
+        Ok(body)
     }
 
     /// Bank: a fresh receipt for a verdict issued to it (when the first one lacked the
@@ -351,12 +418,12 @@ impl Client {
 
     /// Bank: asks on the sealed path.
     pub fn query_sealed(&self, q: &Question<'_>) -> Result<Answer> {
-        Self::answer_of(self.post("/v1/bank/query", &Self::question_json(q))?)
+        Self::answer_of(self.post("/v1/bank/query", &self.signed_question(q)?)?)
     }
 
     /// Bank: submits a subject's proof package on the proven path.
     pub fn query_proven(&self, q: &Question<'_>, package: &ProofPackage) -> Result<Answer> {
-        let mut body = Self::question_json(q);
+        let mut body = self.signed_question(q)?;
         body["package"] = hex::encode(package.to_bytes()).into();
         Self::answer_of(self.post("/v1/bank/proof", &body)?)
     }
@@ -409,8 +476,8 @@ impl Client {
     }
 
     /// Log entries `from..to` (at most 1000 per call): in full where the caller may read them
-    /// (an auditor: all; others: public entries and those that concern them), else the leaf
-    /// hash.
+    /// (an auditor: all; others: public entries and those that concern them), else the sealed
+    /// leaf.
     pub fn entries(&self, from: u64, to: u64) -> Result<Vec<(u64, Entry)>> {
         let v = self.json(
             "GET",
@@ -426,9 +493,7 @@ impl Client {
                 ))
             } else {
                 Entry::Hidden(
-                    hex_field(e, "leaf_hash")?
-                        .try_into()
-                        .map_err(|_| answer("leaf_hash"))?,
+                    SealedLeaf::from_bytes(&hex_field(e, "sealed_leaf")?).map_err(answer)?,
                 )
             };
             out.push((i, entry));

@@ -127,6 +127,7 @@ pub fn recheck(
         policy_hash,
         input_hashes,
         output_hash,
+        ..
     }) = leaf_at(leaves, index)
     else {
         return Err("not an evaluation".into());

@@ -32,6 +32,25 @@ pub struct BankQuery {
     pub consent: Option<String>,
     /// The log origin of a partner region holding the subject's records (forwarded query).
     pub region: Option<String>,
+    /// The bank's signature over exactly this question (`query-request/v1`: this service's
+    /// origin, the bank, the subject's pseudonym, the policy hash, the day, the purpose, the
+    /// consent's hash and the nonce). Required: it is logged in the `Query` entry, and the key
+    /// authority decrypts nothing for a question its bank did not sign.
+    pub request: Option<SignedRequestBody>,
+}
+
+/// A bank's signed question as it travels: the nonce and the signature. The statement signed is
+/// rebuilt by the service from the question itself (never sent), so a signature over any other
+/// question does not verify.
+#[derive(Deserialize, ToSchema, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct SignedRequestBody {
+    /// 32 hex digits: a random nonce of the bank's (one signed request, one logged question).
+    #[schema(example = "00112233445566778899aabbccddeeff")]
+    pub nonce: String,
+    /// 128 hex digits: the bank's Ed25519 signature over `query-request/v1` (see
+    /// `protocols/signatures.md`).
+    pub signature: String,
 }
 
 /// One signed commitment with its opening sealed to the subject.
@@ -471,10 +490,15 @@ pub struct SubjectQueries {
 pub struct EntryView {
     /// Its index.
     pub index: u64,
-    /// Hex of the leaf (entries the caller may read).
+    /// Hex of the full leaf (entries the caller may read).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub leaf: Option<String>,
-    /// Hex of the leaf hash (entries about others).
+    /// Hex of the sealed leaf (entries about others): `u8(3) ‖ u64(time) ‖ u8(kind) ‖ content
+    /// hash`, exactly the leaf data the tree hashes, so roots, inclusion and consistency are
+    /// checkable without the content.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sealed_leaf: Option<String>,
+    /// Hex of the RFC 9162 leaf hash (entries about others; the hash of `sealed_leaf`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub leaf_hash: Option<String>,
 }

@@ -67,6 +67,7 @@ impl LogView for ServiceLogView<'_> {
                 &[LogEntry::DecryptionRefused {
                     query_index,
                     reason: reason.to_string(),
+                    salt: crate::protocols::log::entry::salt(&mut rand::rngs::OsRng),
                 }],
                 Batch::new(),
             )

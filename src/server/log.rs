@@ -148,6 +148,18 @@ impl LogService {
             Some(v) => read_u64(&v)?,
             None => 0,
         };
+        // A log written in another leaf format is refused here, not at its first read.
+        if size > 0 {
+            if let Some(first) = store.get(Table::LogLeaves, &be(0))? {
+                let version = first.first().copied().unwrap_or(0);
+                if version != crate::protocols::log::entry::LEAF_VERSION {
+                    return Err(LogServiceError::Corrupt(format!(
+                        "this log's leaves are in format {version}; this build reads and writes format {} only (sealed leaves and signed questions): start from a new data directory",
+                        crate::protocols::log::entry::LEAF_VERSION
+                    )));
+                }
+            }
+        }
         let (checkpoint_size, checkpoint_time) = match store.get(Table::Meta, CHECKPOINT_KEY)? {
             Some(v) if v.len() == 16 => (read_u64(&v[..8])?, read_u64(&v[8..])?),
             Some(_) => return Err(LogServiceError::Corrupt("checkpoint marker".into())),
@@ -255,11 +267,14 @@ impl LogService {
             let leaf = LogLeaf {
                 time,
                 entry: entry.clone(),
-            }
-            .to_checked_bytes()
-            .map_err(|e| LogServiceError::Refused(e.to_string()))?;
+            };
+            // The tree hashes the leaf data (sealed for entries about particular parties); the
+            // store keeps the full leaf, shown to those it concerns.
+            let mut h = leaf.hash();
+            let leaf = leaf
+                .to_checked_bytes()
+                .map_err(|e| LogServiceError::Refused(e.to_string()))?;
             let index = size;
-            let mut h = Sha3Log::hash_leaf(&leaf);
             pending.insert((0, index), h);
             batch.insert(Table::LogLeaves, be(index).to_vec(), leaf);
             batch.put(Table::LogHashes, hash_key(0, index), h.to_vec());

@@ -101,6 +101,8 @@ pub(crate) struct Asked {
     pub(crate) policy: Policy,
     pub(crate) day: u32,
     pub(crate) consent: Option<crate::protocols::consent::SignedConsent>,
+    /// The bank's signature over exactly this question, checked (logged in the `Query` entry).
+    pub(crate) request: crate::protocols::query::RequestSignature,
 }
 
 impl ServiceState {
@@ -126,14 +128,143 @@ impl ServiceState {
             day,
             q.consent.as_deref(),
         )?;
+        let request = self.signed_request(
+            bank,
+            &subject,
+            &policy.hash(),
+            day,
+            &q.purpose,
+            consent.as_ref().map(|c| c.hash()),
+            None,
+            q.request.as_ref(),
+        )?;
         self.count_query(bank, &subject)?;
         Ok(Asked {
             subject,
             policy,
             day,
             consent,
+            request,
         })
     }
+
+    /// Checks a bank's signed request over the question this service is about to log (or
+    /// forward to `region`): the statement is rebuilt here from this service's origin and the
+    /// resolved question, and verified under the bank's registered key (400 naming `request`
+    /// otherwise). Whether the nonce was used before is checked under the append lock
+    /// ([`request_nonce_key`]).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn signed_request(
+        &self,
+        bank: &PartyId,
+        subject: &Pseudonym,
+        policy_hash: &Hash,
+        day: u32,
+        purpose: &str,
+        consent_hash: Option<Hash>,
+        region: Option<&str>,
+        sent: Option<&SignedRequestBody>,
+    ) -> ApiResult<crate::protocols::query::RequestSignature> {
+        use crate::protocols::query::{QueryRequest, RequestSignature};
+        let sent = sent.ok_or_else(|| {
+            ApiError::bad(
+                "request: missing — sign the question (query-request/v1: origin, bank, subject pseudonym, policy hash, day, purpose, consent hash, region, nonce) with your key and send {nonce, signature}",
+            )
+        })?;
+        let nonce: [u8; 16] = crate::protocols::request::parse_hex(&sent.nonce)
+            .ok_or_else(|| ApiError::bad("request.nonce: expected 32 hex digits"))?;
+        let signature = crate::protocols::request::parse_signature(&sent.signature)
+            .ok_or_else(|| ApiError::bad("request.signature: expected 128 hex digits"))?;
+        let statement = QueryRequest {
+            origin: self.log.origin().to_string(),
+            bank: bank.clone(),
+            subject: *subject,
+            policy_hash: *policy_hash,
+            as_of_day: day,
+            purpose: purpose.to_string(),
+            consent_hash,
+            region: region.map(str::to_string),
+            nonce,
+        };
+        let key = self
+            .auth
+            .key_of(bank)
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::internal("authenticated bank without a key"))?;
+        statement.verify(&key, &signature).map_err(|_| {
+            ApiError::bad(
+                "request.signature: does not verify under your key over this question (this service's origin, you, the subject's pseudonym here, the published policy's hash, the day, the purpose, the consent's hash, the region to forward to if any, the nonce)",
+            )
+        })?;
+        Ok(RequestSignature { nonce, signature })
+    }
+
+    /// Refuses (409) a signed request whose nonce this bank already had logged; call under
+    /// the append lock and record the nonce in the same batch ([`request_nonce_key`]).
+    pub(crate) fn fresh_request(
+        &self,
+        bank: &PartyId,
+        request: &crate::protocols::query::RequestSignature,
+        batch: &mut Batch,
+    ) -> ApiResult<()> {
+        let key = request_nonce_key(bank, &request.nonce);
+        if self
+            .store
+            .get(Table::Meta, &key)
+            .map_err(ApiError::internal)?
+            .is_some()
+        {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "request: this signed request was already logged (its nonce is used): sign each question afresh",
+            ));
+        }
+        batch.insert(Table::Meta, key, Vec::new());
+        Ok(())
+    }
+
+    /// Records a signed request's nonce as used now, in its own commit (409 if it was): for a
+    /// question forwarded to a partner, before the partner is asked, so that one signed
+    /// request is asked there once however many times it is sent here at the same moment.
+    pub(crate) fn reserve_request(
+        &self,
+        bank: &PartyId,
+        request: &crate::protocols::query::RequestSignature,
+    ) -> ApiResult<()> {
+        let mut batch = Batch::new();
+        self.fresh_request(bank, request, &mut batch)?;
+        match self.store.commit(&batch) {
+            Ok(()) => Ok(()),
+            Err(crate::store::StoreError::Exists { .. }) => Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "request: this signed request was already used (its nonce is taken): sign each question afresh",
+            )),
+            Err(e) => Err(ApiError::internal(e)),
+        }
+    }
+
+    /// Releases a nonce [`ServiceState::reserve_request`] took, for a forward that failed
+    /// (nothing was logged; the bank may send the same signed request again).
+    pub(crate) fn release_request(
+        &self,
+        bank: &PartyId,
+        request: &crate::protocols::query::RequestSignature,
+    ) {
+        let mut batch = Batch::new();
+        batch.delete(Table::Meta, request_nonce_key(bank, &request.nonce));
+        if let Err(e) = self.store.commit(&batch) {
+            tracing::warn!(error = %e, "a forwarded request's nonce could not be released");
+        }
+    }
+}
+
+/// The Meta key recording that `bank` had a question with `nonce` logged.
+pub(crate) fn request_nonce_key(bank: &PartyId, nonce: &[u8; 16]) -> Vec<u8> {
+    let mut k = b"asked/".to_vec();
+    k.extend_from_slice(bank.as_str().as_bytes());
+    k.push(0);
+    k.extend_from_slice(nonce);
+    k
 }
 
 /// Binds a subject party to its pseudonym and sealing key (one party per subject).

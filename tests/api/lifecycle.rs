@@ -419,7 +419,7 @@ on_every_store! {
         .unwrap();
     assert_eq!(proof.leaf_index, r["index"].as_u64().unwrap());
     proof
-        .verify::<Sha3Log>(&Sha3Log::hash_leaf(&leaf), &c.root)
+        .verify::<Sha3Log>(&LogLeaf::from_bytes(&leaf).unwrap().hash(), &c.root)
         .unwrap();
     match LogLeaf::from_bytes(&leaf).unwrap().entry {
         LogEntry::Repair {
@@ -583,7 +583,7 @@ on_every_store! {
         .unwrap()[0];
     let leaf_hash = |i: u64| {
         let l = operator.entry(i).unwrap().unwrap();
-        Sha3Log::hash_leaf(&l.to_bytes())
+        l.hash()
     };
     let dispute = |index: u64, hash, reason: &str| {
         let st = SignedDispute::sign(

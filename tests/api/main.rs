@@ -16,7 +16,7 @@ use credence::fhe::engine::Engine;
 use credence::party::holder::encrypt_record;
 use credence::protocols::log::checkpoint::{NoteVerifier, SignedCheckpoint};
 use credence::protocols::log::entry::LogLeaf;
-use credence::protocols::log::{InclusionProof, LogHasher, Sha3Log};
+use credence::protocols::log::{InclusionProof, Sha3Log};
 use credence::protocols::names::{AttributeId, PartyId};
 use credence::protocols::pseudonym::{Pseudonym, PseudonymKey};
 use credence::protocols::request::RequestStatement;
@@ -354,6 +354,46 @@ async fn pseudonym_of(svc: &Svc, key: &SigningKey, party: &str) -> Pseudonym {
     .await;
     assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
     Pseudonym::from_text(json(&b)["pseudonym"].as_str().unwrap()).unwrap()
+}
+
+/// A bank route's body `q` with the bank's signed request (`query-request/v1`) added, for the
+/// service of log `origin`: the subject's pseudonym under the test services' pseudonym key, the
+/// built-in policy's hash, the consent's hash where the body carries one.
+fn signed_question(q: serde_json::Value, origin: &str, bank: &SigningKey, party: &str) -> Vec<u8> {
+    let kind = match q["subject"]["kind"].as_str().unwrap() {
+        "person" => credence::protocols::identifiers::SubjectKind::Person,
+        _ => credence::protocols::identifiers::SubjectKind::Enterprise,
+    };
+    let id = credence::protocols::identifiers::SubjectId::parse(
+        kind,
+        q["subject"]["id"].as_str().unwrap(),
+    )
+    .unwrap();
+    let consent_hash = q["consent"].as_str().map(|c| {
+        credence::protocols::consent::SignedConsent::from_bytes(&hex::decode(c).unwrap())
+            .unwrap()
+            .hash()
+    });
+    let request = credence::protocols::query::QueryRequest::new(
+        origin,
+        &PartyId::new(party).unwrap(),
+        PseudonymKey::from_bytes([7; 32]).pseudonym(&id),
+        credence::circuits::policy::builtin(q["policy"].as_str().unwrap())
+            .unwrap()
+            .hash(),
+        u32::try_from(q["day"].as_u64().unwrap()).unwrap(),
+        q["purpose"].as_str().unwrap(),
+        consent_hash,
+        None,
+        &mut rand::thread_rng(),
+    )
+    .sign(bank);
+    let mut q = q;
+    q["request"] = serde_json::json!({
+        "nonce": hex::encode(request.nonce),
+        "signature": hex::encode(request.signature.0),
+    });
+    serde_json::to_vec(&q).unwrap()
 }
 
 fn sealed(

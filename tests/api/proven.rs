@@ -255,9 +255,11 @@ on_every_store! {
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["lookup", "query", "verdict"], "{history}");
+    // The bank looked it up too: it signs its question over the pseudonym.
+    assert_eq!(kinds, ["lookup", "lookup", "query", "verdict"], "{history}");
     assert_eq!(history["events"][0]["party"], "credit.proven");
-    assert_eq!(history["events"][1]["bank"], "bank.proven");
+    assert_eq!(history["events"][1]["party"], "bank.proven");
+    assert_eq!(history["events"][2]["bank"], "bank.proven");
 
     // A person: no consent → 403; a consent signed by someone else, or for another purpose →
     // 403; a covering consent → answered, its hash in the query entry, fetchable by auditors.
@@ -295,6 +297,7 @@ on_every_store! {
             consent: c,
         })
     };
+    bank.pseudonym(&person).unwrap();
     let before = snapshot(&*store);
     let impostor = SigningKey::generate(Role::Subject, &mut rng);
     for c in [

@@ -186,7 +186,8 @@ fn a_partner_region_witnesses_and_catches_equivocation() {
 /// detects an injected equivocation.
 #[test]
 fn a_query_is_forwarded_to_the_region_holding_the_records() {
-    use credence::party::client::{Client, ClientError};
+    use credence::party::client::{Client, ClientError, Question};
+    use credence::protocols::identifiers::{SubjectId, SubjectKind};
     use credence::protocols::log::entry::{LogEntry, Outcome};
 
     let tianjin = service_as("credence.test/tianjin", None);
@@ -294,16 +295,39 @@ fn a_query_is_forwarded_to_the_region_holding_the_records() {
         .register_party(bank.party(), &bank.key().public(), None)
         .unwrap();
     let day = (now() / 86_400) as u32;
-    let ask = |region: &str| {
-        bank.post(
-            "/v1/bank/query",
-            &serde_json::json!({
-                "subject": {"kind": "enterprise", "id": USCC}, "policy": "public_procurement",
-                "day": day, "purpose": "cross-region bid", "region": region,
-            }),
-        )
+    let ask = |region: &str| bank.post("/v1/bank/query", &forwarded(&bank, day, region));
+    // A question signed to be answered here, sent to be forwarded (or the other way round), is
+    // refused with nothing stored.
+    let id = SubjectId::parse(SubjectKind::Enterprise, USCC).unwrap();
+    let here = bank
+        .signed_question(&Question {
+            subject: &id,
+            policy: "public_procurement",
+            day,
+            purpose: "cross-region bid",
+            consent: None,
+        })
+        .unwrap();
+    let mut moved = here.clone();
+    moved["region"] = "credence.test/tianjin".into();
+    // `body` refused with `status` and a message containing `text`, nothing stored.
+    let refused = |body: &serde_json::Value, status: u16, text: &str| {
+        let before = snapshot(&*beijing.store);
+        match bank.post("/v1/bank/query", body) {
+            Err(ClientError::Status { status: s, message }) if s == status => {
+                assert!(message.contains(text), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(snapshot(&*beijing.store), before);
     };
+    refused(&moved, 400, "request.signature");
     let answer = ask("credence.test/tianjin").unwrap();
+    // One signed request, one question at the partner: the same body again is refused here,
+    // before the partner is asked.
+    let once = forwarded(&bank, day, "credence.test/tianjin");
+    bank.post("/v1/bank/query", &once).unwrap();
+    refused(&once, 409, "already");
     assert_eq!(answer["outcome"]["eligible"], true, "{answer}");
     // The bank verifies the partner's receipt with the partner's anchors.
     let receipt = credence::protocols::verdict::VerdictReceipt::from_bytes(
@@ -326,11 +350,26 @@ fn a_query_is_forwarded_to_the_region_holding_the_records() {
             .outcome,
         Outcome::Eligible(true)
     );
-    // Beijing logged the forward; Tianjin logged the query by Beijing's region identity.
+    // Beijing logged the forward, naming the region, with the bank's signed request (which
+    // names it too, and checks); Tianjin logged the query by Beijing's region identity, with
+    // Beijing's own signed request.
     let qi = answer["log_indices"]["query"].as_u64().unwrap();
     let leaf = bj_op.entry(qi).unwrap().unwrap();
     assert!(
-        matches!(&leaf.entry, LogEntry::Query { purpose, bank: b, .. } if purpose.starts_with("forwarded to credence.test/tianjin") && b.as_str() == "bank.bj")
+        matches!(&leaf.entry, LogEntry::Query { purpose, bank: b, region: Some(r), request: Some(_), .. } if purpose == "cross-region bid" && r == "credence.test/tianjin" && b.as_str() == "bank.bj"),
+        "{leaf:?}"
+    );
+    let bj_leaves: Vec<Option<credence::protocols::log::entry::LogLeaf>> = shown(
+        bj_op
+            .entries(0, bj_op.checkpoint().unwrap().checkpoint.size)
+            .unwrap(),
+    )
+    .into_iter()
+    .map(|(_, l)| Some(l))
+    .collect();
+    assert_eq!(
+        credence::protocols::query::check_logged_request("credence.test/beijing", &bj_leaves, qi),
+        Ok(())
     );
     let tj_leaves = shown(
         tj_op
@@ -492,14 +531,9 @@ fn a_hostile_partners_refusal_is_not_passed_through() {
     bj_op
         .register_party(bank.party(), &bank.key().public(), None)
         .unwrap();
+    let question = forwarded(&bank, (now() / 86_400) as u32, "credence.test/hostile");
     let before = snapshot(&*beijing.store);
-    let answer = bank.post(
-        "/v1/bank/query",
-        &serde_json::json!({
-            "subject": {"kind": "enterprise", "id": USCC}, "policy": "public_procurement",
-            "day": now() / 86_400, "purpose": "cross-region bid", "region": "credence.test/hostile",
-        }),
-    );
+    let answer = bank.post("/v1/bank/query", &question);
     match answer {
         Err(ClientError::Status { status, message }) => {
             assert_eq!(status, 502, "{message}");
@@ -549,4 +583,25 @@ fn read_request(s: &mut std::net::TcpStream) {
             Ok(n) => data.extend_from_slice(&buf[..n]),
         }
     }
+}
+
+/// A bank's procurement question about `USCC` for `region`, to be forwarded by its home
+/// service: signed for the home service (its origin, the pseudonym there, its policy).
+fn forwarded(bank: &credence::party::client::Client, day: u32, region: &str) -> serde_json::Value {
+    let id = credence::protocols::identifiers::SubjectId::parse(
+        credence::protocols::identifiers::SubjectKind::Enterprise,
+        USCC,
+    )
+    .unwrap();
+    bank.signed_question_via(
+        &credence::party::client::Question {
+            subject: &id,
+            policy: "public_procurement",
+            day,
+            purpose: "cross-region bid",
+            consent: None,
+        },
+        Some(region),
+    )
+    .unwrap()
 }

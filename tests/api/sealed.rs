@@ -37,13 +37,50 @@ on_every_store! {
         .await;
         assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
     }
-    let q = serde_json::to_vec(&serde_json::json!({
+    let q = serde_json::json!({
         "subject": {"kind": "enterprise", "id": USCC},
         "policy": "public_procurement",
         "day": day,
         "purpose": "government procurement bid 2026-117",
-    }))
-    .unwrap();
+    });
+    // A question the bank did not sign, or signed for another one, is refused with nothing
+    // logged or stored.
+    let before = snapshot(&*svc.store);
+    let unsigned = serde_json::to_vec(&q).unwrap();
+    let (st, b) = send(
+        &svc.app,
+        request("POST", "/v1/bank/query", unsigned, Some((&bank, "icbc"))),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(&b));
+    assert!(String::from_utf8_lossy(&b).contains("request: missing"));
+    let mut other_day = q.clone();
+    other_day["day"] = (day - 1).into();
+    let mut changed: serde_json::Value =
+        serde_json::from_slice(&signed_question(other_day, "credence.test/api", &bank, "icbc"))
+            .unwrap();
+    changed["day"] = day.into();
+    let (st, b) = send(
+        &svc.app,
+        request(
+            "POST",
+            "/v1/bank/query",
+            serde_json::to_vec(&changed).unwrap(),
+            Some((&bank, "icbc")),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(&b));
+    assert!(String::from_utf8_lossy(&b).contains("request.signature: does not verify"));
+    let elsewhere = signed_question(q.clone(), "credence.test/elsewhere", &bank, "icbc");
+    let (st, _) = send(
+        &svc.app,
+        request("POST", "/v1/bank/query", elsewhere, Some((&bank, "icbc"))),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert_eq!(snapshot(&*svc.store), before);
+    let q = signed_question(q, "credence.test/api", &bank, "icbc");
     let (st, b) = send(
         &svc.app,
         request("POST", "/v1/bank/query", q.clone(), Some((&bank, "icbc"))),
@@ -81,6 +118,17 @@ on_every_store! {
     )
     .await;
     assert_eq!(st, StatusCode::OK);
+    // The same signed request again: 409, nothing logged.
+    let before = snapshot(&*svc.store);
+    let (st, b) = send(
+        &svc.app,
+        request("POST", "/v1/bank/query", q.clone(), Some((&bank, "icbc"))),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{}", String::from_utf8_lossy(&b));
+    assert_eq!(snapshot(&*svc.store), before);
+    let q: serde_json::Value = serde_json::from_slice(&q).unwrap();
+    let q = signed_question(q, "credence.test/api", &bank, "icbc");
     let (st, b) = send(
         &svc.app,
         request("POST", "/v1/bank/query", q, Some((&bank, "icbc"))),
@@ -137,7 +185,7 @@ on_every_store! {
         InclusionProof::from_bytes(&hex::decode(json(&b)["proof"].as_str().unwrap()).unwrap())
             .unwrap();
     proof
-        .verify::<Sha3Log>(&Sha3Log::hash_leaf(&leaf), &c.root)
+        .verify::<Sha3Log>(&LogLeaf::from_bytes(&leaf).unwrap().hash(), &c.root)
         .unwrap();
 
     // Metrics count the routes (for the scraper with the token only).

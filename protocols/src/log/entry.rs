@@ -12,10 +12,14 @@ use crate::names::{AttributeId, PartyId};
 use crate::pseudonym::Pseudonym;
 use crate::signing::PublicKey;
 
-/// Leaf format version (2: queries and repairs carry a salt).
-pub const LEAF_VERSION: u8 = 2;
+/// Leaf format version (3: entries about particular parties enter the tree as a hash of their
+/// content, [`LogLeaf::leaf_data`]; queries carry the bank's signature over the question).
+pub const LEAF_VERSION: u8 = 3;
 
-/// A fresh random salt for a `Query` or `Repair` entry.
+/// Domain separator of a sealed entry's content hash ([`LogLeaf::leaf_data`]).
+pub const CONTENT_DOMAIN: &[u8] = b"credence/v1/log-entry-content\0";
+
+/// A fresh random salt for an entry whose other fields are low-entropy.
 pub fn salt<R: rand_core::RngCore + rand_core::CryptoRng>(rng: &mut R) -> [u8; 16] {
     let mut s = [0u8; 16];
     rng.fill_bytes(&mut s);
@@ -155,9 +159,18 @@ pub enum LogEntry {
         purpose: String,
         /// Hash of the consent token, where one was needed.
         consent_hash: Option<Hash>,
-        /// Random: parties shown only this entry's leaf hash cannot confirm a guess of its
+        /// Random: parties shown only this entry's sealed leaf cannot confirm a guess of its
         /// fields (bank, subject, policy, day and purpose are low-entropy).
         salt: [u8; 16],
+        /// The partner region (log origin) the bank asked this region to forward the question
+        /// to; `None` for a question this region answers itself. Nothing is evaluated or
+        /// decrypted here for a forwarded question.
+        region: Option<String>,
+        /// The bank's signature over exactly this question (`query-request/v1`, see
+        /// [`crate::query::QueryRequest::of_entry`]). The service logs every question with
+        /// one; the key authority decrypts nothing for a query without a valid one, and the
+        /// audit reports it.
+        request: Option<crate::query::RequestSignature>,
     },
     /// The compute engine evaluated a policy on ciphertexts.
     Evaluation {
@@ -169,6 +182,10 @@ pub enum LogEntry {
         input_hashes: Vec<Hash>,
         /// Hash of the output ciphertext.
         output_hash: Hash,
+        /// Random: evaluation is deterministic (two banks asking the same question get the
+        /// same inputs and output), so without it a bank could confirm that another asked
+        /// what it asked by hashing its own evaluation under the other's sealed leaf.
+        salt: [u8; 16],
     },
     /// The key authority decrypted the output of a logged evaluation.
     Decryption {
@@ -176,6 +193,8 @@ pub enum LogEntry {
         evaluation_index: u64,
         /// Hash of the output ciphertext decrypted.
         output_hash: Hash,
+        /// Random, for the same reason as an evaluation's.
+        salt: [u8; 16],
     },
     /// A verdict was issued.
     Verdict {
@@ -205,6 +224,8 @@ pub enum LogEntry {
         holder: PartyId,
         /// The answer.
         outcome: DisputeOutcome,
+        /// Random, for the same reason as a query's.
+        salt: [u8; 16],
     },
     /// A holder repaired a record (信用修复): the listing ends on `repair_day`.
     Repair {
@@ -238,6 +259,8 @@ pub enum LogEntry {
         query_index: u64,
         /// Why (stable short code, e.g. `inputs`, `output-mismatch`, `day-window`).
         reason: String,
+        /// Random, for the same reason as a query's.
+        salt: [u8; 16],
     },
     /// The FHE engine configuration evaluations run with: what a replay must run to
     /// reproduce logged outputs byte for byte.
@@ -368,6 +391,8 @@ impl LogEntry {
                 purpose,
                 consent_hash,
                 salt,
+                region,
+                request,
             } => {
                 bank.encode(w);
                 encode_pseudonym(subject, w);
@@ -377,12 +402,25 @@ impl LogEntry {
                     Some(h) => w.u8(1).fixed(h),
                 };
                 w.fixed(salt);
+                match region {
+                    None => w.u8(0),
+                    Some(r) => w.u8(1).str(r),
+                };
+                match request {
+                    None => w.u8(0),
+                    Some(r) => {
+                        w.u8(1);
+                        r.encode(w);
+                        w
+                    }
+                };
             }
             LogEntry::Evaluation {
                 query_index,
                 policy_hash,
                 input_hashes,
                 output_hash,
+                salt,
             } => {
                 w.u64(*query_index)
                     .fixed(policy_hash)
@@ -390,13 +428,14 @@ impl LogEntry {
                 for h in input_hashes {
                     w.fixed(h);
                 }
-                w.fixed(output_hash);
+                w.fixed(output_hash).fixed(salt);
             }
             LogEntry::Decryption {
                 evaluation_index,
                 output_hash,
+                salt,
             } => {
-                w.u64(*evaluation_index).fixed(output_hash);
+                w.u64(*evaluation_index).fixed(output_hash).fixed(salt);
             }
             LogEntry::Verdict {
                 verdict_hash,
@@ -422,6 +461,7 @@ impl LogEntry {
                 dispute_index,
                 holder,
                 outcome,
+                salt,
             } => {
                 w.u64(*dispute_index);
                 holder.encode(w);
@@ -431,6 +471,7 @@ impl LogEntry {
                         w.u8(2).u64(*submission_index)
                     }
                 };
+                w.fixed(salt);
             }
             LogEntry::Repair {
                 holder,
@@ -467,8 +508,9 @@ impl LogEntry {
             LogEntry::DecryptionRefused {
                 query_index,
                 reason,
+                salt,
             } => {
-                w.u64(*query_index).str(reason);
+                w.u64(*query_index).str(reason).fixed(salt);
             }
             LogEntry::EngineParameters {
                 tfhe,
@@ -554,6 +596,26 @@ impl LogEntry {
                     }
                 },
                 salt: r.array("query salt")?,
+                region: match r.u8("region presence")? {
+                    0 => None,
+                    1 => Some(text(r, "region")?),
+                    tag => {
+                        return Err(DecodeError::UnknownTag {
+                            field: "region presence",
+                            tag,
+                        })
+                    }
+                },
+                request: match r.u8("request presence")? {
+                    0 => None,
+                    1 => Some(crate::query::RequestSignature::decode(r)?),
+                    tag => {
+                        return Err(DecodeError::UnknownTag {
+                            field: "request presence",
+                            tag,
+                        })
+                    }
+                },
             },
             6 => {
                 let query_index = r.u64("query index")?;
@@ -568,11 +630,13 @@ impl LogEntry {
                     policy_hash,
                     input_hashes,
                     output_hash: r.array("output hash")?,
+                    salt: r.array("evaluation salt")?,
                 }
             }
             7 => LogEntry::Decryption {
                 evaluation_index: r.u64("evaluation index")?,
                 output_hash: r.array("output hash")?,
+                salt: r.array("decryption salt")?,
             },
             8 => LogEntry::Verdict {
                 verdict_hash: r.array("verdict hash")?,
@@ -600,6 +664,7 @@ impl LogEntry {
                         })
                     }
                 },
+                salt: r.array("answer salt")?,
             },
             11 => LogEntry::Repair {
                 holder: PartyId::decode(r)?,
@@ -623,6 +688,7 @@ impl LogEntry {
             14 => LogEntry::DecryptionRefused {
                 query_index: r.u64("refused query index")?,
                 reason: text(r, "refusal reason")?,
+                salt: r.array("refusal salt")?,
             },
             15 => LogEntry::EngineParameters {
                 tfhe: text(r, "tfhe version")?,
@@ -712,7 +778,13 @@ impl LogEntry {
     pub fn validate(&self) -> Result<(), DecodeError> {
         match self {
             LogEntry::PolicyPublished { policy, .. } => check_text("policy name", policy),
-            LogEntry::Query { purpose, .. } => check_text("purpose", purpose),
+            LogEntry::Query {
+                purpose, region, ..
+            } => check_text("purpose", purpose).and(
+                region
+                    .as_deref()
+                    .map_or(Ok(()), |r| check_text("region", r)),
+            ),
             LogEntry::DecryptionRefused { reason, .. } => check_text("refusal reason", reason),
             LogEntry::HolderCertified { authority, .. } => {
                 check_text("certifying authority", authority)
@@ -741,13 +813,153 @@ pub struct LogLeaf {
     pub entry: LogEntry,
 }
 
+/// Whether entries of kind `tag` concern particular parties and so enter the tree **sealed**:
+/// as a hash of their content ([`LogLeaf::leaf_data`]). Registrations, certificates, policies,
+/// directory roots, key rotations and engine parameters are public and enter in clear.
+pub fn is_sealed_kind(tag: u8) -> bool {
+    !matches!(tag, 1 | 2 | 4 | 12 | 15 | 18)
+}
+
+impl LogEntry {
+    /// Whether this entry enters the tree sealed ([`is_sealed_kind`]).
+    pub fn is_sealed(&self) -> bool {
+        is_sealed_kind(self.tag())
+    }
+
+    /// The kind's name as the audit and the spec print it.
+    pub fn kind_name(tag: u8) -> &'static str {
+        match tag {
+            1 => "party registered",
+            2 => "policy published",
+            3 => "attribute submitted",
+            4 => "directory root",
+            5 => "query",
+            6 => "evaluation",
+            7 => "decryption",
+            8 => "verdict",
+            9 => "dispute filed",
+            10 => "dispute answered",
+            11 => "repair",
+            12 => "key rotation",
+            13 => "pledge made",
+            14 => "decryption refused",
+            15 => "engine parameters",
+            16 => "subject bound",
+            17 => "pseudonym lookup",
+            18 => "holder certified",
+            _ => "unknown",
+        }
+    }
+}
+
+/// Reads what every leaf starts with — the format version (only [`LEAF_VERSION`]) and the time.
+fn read_header(r: &mut Reader<'_>) -> Result<u64, DecodeError> {
+    let v = r.u8("leaf version")?;
+    if v != LEAF_VERSION {
+        return Err(DecodeError::UnknownTag {
+            field: "leaf version",
+            tag: v,
+        });
+    }
+    r.u64("leaf time")
+}
+
+/// A sealed leaf as a party it does not concern sees it: when the log appended it, its kind, and
+/// the hash of its content — exactly the leaf data hashed into the tree, so anyone recomputes
+/// roots and checks inclusion and consistency without learning the bank, subject, purpose or
+/// outcome. Those it concerns are shown the [`LogLeaf`] itself and recompute this from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SealedLeaf {
+    /// Seconds since the Unix epoch, as the log saw it.
+    pub time: u64,
+    /// The entry kind tag (always a sealed kind).
+    pub kind: u8,
+    /// `SHA3-256(CONTENT_DOMAIN ‖ u8(kind) ‖ fields)`.
+    pub content_hash: Hash,
+}
+
+impl SealedLeaf {
+    /// The leaf data hashed into the tree.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u8(LEAF_VERSION)
+            .u64(self.time)
+            .u8(self.kind)
+            .fixed(&self.content_hash);
+        w.into_bytes()
+    }
+
+    /// Decodes [`SealedLeaf::to_bytes`] (untrusted input); refuses a public kind (those are
+    /// never sealed).
+    pub fn from_bytes(b: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(b);
+        let time = read_header(&mut r)?;
+        let kind = r.u8("entry kind")?;
+        if !is_sealed_kind(kind) || LogEntry::kind_name(kind) == "unknown" {
+            return Err(DecodeError::UnknownTag {
+                field: "sealed entry kind",
+                tag: kind,
+            });
+        }
+        let content_hash = r.array("content hash")?;
+        r.finish()?;
+        Ok(SealedLeaf {
+            time,
+            kind,
+            content_hash,
+        })
+    }
+
+    /// The RFC 9162 leaf hash.
+    pub fn hash(&self) -> Hash {
+        use super::hash::{LogHasher, Sha3Log};
+        Sha3Log::hash_leaf(&self.to_bytes())
+    }
+}
+
 impl LogLeaf {
-    /// The leaf data that is hashed into the tree.
+    /// The full leaf: format version, time, kind tag and the kind's fields. This is what the
+    /// log stores and shows to the parties an entry concerns; what is hashed into the tree is
+    /// [`LogLeaf::leaf_data`].
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Writer::new();
         w.u8(LEAF_VERSION).u64(self.time);
         self.entry.encode(&mut w);
         w.into_bytes()
+    }
+
+    /// The sealed form of an entry about particular parties ([`is_sealed_kind`]); `None` for a
+    /// public entry.
+    pub fn sealed(&self) -> Option<SealedLeaf> {
+        if !self.entry.is_sealed() {
+            return None;
+        }
+        let mut w = Writer::new();
+        self.entry.encode(&mut w);
+        use sha3::Digest;
+        let mut h = sha3::Sha3_256::new();
+        h.update(CONTENT_DOMAIN);
+        h.update(w.as_slice());
+        Some(SealedLeaf {
+            time: self.time,
+            kind: self.entry.tag(),
+            content_hash: h.finalize().into(),
+        })
+    }
+
+    /// The leaf data hashed into the tree (RFC 9162 `d`): the full leaf for a public entry,
+    /// the [`SealedLeaf`] for an entry about particular parties.
+    pub fn leaf_data(&self) -> Vec<u8> {
+        match self.sealed() {
+            Some(s) => s.to_bytes(),
+            None => self.to_bytes(),
+        }
+    }
+
+    /// The RFC 9162 leaf hash, `HASH(0x00 ‖ leaf_data)`.
+    pub fn hash(&self) -> Hash {
+        use super::hash::{LogHasher, Sha3Log};
+        Sha3Log::hash_leaf(&self.leaf_data())
     }
 
     /// The leaf data, only if it decodes back to this leaf under the decoder's rules (what the
@@ -775,16 +987,93 @@ impl LogLeaf {
             });
         }
         let mut r = Reader::new(b);
-        let v = r.u8("leaf version")?;
-        if v != LEAF_VERSION {
-            return Err(DecodeError::UnknownTag {
-                field: "leaf version",
-                tag: v,
-            });
-        }
-        let time = r.u64("leaf time")?;
+        let time = read_header(&mut r)?;
         let entry = LogEntry::decode(&mut r)?;
         r.finish()?;
         Ok(LogLeaf { time, entry })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identifiers::SubjectKind;
+
+    fn pseudonym() -> Pseudonym {
+        Pseudonym {
+            kind: SubjectKind::Enterprise,
+            bytes: [4; 32],
+        }
+    }
+
+    fn query(purpose: &str, salt: [u8; 16]) -> LogLeaf {
+        LogLeaf {
+            time: 1_764_000_000,
+            entry: LogEntry::Query {
+                bank: PartyId::new("bank.icbc").unwrap(),
+                subject: pseudonym(),
+                policy_hash: [1; 32],
+                as_of_day: 20_415,
+                purpose: purpose.into(),
+                consent_hash: None,
+                salt,
+                region: None,
+                request: None,
+            },
+        }
+    }
+
+    #[test]
+    fn entries_about_parties_enter_the_tree_sealed_and_public_ones_in_clear() {
+        let q = query("loan application 2026-118", [9; 16]);
+        let sealed = q.sealed().expect("a query is sealed");
+        let data = q.leaf_data();
+        assert_eq!(data, sealed.to_bytes());
+        assert_eq!(data.len(), 1 + 8 + 1 + 32);
+        assert_eq!(
+            (data[0], sealed.kind, sealed.time),
+            (LEAF_VERSION, 5, q.time)
+        );
+        // Nothing of the content is in the leaf data: not the bank, the purpose or the subject.
+        for needle in [&b"bank.icbc"[..], b"loan application", &[4u8; 32][..]] {
+            assert!(!data.windows(needle.len()).any(|w| w == needle));
+        }
+        assert_eq!(q.hash(), sealed.hash());
+        assert_eq!(SealedLeaf::from_bytes(&data), Ok(sealed));
+        // The content hash changes with any field, the salt included.
+        assert_ne!(query("loan application 2026-119", [9; 16]).hash(), q.hash());
+        assert_ne!(query("loan application 2026-118", [8; 16]).hash(), q.hash());
+        // The full leaf still round-trips.
+        assert_eq!(LogLeaf::from_bytes(&q.to_bytes()), Ok(q.clone()));
+
+        // Public kinds: the leaf data is the full leaf.
+        let public = LogLeaf {
+            time: 5,
+            entry: LogEntry::PolicyPublished {
+                policy: "xinyidai".into(),
+                version: 1,
+                policy_hash: [2; 32],
+            },
+        };
+        assert_eq!(public.sealed(), None);
+        assert_eq!(public.leaf_data(), public.to_bytes());
+        // Exactly these kinds are public.
+        let public_tags: Vec<u8> = (1..=18).filter(|t| !is_sealed_kind(*t)).collect();
+        assert_eq!(public_tags, vec![1, 2, 4, 12, 15, 18]);
+
+        // A sealed leaf of a public kind, an unknown kind, another version, or with trailing
+        // bytes is refused.
+        let mut bad = data.clone();
+        bad[9] = 2;
+        assert!(SealedLeaf::from_bytes(&bad).is_err());
+        bad[9] = 77;
+        assert!(SealedLeaf::from_bytes(&bad).is_err());
+        let mut bad = data.clone();
+        bad[0] = 2;
+        assert!(SealedLeaf::from_bytes(&bad).is_err());
+        let mut bad = data.clone();
+        bad.push(0);
+        assert!(SealedLeaf::from_bytes(&bad).is_err());
+        assert!(SealedLeaf::from_bytes(&data[..20]).is_err());
     }
 }

@@ -85,24 +85,20 @@ pub(crate) async fn audit_entries(
     };
     let entries = entries
         .iter()
-        .map(|(i, leaf)| {
-            let bytes = leaf.to_bytes();
-            if reader.may_read_entry(&leaf.entry, &at) {
-                EntryView {
-                    index: *i,
-                    leaf: Some(hex::encode(bytes)),
-                    leaf_hash: None,
-                }
-            } else {
-                use crate::protocols::log::LogHasher;
-                EntryView {
-                    index: *i,
-                    leaf: None,
-                    leaf_hash: Some(hex::encode(crate::protocols::log::Sha3Log::hash_leaf(
-                        &bytes,
-                    ))),
-                }
-            }
+        .map(|(i, leaf)| match leaf.sealed() {
+            // Public entries, and sealed ones the caller may read, in full.
+            Some(sealed) if !reader.may_read_entry(&leaf.entry, &at) => EntryView {
+                index: *i,
+                leaf: None,
+                sealed_leaf: Some(hex::encode(sealed.to_bytes())),
+                leaf_hash: Some(hex::encode(sealed.hash())),
+            },
+            _ => EntryView {
+                index: *i,
+                leaf: Some(hex::encode(leaf.to_bytes())),
+                sealed_leaf: None,
+                leaf_hash: None,
+            },
         })
         .collect();
     Ok(Json(Entries { entries }))

@@ -59,6 +59,7 @@ pub(crate) async fn bank_query(
         policy,
         day,
         consent,
+        request,
     } = s.asked(&caller.party, &q)?;
     let permit = s.fhe_permit()?;
     // The inputs are chosen under the append lock, with the query's log position: exactly the
@@ -87,6 +88,7 @@ pub(crate) async fn bank_query(
             }
         }
         let mut batch = Batch::new();
+        s.fresh_request(&caller.party, &request, &mut batch)?;
         index_for_subject(&mut batch, &subject, base);
         let consent_hash = consent.as_ref().map(|c| c.hash());
         if let Some(c) = &consent {
@@ -101,6 +103,8 @@ pub(crate) async fn bank_query(
                 purpose: q.purpose.clone(),
                 consent_hash,
                 salt: crate::protocols::log::entry::salt(&mut rand::rngs::OsRng),
+                region: None,
+                request: Some(request),
             }],
             batch,
             records,
@@ -132,6 +136,7 @@ pub(crate) async fn bank_query(
             policy_hash: policy.hash(),
             input_hashes: records.iter().map(|(r, _)| r.submission.hash()).collect(),
             output_hash: evaluation.output_hash,
+            salt: crate::protocols::log::entry::salt(&mut rand::rngs::OsRng),
         }],
         Batch::new(),
     )?[0];
@@ -188,6 +193,7 @@ pub(crate) async fn bank_query(
                     LogEntry::Decryption {
                         evaluation_index: eval_idx,
                         output_hash,
+                        salt: crate::protocols::log::entry::salt(&mut rand::rngs::OsRng),
                     },
                     LogEntry::Verdict {
                         verdict_hash: verdict.hash(),

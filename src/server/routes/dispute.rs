@@ -5,7 +5,6 @@
 use crate::protocols::dispute::SignedDispute;
 use crate::protocols::log::entry::DisputeOutcome;
 use crate::protocols::log::entry::LogEntry;
-use crate::protocols::log::{LogHasher, Sha3Log};
 use crate::protocols::signing::Role;
 use crate::server::api::*;
 use crate::server::commitments::*;
@@ -83,7 +82,7 @@ pub(crate) async fn file(
         .map_err(ApiError::internal)?
         .pop()
         .ok_or_else(|| ApiError::bad(format!("there is no log entry {}", d.disputed_index)))?;
-    if Sha3Log::hash_leaf(&leaf.to_bytes()) != d.disputed_leaf_hash {
+    if leaf.hash() != d.disputed_leaf_hash {
         return Err(ApiError::bad(
             "disputed_leaf_hash does not match the entry at that index",
         ));
@@ -260,6 +259,7 @@ pub(crate) async fn answer(
                 dispute_index: req.dispute_index,
                 holder: caller.party.clone(),
                 outcome,
+                salt: crate::protocols::log::entry::salt(&mut rand::rngs::OsRng),
             });
             record["status"] = if checked.is_some() {
                 "corrected"

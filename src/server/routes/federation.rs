@@ -44,9 +44,6 @@ pub(crate) async fn forward(
     q: &BankQuery,
     region: &str,
 ) -> ApiResult<Json<VerdictAnswer>> {
-    use crate::protocols::log::entry::LogEntry;
-    use crate::protocols::question::Question;
-    use crate::protocols::verdict::VerdictReceipt;
     let no_route = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -86,6 +83,57 @@ pub(crate) async fn forward(
         day,
         q.consent.as_deref(),
     )?;
+    // The bank signed this question for this region to forward to `region` (its pseudonym
+    // here, this region's policy): checked, its nonce taken now (one signed request, one
+    // question at the partner), and logged with the forward's Query entry, which names the
+    // region (nothing is evaluated or decrypted here for it).
+    let request = s.signed_request(
+        bank,
+        &local,
+        &pinned.hash(),
+        day,
+        &q.purpose,
+        consent.as_ref().map(|c| c.hash()),
+        Some(region),
+        q.request.as_ref(),
+    )?;
+    // The nonce is taken while the question is at the partner; if the forward fails, it is
+    // released and nothing is stored.
+    s.reserve_request(bank, &request)?;
+    let answered = forward_reserved(
+        s, bank, q, region, route, local, day, &policy, consent, request,
+    )
+    .await;
+    if answered.is_err() {
+        s.release_request(bank, &request);
+    }
+    answered
+}
+
+/// [`forward`] once the bank's signed request is checked and its nonce taken.
+#[allow(clippy::too_many_arguments)]
+async fn forward_reserved(
+    s: &Arc<ServiceState>,
+    bank: &crate::protocols::names::PartyId,
+    q: &BankQuery,
+    region: &str,
+    route: &crate::server::Forward,
+    local: crate::protocols::pseudonym::Pseudonym,
+    day: u32,
+    policy: &crate::circuits::policy::Policy,
+    consent: Option<crate::protocols::consent::SignedConsent>,
+    request: crate::protocols::query::RequestSignature,
+) -> ApiResult<Json<VerdictAnswer>> {
+    use crate::protocols::log::entry::LogEntry;
+    use crate::protocols::question::Question;
+    use crate::protocols::verdict::VerdictReceipt;
+    let pinned = policy.pin();
+    let bad_gateway = |m: &str| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("partner region `{region}`: {m}"),
+        )
+    };
     let mut body = json!({
         "subject": { "kind": q.subject.kind, "id": q.subject.id },
         "policy": q.policy, "day": day, "purpose": q.purpose,
@@ -100,10 +148,22 @@ pub(crate) async fn forward(
         route.key.clone(),
     );
     let (id, _) = subject_of(s, &q.subject)?;
+    let consent_hash = consent.as_ref().map(|c| c.hash());
+    let policy_hash = pinned.hash();
+    let purpose_there = q.purpose.clone();
     let answer = tokio::task::spawn_blocking(move || {
         // The partner's pseudonym of the identifier, asked before the question (pseudonym keys
-        // are per region: only the partner can compute it), then the question itself.
+        // are per region: only the partner can compute it), then the question itself, signed
+        // by this region as the partner's party.
         let (partner_subject, _) = client.pseudonym(&id)?;
+        body["request"] = client.sign_question(
+            &partner_subject,
+            &policy_hash,
+            day,
+            &purpose_there,
+            consent_hash,
+            None,
+        )?;
         client
             .post("/v1/bank/query", &body)
             .map(|a| (partner_subject, a))
@@ -111,12 +171,6 @@ pub(crate) async fn forward(
     .await
     .map_err(ApiError::internal)?
     .map_err(|e| partner_failure(region, e))?;
-    let bad_gateway = |m: &str| {
-        ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            format!("partner region `{region}`: {m}"),
-        )
-    };
     let (partner_subject, answer) = answer;
     let receipt = answer["receipt"]
         .as_str()
@@ -137,15 +191,6 @@ pub(crate) async fn forward(
         .verify(&route.anchors, &question)
         .map_err(|e| bad_gateway(&format!("its verdict receipt does not verify: {e}")))?;
     consistent_with_cosigned(s, route, &receipt.checkpoint).await?;
-    // The logged purpose names the region; with a consent it stays the consented purpose
-    // verbatim (the auditor checks the consent covers exactly it).
-    let purpose = match &consent {
-        Some(_) => q.purpose.clone(),
-        None => truncate_text(
-            &format!("forwarded to {region}: {}", q.purpose),
-            crate::protocols::log::entry::MAX_TEXT,
-        ),
-    };
     let (idx, ()) = s.append_with(|base| {
         let mut b = crate::store::Batch::new();
         index_for_subject(&mut b, &local, base);
@@ -162,9 +207,11 @@ pub(crate) async fn forward(
                 subject: local,
                 policy_hash: pinned.hash(),
                 as_of_day: day,
-                purpose,
+                purpose: q.purpose.clone(),
                 consent_hash: consent.as_ref().map(|c| c.hash()),
                 salt: crate::protocols::log::entry::salt(&mut rand::rngs::OsRng),
+                region: Some(region.to_string()),
+                request: Some(request),
             }],
             b,
             (),
@@ -172,7 +219,7 @@ pub(crate) async fn forward(
     })?;
     Ok(Json(VerdictAnswer {
         outcome: verified.outcome.into(),
-        coverage: coverage_of(&policy, &verified.coverage),
+        coverage: coverage_of(policy, &verified.coverage),
         rests_on_disputed_data: None,
         path: "sealed".into(),
         witness_quorum_met: None,

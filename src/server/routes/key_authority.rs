@@ -71,6 +71,7 @@ pub(crate) async fn refusal(
         &[LogEntry::DecryptionRefused {
             query_index: req.query_index,
             reason: reason.to_string(),
+            salt: crate::protocols::log::entry::salt(&mut rand::rngs::OsRng),
         }],
         Batch::new(),
     )?[0];

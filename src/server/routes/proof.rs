@@ -63,6 +63,7 @@ pub(crate) async fn query(
         policy,
         day,
         consent,
+        request,
     } = s.asked(&caller.party, &q.question)?;
     let pinned = policy.pin();
     if pinned.proof().is_none() {
@@ -136,6 +137,7 @@ pub(crate) async fn query(
             })
             .map_err(ApiError::internal)?;
         let mut batch = Batch::new();
+        s.fresh_request(&caller.party, &request, &mut batch)?;
         store_verdict(&mut batch, &verdict, &caller.party, base + 1);
         index_for_subject(&mut batch, &subject, base);
         index_for_subject(&mut batch, &subject, base + 1);
@@ -152,6 +154,8 @@ pub(crate) async fn query(
                     purpose: q.question.purpose.clone(),
                     consent_hash: consent.as_ref().map(|c| c.hash()),
                     salt: crate::protocols::log::entry::salt(&mut rand::rngs::OsRng),
+                    region: None,
+                    request: Some(request),
                 },
                 LogEntry::Verdict {
                     verdict_hash: verdict.hash(),
