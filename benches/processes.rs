@@ -1,7 +1,10 @@
 //! The sealed 信易贷 query end to end, as a bank sees it: through three processes (the service,
-//! the key authority apart, a witness; `server::apart`, as the README starts them) and, in the
-//! same run for the ratio, through one service process with its key authority inside
-//! (`LocalRegion`, the development mode). 14 attributes from 10 holders, one eligible
+//! the key authority apart, a witness; `server::apart`, as the README starts them) — once as
+//! shipped (the key authority verifies each upload once and keeps its compressed blocks; both
+//! engines keep recently decompressed blocks), once with the block cache off (every query
+//! decompresses: the cold case), and once as before (`--verify-uploads-every-decision`, no
+//! cache) — and, in the same run for the ratios, through one service process with its key
+//! authority inside (`LocalRegion`, the development mode). 14 attributes from 10 holders, one eligible
 //! enterprise, `CREDENCE_BENCH_QUERIES` (default 10) timed queries after one warm-up; p50 and
 //! p95 of the bank's round trip, and where the service's time went (its
 //! `credence_sealed_stage_seconds`: evaluation, the key authority's own time — follow the log,
@@ -152,16 +155,24 @@ fn main() -> Result<(), Error> {
     let base =
         std::env::temp_dir().join(format!("credence-bench-processes-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
-    let options = credence::server::apart::ApartOptions {
-        queries_per_subject_per_day: 0,
-        ..Default::default()
+    let apart_run = |name: &str, every: bool, cache_mib: usize| -> Result<Run, Error> {
+        let options = credence::server::apart::ApartOptions {
+            queries_per_subject_per_day: 0,
+            verify_uploads_every_decision: every,
+            block_cache_mib: cache_mib,
+            ..Default::default()
+        };
+        let dir = base.join(name);
+        let region =
+            credence::server::apart::Apart::start(exe, &dir, &options, &mut |m| eprintln!("{m}"))?;
+        let run = measure(&region.service, &dir, n)?;
+        region.stop();
+        Ok(run)
     };
-    let apart_dir = base.join("apart");
-    let region = credence::server::apart::Apart::start(exe, &apart_dir, &options, &mut |m| {
-        eprintln!("{m}")
-    })?;
-    let apart = measure(&region.service, &apart_dir, n)?;
-    region.stop();
+    let shipped = credence::fhe::engine::DEFAULT_BLOCK_CACHE_BYTES >> 20;
+    let apart = apart_run("apart", false, shipped)?;
+    let cold = apart_run("apart-cold", false, 0)?;
+    let every = apart_run("apart-every", true, 0)?;
     let one_dir = base.join("one");
     let one = credence::server::process::LocalRegion::start_with(
         credence::server::process::Config {
@@ -180,19 +191,39 @@ fn main() -> Result<(), Error> {
         "\nsealed xinyidai query, {} attributes from {} holders, {n} queries after one warm-up, as the bank sees it",
         apart.attributes, apart.holders
     );
-    println!("{:<44} {:>10} {:>10}", "deployment", "p50 ms", "p95 ms");
+    println!("{:<66} {:>10} {:>10}", "deployment", "p50 ms", "p95 ms");
     for (name, r) in [
-        ("three processes (key authority apart)", &apart),
+        ("three processes (as shipped)", &apart),
+        ("three processes, no block cache (cold)", &cold),
+        (
+            "three processes, no cache, uploads verified every time (before)",
+            &every,
+        ),
         ("one process (key authority inside)", &inside),
     ] {
-        println!("{name:<44} {:>10.0} {:>10.0}", ms(r.p50), ms(r.p95));
+        println!("{name:<66} {:>10.0} {:>10.0}", ms(r.p50), ms(r.p95));
     }
     println!(
         "three processes / one process: p50 {:.2}x, p95 {:.2}x",
         ms(apart.p50) / ms(inside.p50),
         ms(apart.p95) / ms(inside.p95)
     );
-    println!("three processes, the service's time: {}", apart.shares);
+    println!(
+        "ingest once, cold / before: p50 {:.2}x, p95 {:.2}x; as shipped (warm) / before: p50 {:.2}x, p95 {:.2}x",
+        ms(cold.p50) / ms(every.p50),
+        ms(cold.p95) / ms(every.p95),
+        ms(apart.p50) / ms(every.p50),
+        ms(apart.p95) / ms(every.p95)
+    );
+    println!(
+        "three processes (as shipped), the service's time: {}",
+        apart.shares
+    );
+    println!("three processes, cold, the service's time: {}", cold.shares);
+    println!(
+        "three processes, before, the service's time: {}",
+        every.shares
+    );
     println!("one process, the service's time: {}", inside.shares);
     Ok(())
 }

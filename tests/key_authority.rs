@@ -87,6 +87,8 @@ struct Inner {
     uploads: BTreeMap<Hash, Vec<u8>>,
     policies: BTreeMap<Hash, String>,
     consents: BTreeMap<Hash, Vec<u8>>,
+    /// Uploads handed to the key authority.
+    fetches: u64,
 }
 
 #[derive(Default)]
@@ -218,8 +220,9 @@ impl LogView for DishonestLog {
             .collect())
     }
     fn upload(&self, hash: &Hash) -> Result<Vec<u8>, String> {
-        self.inner()
-            .uploads
+        let mut i = self.inner();
+        i.fetches += 1;
+        i.uploads
             .get(hash)
             .cloned()
             .ok_or_else(|| "no such upload".into())
@@ -627,18 +630,27 @@ fn a_dishonest_service_gets_no_decryption() {
         *r == Refusal::UnknownPolicy
     });
 
-    // 11. An upload the service swaps under a logged hash.
+    // 11. An upload the service swaps under a logged hash. A key authority that has not
+    //     verified it yet fetches it and refuses it; this one verified the genuine upload in the
+    //     replays above (it pays for ingest once) and decides on its own verified copy, never
+    //     reading the swapped bytes.
     let q = log.query(who, &policy, D);
     log.evaluation(q, &policy, &hashes, &honest);
     let original = log.inner().uploads[&hashes[0]].clone();
     log.inner().uploads.insert(hashes[0], stale.to_bytes());
-    refused(q, &honest, "bad-input", &|r| {
-        matches!(r, Refusal::BadInput(_))
-    });
+    let first_time = authority();
+    let r = decide(&first_time, &log, q, &honest).unwrap_err();
+    assert!(matches!(r, Refusal::BadInput(_)), "{r:?}");
+    assert_eq!(log.refusals(q), vec!["bad-input".to_string()]);
+    let fetched = log.inner().fetches;
+    assert_eq!(
+        decide(&ka, &log, q, &honest).unwrap(),
+        Outcome::Eligible(false)
+    );
+    assert_eq!(log.inner().fetches, fetched, "nothing fetched again");
     log.inner().uploads.insert(hashes[0], original);
 
-    // Nothing above was decided: the honest request for that last query now is, and says
-    // "not eligible" (listed until D + 1).
+    // Asked again, the same verdict: "not eligible" (listed until D + 1).
     assert_eq!(
         decide(&ka, &log, q, &honest).unwrap(),
         Outcome::Eligible(false)
@@ -967,6 +979,7 @@ fn its_copy_of_the_log_survives_a_restart_and_still_catches_a_fork() {
 
 #[test]
 fn evaluation_is_byte_identical_on_any_thread_count() {
+    // Also: the decompressed-block cache changes no byte.
     let _s = serial();
     let w = world();
     let policy = builtin("public_procurement").unwrap();
@@ -990,6 +1003,19 @@ fn evaluation_is_byte_identical_on_any_thread_count() {
             out == reference,
             "{threads} threads gave other output bytes"
         );
+        // Again, from the blocks the first evaluation decompressed: the same bytes, and no
+        // decompression; with the cache off, the same bytes again.
+        let before = engine.block_cache_stats();
+        assert!(before.misses > 0 && before.bytes > 0, "{before:?}");
+        let again = engine.evaluate(&policy, D, &stored).unwrap().output;
+        let after = engine.block_cache_stats();
+        assert!(again == reference, "a cached block changed the output");
+        assert_eq!(after.misses, before.misses, "{after:?}");
+        assert_eq!(after.hits - before.hits, before.misses, "{after:?}");
+        engine.set_block_cache(0);
+        assert_eq!(engine.block_cache_stats().bytes, 0);
+        let cold = engine.evaluate(&policy, D, &stored).unwrap().output;
+        assert!(cold == reference, "the cache off changed the output");
     }
 }
 

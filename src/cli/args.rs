@@ -232,7 +232,7 @@ pub struct ServeArgs {
     /// checkpoint_every_seconds, federation, witness_quorum, log_format, tls_cert, tls_key,
     /// allow_plain_http, max_connections, header_timeout_secs, body_timeout_secs, store,
     /// store_schema, store_connections, day_window_days, queries_per_subject_per_day,
-    /// lookups_per_party_per_day,
+    /// lookups_per_party_per_day, block_cache_mib,
     /// fhe_public, `[[witness]]`, `[key_authority]`, `[authorities]`).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -563,6 +563,13 @@ pub enum KeyAuthorityCmd {
         /// Accept anchors that changed since its last start, when this is their fingerprint.
         #[arg(long, value_name = "HEX")]
         accept_anchors: Option<String>,
+        /// Verify, expand and compress every input upload again for every decision instead of
+        /// once per upload (what it did before paying for ingest once; for measurement).
+        #[arg(long)]
+        verify_uploads_every_decision: bool,
+        /// Memory for decompressed input blocks of recently decided records, MiB (0: off).
+        #[arg(long, default_value_t = crate::fhe::engine::DEFAULT_BLOCK_CACHE_BYTES >> 20, value_name = "MIB")]
+        block_cache_mib: usize,
         #[command(flatten)]
         #[allow(missing_docs)]
         tls: TlsArgs,

@@ -250,6 +250,8 @@ pub fn run(cli: Cli) -> Result<()> {
             per_bank,
             per_subject,
             accept_anchors,
+            verify_uploads_every_decision,
+            block_cache_mib,
             tls,
         }) => {
             crate::server::process::init_tracing("text")?;
@@ -274,6 +276,8 @@ pub fn run(cli: Cli) -> Result<()> {
                         per_subject,
                     },
                     accept_anchors,
+                    verify_uploads_every_decision,
+                    block_cache_mib,
                 },
                 &listen,
             )?)

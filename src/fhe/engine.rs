@@ -122,7 +122,77 @@ pub struct Engine {
     lookup: LookupKey,
     public: PublicMaterial,
     list_params: IntegerProvenCompactCiphertextListConformanceParams,
+    blocks: std::sync::Mutex<BlockCache>,
 }
+
+/// Decompressed input blocks of recently evaluated records, least recently used first out,
+/// within a memory budget. A block is a function of the stored record's bytes and its position
+/// only (decompression is deterministic), so a hit is byte for byte what decompressing again
+/// would give: evaluations stay bit-exact.
+#[derive(Default)]
+struct BlockCache {
+    budget: usize,
+    bytes: usize,
+    tick: u64,
+    map: std::collections::HashMap<(Hash, usize), (tfhe::shortint::Ciphertext, u64)>,
+    order: BTreeMap<u64, (Hash, usize)>,
+    hits: u64,
+    misses: u64,
+}
+
+/// What the block cache holds and how it has done.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BlockCacheStats {
+    /// Its memory budget, bytes (0: off).
+    pub budget: usize,
+    /// Bytes held.
+    pub bytes: usize,
+    /// Blocks held.
+    pub blocks: usize,
+    /// Blocks an evaluation found decompressed.
+    pub hits: u64,
+    /// Blocks an evaluation decompressed.
+    pub misses: u64,
+}
+
+fn block_size(b: &tfhe::shortint::Ciphertext) -> usize {
+    std::mem::size_of_val(b.ct.as_ref()) + 64
+}
+
+impl BlockCache {
+    fn get(&mut self, key: &(Hash, usize)) -> Option<tfhe::shortint::Ciphertext> {
+        self.tick += 1;
+        let tick = self.tick;
+        let (b, used) = self.map.get_mut(key)?;
+        self.order.remove(used);
+        *used = tick;
+        self.order.insert(tick, *key);
+        Some(b.clone())
+    }
+
+    fn put(&mut self, key: (Hash, usize), b: tfhe::shortint::Ciphertext) {
+        let size = block_size(&b);
+        if self.budget < size || self.map.contains_key(&key) {
+            return;
+        }
+        while self.bytes + size > self.budget {
+            let Some((_, old)) = self.order.pop_first() else {
+                break;
+            };
+            if let Some((gone, _)) = self.map.remove(&old) {
+                self.bytes -= block_size(&gone);
+            }
+        }
+        self.tick += 1;
+        self.order.insert(self.tick, key);
+        self.map.insert(key, (b, self.tick));
+        self.bytes += size;
+    }
+}
+
+/// The decompressed-block cache's default budget: 256 MiB (a 信易贷 subject's 64 blocks take
+/// about half a megabyte, so some five hundred recently asked subjects).
+pub const DEFAULT_BLOCK_CACHE_BYTES: usize = 256 << 20;
 
 /// SHA3-256.
 pub fn sha3(bytes: &[u8]) -> Hash {
@@ -158,7 +228,38 @@ impl Engine {
             lookup,
             public,
             list_params,
+            blocks: std::sync::Mutex::new(BlockCache {
+                budget: DEFAULT_BLOCK_CACHE_BYTES,
+                ..Default::default()
+            }),
         })
+    }
+
+    fn block_cache(&self) -> std::sync::MutexGuard<'_, BlockCache> {
+        self.blocks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets the memory budget of the decompressed-block cache (0 turns it off and empties it).
+    pub fn set_block_cache(&self, bytes: usize) {
+        let mut c = self.block_cache();
+        c.budget = bytes;
+        if bytes == 0 {
+            c.map.clear();
+            c.order.clear();
+            c.bytes = 0;
+        }
+    }
+
+    /// The decompressed-block cache's budget, contents and hit counts.
+    pub fn block_cache_stats(&self) -> BlockCacheStats {
+        let c = self.block_cache();
+        BlockCacheStats {
+            budget: c.budget,
+            bytes: c.bytes,
+            blocks: c.map.len(),
+            hits: c.hits,
+            misses: c.misses,
+        }
     }
 
     /// The public key material.
@@ -409,16 +510,42 @@ impl Engine {
             Plan::compile(policy, day, &present).map_err(|e| EvalError::Plan(e.to_string()))?;
         let lists = Self::parse(records)?;
         let needed = blocks_read(&plan);
+        let record_hashes: Vec<Hash> = records.iter().map(|r| sha3(&r.bytes)).collect();
+        let key = |input: u16, digit: u8| -> (Hash, usize) {
+            let (r, i) = at[&plan.inputs[usize::from(input)].attribute];
+            (record_hashes[r], i * BLOCKS_PER_VALUE + usize::from(digit))
+        };
+        // Blocks decompressed for an earlier evaluation are taken from the cache.
+        let cached: Vec<Option<tfhe::shortint::Ciphertext>> = {
+            let mut c = self.block_cache();
+            let got: Vec<_> = needed
+                .iter()
+                .map(|&(input, digit)| {
+                    if c.budget == 0 {
+                        None
+                    } else {
+                        c.get(&key(input, digit))
+                    }
+                })
+                .collect();
+            let hits = got.iter().filter(|b| b.is_some()).count() as u64;
+            c.hits += hits;
+            c.misses += needed.len() as u64 - hits;
+            got
+        };
         let output = self.install(|| {
             let fetched: Vec<Result<FetchedBlock, EvalError>> = needed
                 .par_iter()
-                .map(|&(input, digit)| {
+                .zip(cached)
+                .map(|(&(input, digit), hit)| {
+                    if let Some(b) = hit {
+                        return Ok(((input, digit), b));
+                    }
                     let a = &plan.inputs[usize::from(input)].attribute;
                     let pos = at[a];
-                    Ok((
-                        (input, digit),
-                        Self::block(&lists, pos, usize::from(digit), a)?,
-                    ))
+                    let b = Self::block(&lists, pos, usize::from(digit), a)?;
+                    self.block_cache().put(key(input, digit), b.clone());
+                    Ok(((input, digit), b))
                 })
                 .collect();
             let mut blocks: Vec<Vec<Option<tfhe::shortint::Ciphertext>>> = plan

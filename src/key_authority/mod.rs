@@ -24,6 +24,7 @@
 //! engine's logged output for the rest; `SECURITY.md` says what that costs.
 
 pub mod follow;
+mod ingested;
 pub mod process;
 mod request;
 
@@ -81,6 +82,8 @@ pub struct KeyAuthority {
     budget: Budget,
     /// One decision at a time: two requests for one query must get one verdict.
     deciding: Mutex<()>,
+    /// Keep what it verified of each upload (`ingested`), and use it for later decisions.
+    ingest_once: bool,
 }
 
 /// How many queries the key authority decides per day of its clock (0: no limit): per (bank,
@@ -108,7 +111,6 @@ fn budget_key(today: u32, subject: &Pseudonym, bank: Option<&PartyId>) -> Vec<u8
 }
 
 const DECIDED_PREFIX: &[u8] = b"ka/decided/";
-
 fn decided_key(query_index: u64) -> Vec<u8> {
     let mut k = DECIDED_PREFIX.to_vec();
     k.extend_from_slice(&query_index.to_be_bytes());
@@ -149,6 +151,7 @@ impl KeyAuthority {
             sample_key,
             budget: Budget::default(),
             deciding: Mutex::new(()),
+            ingest_once: true,
         })
     }
 
@@ -160,6 +163,12 @@ impl KeyAuthority {
     /// Sets how many days either side of its clock a query may ask about.
     pub fn set_day_window(&mut self, days: u32) {
         self.day_window = days;
+    }
+
+    /// Whether it keeps what it verified of each upload for later decisions (the default), or
+    /// verifies every input again for every decision.
+    pub fn set_ingest_once(&mut self, on: bool) {
+        self.ingest_once = on;
     }
 
     /// Sets its daily budget of decisions (by default none: the process sets one).
@@ -553,22 +562,7 @@ impl KeyAuthority {
     ) -> Result<(Vec<u8>, Vec<StoredRecord>), Refusal> {
         let mut stored: Vec<StoredRecord> = Vec::new();
         for h in inputs {
-            let record = self.fetch(view, logged, h)?;
-            let s = &record.submission.submission;
-            let key = holder_keys
-                .get(&s.holder)
-                .ok_or_else(|| Refusal::UnknownHolder(s.holder.to_string()))?;
-            if s.subject != *subject {
-                return Err(Refusal::BadInput(format!(
-                    "submission {} of `{}` is about another subject",
-                    s.submission_id, s.holder
-                )));
-            }
-            let ingested = self
-                .engine
-                .ingest(&record, key, &self.catalog)
-                .map_err(|e| Refusal::BadInput(e.to_string()))?;
-            stored.push(ingested.stored);
+            stored.push(self.verified(view, logged, holder_keys, subject, h)?);
         }
         let evaluation = self
             .engine

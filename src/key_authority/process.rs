@@ -105,6 +105,10 @@ pub struct Settings<'a> {
     /// Accept anchors other than those pinned at the last start when their fingerprint
     /// (hex) is this one.
     pub accept_anchors: Option<String>,
+    /// Verify every input upload again for every decision (no kept verified blocks).
+    pub verify_uploads_every_decision: bool,
+    /// Memory for decompressed input blocks, MiB (0: off).
+    pub block_cache_mib: usize,
 }
 
 /// Requests waiting for a decision at once; more are answered 503.
@@ -225,7 +229,11 @@ pub fn open(dir: &Path, settings: Settings<'_>) -> Result<Arc<Process>, Error> {
     store.commit(&b)?;
     let mut authority = KeyAuthority::new(
         Arc::new(SecretMaterial::load(&keys)?),
-        Arc::new(Engine::new(public, 0)?),
+        {
+            let e = Engine::new(public, 0)?;
+            e.set_block_cache(settings.block_cache_mib << 20);
+            Arc::new(e)
+        },
         SigningKey::from_seed(Role::KeyAuthority, &seed),
         Catalog::builtin(),
         anchors,
@@ -233,6 +241,7 @@ pub fn open(dir: &Path, settings: Settings<'_>) -> Result<Arc<Process>, Error> {
     )?;
     authority.set_day_window(settings.day_window);
     authority.set_budget(settings.budget);
+    authority.set_ingest_once(!settings.verify_uploads_every_decision);
     Ok(Arc::new(Process {
         authority,
         view: ClientLogView { client },

@@ -26,6 +26,11 @@ pub struct ApartOptions {
     /// The service's `queries_per_subject_per_day`, and the key authority's budget per bank
     /// (five times that per subject); 0: no limit.
     pub queries_per_subject_per_day: u32,
+    /// The key authority verifies every input upload again for every decision
+    /// (`--verify-uploads-every-decision`).
+    pub verify_uploads_every_decision: bool,
+    /// Memory for decompressed input blocks in the service and the key authority, MiB (0: off).
+    pub block_cache_mib: usize,
 }
 
 impl Default for ApartOptions {
@@ -33,6 +38,8 @@ impl Default for ApartOptions {
         ApartOptions {
             day_window: crate::key_authority::DEFAULT_DAY_WINDOW,
             queries_per_subject_per_day: 10,
+            verify_uploads_every_decision: false,
+            block_cache_mib: crate::fhe::engine::DEFAULT_BLOCK_CACHE_BYTES >> 20,
         }
     }
 }
@@ -101,8 +108,8 @@ impl Apart {
         std::fs::write(
             &config,
             format!(
-                "queries_per_subject_per_day = {}\n",
-                options.queries_per_subject_per_day
+                "queries_per_subject_per_day = {}\nblock_cache_mib = {}\n",
+                options.queries_per_subject_per_day, options.block_cache_mib
             ),
         )?;
         // The authorities' roots, made before `serve init` so that every pinned copy of the
@@ -189,28 +196,31 @@ impl Apart {
         let window = options.day_window.to_string();
         let per_bank = options.queries_per_subject_per_day.to_string();
         let per_subject = (options.queries_per_subject_per_day.saturating_mul(5)).to_string();
-        let key_authority = children.spawn(
-            exe,
+        let anchors_file = dir.join("anchors.json");
+        let mut ka_args = vec![
             "key-authority",
-            &[
-                "key-authority",
-                "serve",
-                "--dir",
-                path(&ka_dir)?,
-                "--service",
-                &service,
-                "--anchors",
-                path(&dir.join("anchors.json"))?,
-                "--addr",
-                &ka_addr,
-                "--day-window",
-                &window,
-                "--per-bank",
-                &per_bank,
-                "--per-subject",
-                &per_subject,
-            ],
-        )?;
+            "serve",
+            "--dir",
+            path(&ka_dir)?,
+            "--service",
+            &service,
+            "--anchors",
+            path(&anchors_file)?,
+            "--addr",
+            &ka_addr,
+            "--day-window",
+            &window,
+            "--per-bank",
+            &per_bank,
+            "--per-subject",
+            &per_subject,
+        ];
+        if options.verify_uploads_every_decision {
+            ka_args.push("--verify-uploads-every-decision");
+        }
+        let cache = options.block_cache_mib.to_string();
+        ka_args.extend(["--block-cache-mib", &cache]);
+        let key_authority = children.spawn(exe, "key-authority", &ka_args)?;
         let text = std::fs::read_to_string(dir.join("anchors.json"))?;
         let anchors = crate::party::client::anchors_from_json(&serde_json::from_str(&text)?)?;
         progress(&format!(

@@ -66,6 +66,9 @@ pub struct Config {
     /// Pseudonym lookups one holder or bank may make per day (10000; 0: no limit). Each is
     /// logged once per subject and day.
     pub lookups_per_party_per_day: u32,
+    /// Memory for decompressed input blocks of recently evaluated records, MiB (256; 0: off).
+    /// A hit saves one bootstrap per block; `credence_fhe_block_cache_*` in `/metrics`.
+    pub block_cache_mib: usize,
     /// The key authority process that decides sealed queries (`[key_authority] key = "<64
     /// hex digits>" address = "host:port"`; `--key-authority KEY@ADDR`). Remembered in
     /// `DIR/key-authority.json` once given. Absent (and never given): a key authority in this
@@ -224,6 +227,7 @@ impl Default for Config {
             day_window_days: crate::key_authority::DEFAULT_DAY_WINDOW,
             queries_per_subject_per_day: 10,
             lookups_per_party_per_day: 10_000,
+            block_cache_mib: crate::fhe::engine::DEFAULT_BLOCK_CACHE_BYTES >> 20,
             key_authority: None,
             fhe_public: None,
             authorities: Default::default(),

@@ -29,6 +29,12 @@ pub struct Metrics {
     pub fhe_queue_depth: IntGauge,
     /// Jobs running on the engine's pool.
     pub fhe_in_flight: IntGauge,
+    /// Input blocks evaluations found decompressed in the engine's cache.
+    pub block_cache_hits: IntCounter,
+    /// Input blocks evaluations decompressed.
+    pub block_cache_misses: IntCounter,
+    /// Bytes of decompressed blocks the engine's cache holds.
+    pub block_cache_bytes: IntGauge,
     /// Planned bootstraps of sealed evaluations, by policy.
     pub bootstraps: IntCounterVec,
     /// Sealed evaluations, by policy.
@@ -120,6 +126,26 @@ impl Metrics {
             fhe_in_flight: gauge(
                 "credence_fhe_in_flight",
                 "FHE jobs running on the engine's pool.",
+            ),
+            block_cache_hits: registered(
+                &r,
+                IntCounter::new(
+                    "credence_fhe_block_cache_hits_total",
+                    "Input blocks sealed evaluations found decompressed in the engine's cache.",
+                )
+                .expect("valid metric"),
+            ),
+            block_cache_misses: registered(
+                &r,
+                IntCounter::new(
+                    "credence_fhe_block_cache_misses_total",
+                    "Input blocks sealed evaluations decompressed (one bootstrap each).",
+                )
+                .expect("valid metric"),
+            ),
+            block_cache_bytes: gauge(
+                "credence_fhe_block_cache_bytes",
+                "Bytes of decompressed input blocks the engine's cache holds.",
             ),
             bootstraps: counter_vec(
                 "credence_fhe_bootstraps_total",

@@ -184,12 +184,17 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
             &keys,
             config.store.is_none(),
             config.day_window_days,
-            Arc::new(Engine::new(public.clone(), 0)?),
+            {
+                let e = Engine::new(public.clone(), 0)?;
+                e.set_block_cache(config.block_cache_mib << 20);
+                Arc::new(e)
+            },
             catalog.clone(),
             anchors,
         )?,
     };
     let engine = Engine::new(public, 0)?;
+    engine.set_block_cache(config.block_cache_mib << 20);
     write_public(&dir.join("log.vkey"), &log_vkey)?;
     let state = ServiceState::new(ServiceParts {
         store,

@@ -179,6 +179,16 @@ pub fn evaluate_plan_on_blocks(
                 };
                 let x = linear(sk, &node.input, &get);
                 let table = &node.table;
+                if node.signed {
+                    // The input's padding bit is its sign: a constant table v gives v from
+                    // zero up and −v below (the negacyclic half); adding c gives c ± v.
+                    let (below, from_zero) = (u64::from(table[0]), u64::from(table[1]));
+                    let v = (from_zero - below) / 2;
+                    let lut = sk.generate_lookup_table(|_| v);
+                    let mut out = sk.apply_lookup_table(&x, &lut);
+                    sk.unchecked_scalar_add_assign(&mut out, (below + v) as u8);
+                    return (n, out);
+                }
                 let lut = sk.generate_lookup_table(|v| {
                     u64::from(table.get(v as usize).copied().unwrap_or(0))
                 });

@@ -117,7 +117,7 @@ async fn forward_reserved(
     bank: &crate::protocols::names::PartyId,
     q: &BankQuery,
     region: &str,
-    route: &crate::server::Forward,
+    route: &crate::server::state::Forward,
     local: crate::protocols::pseudonym::Pseudonym,
     day: u32,
     policy: &crate::circuits::policy::Policy,

@@ -57,6 +57,12 @@ pub(crate) async fn metrics_text(
     let (queued, running) = s.engine.load();
     m.fhe_queue_depth.set(queued as i64);
     m.fhe_in_flight.set(running as i64);
+    let cache = s.engine.block_cache_stats();
+    m.block_cache_hits
+        .inc_by(cache.hits.saturating_sub(m.block_cache_hits.get()));
+    m.block_cache_misses
+        .inc_by(cache.misses.saturating_sub(m.block_cache_misses.get()));
+    m.block_cache_bytes.set(cache.bytes as i64);
     Ok(m.render())
 }
 
