@@ -785,6 +785,68 @@ fn a_question_no_bank_signed_gets_no_decryption() {
     );
 }
 
+/// The key authority verifies every upload when it first appears in the log, whoever it is
+/// about: a decision about one subject verifies the uploads logged about another, so a later
+/// decision about that other subject fetches nothing — its time does not show whether anyone
+/// asked about it before. What it kept is still checked against the log at every decision: an
+/// upload logged again afterwards is refused; a key authority that verifies every time fetches
+/// every input again.
+#[test]
+fn uploads_are_verified_when_first_logged_and_what_is_kept_is_rechecked() {
+    let _s = serial();
+    let ka = authority();
+    let log = DishonestLog::new();
+    let policy = builtin("public_procurement").unwrap();
+    let (a, b) = (subject(31), subject(32));
+    let records_a = procurement(a, 0, 1, 1);
+    let hashes_a: Vec<Hash> = records_a.iter().map(|r| log.submit(r)).collect();
+    let records_b = procurement(b, 0, 1, 2);
+    let hashes_b: Vec<Hash> = records_b.iter().map(|r| log.submit(r)).collect();
+    let ask = |who: Pseudonym, records: &[SealedRecord], hashes: &[Hash]| {
+        let q = log.query(who, &policy, D);
+        let out = evaluate_records(&policy, D, records);
+        log.evaluation(q, &policy, hashes, &out);
+        (q, out)
+    };
+    let (qa, out_a) = ask(a, &records_a, &hashes_a);
+    assert_eq!(
+        decide(&ka, &log, qa, &out_a).unwrap(),
+        Outcome::Eligible(true)
+    );
+    assert_eq!(
+        log.inner().fetches,
+        4,
+        "all four uploads verified at first sight"
+    );
+    let (qb, out_b) = ask(b, &records_b, &hashes_b);
+    assert_eq!(
+        decide(&ka, &log, qb, &out_b).unwrap(),
+        Outcome::Eligible(true)
+    );
+    assert_eq!(
+        log.inner().fetches,
+        4,
+        "nothing fetched for b: kept since a's decision"
+    );
+
+    // b's credit record logged again: what was kept no longer matches the log.
+    log.submit(&records_b[0]);
+    let (q, out) = ask(b, &records_b, &hashes_b);
+    let r = decide(&ka, &log, q, &out).unwrap_err();
+    assert!(matches!(r, Refusal::WrongInputs(_)), "{r:?}");
+    assert_eq!(log.refusals(q), vec!["inputs".to_string()]);
+
+    // Verifying every time: each decision fetches its inputs.
+    let mut every = authority();
+    every.set_ingest_once(false);
+    let before = log.inner().fetches;
+    assert_eq!(
+        decide(&every, &log, qa, &out_a).unwrap(),
+        Outcome::Eligible(true)
+    );
+    assert_eq!(log.inner().fetches, before + 2);
+}
+
 /// The log's own entries about an upload are checked against the upload: a service that
 /// re-logs an old upload after a newer one, labels one holder's upload with another's
 /// attribute, or logs a key rotation to slip in forged records gets no decision.
@@ -987,6 +1049,7 @@ fn evaluation_is_byte_identical_on_any_thread_count() {
     let reference = evaluate_records(&policy, D, &records);
     for threads in [1, 2, 3] {
         let engine = Engine::new(w.engine.public().clone(), threads).unwrap();
+        engine.set_block_cache(64 << 20);
         let stored: Vec<_> = records
             .iter()
             .map(|r| {

@@ -190,9 +190,10 @@ impl BlockCache {
     }
 }
 
-/// The decompressed-block cache's default budget: 256 MiB (a 信易贷 subject's 64 blocks take
-/// about half a megabyte, so some five hundred recently asked subjects).
-pub const DEFAULT_BLOCK_CACHE_BYTES: usize = 256 << 20;
+/// The decompressed-block cache's default budget: off. A hit saves a bootstrap per block, so a
+/// bank timing its answers could tell that its subject was asked about recently (by another
+/// bank, say); turn it on (`block_cache_mib`) where that is acceptable (SECURITY.md).
+pub const DEFAULT_BLOCK_CACHE_BYTES: usize = 0;
 
 /// SHA3-256.
 pub fn sha3(bytes: &[u8]) -> Hash {
@@ -243,10 +244,13 @@ impl Engine {
     pub fn set_block_cache(&self, bytes: usize) {
         let mut c = self.block_cache();
         c.budget = bytes;
-        if bytes == 0 {
-            c.map.clear();
-            c.order.clear();
-            c.bytes = 0;
+        while c.bytes > c.budget {
+            let Some((_, old)) = c.order.pop_first() else {
+                break;
+            };
+            if let Some((gone, _)) = c.map.remove(&old) {
+                c.bytes -= block_size(&gone);
+            }
         }
     }
 

@@ -255,6 +255,7 @@ impl KeyAuthority {
         req: &DecideRequest,
     ) -> Result<SignedVerdict, Refusal> {
         let mut follower = self.follower.lock().unwrap_or_else(|e| e.into_inner());
+        let followed = follower.size();
         let (_, cp) = follower.sync(view, &self.anchors)?;
         let q = req.query_index;
         if q >= cp.size {
@@ -283,6 +284,9 @@ impl KeyAuthority {
         let leaves = &follower.leaves()[..usize::try_from(cp.size)
             .unwrap_or(usize::MAX)
             .min(follower.leaves().len())];
+        // Every upload logged since the last decision is verified now, whoever it is about, so
+        // that this decision's time does not depend on whether its inputs were read before.
+        self.verify_new_uploads(view, leaves, followed);
         // A question its bank signed, over exactly these fields, for this log, once: else the
         // service made it up, changed it, or logged it again.
         crate::protocols::query::check_logged_request(&self.anchors.log.name, leaves, q)

@@ -231,7 +231,7 @@ pub fn open(dir: &Path, settings: Settings<'_>) -> Result<Arc<Process>, Error> {
         Arc::new(SecretMaterial::load(&keys)?),
         {
             let e = Engine::new(public, 0)?;
-            e.set_block_cache(settings.block_cache_mib << 20);
+            e.set_block_cache(settings.block_cache_mib.saturating_mul(1 << 20));
             Arc::new(e)
         },
         SigningKey::from_seed(Role::KeyAuthority, &seed),

@@ -186,7 +186,7 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
             config.day_window_days,
             {
                 let e = Engine::new(public.clone(), 0)?;
-                e.set_block_cache(config.block_cache_mib << 20);
+                e.set_block_cache(config.block_cache_mib.saturating_mul(1 << 20));
                 Arc::new(e)
             },
             catalog.clone(),
@@ -194,7 +194,7 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
         )?,
     };
     let engine = Engine::new(public, 0)?;
-    engine.set_block_cache(config.block_cache_mib << 20);
+    engine.set_block_cache(config.block_cache_mib.saturating_mul(1 << 20));
     write_public(&dir.join("log.vkey"), &log_vkey)?;
     let state = ServiceState::new(ServiceParts {
         store,

@@ -232,6 +232,16 @@ impl Val {
     fn at(&self, v: i64) -> i64 {
         self.table[(v - self.lo) as usize]
     }
+    /// `f` of this value, over the same combination (its don't-cares kept).
+    fn map(&self, f: impl Fn(i64) -> i64) -> Val {
+        Val {
+            lin: self.lin.clone(),
+            lo: self.lo,
+            table: self.table.iter().map(|y| f(*y)).collect(),
+            reach: self.reach.clone(),
+        }
+        .folded()
+    }
     /// A constant, or a 0/1 value that steps once along its combination's reachable values.
     fn is_threshold(&self) -> bool {
         let values: Vec<i64> = self.entries().map(|(_, v)| v).collect();
@@ -950,7 +960,7 @@ impl Builder<'_> {
         let lf = self.policy.linear_form(sum);
         let t = i128::from(t);
         let ge = |me: &mut Self, th: i128| me.at_least(&lf.terms, lf.constant, th);
-        let not = |me: &mut Self, v: Val| -> Val { me.val(v.lin.clone(), |x| 1 - v.at(x)) };
+        let not = |_: &mut Self, v: Val| -> Val { v.map(|y| 1 - y) };
         Ok(match op {
             Cmp::Ge => ge(self, t)?,
             Cmp::Gt => ge(self, t + 1)?,
@@ -992,12 +1002,12 @@ impl Builder<'_> {
             }
             BoolExpr::Not(x) => {
                 let v = self.boolean(x)?;
-                self.val(v.lin.clone(), |x| 1 - v.at(x))
+                v.map(|y| 1 - y)
             }
             BoolExpr::Listed(a) => self.at_least(&[(a.clone(), 1)], 0, i128::from(day) + 1)?,
             BoolExpr::NotListed(a) => {
                 let v = self.at_least(&[(a.clone(), 1)], 0, i128::from(day) + 1)?;
-                self.val(v.lin.clone(), |x| 1 - v.at(x))
+                v.map(|y| 1 - y)
             }
             BoolExpr::Flag(a) => {
                 let v = self.at_least(&[(a.clone(), 1)], 0, 1)?;

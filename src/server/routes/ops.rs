@@ -57,6 +57,9 @@ pub(crate) async fn metrics_text(
     let (queued, running) = s.engine.load();
     m.fhe_queue_depth.set(queued as i64);
     m.fhe_in_flight.set(running as i64);
+    // One scrape at a time turns the engine's totals into counter increments.
+    static SYNC: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = SYNC.lock().unwrap_or_else(|e| e.into_inner());
     let cache = s.engine.block_cache_stats();
     m.block_cache_hits
         .inc_by(cache.hits.saturating_sub(m.block_cache_hits.get()));
