@@ -257,6 +257,10 @@ impl KeyAuthority {
         let mut follower = self.follower.lock().unwrap_or_else(|e| e.into_inner());
         let followed = follower.size();
         let (_, cp) = follower.sync(view, &self.anchors)?;
+        // Every upload logged since the last decision is verified now, whoever it is about and
+        // whatever becomes of this request, so that a decision's time does not depend on
+        // whether its inputs were read before.
+        self.verify_new_uploads(view, follower.leaves(), followed);
         let q = req.query_index;
         if q >= cp.size {
             return Err(Refusal::UnloggedQuery(q));
@@ -284,9 +288,6 @@ impl KeyAuthority {
         let leaves = &follower.leaves()[..usize::try_from(cp.size)
             .unwrap_or(usize::MAX)
             .min(follower.leaves().len())];
-        // Every upload logged since the last decision is verified now, whoever it is about, so
-        // that this decision's time does not depend on whether its inputs were read before.
-        self.verify_new_uploads(view, leaves, followed);
         // A question its bank signed, over exactly these fields, for this log, once: else the
         // service made it up, changed it, or logged it again.
         crate::protocols::query::check_logged_request(&self.anchors.log.name, leaves, q)
