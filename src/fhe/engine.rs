@@ -570,7 +570,7 @@ impl Engine {
         Ok(Evaluation {
             coverage: Self::coverage(policy, records),
             output_hash: sha3(&bytes),
-            input_hashes: records.iter().map(|r| sha3(&r.bytes)).collect(),
+            input_hashes: record_hashes,
             plan,
             output: bytes,
         })

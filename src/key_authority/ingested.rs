@@ -117,13 +117,14 @@ impl KeyAuthority {
         .then_some(v)
     }
 
-    /// Fetches, checks against the log and verifies the upload logged as `hash`, and keeps what
-    /// it obtained.
+    /// Fetches, checks against the log (and, for a decision, against its `subject`) and
+    /// verifies the upload logged as `hash`, and keeps what it obtained.
     fn verify_upload(
         &self,
         view: &dyn LogView,
         logged: &Logged<'_>,
         holder_keys: &BTreeMap<PartyId, PublicKey>,
+        subject: Option<&Pseudonym>,
         hash: &Hash,
     ) -> Result<Verified, Refusal> {
         let record = self.fetch(view, logged, hash)?;
@@ -131,6 +132,9 @@ impl KeyAuthority {
         let key = *holder_keys
             .get(&s.holder)
             .ok_or_else(|| Refusal::UnknownHolder(s.holder.to_string()))?;
+        if let Some(subject) = subject {
+            check_subject(&record, subject)?;
+        }
         let ingested = self
             .engine
             .ingest(&record, &key, &self.catalog)
@@ -165,7 +169,17 @@ impl KeyAuthority {
         leaves: &[Option<LogLeaf>],
         from: u64,
     ) {
-        if !self.ingest_once {
+        let new_upload = |l: &Option<LogLeaf>| {
+            matches!(
+                l.as_ref().map(|l| &l.entry),
+                Some(LogEntry::AttributeSubmitted {
+                    path: EvaluationPath::Sealed,
+                    ..
+                })
+            )
+        };
+        // Nothing logged since the last decision: no pass over the whole log for holder keys.
+        if !self.ingest_once || !leaves.iter().skip(from as usize).any(new_upload) {
             return;
         }
         let holder_keys = crate::protocols::keys::logged_holder_keys(leaves, &self.anchors);
@@ -190,7 +204,7 @@ impl KeyAuthority {
             {
                 continue;
             }
-            if let Err(e) = self.verify_upload(view, &logged, &holder_keys, content_hash) {
+            if let Err(e) = self.verify_upload(view, &logged, &holder_keys, None, content_hash) {
                 tracing::warn!(upload = %hex::encode(content_hash), reason = %e, "a logged upload does not verify");
             }
         }
@@ -221,17 +235,23 @@ impl KeyAuthority {
                     &v.record,
                 )
                 .map_err(Refusal::WrongInputs)?;
+                check_subject(&v.record, subject)?;
                 v
             }
-            None => self.verify_upload(view, logged, holder_keys, hash)?,
+            None => self.verify_upload(view, logged, holder_keys, Some(subject), hash)?,
         };
-        let s = &v.record.submission.submission;
-        if s.subject != *subject {
-            return Err(Refusal::BadInput(format!(
-                "submission {} of `{}` is about another subject",
-                s.submission_id, s.holder
-            )));
-        }
         Ok(v.stored)
     }
+}
+
+/// A decision's input must be about the decision's subject.
+fn check_subject(record: &SealedRecord, subject: &Pseudonym) -> Result<(), Refusal> {
+    let s = &record.submission.submission;
+    if s.subject != *subject {
+        return Err(Refusal::BadInput(format!(
+            "submission {} of `{}` is about another subject",
+            s.submission_id, s.holder
+        )));
+    }
+    Ok(())
 }

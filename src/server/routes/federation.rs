@@ -101,7 +101,16 @@ pub(crate) async fn forward(
     // released and nothing is stored.
     s.reserve_request(bank, &request)?;
     let answered = forward_reserved(
-        s, bank, q, region, route, local, day, &policy, consent, request,
+        s,
+        bank,
+        q,
+        region,
+        route,
+        local,
+        day,
+        (&policy, &pinned),
+        consent,
+        request,
     )
     .await;
     if answered.is_err() {
@@ -120,14 +129,16 @@ async fn forward_reserved(
     route: &crate::server::state::Forward,
     local: crate::protocols::pseudonym::Pseudonym,
     day: u32,
-    policy: &crate::circuits::policy::Policy,
+    (policy, pinned): (
+        &crate::circuits::policy::Policy,
+        &crate::protocols::question::PinnedPolicy,
+    ),
     consent: Option<crate::protocols::consent::SignedConsent>,
     request: crate::protocols::query::RequestSignature,
 ) -> ApiResult<Json<VerdictAnswer>> {
     use crate::protocols::log::entry::LogEntry;
     use crate::protocols::question::Question;
     use crate::protocols::verdict::VerdictReceipt;
-    let pinned = policy.pin();
     let bad_gateway = |m: &str| {
         ApiError::new(
             StatusCode::BAD_GATEWAY,
@@ -184,7 +195,7 @@ async fn forward_reserved(
     }
     let question = Question {
         subject: partner_subject,
-        policy: &pinned,
+        policy: pinned,
         as_of_day: day,
     };
     let verified = receipt
