@@ -1,10 +1,13 @@
 //! The sealed 信易贷 query end to end, as a bank sees it: through three processes (the service,
 //! the key authority apart, a witness; `server::apart`, as the README starts them) — once as
-//! shipped (the key authority verifies each upload once, when it is first logged, and keeps its
-//! compressed blocks), once with the decompressed-block cache on in both engines (256 MiB; off
-//! by default, see SECURITY.md: after the warm-up every query finds its blocks), and once as
-//! before (`--verify-uploads-every-decision`) — and, in the same run for the ratios, through one service process with its key
-//! authority inside (`LocalRegion`, the development mode). 14 attributes from 10 holders, one eligible
+//! shipped (the key authority evaluates each query once and decides it without replaying,
+//! verifies each upload once, when it is first logged, keeping its compressed blocks, and keeps
+//! the decompressed blocks of recent uploads, filled at ingest), once with that cache off, once
+//! before evaluating once (`--service-evaluates`: the service evaluates, the key authority
+//! replays; no cache), and once before ingesting once as well
+//! (`--verify-uploads-every-decision`) — and, in the same run for the
+//! ratios, through one service process with its key authority inside (`LocalRegion`, the
+//! development mode). 14 attributes from 10 holders, one eligible
 //! enterprise, `CREDENCE_BENCH_QUERIES` (default 10) timed queries after one warm-up; p50 and
 //! p95 of the bank's round trip, and where the service's time went (its
 //! `credence_sealed_stage_seconds`: evaluation, the key authority's own time — follow the log,
@@ -155,10 +158,12 @@ fn main() -> Result<(), Error> {
     let base =
         std::env::temp_dir().join(format!("credence-bench-processes-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
-    let apart_run = |name: &str, every: bool, cache_mib: usize| -> Result<Run, Error> {
+    let apart_run = |name: &str, before: usize, cache_mib: usize| -> Result<Run, Error> {
+        // `before`: 0 as shipped, 1 before evaluating once, 2 before ingesting once too.
         let options = credence::server::apart::ApartOptions {
             queries_per_subject_per_day: 0,
-            verify_uploads_every_decision: every,
+            service_evaluates: before >= 1,
+            verify_uploads_every_decision: before >= 2,
             block_cache_mib: cache_mib,
             ..Default::default()
         };
@@ -170,9 +175,10 @@ fn main() -> Result<(), Error> {
         Ok(run)
     };
     let shipped = credence::fhe::engine::DEFAULT_BLOCK_CACHE_BYTES >> 20;
-    let apart = apart_run("apart", false, shipped)?;
-    let warm = apart_run("apart-warm", false, 256)?;
-    let every = apart_run("apart-every", true, 0)?;
+    let apart = apart_run("apart", 0, shipped)?;
+    let cold = apart_run("apart-cold", 0, 0)?;
+    let twice = apart_run("apart-twice", 1, 0)?;
+    let every = apart_run("apart-every", 2, 0)?;
     let one_dir = base.join("one");
     let one = credence::server::process::LocalRegion::start_with(
         credence::server::process::Config {
@@ -194,14 +200,15 @@ fn main() -> Result<(), Error> {
     println!("{:<66} {:>10} {:>10}", "deployment", "p50 ms", "p95 ms");
     for (name, r) in [
         (
-            "three processes (as shipped: uploads verified once)",
+            "three processes (as shipped: evaluated once, block cache)",
             &apart,
         ),
-        ("three processes, block cache on (256 MiB, warm)", &warm),
+        ("three processes, evaluated once, block cache off", &cold),
         (
-            "three processes, uploads verified every decision (before)",
-            &every,
+            "three processes, service evaluates, key authority replays",
+            &twice,
         ),
+        ("  … and uploads verified every decision (before)", &every),
         ("one process (key authority inside)", &inside),
     ] {
         println!("{name:<66} {:>10.0} {:>10.0}", ms(r.p50), ms(r.p95));
@@ -212,19 +219,25 @@ fn main() -> Result<(), Error> {
         ms(apart.p95) / ms(inside.p95)
     );
     println!(
-        "as shipped / before: p50 {:.2}x, p95 {:.2}x; block cache on / before: p50 {:.2}x, p95 {:.2}x",
+        "evaluated once (cache off) / evaluated twice: p50 {:.2}x, p95 {:.2}x; as shipped / evaluated twice: p50 {:.2}x, p95 {:.2}x; as shipped / before: p50 {:.2}x, p95 {:.2}x",
+        ms(cold.p50) / ms(twice.p50),
+        ms(cold.p95) / ms(twice.p95),
+        ms(apart.p50) / ms(twice.p50),
+        ms(apart.p95) / ms(twice.p95),
         ms(apart.p50) / ms(every.p50),
-        ms(apart.p95) / ms(every.p95),
-        ms(warm.p50) / ms(every.p50),
-        ms(warm.p95) / ms(every.p95)
+        ms(apart.p95) / ms(every.p95)
     );
     println!(
         "three processes (as shipped), the service's time: {}",
         apart.shares
     );
     println!(
-        "three processes, block cache on, the service's time: {}",
-        warm.shares
+        "three processes, block cache off, the service's time: {}",
+        cold.shares
+    );
+    println!(
+        "three processes, evaluated twice, the service's time: {}",
+        twice.shares
     );
     println!(
         "three processes, before, the service's time: {}",

@@ -477,6 +477,95 @@ fn honest_queries_are_decided_from_the_log() {
     assert!(ka.log_size() > 0);
 }
 
+/// Evaluate once: the key authority evaluates a logged query for the service to log and then
+/// decides without replaying — but only an evaluation that is exactly its own: a service that
+/// logs other output bytes for the query is replayed and refused, a question no bank signed is
+/// not evaluated, and one that replays a sample evaluates nothing.
+#[test]
+fn a_query_is_evaluated_once_and_only_its_own_evaluation_skips_the_replay() {
+    let _s = serial();
+    let ka = authority();
+    let log = DishonestLog::new();
+    let policy = builtin("public_procurement").unwrap();
+    // Subject 21 is eligible, subject 22 is listed.
+    let eligible = subject(21);
+    let records = procurement(eligible, 0, 1, 1);
+    let hashes: Vec<Hash> = records.iter().map(|r| log.submit(r)).collect();
+    let q = log.query(eligible, &policy, D);
+    let before = ka.evaluations_run();
+    let own = ka.evaluate(&log, q).unwrap();
+    assert_eq!(own.input_hashes, hashes, "it selects the inputs itself");
+    // Bit-exact: what anyone evaluating the logged inputs gets.
+    assert_eq!(own.output, evaluate_records(&policy, D, &records));
+    assert_eq!(ka.evaluations_run(), before + 1);
+    log.evaluation(q, &policy, &hashes, &own.output);
+    assert_eq!(
+        decide(&ka, &log, q, &own.output),
+        Ok(Outcome::Eligible(true))
+    );
+    assert_eq!(
+        ka.evaluations_run(),
+        before + 1,
+        "decided without replaying"
+    );
+    assert!(log.refusals(q).is_empty());
+
+    // A dishonest service logs, for the listed subject's query, the eligible subject's output
+    // (a "yes"), with the right inputs: not the key authority's evaluation, so it is replayed,
+    // and the replay differs.
+    let listed = subject(22);
+    let records = procurement(listed, u64::from(D) + 1, 1, 1);
+    let hashes: Vec<Hash> = records.iter().map(|r| log.submit(r)).collect();
+    let q2 = log.query(listed, &policy, D);
+    let theirs = ka.evaluate(&log, q2).unwrap();
+    assert_ne!(theirs.output, own.output);
+    log.evaluation(q2, &policy, &hashes, &own.output);
+    let size = log.size();
+    let runs = ka.evaluations_run();
+    assert_eq!(
+        decide(&ka, &log, q2, &own.output),
+        Err(Refusal::OutputMismatch)
+    );
+    assert_eq!(ka.evaluations_run(), runs + 1, "replayed");
+    assert_eq!(log.refusals(q2), vec!["output-mismatch".to_string()]);
+    assert_eq!(log.size(), size + 1, "only the refusal is logged");
+
+    // Its own evaluation of one query decides no other: the eligible output logged for a
+    // second query about the listed subject is replayed too.
+    let q3 = log.query(listed, &policy, D);
+    log.evaluation(q3, &policy, &hashes, &theirs.output);
+    let runs = ka.evaluations_run();
+    assert_eq!(
+        decide(&ka, &log, q3, &theirs.output),
+        Ok(Outcome::Eligible(false))
+    );
+    assert_eq!(ka.evaluations_run(), runs + 1);
+
+    // A question no bank signed is not evaluated, and the refusal is logged.
+    let unsigned = log.append(query_entry(eligible, &policy, D, None, None));
+    let runs = ka.evaluations_run();
+    assert!(matches!(
+        ka.evaluate(&log, unsigned),
+        Err(Refusal::Unasked(_))
+    ));
+    assert_eq!(log.refusals(unsigned), vec!["unasked".to_string()]);
+    assert_eq!(ka.evaluations_run(), runs);
+    // Nor is an index that is no query.
+    assert!(matches!(
+        ka.evaluate(&log, unsigned + 1_000),
+        Err(Refusal::UnloggedQuery(_))
+    ));
+
+    // A key authority that replays a sample evaluates nothing (the service does), and says so
+    // without logging anything.
+    let mut sampled = authority();
+    sampled.set_replay(ReplayPolicy::Sampled { one_in: 4 });
+    let q4 = log.query(eligible, &policy, D);
+    let size = log.size();
+    assert_eq!(sampled.evaluate(&log, q4), Err(Refusal::NotEvaluating));
+    assert_eq!(log.size(), size);
+}
+
 #[test]
 fn grades_and_the_latest_record_per_attribute() {
     let _s = serial();
@@ -829,6 +918,24 @@ fn uploads_are_verified_when_first_logged_and_what_is_kept_is_rechecked() {
         "nothing fetched for b: kept since a's decision"
     );
 
+    // Followed outside any request (the process does it on a timer): c's uploads are verified
+    // then, and c's decision fetches nothing.
+    let c = subject(33);
+    let records_c = procurement(c, 0, 1, 3);
+    let hashes_c: Vec<Hash> = records_c.iter().map(|r| log.submit(r)).collect();
+    assert_eq!(ka.follow_log(&log).unwrap(), log.size());
+    assert_eq!(
+        log.inner().fetches,
+        6,
+        "c's two uploads verified with no request"
+    );
+    let (qc, out_c) = ask(c, &records_c, &hashes_c);
+    assert_eq!(
+        decide(&ka, &log, qc, &out_c).unwrap(),
+        Outcome::Eligible(true)
+    );
+    assert_eq!(log.inner().fetches, 6);
+
     // b's credit record logged again: what was kept no longer matches the log.
     log.submit(&records_b[0]);
     let (q, out) = ask(b, &records_b, &hashes_b);
@@ -1041,16 +1148,15 @@ fn its_copy_of_the_log_survives_a_restart_and_still_catches_a_fork() {
 
 #[test]
 fn evaluation_is_byte_identical_on_any_thread_count() {
-    // Also: the decompressed-block cache changes no byte.
+    // Also: the decompressed-block cache changes no byte, and what a query finds in it depends
+    // on when its records were ingested, never on earlier questions.
     let _s = serial();
     let w = world();
     let policy = builtin("public_procurement").unwrap();
     let records = procurement(subject(12), u64::from(D) + 1, 1, 1);
     let reference = evaluate_records(&policy, D, &records);
-    for threads in [1, 2, 3] {
-        let engine = Engine::new(w.engine.public().clone(), threads).unwrap();
-        engine.set_block_cache(64 << 20);
-        let stored: Vec<_> = records
+    let ingest = |engine: &Engine, records: &[SealedRecord]| -> Vec<_> {
+        records
             .iter()
             .map(|r| {
                 let key = if r.submission.submission.holder.as_str() == "credit" {
@@ -1060,26 +1166,53 @@ fn evaluation_is_byte_identical_on_any_thread_count() {
                 };
                 engine.ingest(r, &key, &Catalog::builtin()).unwrap().stored
             })
-            .collect();
+            .collect()
+    };
+    for threads in [1, 2, 3] {
+        let engine = Engine::new(w.engine.public().clone(), threads).unwrap();
+        engine.set_block_cache(64 << 20);
+        let stored = ingest(&engine, &records);
+        // Ingest decompressed every block a plan may read: the evaluation decompresses none.
+        let warmed = engine.block_cache_stats();
+        assert!(warmed.bytes > 0 && warmed.misses == 0, "{warmed:?}");
         let out = engine.evaluate(&policy, D, &stored).unwrap().output;
         assert!(
             out == reference,
             "{threads} threads gave other output bytes"
         );
-        // Again, from the blocks the first evaluation decompressed: the same bytes, and no
-        // decompression; with the cache off, the same bytes again.
-        let before = engine.block_cache_stats();
-        assert!(before.misses > 0 && before.bytes > 0, "{before:?}");
-        let again = engine.evaluate(&policy, D, &stored).unwrap().output;
         let after = engine.block_cache_stats();
-        assert!(again == reference, "a cached block changed the output");
-        assert_eq!(after.misses, before.misses, "{after:?}");
-        assert_eq!(after.hits - before.hits, before.misses, "{after:?}");
+        assert_eq!(after.misses, 0, "{after:?}");
+        assert!(after.hits > 0, "{after:?}");
         engine.set_block_cache(0);
         assert_eq!(engine.block_cache_stats().bytes, 0);
         let cold = engine.evaluate(&policy, D, &stored).unwrap().output;
         assert!(cold == reference, "the cache off changed the output");
+        assert!(engine.block_cache_stats().misses > 0);
     }
+    // Room for one subject's blocks: a later subject's ingest pushes the earlier one out,
+    // oldest ingested first, and neither an evaluation's miss nor its hit changes what is kept.
+    let engine = Engine::new(w.engine.public().clone(), 0).unwrap();
+    engine.set_block_cache(64 << 20);
+    let first = ingest(&engine, &records);
+    let one_subject = engine.block_cache_stats().bytes;
+    engine.set_block_cache(one_subject);
+    let other = procurement(subject(13), 0, 1, 1);
+    let second = ingest(&engine, &other);
+    assert_eq!(engine.block_cache_stats().bytes, one_subject);
+    let before = engine.block_cache_stats();
+    assert!(engine.evaluate(&policy, D, &first).unwrap().output == reference);
+    let missed = engine.block_cache_stats();
+    assert!(
+        missed.misses > before.misses && missed.hits == before.hits,
+        "{missed:?}"
+    );
+    // Asking about the first subject kept nothing of it: the second's blocks are all there.
+    engine.evaluate(&policy, D, &second).unwrap();
+    let hit = engine.block_cache_stats();
+    assert_eq!(hit.misses, missed.misses, "{hit:?}");
+    assert!(hit.hits > missed.hits, "{hit:?}");
+    engine.evaluate(&policy, D, &first).unwrap();
+    assert!(engine.block_cache_stats().misses > hit.misses);
 }
 
 fn encrypt_u8(v: u8) -> Vec<u8> {

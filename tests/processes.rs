@@ -136,6 +136,21 @@ fn decide(ka: &str, key: &SigningKey, query_index: u64, output: &[u8]) -> (u16, 
     (status, String::from_utf8_lossy(&out).into_owned())
 }
 
+/// A direct call to the key authority's evaluate route, signed with `key`.
+fn evaluate_call(ka: &str, key: &SigningKey, body: &[u8]) -> (u16, String) {
+    let (status, out) = credence::party::http::call(
+        ka,
+        ORIGIN,
+        "POST",
+        "/v1/evaluate",
+        body,
+        key,
+        &PartyId::new("service").unwrap(),
+    )
+    .unwrap();
+    (status, String::from_utf8_lossy(&out).into_owned())
+}
+
 /// Every log entry, as an auditor reads them.
 fn entries(auditor: &Client) -> Vec<LogEntry> {
     let size = auditor.checkpoint().unwrap().checkpoint.size;
@@ -550,7 +565,15 @@ fn the_key_authority_apart_decides_only_what_the_log_justifies() {
         let key = SigningKey::generate(role, &mut rand::thread_rng());
         let (status, body) = decide(&ka_addr, &key, honest_query, &forged);
         assert_eq!(status, 401, "{body}");
+        // Nor does anyone else get an evaluation run (the route that evaluates once).
+        let q = serde_json::json!({ "query_index": honest_query }).to_string();
+        let (status, body) = evaluate_call(&ka_addr, &key, q.as_bytes());
+        assert_eq!(status, 401, "{body}");
     }
+    // The service's own malformed evaluate request: 400, saying what was wrong.
+    let (status, body) = evaluate_call(&ka_addr, &service_key, br#"{"query_index":"x"}"#);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("body"), "{body}");
     assert_eq!(p.auditor.checkpoint().unwrap().checkpoint.size, size);
 
     // Queries no bank asked, logged by the service with honest evaluations (one with no

@@ -567,7 +567,16 @@ pub enum KeyAuthorityCmd {
         /// once per upload (what it did before paying for ingest once; for measurement).
         #[arg(long)]
         verify_uploads_every_decision: bool,
-        /// Memory for decompressed input blocks of recently decided records, MiB (0: off).
+        /// Do not evaluate queries for the service: it evaluates each query and this key
+        /// authority replays it (what it did before evaluating once; for measurement).
+        #[arg(long)]
+        service_evaluates: bool,
+        /// Follow the log and verify newly logged uploads in the background every SECS
+        /// seconds, so that decisions do not wait for them (0: only when a request comes).
+        #[arg(long, default_value_t = 2, value_name = "SECS")]
+        follow_every: u64,
+        /// Memory for decompressed input blocks of the most recently ingested uploads, MiB (0:
+        /// off); filled when an upload is first verified, never at use.
         #[arg(long, default_value_t = crate::fhe::engine::DEFAULT_BLOCK_CACHE_BYTES >> 20, value_name = "MIB")]
         block_cache_mib: usize,
         #[command(flatten)]

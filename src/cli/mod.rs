@@ -251,6 +251,8 @@ pub fn run(cli: Cli) -> Result<()> {
             per_subject,
             accept_anchors,
             verify_uploads_every_decision,
+            service_evaluates,
+            follow_every,
             block_cache_mib,
             tls,
         }) => {
@@ -278,6 +280,8 @@ pub fn run(cli: Cli) -> Result<()> {
                     accept_anchors,
                     verify_uploads_every_decision,
                     block_cache_mib,
+                    service_evaluates,
+                    follow_every_secs: follow_every,
                 },
                 &listen,
             )?)

@@ -125,75 +125,8 @@ pub struct Engine {
     blocks: std::sync::Mutex<BlockCache>,
 }
 
-/// Decompressed input blocks of recently evaluated records, least recently used first out,
-/// within a memory budget. A block is a function of the stored record's bytes and its position
-/// only (decompression is deterministic), so a hit is byte for byte what decompressing again
-/// would give: evaluations stay bit-exact.
-#[derive(Default)]
-struct BlockCache {
-    budget: usize,
-    bytes: usize,
-    tick: u64,
-    map: std::collections::HashMap<(Hash, usize), (tfhe::shortint::Ciphertext, u64)>,
-    order: BTreeMap<u64, (Hash, usize)>,
-    hits: u64,
-    misses: u64,
-}
-
-/// What the block cache holds and how it has done.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct BlockCacheStats {
-    /// Its memory budget, bytes (0: off).
-    pub budget: usize,
-    /// Bytes held.
-    pub bytes: usize,
-    /// Blocks held.
-    pub blocks: usize,
-    /// Blocks an evaluation found decompressed.
-    pub hits: u64,
-    /// Blocks an evaluation decompressed.
-    pub misses: u64,
-}
-
-fn block_size(b: &tfhe::shortint::Ciphertext) -> usize {
-    std::mem::size_of_val(b.ct.as_ref()) + 64
-}
-
-impl BlockCache {
-    fn get(&mut self, key: &(Hash, usize)) -> Option<tfhe::shortint::Ciphertext> {
-        self.tick += 1;
-        let tick = self.tick;
-        let (b, used) = self.map.get_mut(key)?;
-        self.order.remove(used);
-        *used = tick;
-        self.order.insert(tick, *key);
-        Some(b.clone())
-    }
-
-    fn put(&mut self, key: (Hash, usize), b: tfhe::shortint::Ciphertext) {
-        let size = block_size(&b);
-        if self.budget < size || self.map.contains_key(&key) {
-            return;
-        }
-        while self.bytes + size > self.budget {
-            let Some((_, old)) = self.order.pop_first() else {
-                break;
-            };
-            if let Some((gone, _)) = self.map.remove(&old) {
-                self.bytes -= block_size(&gone);
-            }
-        }
-        self.tick += 1;
-        self.order.insert(self.tick, key);
-        self.map.insert(key, (b, self.tick));
-        self.bytes += size;
-    }
-}
-
-/// The decompressed-block cache's default budget: off. A hit saves a bootstrap per block, so a
-/// bank timing its answers could tell that its subject was asked about recently (by another
-/// bank, say); turn it on (`block_cache_mib`) where that is acceptable (SECURITY.md).
-pub const DEFAULT_BLOCK_CACHE_BYTES: usize = 0;
+use super::block_cache::BlockCache;
+pub use super::block_cache::{BlockCacheStats, DEFAULT_BLOCK_CACHE_BYTES};
 
 /// SHA3-256.
 pub fn sha3(bytes: &[u8]) -> Hash {
@@ -229,10 +162,7 @@ impl Engine {
             lookup,
             public,
             list_params,
-            blocks: std::sync::Mutex::new(BlockCache {
-                budget: DEFAULT_BLOCK_CACHE_BYTES,
-                ..Default::default()
-            }),
+            blocks: Default::default(),
         })
     }
 
@@ -240,30 +170,15 @@ impl Engine {
         self.blocks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Sets the memory budget of the decompressed-block cache (0 turns it off and empties it).
+    /// Sets the memory budget of the decompressed-block cache (0, a new engine's: off; 0 also
+    /// empties it).
     pub fn set_block_cache(&self, bytes: usize) {
-        let mut c = self.block_cache();
-        c.budget = bytes;
-        while c.bytes > c.budget {
-            let Some((_, old)) = c.order.pop_first() else {
-                break;
-            };
-            if let Some((gone, _)) = c.map.remove(&old) {
-                c.bytes -= block_size(&gone);
-            }
-        }
+        self.block_cache().set_budget(bytes);
     }
 
     /// The decompressed-block cache's budget, contents and hit counts.
     pub fn block_cache_stats(&self) -> BlockCacheStats {
-        let c = self.block_cache();
-        BlockCacheStats {
-            budget: c.budget,
-            bytes: c.bytes,
-            blocks: c.map.len(),
-            hits: c.hits,
-            misses: c.misses,
-        }
+        self.block_cache().stats()
     }
 
     /// The public key material.
@@ -399,10 +314,41 @@ impl Engine {
         let mut bytes = Vec::new();
         safe_serialize(&compressed, &mut bytes, MAX_STORED_BYTES)
             .map_err(|e| IngestError::Internal(e.to_string()))?;
+        self.warm(&compressed, &bytes, maxima);
         Ok(StoredRecord {
             attributes: s.attributes.clone(),
             bytes,
         })
+    }
+
+    /// Decompresses into the block cache every block a plan may read of a record just
+    /// ingested (the digits its catalogue maximum allows), where the cache is on. On the
+    /// engine's pool (called from it).
+    fn warm(&self, compressed: &CompressedCiphertextList, bytes: &[u8], maxima: &[u64]) {
+        if self.block_cache().budget == 0 {
+            return;
+        }
+        let hash = sha3(bytes);
+        let positions: Vec<usize> = maxima
+            .iter()
+            .enumerate()
+            .flat_map(|(i, max)| {
+                let digits = (64 - max.leading_zeros()).div_ceil(2) as usize;
+                (0..digits.min(BLOCKS_PER_VALUE)).map(move |d| i * BLOCKS_PER_VALUE + d)
+            })
+            .collect();
+        let blocks: Vec<(usize, tfhe::shortint::Ciphertext)> = positions
+            .par_iter()
+            .filter_map(|&k| {
+                let v: FheUint2 = compressed.get(k).ok()??;
+                let (radix, ..) = v.into_raw_parts();
+                Some((k, radix.blocks().first()?.clone()))
+            })
+            .collect();
+        let mut c = self.block_cache();
+        for (k, b) in blocks {
+            c.put((hash, k), b);
+        }
     }
 
     /// Where each attribute lives: `(record, position)`. Records are given in log order
@@ -508,10 +454,7 @@ impl Engine {
         day: u32,
         records: &[StoredRecord],
     ) -> Result<Evaluation, EvalError> {
-        let at = Self::locate(records, |a| policy.reads.iter().any(|r| &r.0 == a))?;
-        let present: Vec<&str> = at.keys().map(|a| a.as_str()).collect();
-        let plan =
-            Plan::compile(policy, day, &present).map_err(|e| EvalError::Plan(e.to_string()))?;
+        let (plan, at) = Self::plan_located(policy, day, records)?;
         let lists = Self::parse(records)?;
         let needed = blocks_read(&plan);
         let record_hashes: Vec<Hash> = records.iter().map(|r| sha3(&r.bytes)).collect();
@@ -519,7 +462,7 @@ impl Engine {
             let (r, i) = at[&plan.inputs[usize::from(input)].attribute];
             (record_hashes[r], i * BLOCKS_PER_VALUE + usize::from(digit))
         };
-        // Blocks decompressed for an earlier evaluation are taken from the cache.
+        // Blocks decompressed when their record was ingested are taken from the cache.
         let cached: Vec<Option<tfhe::shortint::Ciphertext>> = {
             let mut c = self.block_cache();
             let got: Vec<_> = needed
@@ -548,7 +491,6 @@ impl Engine {
                     let a = &plan.inputs[usize::from(input)].attribute;
                     let pos = at[a];
                     let b = Self::block(&lists, pos, usize::from(digit), a)?;
-                    self.block_cache().put(key(input, digit), b.clone());
                     Ok(((input, digit), b))
                 })
                 .collect();
@@ -574,6 +516,29 @@ impl Engine {
             plan,
             output: bytes,
         })
+    }
+
+    /// The plan [`Engine::evaluate`] runs for `policy` on `day` over `records` (compiled for the
+    /// attributes they carry), without running it.
+    pub fn plan_for(
+        policy: &Policy,
+        day: u32,
+        records: &[StoredRecord],
+    ) -> Result<Plan, EvalError> {
+        Self::plan_located(policy, day, records).map(|(p, _)| p)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn plan_located(
+        policy: &Policy,
+        day: u32,
+        records: &[StoredRecord],
+    ) -> Result<(Plan, BTreeMap<AttributeId, (usize, usize)>), EvalError> {
+        let at = Self::locate(records, |a| policy.reads.iter().any(|r| &r.0 == a))?;
+        let present: Vec<&str> = at.keys().map(|a| a.as_str()).collect();
+        let plan =
+            Plan::compile(policy, day, &present).map_err(|e| EvalError::Plan(e.to_string()))?;
+        Ok((plan, at))
     }
 
     /// The naive lowering on already decompressed inputs (benchmarks and cross-checks).

@@ -3,6 +3,7 @@
 //! client key lives in [`crate::key_authority`] only; holders encrypt with
 //! [`crate::party::holder::encrypt_record`].
 
+mod block_cache;
 pub mod determinism;
 pub mod engine;
 pub mod keys;

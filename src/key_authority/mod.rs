@@ -23,16 +23,17 @@
 //! [`ReplayPolicy::Sampled`] replays a keyed-random share of the requests and decrypts the
 //! engine's logged output for the rest; `SECURITY.md` says what that costs.
 
+mod evaluate;
 pub mod follow;
 mod ingested;
 pub mod process;
 mod request;
 
-use request::system_clock;
 pub use request::{
-    refusal_status, Clock, DecideRequest, LogView, Refusal, DECIDE_PATH, DEFAULT_DAY_WINDOW, PARTY,
-    REFUSALS_PATH, SERVICE_PARTY,
+    refusal_status, Clock, DecideRequest, Evaluated, LogView, Refusal, DECIDE_PATH,
+    DEFAULT_DAY_WINDOW, EVALUATE_PATH, PARTY, REFUSALS_PATH, SERVICE_PARTY,
 };
+use request::{system_clock, KeptEvaluation, KEPT_EVALUATIONS};
 
 use crate::circuits::catalog::Catalog;
 use crate::circuits::fhe::plan::OutputKind;
@@ -84,6 +85,12 @@ pub struct KeyAuthority {
     deciding: Mutex<()>,
     /// Keep what it verified of each upload (`ingested`), and use it for later decisions.
     ingest_once: bool,
+    /// Evaluate queries for the service to log ([`KeyAuthority::evaluate`]) where it replays
+    /// every request.
+    evaluate_once: bool,
+    /// Its own evaluations, by query index, until decided.
+    evaluated: Mutex<BTreeMap<u64, KeptEvaluation>>,
+    evaluations_run: std::sync::atomic::AtomicU64,
 }
 
 /// How many queries the key authority decides per day of its clock (0: no limit): per (bank,
@@ -152,6 +159,9 @@ impl KeyAuthority {
             budget: Budget::default(),
             deciding: Mutex::new(()),
             ingest_once: true,
+            evaluate_once: true,
+            evaluated: Mutex::new(BTreeMap::new()),
+            evaluations_run: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -169,6 +179,13 @@ impl KeyAuthority {
     /// verifies every input again for every decision.
     pub fn set_ingest_once(&mut self, on: bool) {
         self.ingest_once = on;
+    }
+
+    /// Whether it evaluates queries for the service to log where it replays every request (the
+    /// default), or leaves evaluating to the service and replays (what it did before; for
+    /// measurement).
+    pub fn set_evaluate_once(&mut self, on: bool) {
+        self.evaluate_once = on;
     }
 
     /// Sets its daily budget of decisions (by default none: the process sets one).
@@ -236,12 +253,12 @@ impl KeyAuthority {
         }
     }
 
-    fn refused(
+    fn refused<T>(
         &self,
         view: &dyn LogView,
         query_index: u64,
         refusal: Refusal,
-    ) -> Result<SignedVerdict, Refusal> {
+    ) -> Result<T, Refusal> {
         tracing::warn!(query_index, reason = %refusal, "decryption refused");
         if let Err(e) = view.record_refusal(query_index, refusal.code()) {
             tracing::error!(query_index, error = %e, "the refusal could not be logged");
@@ -255,64 +272,17 @@ impl KeyAuthority {
         req: &DecideRequest,
     ) -> Result<SignedVerdict, Refusal> {
         let mut follower = self.follower.lock().unwrap_or_else(|e| e.into_inner());
-        let followed = follower.size();
-        let (_, cp) = follower.sync(view, &self.anchors)?;
-        // Every upload logged since the last decision is verified now, whoever it is about and
-        // whatever becomes of this request, so that a decision's time does not depend on
-        // whether its inputs were read before.
-        self.verify_new_uploads(view, follower.leaves(), followed);
+        let cp = self.follow(view, &mut follower)?;
         let q = req.query_index;
-        if q >= cp.size {
-            return Err(Refusal::UnloggedQuery(q));
-        }
-        let Some(LogEntry::Query {
-            bank,
+        let leaves = covered(&follower, cp.size);
+        let Checked {
             subject,
             policy_hash,
             as_of_day,
-            purpose,
-            consent_hash,
-            region,
-            ..
-        }) = follower.leaf(q).cloned()
-        else {
-            return Err(Refusal::UnloggedQuery(q));
-        };
-        // A question the bank asked to have forwarded is answered by the partner, never here.
-        if let Some(region) = region {
-            return Err(Refusal::Unasked(format!(
-                "its bank asked for it to be forwarded to {region}, not answered here"
-            )));
-        }
-        // Only what the checkpoint relied on covers (an older checkpoint than the copy's).
-        let leaves = &follower.leaves()[..usize::try_from(cp.size)
-            .unwrap_or(usize::MAX)
-            .min(follower.leaves().len())];
-        // A question its bank signed, over exactly these fields, for this log, once: else the
-        // service made it up, changed it, or logged it again.
-        crate::protocols::query::check_logged_request(&self.anchors.log.name, leaves, q)
-            .map_err(|e| Refusal::Unasked(e.to_string()))?;
-        let issued_at = (self.clock)();
-        let today = u32::try_from(issued_at / 86_400).unwrap_or(u32::MAX);
-        if as_of_day.abs_diff(today) > self.day_window {
-            return Err(Refusal::DayOutOfWindow {
-                day: as_of_day,
-                today,
-                window: self.day_window,
-            });
-        }
-        self.check_consent(
-            view,
-            leaves,
-            &bank,
-            &subject,
-            &policy_hash,
-            &purpose,
-            as_of_day,
-            consent_hash,
-        )?;
-        let policy = self.policy(view, leaves, &policy_hash)?;
-        let spent = self.spent(today, &bank, &subject)?;
+            policy,
+            issued_at,
+            spent,
+        } = self.check_query(view, leaves, q)?;
         // The one evaluation logged for this query, up to the checkpoint.
         let evaluations: Vec<(u64, Vec<Hash>, Hash)> = leaves
             .iter()
@@ -357,21 +327,19 @@ impl KeyAuthority {
         let holder_keys = crate::protocols::keys::logged_holder_keys(leaves, &self.anchors);
         // What the log says of each input (checked against the upload fetched for it), kept
         // past the lock.
-        let input_entries: Vec<Option<LogLeaf>> = leaves
-            .iter()
-            .take(q as usize)
-            .filter(|l| {
-                matches!(l.as_ref().map(|l| &l.entry),
-                    Some(LogEntry::AttributeSubmitted { content_hash, .. }) if input_hashes.contains(content_hash))
-            })
-            .cloned()
-            .collect();
+        let input_entries = input_entries(leaves, q, input_hashes);
         drop(follower);
         let logged = Logged {
             leaves: &input_entries,
             query: input_entries.len() as u64,
         };
-        let (to_decrypt, coverage) = if self.sampled(&output_hash) {
+        // Its own evaluation of exactly this query and these inputs, if it made one
+        // ([`KeyAuthority::evaluate`]): the logged output is then its own bytes, and replaying
+        // would give them again.
+        let own = self.kept_evaluation(q, &policy_hash, as_of_day, input_hashes, &output_hash);
+        let (to_decrypt, coverage) = if let Some(coverage) = own {
+            (output, coverage)
+        } else if self.sampled(&output_hash) {
             let (replayed, stored) = self.replay(
                 view,
                 &logged,
@@ -429,6 +397,96 @@ impl KeyAuthority {
             .commit(&b)
             .map_err(|e| Refusal::Internal(e.to_string()))?;
         Ok(signed)
+    }
+
+    /// Follows the log to the view's checkpoint and verifies every upload logged since it
+    /// last did, whoever it is about and whatever becomes of this request, so that a
+    /// decision's time does not depend on whether its inputs were read before.
+    fn follow(
+        &self,
+        view: &dyn LogView,
+        follower: &mut Follower,
+    ) -> Result<crate::protocols::log::checkpoint::Checkpoint, Refusal> {
+        let followed = follower.size();
+        let (_, cp) = follower.sync(view, &self.anchors)?;
+        self.verify_new_uploads(view, follower.leaves(), followed);
+        Ok(cp)
+    }
+
+    /// Follows the log now, outside any request, and verifies the uploads logged since it last
+    /// did (a deployment does this in the background, so that the first decision after a batch
+    /// of uploads does not pay for verifying them); returns the entries it has verified.
+    pub fn follow_log(&self, view: &dyn LogView) -> Result<u64, Refusal> {
+        let mut follower = self.follower.lock().unwrap_or_else(|e| e.into_inner());
+        self.follow(view, &mut follower)?;
+        Ok(follower.size())
+    }
+
+    /// The query logged at `q`, checked: asked by its bank (signed, once, not a forward), on a
+    /// day within the window, with consent where it needs one, under a published policy, and
+    /// within today's budget.
+    fn check_query(
+        &self,
+        view: &dyn LogView,
+        leaves: &[Option<LogLeaf>],
+        q: u64,
+    ) -> Result<Checked, Refusal> {
+        let Some(LogEntry::Query {
+            bank,
+            subject,
+            policy_hash,
+            as_of_day,
+            purpose,
+            consent_hash,
+            region,
+            ..
+        }) = usize::try_from(q)
+            .ok()
+            .and_then(|i| leaves.get(i))
+            .and_then(|l| l.as_ref())
+            .map(|l| l.entry.clone())
+        else {
+            return Err(Refusal::UnloggedQuery(q));
+        };
+        // A question the bank asked to have forwarded is answered by the partner, never here.
+        if let Some(region) = region {
+            return Err(Refusal::Unasked(format!(
+                "its bank asked for it to be forwarded to {region}, not answered here"
+            )));
+        }
+        // A question its bank signed, over exactly these fields, for this log, once: else the
+        // service made it up, changed it, or logged it again.
+        crate::protocols::query::check_logged_request(&self.anchors.log.name, leaves, q)
+            .map_err(|e| Refusal::Unasked(e.to_string()))?;
+        let issued_at = (self.clock)();
+        let today = u32::try_from(issued_at / 86_400).unwrap_or(u32::MAX);
+        if as_of_day.abs_diff(today) > self.day_window {
+            return Err(Refusal::DayOutOfWindow {
+                day: as_of_day,
+                today,
+                window: self.day_window,
+            });
+        }
+        self.check_consent(
+            view,
+            leaves,
+            &bank,
+            &subject,
+            &policy_hash,
+            &purpose,
+            as_of_day,
+            consent_hash,
+        )?;
+        let policy = self.policy(view, leaves, &policy_hash)?;
+        let spent = self.spent(today, &bank, &subject)?;
+        Ok(Checked {
+            subject,
+            policy_hash,
+            as_of_day,
+            policy,
+            issued_at,
+            spent,
+        })
     }
 
     /// The decisions counted today for (`bank`, `subject`) and for `subject`, with their keys;
@@ -530,58 +588,37 @@ impl KeyAuthority {
             .map_err(Refusal::WrongInputs)?;
         Ok(record)
     }
+}
 
-    fn input_attributes(
-        &self,
-        view: &dyn LogView,
-        logged: &Logged<'_>,
-        inputs: &[Hash],
-    ) -> Result<Vec<StoredRecord>, Refusal> {
-        inputs
-            .iter()
-            .map(|h| {
-                Ok(StoredRecord {
-                    attributes: self
-                        .fetch(view, logged, h)?
-                        .submission
-                        .submission
-                        .attributes,
-                    bytes: Vec::new(),
-                })
-            })
-            .collect()
-    }
+/// A query as [`KeyAuthority::check_query`] found it.
+struct Checked {
+    subject: Pseudonym,
+    policy_hash: Hash,
+    as_of_day: u32,
+    policy: Policy,
+    issued_at: u64,
+    spent: Vec<(Vec<u8>, u32)>,
+}
 
-    /// Re-derives the evaluation output from the holders' uploads (fetched by their logged
-    /// hashes, each checked against its holder's logged key); returns it with the records.
-    #[allow(clippy::too_many_arguments)]
-    fn replay(
-        &self,
-        view: &dyn LogView,
-        logged: &Logged<'_>,
-        holder_keys: &BTreeMap<PartyId, PublicKey>,
-        policy: &Policy,
-        subject: &Pseudonym,
-        day: u32,
-        inputs: &[Hash],
-    ) -> Result<(Vec<u8>, Vec<StoredRecord>), Refusal> {
-        let mut stored: Vec<StoredRecord> = Vec::new();
-        for h in inputs {
-            stored.push(self.verified(view, logged, holder_keys, subject, h)?);
-        }
-        let evaluation = self
-            .engine
-            .evaluate(policy, day, &stored)
-            .map_err(|e| Refusal::Internal(e.to_string()))?;
-        let expected = match policy.output {
-            Output::Eligible(_) => OutputKind::Eligible,
-            Output::Grade { .. } => OutputKind::Grade,
-        };
-        if evaluation.plan.kind != expected {
-            return Err(Refusal::Internal("plan kind".into()));
-        }
-        Ok((evaluation.output, stored))
-    }
+/// Only what the checkpoint relied on covers (an older checkpoint than the copy's).
+fn covered(follower: &Follower, size: u64) -> &[Option<LogLeaf>] {
+    let leaves = follower.leaves();
+    &leaves[..usize::try_from(size)
+        .unwrap_or(usize::MAX)
+        .min(leaves.len())]
+}
+
+/// The log's entries about the inputs `inputs` of the query at `q`.
+fn input_entries(leaves: &[Option<LogLeaf>], q: u64, inputs: &[Hash]) -> Vec<Option<LogLeaf>> {
+    leaves
+        .iter()
+        .take(q as usize)
+        .filter(|l| {
+            matches!(l.as_ref().map(|l| &l.entry),
+                Some(LogEntry::AttributeSubmitted { content_hash, .. }) if inputs.contains(content_hash))
+        })
+        .cloned()
+        .collect()
 }
 
 /// The log's entries about a decision's inputs.

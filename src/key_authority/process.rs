@@ -9,16 +9,18 @@
 //! KADIR/authority.redb              its verified copy of the log, its decisions, its nonces
 //! ```
 //!
-//! It serves one route, `POST /v1/decide` (`{query_index, output}`), accepted only when signed
-//! by the service's key pinned in the anchors it was given (`anchors.service`), and answers a
-//! signed verdict or a refusal. It reads the log through the service's API as the party
+//! It serves two routes, accepted only when signed by the service's key pinned in the anchors
+//! it was given (`anchors.service`): `POST /v1/evaluate` (`{query_index}`) evaluates a logged
+//! query for the service to log (so a query is evaluated once, by the key authority, which then
+//! decides without replaying), and `POST /v1/decide` (`{query_index, output}`) answers a signed
+//! verdict or a refusal. It reads the log through the service's API as the party
 //! `key-authority` (signing with its own key, which the service registers), and logs its
 //! refusals through `POST /v1/key-authority/refusals`. Nothing the service answers is trusted:
 //! [`super::KeyAuthority`] checks every checkpoint, leaf and object.
 
 use super::request::{
-    refusal_status, DecideRequest, LogView, Refusal, DECIDE_PATH, PARTY, REFUSALS_PATH,
-    SERVICE_PARTY,
+    refusal_status, DecideRequest, LogView, Refusal, DECIDE_PATH, EVALUATE_PATH, PARTY,
+    REFUSALS_PATH, SERVICE_PARTY,
 };
 use super::KeyAuthority;
 use crate::circuits::catalog::Catalog;
@@ -109,6 +111,11 @@ pub struct Settings<'a> {
     pub verify_uploads_every_decision: bool,
     /// Memory for decompressed input blocks, MiB (0: off).
     pub block_cache_mib: usize,
+    /// Leave evaluating to the service and replay every evaluation (no evaluate once).
+    pub service_evaluates: bool,
+    /// Follow the log and verify newly logged uploads in the background every this many
+    /// seconds (0: only when a request comes).
+    pub follow_every_secs: u64,
 }
 
 /// Requests waiting for a decision at once; more are answered 503.
@@ -242,6 +249,7 @@ pub fn open(dir: &Path, settings: Settings<'_>) -> Result<Arc<Process>, Error> {
     authority.set_day_window(settings.day_window);
     authority.set_budget(settings.budget);
     authority.set_ingest_once(!settings.verify_uploads_every_decision);
+    authority.set_evaluate_once(!settings.service_evaluates);
     Ok(Arc::new(Process {
         authority,
         view: ClientLogView { client },
@@ -261,7 +269,24 @@ pub fn run(
     listen: &crate::server::config::Listen,
 ) -> Result<(), Error> {
     let fingerprint = hex::encode(settings.anchors.fingerprint());
+    let every = settings.follow_every_secs;
     let p = open(dir, settings)?;
+    if every > 0 {
+        // Uploads are verified when they appear in the log, not when the next question comes:
+        // on a timer, whatever is asked (a decision's time then does not include them).
+        let background = Arc::downgrade(&p);
+        std::thread::Builder::new()
+            .name("follow-log".into())
+            .spawn(move || loop {
+                std::thread::sleep(std::time::Duration::from_secs(every));
+                let Some(p) = background.upgrade() else {
+                    return;
+                };
+                if let Err(e) = p.authority.follow_log(&p.view) {
+                    tracing::debug!(error = %e, "following the log in the background");
+                }
+            })?;
+    }
     eprintln!(
         "key authority {} following {} ({} log entries verified); anchors pinned, fingerprint {fingerprint} (compare it with the operator's)",
         hex::encode(p.authority.public_key().to_bytes()),
@@ -275,6 +300,7 @@ pub fn run(
 pub fn router(p: Arc<Process>) -> axum::Router {
     axum::Router::new()
         .route(DECIDE_PATH, axum::routing::post(decide))
+        .route(EVALUATE_PATH, axum::routing::post(evaluate))
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_DECIDE_BODY))
         .with_state(p)
@@ -302,6 +328,29 @@ async fn decide(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    blocking(p, method, uri, headers, body, decide_blocking).await
+}
+
+async fn evaluate(
+    State(p): State<Arc<Process>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    blocking(p, method, uri, headers, body, evaluate_blocking).await
+}
+
+/// Runs `f` on a signed request of the service, off the runtime's workers (the store's fsync,
+/// calls to the service, FHE), with at most [`MAX_WAITING`] requests waiting.
+async fn blocking(
+    p: Arc<Process>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+    f: fn(&Process, &[u8]) -> Response,
+) -> Response {
     let Ok(_permit) = p.waiting.clone().try_acquire_owned() else {
         return refuse(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -309,10 +358,12 @@ async fn decide(
             format!("{MAX_WAITING} requests are waiting for a decision: retry later"),
         );
     };
-    // Everything below blocks (the store's fsync, calls to the service, FHE): off the
-    // runtime's workers.
-    let task =
-        tokio::task::spawn_blocking(move || decide_blocking(&p, &method, &uri, &headers, &body));
+    let task = tokio::task::spawn_blocking(move || {
+        match refused_caller(&p, &method, &uri, &headers, &body) {
+            None => f(&p, &body),
+            Some(r) => r,
+        }
+    });
     match task.await {
         Ok(r) => r,
         Err(e) => refuse(
@@ -323,13 +374,15 @@ async fn decide(
     }
 }
 
-fn decide_blocking(
+/// Accepts only requests signed by the service's key the anchors pin, each once: the refusal
+/// of any other, or `None`.
+fn refused_caller(
     p: &Process,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Response {
+) -> Option<Response> {
     let now = super::request::system_clock();
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
@@ -343,7 +396,7 @@ fn decide_blocking(
         &[Role::Log],
     ) {
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
-        return refuse(status, "unauthenticated", e.to_string());
+        return Some(refuse(status, "unauthenticated", e.to_string()));
     }
     // Forget nonces too old to be replayed, now and then.
     if p.requests
@@ -352,6 +405,31 @@ fn decide_blocking(
     {
         let _ = p.auth.prune(now);
     }
+    None
+}
+
+/// Holders must have encrypted to this key authority's key: checked before every decision and
+/// evaluation; a mismatch is logged as a refusal of the query.
+fn material_checked(p: &Process, query_index: u64) -> Result<(), Refusal> {
+    match check_material(&p.view.client, &p.material) {
+        Err(r @ Refusal::ForeignMaterial(_)) => {
+            tracing::error!(reason = %r, "decryption refused");
+            let _ = p.view.record_refusal(query_index, r.code());
+            Err(r)
+        }
+        other => other,
+    }
+}
+
+fn refusal(r: &Refusal) -> Response {
+    refuse(
+        StatusCode::from_u16(refusal_status(r.code())).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
+        r.code(),
+        r.to_string(),
+    )
+}
+
+fn decide_blocking(p: &Process, body: &[u8]) -> Response {
     let req: DecideBody = match serde_json::from_slice(body) {
         Ok(r) => r,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, "bad-request", format!("body: {e}")),
@@ -368,16 +446,8 @@ fn decide_blocking(
         output,
     };
     let started = std::time::Instant::now();
-    // Holders must have encrypted to this key authority's key: checked before every decision.
-    let decided = match check_material(&p.view.client, &p.material) {
-        Err(r @ Refusal::ForeignMaterial(_)) => {
-            tracing::error!(reason = %r, "decryption refused");
-            let _ = p.view.record_refusal(request.query_index, r.code());
-            Err(r)
-        }
-        Err(r) => Err(r),
-        Ok(()) => p.authority.decide(&p.view, &request),
-    };
+    let decided = material_checked(p, request.query_index)
+        .and_then(|()| p.authority.decide(&p.view, &request));
     let ms = started.elapsed().as_secs_f64() * 1e3;
     match decided {
         Ok(v) => axum::Json(serde_json::json!({
@@ -385,12 +455,42 @@ fn decide_blocking(
             "decide_ms": ms,
         }))
         .into_response(),
-        Err(r) => refuse(
-            StatusCode::from_u16(refusal_status(r.code()))
-                .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
-            r.code(),
-            r.to_string(),
-        ),
+        Err(r) => refusal(&r),
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EvaluateBody {
+    query_index: u64,
+}
+
+fn evaluate_blocking(p: &Process, body: &[u8]) -> Response {
+    let req: EvaluateBody = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, "bad-request", format!("body: {e}")),
+    };
+    if !p.authority.evaluates() {
+        return refusal(&Refusal::NotEvaluating);
+    }
+    let started = std::time::Instant::now();
+    let evaluated = material_checked(p, req.query_index)
+        .and_then(|()| p.authority.evaluate(&p.view, req.query_index));
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    match evaluated {
+        Ok(v) => {
+            let cache = p.authority.block_cache_stats();
+            axum::Json(serde_json::json!({
+                "output": hex::encode(&v.output),
+                "input_hashes": v.input_hashes.iter().map(hex::encode).collect::<Vec<_>>(),
+                "evaluate_ms": ms,
+                "block_cache_hits": cache.hits,
+                "block_cache_misses": cache.misses,
+                "block_cache_bytes": cache.bytes,
+            }))
+        }
+        .into_response(),
+        Err(r) => refusal(&r),
     }
 }
 

@@ -114,6 +114,10 @@ pub enum Refusal {
     /// Internal failure.
     #[error("internal: {0}")]
     Internal(String),
+    /// Asked to evaluate where it replays only a sample of requests: the service evaluates
+    /// (never logged: nothing was asked of it that it refuses).
+    #[error("this key authority replays a sample of requests and does not evaluate them: the service evaluates")]
+    NotEvaluating,
 }
 
 impl Refusal {
@@ -158,6 +162,7 @@ impl Refusal {
             Refusal::OverBudget { .. } => "budget",
             Refusal::ForeignMaterial(_) => "fhe-material",
             Refusal::Internal(_) => "internal",
+            Refusal::NotEvaluating => "not-evaluating",
         }
     }
 }
@@ -167,6 +172,8 @@ pub const DEFAULT_DAY_WINDOW: u32 = 30;
 
 /// The key authority process's route the service calls.
 pub const DECIDE_PATH: &str = "/v1/decide";
+/// The key authority process's route that evaluates a logged query for the service to log.
+pub const EVALUATE_PATH: &str = "/v1/evaluate";
 /// The service's route for the key authority's refusals.
 pub const REFUSALS_PATH: &str = "/v1/key-authority/refusals";
 /// The party name the service signs its requests to the key authority as.
@@ -181,7 +188,29 @@ pub fn refusal_status(code: &str) -> u16 {
         "consent" | "unasked" => 403,
         "checkpoint" | "unavailable" | "fhe-material" => 503,
         "budget" => 429,
+        "not-evaluating" => 409,
         "internal" => 500,
         _ => 422,
     }
+}
+
+/// What [`KeyAuthority::evaluate`] returns: the output to log, and the inputs it selected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Evaluated {
+    /// The output ciphertext (safe-serialized `FheUint8`).
+    pub output: Vec<u8>,
+    /// The inputs it selected from the log and evaluated, in order.
+    pub input_hashes: Vec<Hash>,
+}
+
+/// Its own evaluations it keeps until their decision (at most this many, oldest dropped
+/// first: a dropped one is replayed, as without them).
+pub(super) const KEPT_EVALUATIONS: usize = 1024;
+
+pub(super) struct KeptEvaluation {
+    pub(super) policy_hash: Hash,
+    pub(super) day: u32,
+    pub(super) input_hashes: Vec<Hash>,
+    pub(super) output_hash: Hash,
+    pub(super) coverage: Vec<crate::protocols::names::AttributeId>,
 }

@@ -31,6 +31,8 @@ pub struct ApartOptions {
     pub verify_uploads_every_decision: bool,
     /// Memory for decompressed input blocks in the service and the key authority, MiB (0: off).
     pub block_cache_mib: usize,
+    /// The service evaluates and the key authority replays (`--service-evaluates`).
+    pub service_evaluates: bool,
 }
 
 impl Default for ApartOptions {
@@ -39,6 +41,7 @@ impl Default for ApartOptions {
             day_window: crate::key_authority::DEFAULT_DAY_WINDOW,
             queries_per_subject_per_day: 10,
             verify_uploads_every_decision: false,
+            service_evaluates: false,
             block_cache_mib: crate::fhe::engine::DEFAULT_BLOCK_CACHE_BYTES >> 20,
         }
     }
@@ -217,6 +220,9 @@ impl Apart {
         ];
         if options.verify_uploads_every_decision {
             ka_args.push("--verify-uploads-every-decision");
+        }
+        if options.service_evaluates {
+            ka_args.push("--service-evaluates");
         }
         let cache = options.block_cache_mib.to_string();
         ka_args.extend(["--block-cache-mib", &cache]);

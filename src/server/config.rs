@@ -66,10 +66,9 @@ pub struct Config {
     /// Pseudonym lookups one holder or bank may make per day (10000; 0: no limit). Each is
     /// logged once per subject and day.
     pub lookups_per_party_per_day: u32,
-    /// Memory for decompressed input blocks of recently evaluated records, MiB (0, the default:
-    /// off). A hit saves one bootstrap per block — and so shows in a sealed answer's time that
-    /// its subject was asked about recently (SECURITY.md); `credence_fhe_block_cache_*` in
-    /// `/metrics`.
+    /// Memory for decompressed input blocks of the most recently ingested records in the engine
+    /// that evaluates (the in-process key authority's), MiB (256; 0: off). Filled at ingest,
+    /// never at use (SECURITY.md); `credence_fhe_block_cache_*` in `/metrics`.
     pub block_cache_mib: usize,
     /// The key authority process that decides sealed queries (`[key_authority] key = "<64
     /// hex digits>" address = "host:port"`; `--key-authority KEY@ADDR`). Remembered in

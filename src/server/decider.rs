@@ -6,7 +6,8 @@
 use crate::fhe::engine::sha3;
 use crate::fhe::keys::{write_file, KeyPaths, PublicMaterial};
 use crate::key_authority::{
-    DecideRequest, KeyAuthority, LogView, Refusal, DECIDE_PATH, SERVICE_PARTY,
+    DecideRequest, Evaluated, KeyAuthority, LogView, Refusal, DECIDE_PATH, EVALUATE_PATH,
+    SERVICE_PARTY,
 };
 use crate::protocols::names::PartyId;
 use crate::protocols::signing::Role;
@@ -79,6 +80,8 @@ pub struct RemoteAuthority {
     pub origin: String,
     /// The service's signing key.
     pub service_key: SigningKey,
+    /// Its engine's block cache, as it last reported it (a measurement, never trusted).
+    pub cache: std::sync::Mutex<crate::fhe::engine::BlockCacheStats>,
 }
 
 /// A verdict, and how long the key authority itself took (a remote one reports it; the rest
@@ -117,6 +120,42 @@ impl Decider {
         }
     }
 
+    /// The block cache of the key authority's engine (which evaluates): an in-process one's, or
+    /// what one apart last reported.
+    pub(crate) fn block_cache_stats(&self) -> crate::fhe::engine::BlockCacheStats {
+        match self {
+            Decider::InProcess(k) => k.block_cache_stats(),
+            Decider::Remote(r) => *r.cache.lock().unwrap_or_else(|e| e.into_inner()),
+        }
+    }
+
+    /// Whether to ask the key authority to evaluate: an in-process one that replays every
+    /// request; one apart is asked (and says when it does not).
+    pub(crate) fn may_evaluate(&self) -> bool {
+        match self {
+            Decider::InProcess(k) => k.evaluates(),
+            Decider::Remote(_) => true,
+        }
+    }
+
+    /// Asks the key authority to evaluate the query logged at `query_index` (blocking), so that
+    /// the query is evaluated once; `None` where it replays only a sample of requests and the
+    /// service evaluates.
+    pub(crate) fn evaluate(
+        &self,
+        view: &dyn LogView,
+        query_index: u64,
+    ) -> Result<Option<EvaluatedBy>, DecideFailure> {
+        match self {
+            Decider::InProcess(k) if !k.evaluates() => Ok(None),
+            Decider::InProcess(k) => Ok(Some(EvaluatedBy {
+                evaluated: k.evaluate(view, query_index)?,
+                authority_time: None,
+            })),
+            Decider::Remote(r) => r.evaluate(query_index),
+        }
+    }
+
     /// Asks for a decision on `req` (blocking: FHE work, or a call that waits for it). An
     /// in-process key authority reads the service through `view`; one apart reads it itself.
     pub(crate) fn decide(
@@ -134,22 +173,36 @@ impl Decider {
     }
 }
 
+/// A query the key authority evaluated for the service to log, and how long it took itself.
+pub struct EvaluatedBy {
+    /// The output and the inputs it selected.
+    pub evaluated: Evaluated,
+    /// The key authority's own time, when it runs apart.
+    pub authority_time: Option<Duration>,
+}
+
+fn unavailable(message: String) -> DecideFailure {
+    DecideFailure {
+        code: "unavailable".into(),
+        message,
+    }
+}
+
 impl RemoteAuthority {
-    fn decide(&self, req: &DecideRequest) -> Result<Decided, DecideFailure> {
-        let unavailable = |message: String| DecideFailure {
-            code: "unavailable".into(),
-            message,
-        };
-        let body = serde_json::json!({
-            "query_index": req.query_index,
-            "output": hex::encode(&req.output),
-        })
-        .to_string();
+    /// Calls `path` with `body`, signed; the answer, or the refusal (a known code) or
+    /// `unavailable`.
+    fn call(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        also: &[&str],
+    ) -> Result<serde_json::Value, DecideFailure> {
+        let body = body.to_string();
         let (status, out) = crate::party::http::call(
             &self.addr,
             &self.origin,
             "POST",
-            DECIDE_PATH,
+            path,
             body.as_bytes(),
             &self.service_key,
             &PartyId::new(SERVICE_PARTY).map_err(|e| unavailable(e.to_string()))?,
@@ -159,15 +212,71 @@ impl RemoteAuthority {
         if status != 200 {
             let message = crate::party::http::error_message(&out);
             return Err(match v["error"]["code"].as_str() {
-                Some(code) if Refusal::CODES.contains(&code) => DecideFailure {
-                    code: code.to_string(),
-                    message,
-                },
+                Some(code) if Refusal::CODES.contains(&code) || also.contains(&code) => {
+                    DecideFailure {
+                        code: code.to_string(),
+                        message,
+                    }
+                }
                 _ => unavailable(format!(
                     "the key authority answered HTTP {status}: {message}"
                 )),
             });
         }
+        Ok(v)
+    }
+
+    /// `None` where it replays only a sample and does not evaluate.
+    fn evaluate(&self, query_index: u64) -> Result<Option<EvaluatedBy>, DecideFailure> {
+        let not_evaluating = Refusal::NotEvaluating.code();
+        let v = match self.call(
+            EVALUATE_PATH,
+            &serde_json::json!({ "query_index": query_index }),
+            &[not_evaluating],
+        ) {
+            Err(f) if f.code == not_evaluating => return Ok(None),
+            other => other?,
+        };
+        let output = v["output"]
+            .as_str()
+            .and_then(|h| hex::decode(h).ok())
+            .ok_or_else(|| unavailable("the key authority's answer holds no output".into()))?;
+        let input_hashes = v["input_hashes"]
+            .as_array()
+            .and_then(|a| {
+                a.iter()
+                    .map(|h| h.as_str().and_then(crate::protocols::request::parse_hex))
+                    .collect::<Option<Vec<crate::protocols::log::hash::Hash>>>()
+            })
+            .ok_or_else(|| unavailable("the key authority's answer names no inputs".into()))?;
+        let count = |k: &str| v[k].as_u64().unwrap_or(0);
+        *self.cache.lock().unwrap_or_else(|e| e.into_inner()) =
+            crate::fhe::engine::BlockCacheStats {
+                hits: count("block_cache_hits"),
+                misses: count("block_cache_misses"),
+                bytes: count("block_cache_bytes") as usize,
+                ..Default::default()
+            };
+        Ok(Some(EvaluatedBy {
+            evaluated: Evaluated {
+                output,
+                input_hashes,
+            },
+            authority_time: v["evaluate_ms"]
+                .as_f64()
+                .and_then(|ms| Duration::try_from_secs_f64(ms / 1e3).ok()),
+        }))
+    }
+
+    fn decide(&self, req: &DecideRequest) -> Result<Decided, DecideFailure> {
+        let v = self.call(
+            DECIDE_PATH,
+            &serde_json::json!({
+                "query_index": req.query_index,
+                "output": hex::encode(&req.output),
+            }),
+            &[],
+        )?;
         let verdict = v["verdict"]
             .as_str()
             .and_then(|h| hex::decode(h).ok())
@@ -275,6 +384,7 @@ pub(crate) fn remote(
         key,
         origin: log.origin().to_string(),
         service_key,
+        cache: Default::default(),
     })))
 }
 

@@ -290,7 +290,7 @@ pub fn sealed_shares(exposition: &str) -> Option<String> {
     // `+ 0.0`: an empty sum is -0.0, which would print as "-0%".
     let pct = |x: f64| 100.0 * x / total + 0.0;
     Some(format!(
-        "{n:.0} sealed queries, mean {:.0} ms in the service: evaluate {:.0}%, key authority (follow the log, replay, decrypt, sign) {:.0}%, to and from the key authority {:.0}%, log and receipts {:.0}%, HTTP and handling {:.0}%",
+        "{n:.0} sealed queries, mean {:.0} ms in the service: evaluate (the key authority's where it evaluates once) {:.0}%, key authority's decision (follow the log, replay unless it evaluated, decrypt, sign) {:.0}%, to and from the key authority {:.0}%, log and receipts {:.0}%, HTTP and handling {:.0}%",
         1e3 * total / n,
         pct(eval),
         pct(ka),
@@ -317,7 +317,7 @@ mod tests {
         let line = crate::server::metrics::sealed_shares(&m.render()).unwrap();
         assert!(line.starts_with("1 sealed queries, mean 2000 ms"), "{line}");
         assert!(
-            line.contains("evaluate 25%") && line.contains("sign) 50%"),
+            line.contains("evaluates once) 25%") && line.contains("sign) 50%"),
             "{line}"
         );
         assert!(

@@ -193,8 +193,12 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
             anchors,
         )?,
     };
+    // The engine that evaluates keeps the block cache: the key authority's, wherever it
+    // evaluates queries (in this process or apart); the service's own only where it does not.
     let engine = Engine::new(public, 0)?;
-    engine.set_block_cache(config.block_cache_mib.saturating_mul(1 << 20));
+    if !authority.may_evaluate() {
+        engine.set_block_cache(config.block_cache_mib.saturating_mul(1 << 20));
+    }
     write_public(&dir.join("log.vkey"), &log_vkey)?;
     let state = ServiceState::new(ServiceParts {
         store,

@@ -112,20 +112,70 @@ pub(crate) async fn bank_query(
     })?;
     let query_idx = query_idx[0];
     stage("log", t);
-    let engine = s.engine.clone();
-    let p2 = policy.clone();
+    let permit = Arc::new(permit);
+    let input_hashes: Vec<Hash> = records.iter().map(|(r, _)| r.submission.hash()).collect();
     let stored: Vec<StoredRecord> = records.iter().map(|(_, st)| st.clone()).collect();
-    let t = std::time::Instant::now();
-    let evaluation = tokio::task::spawn_blocking(move || engine.evaluate(&p2, day, &stored))
+    // Evaluated once: by the key authority, from the log up to a checkpoint cosigned now (it
+    // covers the query), where it replays every request — it then decides without replaying.
+    // Where it replays a sample, here, and it checks a share.
+    let by_authority = if s.authority.may_evaluate() {
+        let t = std::time::Instant::now();
+        let (checkpoint, _) = s.cosigned_checkpoint().await?;
+        stage("log", t);
+        let t = std::time::Instant::now();
+        let (state, held) = (s.clone(), permit.clone());
+        let evaluated = tokio::task::spawn_blocking(move || {
+            let _permit = held;
+            let view = ServiceLogView {
+                state: &state,
+                checkpoint,
+            };
+            state.authority.evaluate(&view, query_idx)
+        })
         .await
         .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
-    stage("evaluate", t);
+        .map_err(refused)?;
+        if let Some(e) = &evaluated {
+            timed(&stage_time, "evaluate", e.authority_time, t.elapsed());
+        }
+        evaluated
+    } else {
+        None
+    };
+    let (output, plan) = match by_authority {
+        Some(e) => {
+            // What the service logs as its evaluation: the inputs it selected itself, and an
+            // output that is one.
+            if e.evaluated.input_hashes != input_hashes {
+                return Err(ApiError::internal(
+                    "the key authority evaluated other inputs than the service selected",
+                ));
+            }
+            crate::fhe::engine::read_output(&e.evaluated.output, s.engine.public())
+                .map_err(ApiError::internal)?;
+            let plan = crate::fhe::engine::Engine::plan_for(&policy, day, &stored)
+                .map_err(ApiError::internal)?;
+            (e.evaluated.output, plan)
+        }
+        None => {
+            let engine = s.engine.clone();
+            let p2 = policy.clone();
+            let t = std::time::Instant::now();
+            let evaluation =
+                tokio::task::spawn_blocking(move || engine.evaluate(&p2, day, &stored))
+                    .await
+                    .map_err(ApiError::internal)?
+                    .map_err(ApiError::internal)?;
+            stage("evaluate", t);
+            (evaluation.output, evaluation.plan)
+        }
+    };
+    let output_hash = crate::fhe::engine::sha3(&output);
     let t = std::time::Instant::now();
     s.metrics
         .bootstraps
         .with_label_values(&[policy.name.as_str()])
-        .inc_by(evaluation.plan.cost().bootstraps as u64);
+        .inc_by(plan.cost().bootstraps as u64);
     s.metrics
         .evaluations
         .with_label_values(&[policy.name.as_str()])
@@ -134,8 +184,8 @@ pub(crate) async fn bank_query(
         &[LogEntry::Evaluation {
             query_index: query_idx,
             policy_hash: policy.hash(),
-            input_hashes: records.iter().map(|(r, _)| r.submission.hash()).collect(),
-            output_hash: evaluation.output_hash,
+            input_hashes,
+            output_hash,
             salt: crate::protocols::log::entry::salt(&mut rand::rngs::OsRng),
         }],
         Batch::new(),
@@ -147,7 +197,7 @@ pub(crate) async fn bank_query(
     let t = std::time::Instant::now();
     let request = DecideRequest {
         query_index: query_idx,
-        output: evaluation.output,
+        output,
     };
     let state = s.clone();
     let decided = tokio::task::spawn_blocking(move || {
@@ -159,30 +209,16 @@ pub(crate) async fn bank_query(
         state.authority.decide(&view, &request)
     })
     .await
-    .map_err(ApiError::internal)?;
-    let ka_elapsed = t.elapsed();
-    let decided = decided.map_err(|f| {
-        let status = StatusCode::from_u16(refusal_status(&f.code))
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        match status {
-            StatusCode::BAD_REQUEST
-            | StatusCode::FORBIDDEN
-            | StatusCode::TOO_MANY_REQUESTS
-            | StatusCode::SERVICE_UNAVAILABLE => ApiError::new(status, f.message),
-            _ => ApiError::internal(format!("the key authority refused: {}", f.message)),
-        }
-    })?;
-    // A key authority apart reports its own time: the rest of the round trip is transport.
-    match decided.authority_time {
-        Some(own) => {
-            stage_time("key_authority", own.min(ka_elapsed));
-            stage_time("transport", ka_elapsed.saturating_sub(own));
-        }
-        None => stage_time("key_authority", ka_elapsed),
-    }
+    .map_err(ApiError::internal)?
+    .map_err(refused)?;
+    timed(
+        &stage_time,
+        "key_authority",
+        decided.authority_time,
+        t.elapsed(),
+    );
     let verdict = decided.verdict;
     let t = std::time::Instant::now();
-    let output_hash = evaluation.output_hash;
     let idx = s
         .append_with(|dec_idx| {
             let mut batch = Batch::new();
@@ -225,10 +261,40 @@ pub(crate) async fn bank_query(
             verdict: Some(idx[1]),
             partner_verdict: None,
         },
-        bootstraps: Some(evaluation.plan.cost().bootstraps as u64),
+        bootstraps: Some(plan.cost().bootstraps as u64),
         region: None,
         partner_subject: None,
     }))
+}
+
+/// A key authority's refusal as the bank sees it.
+fn refused(f: crate::server::decider::DecideFailure) -> ApiError {
+    let status =
+        StatusCode::from_u16(refusal_status(&f.code)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    match status {
+        StatusCode::BAD_REQUEST
+        | StatusCode::FORBIDDEN
+        | StatusCode::TOO_MANY_REQUESTS
+        | StatusCode::SERVICE_UNAVAILABLE => ApiError::new(status, f.message),
+        _ => ApiError::internal(format!("the key authority refused: {}", f.message)),
+    }
+}
+
+/// Records a call to the key authority as `stage`: a key authority apart reports its own
+/// time, and the rest of the round trip is transport.
+fn timed(
+    stage_time: &dyn Fn(&str, std::time::Duration),
+    stage: &str,
+    own: Option<std::time::Duration>,
+    elapsed: std::time::Duration,
+) {
+    match own {
+        Some(own) => {
+            stage_time(stage, own.min(elapsed));
+            stage_time("transport", elapsed.saturating_sub(own));
+        }
+        None => stage_time(stage, elapsed),
+    }
 }
 
 /// `GET /v1/bank/receipt?verdict=HASH`: a fresh receipt (current checkpoint, cosigned) for a

@@ -60,7 +60,18 @@ pub(crate) async fn metrics_text(
     // One scrape at a time turns the engine's totals into counter increments.
     static SYNC: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one = SYNC.lock().unwrap_or_else(|e| e.into_inner());
-    let cache = s.engine.block_cache_stats();
+    // The engine that evaluates: the key authority's (where it evaluates once), and the
+    // service's own (where it evaluates).
+    let (own, authority) = (
+        s.engine.block_cache_stats(),
+        s.authority.block_cache_stats(),
+    );
+    let cache = crate::fhe::engine::BlockCacheStats {
+        hits: own.hits + authority.hits,
+        misses: own.misses + authority.misses,
+        bytes: own.bytes + authority.bytes,
+        ..Default::default()
+    };
     m.block_cache_hits
         .inc_by(cache.hits.saturating_sub(m.block_cache_hits.get()));
     m.block_cache_misses
