@@ -7,6 +7,7 @@
 //! Keys are generated once for the whole test binary; FHE tests run one at a time (the
 //! bootstrap counter is process-wide).
 
+use credence::protocols::log::entry::Outcome;
 use credence_circuits::catalog::{Catalog, Kind};
 use credence_circuits::eval::{evaluate, Inputs};
 use credence_circuits::fhe::exec::{evaluate_plan, LookupKey};
@@ -71,6 +72,45 @@ fn xinyidai_boundaries() {
     check("xinyidai", &[("utility.payment_score", 59)]); // 599
     check("xinyidai", &[("court.dishonest_debtor", d)]); // listing ended on D
     check("xinyidai", &[("safety.blacklist", d + 1)]); // listed on D
+}
+
+/// Every attribute present, so the whole plan runs on ciphertexts, with lookups that share a
+/// bootstrap (tfhe's many-lookup bootstrap) among them: score exactly 600 with every listing
+/// ended on D, then 599, then 600 with one listing in force.
+#[test]
+fn xinyidai_full_plan_with_shared_bootstraps() {
+    let d = u64::from(D);
+    let policy = builtin("xinyidai").unwrap();
+    let all: Vec<&str> = policy.reads.iter().map(|r| r.0.as_str()).collect();
+    let plan = Plan::compile(&policy, D, &all).unwrap();
+    assert!(plan.nodes.iter().any(|n| n.shares.is_some()));
+    let pairs = |utility: u64, listed: Option<&str>| -> Vec<(&'static str, u64)> {
+        policy
+            .reads
+            .iter()
+            .map(|(id, kind, ..)| {
+                let id: &'static str = Box::leak(id.as_str().to_string().into_boxed_str());
+                let v = match kind {
+                    Kind::Until if Some(id) == listed => d + 1,
+                    Kind::Until => d,
+                    _ if id == "utility.payment_score" => utility,
+                    _ => 60,
+                };
+                (id, v)
+            })
+            .collect()
+    };
+    let catalog = Catalog::builtin();
+    for (utility, listed, expected) in [
+        (60, None, true),
+        (59, None, false),
+        (60, Some("customs.dishonest"), false),
+    ] {
+        let pairs = pairs(utility, listed);
+        let inputs = Inputs::new(&catalog, pairs.iter().copied()).unwrap();
+        assert_eq!(evaluate(&policy, &inputs, D), Outcome::Eligible(expected));
+        check("xinyidai", &pairs);
+    }
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Running a [`Plan`] on ciphertexts: linear combinations of blocks (no bootstrap) and one
-//! shortint lookup per plan node, level by level, the lookups of a level in parallel on the
+//! shortint lookup per plan node — nodes that share a bootstrap ([`super::plan::Node::shares`])
+//! in one many-lookup bootstrap — level by level, the lookups of a level in parallel on the
 //! caller's rayon pool.
 
 use super::plan::{Lin, OutputKind, Plan, Source};
@@ -171,7 +172,8 @@ pub fn evaluate_plan_on_blocks(
     for level in plan.levels() {
         let computed: Vec<(usize, Ciphertext)> = level
             .par_iter()
-            .map(|&n| {
+            .filter(|&&n| plan.nodes[n].shares.is_none())
+            .flat_map_iter(|&n| {
                 let node = &plan.nodes[n];
                 let get = |s: Source| match s {
                     Source::Digit { input, digit } => block(input, digit),
@@ -187,12 +189,33 @@ pub fn evaluate_plan_on_blocks(
                     let lut = sk.generate_lookup_table(|_| v);
                     let mut out = sk.apply_lookup_table(&x, &lut);
                     sk.unchecked_scalar_add_assign(&mut out, (below + v) as u8);
-                    return (n, out);
+                    return vec![(n, out)];
                 }
-                let lut = sk.generate_lookup_table(|v| {
-                    u64::from(table.get(v as usize).copied().unwrap_or(0))
-                });
-                (n, sk.apply_lookup_table(&x, &lut))
+                let sharing: Vec<usize> = (n + 1..plan.nodes.len())
+                    .filter(|m| plan.nodes[*m].shares == Some(n as u32))
+                    .collect();
+                if sharing.is_empty() {
+                    let lut = sk.generate_lookup_table(|v| {
+                        u64::from(table.get(v as usize).copied().unwrap_or(0))
+                    });
+                    return vec![(n, sk.apply_lookup_table(&x, &lut))];
+                }
+                // One bootstrap, several tables (the plan checked each is short enough).
+                let members: Vec<usize> = std::iter::once(n).chain(sharing).collect();
+                let functions: Vec<Box<dyn Fn(u64) -> u64 + '_>> = members
+                    .iter()
+                    .map(|m| {
+                        let t = &plan.nodes[*m].table;
+                        Box::new(move |v: u64| u64::from(t.get(v as usize).copied().unwrap_or(0)))
+                            as Box<dyn Fn(u64) -> u64>
+                    })
+                    .collect();
+                let refs: Vec<&dyn Fn(u64) -> u64> = functions.iter().map(|f| &**f).collect();
+                let lut = sk.generate_many_lookup_table(&refs);
+                members
+                    .into_iter()
+                    .zip(sk.apply_many_lookup_table(&x, &lut))
+                    .collect()
             })
             .collect();
         for (n, ct) in computed {
