@@ -681,6 +681,13 @@ fn the_key_authority_apart_decides_only_what_the_log_justifies() {
     .unwrap();
     assert!(entries(&p.auditor).iter().any(|e| matches!(e,
         LogEntry::PartyRegistered { party, key } if party.as_str() == "key-authority" && *key == ka_public)));
+    // The engine configuration it logged names the plan compiler (a replay needs the same).
+    let compiler = format!(
+        "plan compiler {}",
+        hex::encode(credence::circuits::fhe::plan::compiler_digest())
+    );
+    assert!(entries(&p.auditor).iter().any(|e| matches!(e,
+        LogEntry::EngineParameters { parameters, .. } if parameters.ends_with(&compiler))));
 
     // The key authority refuses to start on anchors without witnesses, on anchors that changed
     // since its last start, and for a service that hands holders other public FHE material.

@@ -223,6 +223,27 @@ impl Engine {
         holder_key: &PublicKey,
         catalog: &Catalog,
     ) -> Result<Ingested, IngestError> {
+        self.ingest_with(record, holder_key, catalog, true)
+    }
+
+    /// [`Engine::ingest`] without filling the block cache: for a verification made while
+    /// deciding (so that answering never adds blocks, whatever the cache holds).
+    pub fn ingest_cold(
+        &self,
+        record: &SealedRecord,
+        holder_key: &PublicKey,
+        catalog: &Catalog,
+    ) -> Result<Ingested, IngestError> {
+        self.ingest_with(record, holder_key, catalog, false)
+    }
+
+    fn ingest_with(
+        &self,
+        record: &SealedRecord,
+        holder_key: &PublicKey,
+        catalog: &Catalog,
+        warm: bool,
+    ) -> Result<Ingested, IngestError> {
         let s = &record.submission.submission;
         record
             .submission
@@ -250,7 +271,7 @@ impl Engine {
             .iter()
             .map(|a| catalog.get(a.as_str()).map(|e| e.max).unwrap_or(u64::MAX))
             .collect();
-        let stored = self.install(|| self.expand_and_compress(record, &maxima))?;
+        let stored = self.install(|| self.expand_and_compress(record, &maxima, warm))?;
         Ok(Ingested {
             record: record.clone(),
             stored,
@@ -269,6 +290,7 @@ impl Engine {
         &self,
         record: &SealedRecord,
         maxima: &[u64],
+        warm: bool,
     ) -> Result<StoredRecord, IngestError> {
         let s = &record.submission.submission;
         let list: ProvenCompactCiphertextList =
@@ -314,7 +336,9 @@ impl Engine {
         let mut bytes = Vec::new();
         safe_serialize(&compressed, &mut bytes, MAX_STORED_BYTES)
             .map_err(|e| IngestError::Internal(e.to_string()))?;
-        self.warm(&compressed, &bytes, maxima);
+        if warm {
+            self.warm(&compressed, &bytes, maxima);
+        }
         Ok(StoredRecord {
             attributes: s.attributes.clone(),
             bytes,

@@ -339,3 +339,15 @@ impl SecretMaterial {
         })
     }
 }
+
+/// The parameters part of the logged engine configuration: the parameter set, the FFT plan and
+/// the plan compiler's digest ([`crate::circuits::fhe::plan::compiler_digest`]) — a replay
+/// reproduces a logged output only with the same compiler.
+pub fn engine_parameters() -> String {
+    format!(
+        "{}; FFT {}; plan compiler {}",
+        PARAMETERS,
+        super::determinism::FFT_PLAN,
+        hex::encode(crate::circuits::fhe::plan::compiler_digest())
+    )
+}

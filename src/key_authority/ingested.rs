@@ -127,6 +127,9 @@ impl KeyAuthority {
         subject: Option<&Pseudonym>,
         hash: &Hash,
     ) -> Result<Verified, Refusal> {
+        // Verified when first logged (no subject asked about): its blocks go to the cache;
+        // verified while deciding: never (an answer adds no blocks).
+        let warm = subject.is_none();
         let record = self.fetch(view, logged, hash)?;
         let s = &record.submission.submission;
         let key = *holder_keys
@@ -135,10 +138,12 @@ impl KeyAuthority {
         if let Some(subject) = subject {
             check_subject(&record, subject)?;
         }
-        let ingested = self
-            .engine
-            .ingest(&record, &key, &self.catalog)
-            .map_err(|e| Refusal::BadInput(e.to_string()))?;
+        let ingested = if warm {
+            self.engine.ingest(&record, &key, &self.catalog)
+        } else {
+            self.engine.ingest_cold(&record, &key, &self.catalog)
+        }
+        .map_err(|e| Refusal::BadInput(e.to_string()))?;
         let record = SealedRecord {
             submission: record.submission,
             list: Vec::new(),

@@ -277,13 +277,27 @@ pub fn run(
         let background = Arc::downgrade(&p);
         std::thread::Builder::new()
             .name("follow-log".into())
-            .spawn(move || loop {
-                std::thread::sleep(std::time::Duration::from_secs(every));
-                let Some(p) = background.upgrade() else {
-                    return;
-                };
-                if let Err(e) = p.authority.follow_log(&p.view) {
-                    tracing::debug!(error = %e, "following the log in the background");
+            .spawn(move || {
+                let mut last = String::new();
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(every));
+                    let Some(p) = background.upgrade() else {
+                        return;
+                    };
+                    match p.authority.follow_log(&p.view) {
+                        // A log that cannot be relied on (a fork, a rollback, a checkpoint
+                        // that does not verify) is evidence: always an error.
+                        Err(e @ crate::key_authority::Refusal::Checkpoint(_)) => {
+                            tracing::error!(error = %e, "the log cannot be followed");
+                        }
+                        // Anything else (the service unreachable, say) once per change.
+                        Err(e) if e.to_string() != last => {
+                            last = e.to_string();
+                            tracing::warn!(error = %e, "following the log in the background");
+                        }
+                        Err(_) => {}
+                        Ok(_) => last.clear(),
+                    }
                 }
             })?;
     }

@@ -82,7 +82,16 @@ pub struct RemoteAuthority {
     pub service_key: SigningKey,
     /// Its engine's block cache, as it last reported it (a measurement, never trusted).
     pub cache: std::sync::Mutex<crate::fhe::engine::BlockCacheStats>,
+    /// When it last declined to evaluate (it replays a sample, or predates `/v1/evaluate`):
+    /// for [`DECLINE_HOLDS`] the service evaluates without asking.
+    pub declined: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Called when it declines: the service's own engine takes the block cache.
+    pub on_decline: Option<Box<dyn Fn() + Send + Sync>>,
 }
+
+/// How long a key authority's "I do not evaluate" holds before it is asked again (it may be
+/// restarted with other settings).
+pub const DECLINE_HOLDS: Duration = Duration::from_secs(60);
 
 /// A verdict, and how long the key authority itself took (a remote one reports it; the rest
 /// of the round trip is transport).
@@ -130,11 +139,15 @@ impl Decider {
     }
 
     /// Whether to ask the key authority to evaluate: an in-process one that replays every
-    /// request; one apart is asked (and says when it does not).
+    /// request; one apart unless it declined in the last [`DECLINE_HOLDS`].
     pub(crate) fn may_evaluate(&self) -> bool {
         match self {
             Decider::InProcess(k) => k.evaluates(),
-            Decider::Remote(_) => true,
+            Decider::Remote(r) => r
+                .declined
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_none_or(|t| t.elapsed() >= DECLINE_HOLDS),
         }
     }
 
@@ -181,6 +194,9 @@ pub struct EvaluatedBy {
     pub authority_time: Option<Duration>,
 }
 
+/// A route the key authority does not have (HTTP 404), where the caller can do without it.
+const NO_ROUTE: &str = "no-route";
+
 fn unavailable(message: String) -> DecideFailure {
     DecideFailure {
         code: "unavailable".into(),
@@ -209,6 +225,12 @@ impl RemoteAuthority {
         )
         .map_err(|e| unavailable(format!("cannot reach the key authority: {e}")))?;
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap_or_default();
+        if status == 404 && also.contains(&NO_ROUTE) {
+            return Err(DecideFailure {
+                code: NO_ROUTE.into(),
+                message: format!("the key authority has no {path}"),
+            });
+        }
         if status != 200 {
             let message = crate::party::http::error_message(&out);
             return Err(match v["error"]["code"].as_str() {
@@ -226,15 +248,24 @@ impl RemoteAuthority {
         Ok(v)
     }
 
-    /// `None` where it replays only a sample and does not evaluate.
-    fn evaluate(&self, query_index: u64) -> Result<Option<EvaluatedBy>, DecideFailure> {
+    /// `None` where it does not evaluate: it replays only a sample, or has no
+    /// `/v1/evaluate` (a key authority from before evaluate-once). Remembered for
+    /// [`DECLINE_HOLDS`], and the service's own engine then keeps the block cache.
+    pub fn evaluate(&self, query_index: u64) -> Result<Option<EvaluatedBy>, DecideFailure> {
         let not_evaluating = Refusal::NotEvaluating.code();
         let v = match self.call(
             EVALUATE_PATH,
             &serde_json::json!({ "query_index": query_index }),
-            &[not_evaluating],
+            &[not_evaluating, NO_ROUTE],
         ) {
-            Err(f) if f.code == not_evaluating => return Ok(None),
+            Err(f) if f.code == not_evaluating || f.code == NO_ROUTE => {
+                *self.declined.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(std::time::Instant::now());
+                if let Some(f) = &self.on_decline {
+                    f();
+                }
+                return Ok(None);
+            }
             other => other?,
         };
         let output = v["output"]
@@ -355,6 +386,7 @@ pub(crate) fn remote(
     log: &crate::server::log::LogService,
     window_secs: u64,
     service_key: SigningKey,
+    on_decline: Option<Box<dyn Fn() + Send + Sync>>,
 ) -> Result<Decider, Error> {
     let key = c.public_key()?;
     let party = PartyId::new(crate::key_authority::PARTY)?;
@@ -385,6 +417,8 @@ pub(crate) fn remote(
         origin: log.origin().to_string(),
         service_key,
         cache: Default::default(),
+        declined: Default::default(),
+        on_decline,
     })))
 }
 
@@ -459,4 +493,100 @@ pub(crate) fn copy_public(from: &Path, keys: &Path) -> Result<(), Error> {
         return Err(bad(e.to_string()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::protocols::signing::{Role, SigningKey};
+    use crate::server::decider::{DecideFailure, Decider, EvaluatedBy, RemoteAuthority};
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// A key authority stand-in answering every request with `status` and `body`.
+    fn stub(status: &'static str, body: &'static str) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            for mut c in listener.incoming().flatten() {
+                // The whole request (headers, then the body its length names) before answering.
+                let mut req = Vec::new();
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = c.read(&mut buf) {
+                    req.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&req).to_ascii_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if req.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                let _ = write!(
+                    c,
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        addr
+    }
+
+    fn remote(addr: String, declines: Arc<AtomicUsize>) -> Decider {
+        Decider::Remote(Box::new(RemoteAuthority {
+            addr,
+            key: SigningKey::from_seed(Role::KeyAuthority, &[1; 32]).public(),
+            origin: "test".into(),
+            service_key: SigningKey::from_seed(Role::Log, &[2; 32]),
+            cache: Default::default(),
+            declined: Default::default(),
+            on_decline: Some(Box::new(move || {
+                declines.fetch_add(1, Ordering::SeqCst);
+            })),
+        }))
+    }
+
+    fn ask(d: &Decider) -> Result<Option<EvaluatedBy>, DecideFailure> {
+        match d {
+            Decider::Remote(r) => r.evaluate(7),
+            Decider::InProcess(_) => unreachable!(),
+        }
+    }
+
+    /// A key authority that replays a sample, or one from before `/v1/evaluate`, declines: the
+    /// service evaluates (and takes the block cache) without asking again for a while. Any other
+    /// failure is no decline: the query fails, and the next one asks again.
+    #[test]
+    fn a_key_authority_that_does_not_evaluate_is_not_asked_again_for_a_while() {
+        for (status, body) in [
+            (
+                "409 Conflict",
+                r#"{"error":{"code":"not-evaluating","message":"replays a sample"}}"#,
+            ),
+            ("404 Not Found", ""),
+        ] {
+            let declines = Arc::new(AtomicUsize::new(0));
+            let d = remote(stub(status, body), declines.clone());
+            assert!(d.may_evaluate());
+            assert!(ask(&d).unwrap().is_none(), "{status}");
+            assert_eq!(declines.load(Ordering::SeqCst), 1);
+            assert!(!d.may_evaluate(), "{status}");
+        }
+        let declines = Arc::new(AtomicUsize::new(0));
+        let d = remote(
+            stub(
+                "500 Internal Server Error",
+                r#"{"error":{"code":"internal","message":"x"}}"#,
+            ),
+            declines.clone(),
+        );
+        let failure = ask(&d).err().expect("a failure, not a decline");
+        assert_eq!(failure.code, "internal");
+        assert_eq!(declines.load(Ordering::SeqCst), 0);
+        assert!(d.may_evaluate());
+    }
 }

@@ -172,6 +172,8 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
         witness_quorum,
         authorities: roots.clone(),
     };
+    let cache_bytes = config.block_cache_mib.saturating_mul(1 << 20);
+    let engine = Arc::new(Engine::new(public.clone(), 0)?);
     let authority = match remote {
         Some(c) => crate::server::decider::remote(
             &c,
@@ -179,6 +181,11 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
             &log,
             config.window_secs,
             SigningKey::from_seed(Role::Log, &seed(&keys.join("log.seed"))?),
+            {
+                // Where it does not evaluate, the service does: its engine takes the cache.
+                let (engine, bytes) = (engine.clone(), cache_bytes);
+                Some(Box::new(move || engine.set_block_cache(bytes)))
+            },
         )?,
         None => crate::server::decider::in_process(
             &keys,
@@ -194,10 +201,10 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
         )?,
     };
     // The engine that evaluates keeps the block cache: the key authority's, wherever it
-    // evaluates queries (in this process or apart); the service's own only where it does not.
-    let engine = Engine::new(public, 0)?;
+    // evaluates queries (in this process or apart); the service's own only where it does not
+    // (one apart that declines to evaluate hands it over then).
     if !authority.may_evaluate() {
-        engine.set_block_cache(config.block_cache_mib.saturating_mul(1 << 20));
+        engine.set_block_cache(cache_bytes);
     }
     write_public(&dir.join("log.vkey"), &log_vkey)?;
     let state = ServiceState::new(ServiceParts {
@@ -205,7 +212,7 @@ pub fn open_with(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Open
         log,
         catalog,
         pseudonyms,
-        engine: Arc::new(engine),
+        engine,
         authority,
         fhe_slots: config.fhe_slots,
         window_secs: config.window_secs,

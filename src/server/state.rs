@@ -335,17 +335,13 @@ impl ServiceState {
         Ok(())
     }
 
-    /// Logs the FHE engine's configuration (tfhe version, parameters, FFT plan, self-test
-    /// digest) unless the log already ends its record of it with the same: what an auditor's
+    /// Logs the FHE engine's configuration (tfhe version, parameters, FFT plan, plan compiler,
+    /// self-test digest) unless the log already ends its record of it with the same: what an auditor's
     /// replay must run to reproduce logged outputs.
     pub fn log_engine_parameters(&self) -> Result<(), String> {
         let entry = LogEntry::EngineParameters {
             tfhe: crate::fhe::determinism::TFHE_VERSION.into(),
-            parameters: format!(
-                "{}; FFT {}",
-                crate::fhe::keys::PARAMETERS,
-                crate::fhe::determinism::FFT_PLAN
-            ),
+            parameters: crate::fhe::keys::engine_parameters(),
             selftest_digest: self.engine.public().selftest.digest,
         };
         let key = b"engine-parameters".to_vec();

@@ -480,22 +480,28 @@ impl Builder<'_> {
         let n = self.nodes.len() as u32;
         // A table lookup on the input of earlier ones shares their bootstrap while every
         // table is short enough for one more function.
-        let shares = (!signed)
-            .then(|| {
-                let leader = self.nodes.iter().position(|m| {
+        let has_room = |leader: usize| {
+            let members = 1 + self
+                .nodes
+                .iter()
+                .filter(|m| m.shares == Some(leader as u32))
+                .count();
+            (members + 1) * table.len() <= BLOCK_SPACE as usize
+        };
+        let shares = if signed {
+            None
+        } else {
+            (0..self.nodes.len())
+                .find(|&l| {
+                    let m = &self.nodes[l];
                     m.shares.is_none()
                         && !m.signed
                         && m.input == input
                         && m.table.len() == table.len()
-                })?;
-                let members = 1 + self
-                    .nodes
-                    .iter()
-                    .filter(|m| m.shares == Some(leader as u32))
-                    .count();
-                ((members + 1) * table.len() <= BLOCK_SPACE as usize).then_some(leader as u32)
-            })
-            .flatten();
+                        && has_room(l)
+                })
+                .map(|l| l as u32)
+        };
         self.node_bounds.push((
             values.first().copied().unwrap_or(0),
             values.last().copied().unwrap_or(0),
@@ -1278,6 +1284,53 @@ impl Plan {
         })
     }
 
+    /// The plan in a canonical byte form: inputs, every node (its combination, table, sign
+    /// flag and shared bootstrap) and the outputs.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        fn lin(out: &mut Vec<u8>, l: &Lin) {
+            out.extend((l.terms.len() as u32).to_be_bytes());
+            for (s, c) in &l.terms {
+                match s {
+                    Source::Digit { input, digit } => {
+                        out.push(0);
+                        out.extend(input.to_be_bytes());
+                        out.push(*digit);
+                    }
+                    Source::Node(n) => {
+                        out.push(1);
+                        out.extend(n.to_be_bytes());
+                    }
+                }
+                out.extend(c.to_be_bytes());
+            }
+            out.extend(l.constant.to_be_bytes());
+        }
+        let mut out = Vec::new();
+        out.extend(self.policy_hash);
+        out.extend(self.day.to_be_bytes());
+        out.extend((self.inputs.len() as u32).to_be_bytes());
+        for i in &self.inputs {
+            out.extend((i.attribute.as_str().len() as u32).to_be_bytes());
+            out.extend(i.attribute.as_str().as_bytes());
+            out.extend(i.max.to_be_bytes());
+            out.push(i.digits);
+        }
+        out.extend((self.nodes.len() as u32).to_be_bytes());
+        for n in &self.nodes {
+            lin(&mut out, &n.input);
+            out.extend((n.table.len() as u32).to_be_bytes());
+            out.extend(&n.table);
+            out.push(u8::from(n.signed));
+            out.extend(n.shares.map_or(u32::MAX, |l| l).to_be_bytes());
+        }
+        out.extend((self.outputs.len() as u32).to_be_bytes());
+        for o in &self.outputs {
+            lin(&mut out, o);
+        }
+        out.push(u8::from(self.kind == OutputKind::Grade));
+        out
+    }
+
     /// Bootstraps, depth and input blocks.
     pub fn cost(&self) -> PlanCost {
         let mut level = vec![0usize; self.nodes.len()];
@@ -1398,9 +1451,50 @@ impl Plan {
     }
 }
 
+/// Which plan compiler this is: SHA3-256 over the plans it compiles for every shipped policy
+/// (every attribute present, and none) on a few days. Output bytes depend on the plan, so a
+/// replay reproduces a logged output only with the compiler that produced it; the service logs
+/// this digest with its engine parameters.
+pub fn compiler_digest() -> [u8; 32] {
+    use sha3::Digest as _;
+    let mut h = sha3::Sha3_256::new();
+    h.update(b"credence/plan-compiler/v1");
+    for (name, _) in crate::policy::BUILTIN_POLICIES {
+        let p = crate::policy::builtin(name).expect("shipped policy");
+        let all: Vec<&str> = p.reads.iter().map(|r| r.0.as_str()).collect();
+        for day in [0u32, 20_415, 65_535] {
+            for present in [&all[..], &[]] {
+                match Plan::compile(&p, day, present) {
+                    Ok(plan) => h.update(plan.canonical_bytes()),
+                    Err(e) => h.update(e.to_string().as_bytes()),
+                }
+            }
+        }
+    }
+    h.finalize().into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_compiler_digest_pins_every_node() {
+        let p = crate::policy::builtin("xinyidai").unwrap();
+        let all: Vec<&str> = p.reads.iter().map(|r| r.0.as_str()).collect();
+        let plan = Plan::compile(&p, 20_415, &all).unwrap();
+        let bytes = plan.canonical_bytes();
+        assert_eq!(bytes, plan.clone().canonical_bytes());
+        assert_eq!(compiler_digest(), compiler_digest());
+        let shared = plan.nodes.iter().position(|n| n.shares.is_some()).unwrap();
+        let mut changed = [plan.clone(), plan.clone(), plan.clone()];
+        changed[0].nodes[0].table[0] ^= 1;
+        changed[1].nodes[shared].shares = None;
+        changed[2].nodes[1].input.constant += 1;
+        for c in changed {
+            assert_ne!(c.canonical_bytes(), bytes);
+        }
+    }
 
     #[test]
     fn digits() {
