@@ -37,6 +37,9 @@ const D: u32 = 20_415;
 fn keys() -> &'static (ClientKey, ServerKey, LookupKey) {
     static K: OnceLock<(ClientKey, ServerKey, LookupKey)> = OnceLock::new();
     K.get_or_init(|| {
+        // The process's FFT plans fixed first, as every engine does: the pipeline's engine pins
+        // them, and a key converted under another plan would bootstrap to garbage.
+        credence::fhe::determinism::pin_fft_plans();
         let (ck, sk) = generate_keys(ConfigBuilder::default().build());
         let lk = LookupKey::new(&sk).unwrap();
         (ck, sk, lk)

@@ -81,6 +81,7 @@ pub fn cost(which: &str, day: u32) -> Result<()> {
     print!("generating FHE keys … ");
     std::io::stdout().flush()?;
     let start = Instant::now();
+    crate::fhe::determinism::pin_fft_plans();
     let (ck, sk) = tfhe::generate_keys(tfhe::ConfigBuilder::default().build());
     println!("{:.1} s", start.elapsed().as_secs_f64());
     let lookup = LookupKey::new(&sk)?;
