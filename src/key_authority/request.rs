@@ -194,7 +194,7 @@ pub fn refusal_status(code: &str) -> u16 {
     }
 }
 
-/// What [`KeyAuthority::evaluate`] returns: the output to log, and the inputs it selected.
+/// What [`super::KeyAuthority::evaluate`] returns: the output to log, and the inputs it selected.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Evaluated {
     /// The output ciphertext (safe-serialized `FheUint8`).

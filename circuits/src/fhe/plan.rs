@@ -43,7 +43,7 @@
 //! also be decided as a whole: the carry into them bootstrapped into a block, their terms
 //! gathered into groups (a fresh block holding each group's sum) until at most five blocks
 //! remain, and one sign lookup over the sum less the threshold, which may span 32 values
-//! ([`Builder::sum_then_sign`]). The compiler builds the plan twice —
+//! (`Builder::sum_then_sign`). The compiler builds the plan twice —
 //! column groups as wide as a block, and narrow ones where they sum more noise units per
 //! bootstrap — and keeps the cheaper.
 //!
