@@ -42,28 +42,23 @@ impl KeyAuthority {
     }
 
     fn evaluate_new(&self, view: &dyn LogView, q: u64) -> Result<Evaluated, Refusal> {
-        let mut follower = self.follower.lock().unwrap_or_else(|e| e.into_inner());
-        let cp = self.follow(view, &mut follower)?;
-        let leaves = covered(&follower, cp.size);
+        let context = self.query_context(view, q)?;
         let Checked {
             subject,
             policy_hash,
             as_of_day,
             policy,
             ..
-        } = self.check_query(view, leaves, q)?;
-        let inputs = crate::party::replay::expected_inputs(leaves, &subject, &policy, q);
-        let holder_keys = crate::protocols::keys::logged_holder_keys(leaves, &self.anchors);
-        let input_entries = input_entries(leaves, q, &inputs);
-        drop(follower);
+        } = context.checked;
+        let inputs = context.expected;
         let logged = Logged {
-            leaves: &input_entries,
-            query: input_entries.len() as u64,
+            leaves: &context.input_entries,
+            query: context.input_entries.len() as u64,
         };
         let (output, stored) = self.replay(
             view,
             &logged,
-            &holder_keys,
+            &context.holder_keys,
             &policy,
             &subject,
             as_of_day,
@@ -144,6 +139,49 @@ impl KeyAuthority {
         Ok((evaluation.output, stored))
     }
 
+    /// What deciding or evaluating query `q` reads of the log, taken while following it (the
+    /// follower's lock is released before any FHE work): the checkpoint, the checked query, the
+    /// inputs the key authority selects itself (the latest logged sealed record per attribute
+    /// before the query), the holder keys the log certifies, the log's entries about those
+    /// inputs, and the evaluations of `q` logged after it.
+    pub(super) fn query_context(
+        &self,
+        view: &dyn LogView,
+        q: u64,
+    ) -> Result<QueryContext, Refusal> {
+        let mut follower = self.follower.lock().unwrap_or_else(|e| e.into_inner());
+        let cp = self.follow(view, &mut follower)?;
+        let leaves = covered(&follower, cp.size);
+        let checked = self.check_query(view, leaves, q)?;
+        let expected =
+            crate::party::replay::expected_inputs(leaves, &checked.subject, &checked.policy, q);
+        let evaluations = leaves
+            .iter()
+            .enumerate()
+            .skip(q as usize + 1)
+            .filter_map(|(i, l)| match l.as_ref().map(|l| &l.entry) {
+                Some(LogEntry::Evaluation {
+                    query_index,
+                    policy_hash,
+                    input_hashes,
+                    output_hash,
+                    ..
+                }) if *query_index == q && *policy_hash == checked.policy_hash => {
+                    Some((i as u64, input_hashes.clone(), *output_hash))
+                }
+                _ => None,
+            })
+            .collect();
+        Ok(QueryContext {
+            holder_keys: crate::protocols::keys::logged_holder_keys(leaves, &self.anchors),
+            input_entries: input_entries(leaves, q, &expected),
+            cp,
+            checked,
+            expected,
+            evaluations,
+        })
+    }
+
     /// The attributes of the logged inputs (fetched and checked against the log), for a
     /// decision that decrypts without evaluating.
     pub(super) fn input_attributes(
@@ -166,4 +204,17 @@ impl KeyAuthority {
             })
             .collect()
     }
+}
+
+/// What [`KeyAuthority::query_context`] read of the log for one query.
+pub(super) struct QueryContext {
+    pub(super) cp: crate::protocols::log::checkpoint::Checkpoint,
+    pub(super) checked: Checked,
+    /// The inputs the key authority selects itself.
+    pub(super) expected: Vec<Hash>,
+    pub(super) holder_keys: BTreeMap<PartyId, PublicKey>,
+    /// The log's entries about the expected inputs.
+    pub(super) input_entries: Vec<Option<LogLeaf>>,
+    /// `(index, input hashes, output hash)` of each evaluation of the query logged after it.
+    pub(super) evaluations: Vec<(u64, Vec<Hash>, Hash)>,
 }

@@ -271,10 +271,9 @@ impl KeyAuthority {
         view: &dyn LogView,
         req: &DecideRequest,
     ) -> Result<SignedVerdict, Refusal> {
-        let mut follower = self.follower.lock().unwrap_or_else(|e| e.into_inner());
-        let cp = self.follow(view, &mut follower)?;
         let q = req.query_index;
-        let leaves = covered(&follower, cp.size);
+        let context = self.query_context(view, q)?;
+        let cp = context.cp;
         let Checked {
             subject,
             policy_hash,
@@ -282,39 +281,22 @@ impl KeyAuthority {
             policy,
             issued_at,
             spent,
-        } = self.check_query(view, leaves, q)?;
+        } = context.checked;
         // The one evaluation logged for this query, up to the checkpoint.
-        let evaluations: Vec<(u64, Vec<Hash>, Hash)> = leaves
-            .iter()
-            .enumerate()
-            .skip(q as usize + 1)
-            .filter_map(|(i, l)| match l.as_ref().map(|l| &l.entry) {
-                Some(LogEntry::Evaluation {
-                    query_index,
-                    policy_hash: p,
-                    input_hashes,
-                    output_hash,
-                    ..
-                }) if *query_index == q && *p == policy_hash => {
-                    Some((i as u64, input_hashes.clone(), *output_hash))
-                }
-                _ => None,
-            })
-            .collect();
-        let [(evaluation_index, input_hashes, logged_output)] = evaluations.as_slice() else {
+        let [(evaluation_index, input_hashes, logged_output)] = context.evaluations.as_slice()
+        else {
             return Err(Refusal::NoEvaluation(format!(
                 "{} evaluations of query {q} are logged; exactly one is needed",
-                evaluations.len()
+                context.evaluations.len()
             )));
         };
         // The key authority selects the inputs itself: the latest logged sealed record per
         // attribute before the query.
-        let expected = crate::party::replay::expected_inputs(leaves, &subject, &policy, q);
-        if *input_hashes != expected {
+        if *input_hashes != context.expected {
             return Err(Refusal::WrongInputs(format!(
                 "{} logged, {} expected",
                 input_hashes.len(),
-                expected.len()
+                context.expected.len()
             )));
         }
         let output_hash = sha3(&req.output);
@@ -323,12 +305,10 @@ impl KeyAuthority {
         }
         let output =
             read_output(&req.output, self.engine.public()).map_err(Refusal::NotAnOutput)?;
-        // Where the anchors pin authority roots, only certified holder keys count.
-        let holder_keys = crate::protocols::keys::logged_holder_keys(leaves, &self.anchors);
-        // What the log says of each input (checked against the upload fetched for it), kept
-        // past the lock.
-        let input_entries = input_entries(leaves, q, input_hashes);
-        drop(follower);
+        // Where the anchors pin authority roots, only certified holder keys count; what the log
+        // says of each input is checked against the upload fetched for it.
+        let holder_keys = context.holder_keys;
+        let input_entries = context.input_entries;
         let logged = Logged {
             leaves: &input_entries,
             query: input_entries.len() as u64,
