@@ -509,6 +509,16 @@ fn a_query_is_evaluated_once_and_only_its_own_evaluation_skips_the_replay() {
         "decided without replaying"
     );
     assert!(log.refusals(q).is_empty());
+    // The decision took its kept evaluation; evaluating the decided query again keeps
+    // nothing (it is never decided again), and the verdict is the same.
+    let kept = ka.kept_evaluations();
+    let again = ka.evaluate(&log, q).unwrap();
+    assert_eq!(again.output, own.output);
+    assert_eq!(ka.kept_evaluations(), kept);
+    assert_eq!(
+        decide(&ka, &log, q, &own.output),
+        Ok(Outcome::Eligible(true))
+    );
 
     // A dishonest service logs, for the listed subject's query, the eligible subject's output
     // (a "yes"), with the right inputs: not the key authority's evaluation, so it is replayed,

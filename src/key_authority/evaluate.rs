@@ -17,6 +17,15 @@ impl KeyAuthority {
         self.engine.block_cache_stats()
     }
 
+    /// Its own evaluations kept for the decisions to come (at most 1024, the oldest query
+    /// first out).
+    pub fn kept_evaluations(&self) -> usize {
+        self.evaluated
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
     /// Evaluations it has run (its own and replays): what evaluating once saves shows here.
     pub fn evaluations_run(&self) -> u64 {
         self.evaluations_run
@@ -64,20 +73,29 @@ impl KeyAuthority {
             as_of_day,
             &inputs,
         )?;
-        let mut kept = self.evaluated.lock().unwrap_or_else(|e| e.into_inner());
-        while kept.len() >= KEPT_EVALUATIONS {
-            kept.pop_first();
+        // A query already decided is never decided again (its verdict is kept): its
+        // evaluation would only wait for eviction.
+        let decided = self
+            .store
+            .get(Table::Meta, &decided_key(q))
+            .map_err(|e| Refusal::Internal(e.to_string()))?
+            .is_some();
+        if !decided {
+            let mut kept = self.evaluated.lock().unwrap_or_else(|e| e.into_inner());
+            while kept.len() >= KEPT_EVALUATIONS {
+                kept.pop_first();
+            }
+            kept.insert(
+                q,
+                KeptEvaluation {
+                    policy_hash,
+                    day: as_of_day,
+                    input_hashes: inputs.clone(),
+                    output_hash: sha3(&output),
+                    coverage: Engine::coverage(&policy, &stored),
+                },
+            );
         }
-        kept.insert(
-            q,
-            KeptEvaluation {
-                policy_hash,
-                day: as_of_day,
-                input_hashes: inputs.clone(),
-                output_hash: sha3(&output),
-                coverage: Engine::coverage(&policy, &stored),
-            },
-        );
         Ok(Evaluated {
             output,
             input_hashes: inputs,
