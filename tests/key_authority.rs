@@ -532,16 +532,11 @@ fn a_query_is_evaluated_once_and_only_its_own_evaluation_skips_the_replay() {
     log.evaluation(q2, &policy, &hashes, &own.output);
     let size = log.size();
     let runs = ka.evaluations_run();
-    let plans = credence::circuits::fhe::plan_cache::shared().stats();
     assert_eq!(
         decide(&ka, &log, q2, &own.output),
         Err(Refusal::OutputMismatch)
     );
     assert_eq!(ka.evaluations_run(), runs + 1, "replayed");
-    // The replay compiled nothing: the plan for this policy, day and set of attributes was
-    // compiled by the evaluation before it and kept.
-    let after = credence::circuits::fhe::plan_cache::shared().stats();
-    assert!(after.hits > plans.hits, "{plans:?} -> {after:?}");
     assert_eq!(log.refusals(q2), vec!["output-mismatch".to_string()]);
     assert_eq!(log.size(), size + 1, "only the refusal is logged");
 

@@ -560,10 +560,8 @@ impl Engine {
     ) -> Result<(Plan, BTreeMap<AttributeId, (usize, usize)>), EvalError> {
         let at = Self::locate(records, |a| policy.reads.iter().any(|r| &r.0 == a))?;
         let present: Vec<&str> = at.keys().map(|a| a.as_str()).collect();
-        // Compiled once per (policy, day, present attributes) in this process: the service
-        // and the key authority ask for the same plan for every query that day.
-        let plan = crate::circuits::fhe::plan_cache::compile_cached(policy, day, &present)
-            .map_err(|e| EvalError::Plan(e.to_string()))?;
+        let plan =
+            Plan::compile(policy, day, &present).map_err(|e| EvalError::Plan(e.to_string()))?;
         Ok((plan, at))
     }
 

@@ -35,10 +35,6 @@ pub struct Metrics {
     pub block_cache_misses: IntCounter,
     /// Bytes of decompressed blocks the engine's cache holds.
     pub block_cache_bytes: IntGauge,
-    /// Plans this process found compiled (per policy, day and present attributes).
-    pub plan_cache_hits: IntCounter,
-    /// Plans this process compiled.
-    pub plan_cache_misses: IntCounter,
     /// Planned bootstraps of sealed evaluations, by policy.
     pub bootstraps: IntCounterVec,
     /// Sealed evaluations, by policy.
@@ -150,22 +146,6 @@ impl Metrics {
             block_cache_bytes: gauge(
                 "credence_fhe_block_cache_bytes",
                 "Bytes of decompressed input blocks the engine's cache holds.",
-            ),
-            plan_cache_hits: registered(
-                &r,
-                IntCounter::new(
-                    "credence_fhe_plan_cache_hits_total",
-                    "Evaluation plans found compiled (same policy, day and present attributes).",
-                )
-                .expect("valid metric"),
-            ),
-            plan_cache_misses: registered(
-                &r,
-                IntCounter::new(
-                    "credence_fhe_plan_cache_misses_total",
-                    "Evaluation plans compiled.",
-                )
-                .expect("valid metric"),
             ),
             bootstraps: counter_vec(
                 "credence_fhe_bootstraps_total",

@@ -15,7 +15,6 @@ pub mod exec;
 #[cfg(feature = "fhe")]
 mod naive;
 pub mod plan;
-pub mod plan_cache;
 
 #[cfg(feature = "fhe")]
 pub use naive::*;

@@ -77,12 +77,6 @@ pub(crate) async fn metrics_text(
     m.block_cache_misses
         .inc_by(cache.misses.saturating_sub(m.block_cache_misses.get()));
     m.block_cache_bytes.set(cache.bytes as i64);
-    // Plans: one cache per process (the key authority's too, where it runs inside).
-    let plans = crate::circuits::fhe::plan_cache::shared().stats();
-    m.plan_cache_hits
-        .inc_by(plans.hits.saturating_sub(m.plan_cache_hits.get()));
-    m.plan_cache_misses
-        .inc_by(plans.misses.saturating_sub(m.plan_cache_misses.get()));
     Ok(m.render())
 }
 
