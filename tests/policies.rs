@@ -535,6 +535,20 @@ mod random_policies {
         }
     }
 
+    /// Found by `grade_plans_match_the_oracle` in CI: halving a column whatever its carry in
+    /// (`Builder::ripple`) made a value past one block, and the error ended the compilation
+    /// instead of ruling that choice out.
+    #[test]
+    fn a_halved_column_that_does_not_fit_is_no_choice() {
+        check(
+            "policy random version 1\ngrade -22*tax.credit_score - 6*market.compliance_score \
+             - 30*social.arrears_months {\n  B0 >= -246,\n  Z\n}\n",
+            20_415,
+            476_309_655,
+            0,
+        );
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(300))]
 

@@ -290,6 +290,9 @@ struct Builder<'p> {
     /// Whether column groups prefer spanning at most 8 values ([`Builder::reduce`]): the
     /// compiler tries both and keeps the cheaper plan.
     narrow: bool,
+    /// Whether columns may be halved whatever their carry in ([`Builder::ripple`]): the
+    /// compiler also compiles without, so that whatever compiled before still does.
+    ripple: bool,
 }
 
 /// Why a policy could not be compiled.
@@ -941,16 +944,19 @@ impl Builder<'_> {
             }
         }
         // Or the column halved whatever its carry in (one carry block out of it).
-        if j < m {
+        if j < m && self.ripple {
             let mut trial = self.clone();
             let mut cols = columns.clone();
-            if let Some(next) = trial.ripple(j, m, &mut cols, &carry)? {
-                let v = trial.columns_from(j + 1, m, cols, next)?;
-                if halved
-                    .as_ref()
-                    .is_none_or(|(h, _)| trial.bootstraps() < h.bootstraps())
-                {
-                    halved = Some((trial, v));
+            // A choice that does not fit (a value past one block) is no choice: the column
+            // by column path below still decides, and reports what cannot be compiled.
+            if let Ok(Some(next)) = trial.ripple(j, m, &mut cols, &carry) {
+                if let Ok(v) = trial.columns_from(j + 1, m, cols, next) {
+                    if halved
+                        .as_ref()
+                        .is_none_or(|(h, _)| trial.bootstraps() < h.bootstraps())
+                    {
+                        halved = Some((trial, v));
+                    }
                 }
             }
         }
@@ -1461,20 +1467,33 @@ impl Plan {
     /// (the others take their public default). Without a record of every attribute the policy
     /// requires, an eligibility plan is the constant "not eligible".
     pub fn compile(policy: &Policy, day: u32, present: &[&str]) -> Result<Plan, PlanError> {
-        let wide = Self::compile_with(policy, day, present, false)?;
-        // Narrow column groups where they pay off, or not: whichever needs fewer bootstraps
-        // (then the shallower); a narrow attempt that fails to compile is no choice.
-        match Self::compile_with(policy, day, present, true) {
-            Ok(narrow)
-                if {
-                    let (n, w) = (narrow.cost(), wide.cost());
-                    (n.bootstraps, n.depth) < (w.bootstraps, w.depth)
-                } =>
-            {
-                Ok(narrow)
+        // Wide or narrow column groups, with or without columns halved whatever their carry
+        // in: the fewest bootstraps (then the shallowest) of those that compile. Without
+        // either is the compiler as it was before them, so what compiled then still does.
+        let mut best: Option<Plan> = None;
+        let mut first_error = None;
+        for (narrow, ripple) in [(false, false), (true, false), (false, true), (true, true)] {
+            match Self::compile_with(policy, day, present, narrow, ripple) {
+                Ok(plan) => {
+                    let key = |p: &Plan| {
+                        let c = p.cost();
+                        (c.bootstraps, c.depth)
+                    };
+                    if best.as_ref().is_none_or(|b| key(&plan) < key(b)) {
+                        best = Some(plan);
+                    }
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
-            _ => Ok(wide),
         }
+        best.ok_or_else(|| {
+            first_error.unwrap_or_else(|| PlanError {
+                policy: policy.name.clone(),
+                reason: "internal: nothing compiled".into(),
+            })
+        })
     }
 
     fn compile_with(
@@ -1482,6 +1501,7 @@ impl Plan {
         day: u32,
         present: &[&str],
         narrow: bool,
+        ripple: bool,
     ) -> Result<Plan, PlanError> {
         let inputs = policy
             .reads
@@ -1502,6 +1522,7 @@ impl Plan {
             node_values: Vec::new(),
             shared: HashMap::new(),
             narrow,
+            ripple,
         };
         let (outputs, kind) = match &policy.output {
             // A required record is missing: "not eligible", without reading anything.
