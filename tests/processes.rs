@@ -770,3 +770,186 @@ fn the_key_authority_apart_decides_only_what_the_log_justifies() {
     assert_no_authority_secrets(&data, &ka_dir);
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let target = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &target);
+        } else {
+            std::fs::copy(&p, &target).unwrap();
+        }
+    }
+}
+
+/// The operator forks its log behind the key authority's back: it rolls the service's
+/// directory back — and the witness's, as an operator running its own witness could — and logs
+/// other entries where the key authority had verified some. The key authority's background
+/// follower (`--follow-every`) reports it at error level, where the service merely down was one
+/// warning; it decides nothing on the forked log, and it still refuses after a restart.
+#[test]
+fn a_forked_log_is_reported_by_the_background_follower_and_decides_nothing() {
+    let tmp = std::env::temp_dir().join(format!("credence-fork-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let (ka_dir, data, wdir) = (tmp.join("ka"), tmp.join("data"), tmp.join("witness"));
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let ka_key = run(&["key-authority", "init", "--dir", &s(&ka_dir)]);
+    let ka_addr = format!("127.0.0.1:{}", common::free_port());
+    let svc_addr = format!("127.0.0.1:{}", common::free_port());
+    let w_addr = format!("127.0.0.1:{}", common::free_port());
+    run(&[
+        "serve",
+        "init",
+        "--dir",
+        &s(&data),
+        "--key-authority",
+        &format!("{}@{ka_addr}", ka_key.trim()),
+        "--fhe-public",
+        &s(&ka_dir.join("keys/public")),
+    ]);
+    let wkey = run(&["witness", "init", "--dir", &s(&wdir)]);
+    let log_vkey = std::fs::read_to_string(data.join("log.vkey")).unwrap();
+    let wflag = format!("{}@{w_addr}", wkey.trim());
+    let start = || {
+        let witness_args = [
+            "witness",
+            "serve",
+            "--dir",
+            &s(&wdir),
+            "--addr",
+            &w_addr,
+            "--log",
+            log_vkey.trim(),
+        ];
+        let (witness, _) = common::spawn_listening(&witness_args, Stdio::null());
+        let serve_args = [
+            "serve",
+            "--dir",
+            &s(&data),
+            "--addr",
+            &svc_addr,
+            "--witness",
+            &wflag,
+        ];
+        let (service, at) = common::spawn_listening(&serve_args, Stdio::null());
+        assert_eq!(at, svc_addr);
+        (witness, service)
+    };
+    let register = |name: &str| {
+        let operator = Client::new(
+            &svc_addr,
+            PartyId::new("operator").unwrap(),
+            SigningKey::from_seed(Role::Operator, &seed(&data.join("operator.seed"))),
+        );
+        let key = SigningKey::generate(Role::Bank, &mut rand::thread_rng());
+        operator
+            .register_party(&PartyId::new(name).unwrap(), &key.public(), None)
+            .unwrap();
+    };
+    let service_key = SigningKey::from_seed(Role::Log, &seed(&data.join("keys/log.seed")));
+
+    // What the operator will roll back to.
+    let (witness, service) = start();
+    register("bank.before");
+    stop(service);
+    stop(witness);
+    copy_dir(&data, &tmp.join("data-then"));
+    copy_dir(&wdir, &tmp.join("witness-then"));
+
+    // The key authority follows the log every second; its stderr is read as it comes.
+    let (witness, service) = start();
+    let ka_args = [
+        "key-authority",
+        "serve",
+        "--dir",
+        &s(&ka_dir),
+        "--service",
+        &svc_addr,
+        "--anchors",
+        &s(&data.join("anchors.json")),
+        "--addr",
+        &ka_addr,
+        "--follow-every",
+        "1",
+    ];
+    let (mut ka, at) = common::spawn_listening(&ka_args, Stdio::piped());
+    assert_eq!(at, ka_addr);
+    let stderr = Arc::new(std::sync::Mutex::new(String::new()));
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(ka.stderr.take().unwrap()));
+    let sink = stderr.clone();
+    std::thread::spawn(move || {
+        for l in lines.map_while(Result::ok) {
+            let mut s = sink.lock().unwrap();
+            s.push_str(&l);
+            s.push('\n');
+        }
+    });
+    register("bank.seen.one");
+    register("bank.seen.two");
+    // A decision request makes it follow now (an index that is no query: refused as such,
+    // which shows it has verified the log as it is).
+    let (status, body) = decide(&ka_addr, &service_key, 0, b"x");
+    assert_ne!(status, 200, "{body}");
+    assert!(body.contains("\"code\":\"unlogged-query\""), "{body}");
+    assert!(
+        !stderr.lock().unwrap().contains("ERROR"),
+        "{}",
+        stderr.lock().unwrap()
+    );
+
+    // The service down is no evidence: a warning (once), not an error.
+    stop(service);
+    stop(witness);
+    let warned = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        stderr
+            .lock()
+            .unwrap()
+            .contains("the service's log could not be read")
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    {
+        let err = stderr.lock().unwrap();
+        assert!(warned && !err.contains("ERROR"), "{err}");
+        assert_eq!(err.matches("could not be read").count(), 1, "{err}");
+    }
+
+    // The fork: both directories as they were, then other entries past what it verified.
+    for (dir, then) in [(&data, "data-then"), (&wdir, "witness-then")] {
+        std::fs::remove_dir_all(dir).unwrap();
+        copy_dir(&tmp.join(then), dir);
+    }
+    let (witness, service) = start();
+    for i in 0..6 {
+        register(&format!("bank.fork.{i}"));
+    }
+    let reported = (0..300).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        stderr
+            .lock()
+            .unwrap()
+            .lines()
+            .any(|l| l.contains("ERROR") && l.contains("the log cannot be followed"))
+    });
+    let err = stderr.lock().unwrap().clone();
+    assert!(reported, "no error event for the fork:\n{err}");
+    assert!(err.contains("fork"), "{err}");
+    let (status, body) = decide(&ka_addr, &service_key, 0, b"x");
+    assert_ne!(status, 200, "{body}");
+    assert!(body.contains("\"code\":\"checkpoint\""), "{body}");
+    assert!(!body.contains("\"verdict\""), "{body}");
+
+    // Restarted, it still knows what it verified: the fork is refused again.
+    stop(ka);
+    let (ka, _) = common::spawn_listening(&ka_args, Stdio::null());
+    let (status, body) = decide(&ka_addr, &service_key, 0, b"x");
+    assert_ne!(status, 200, "{body}");
+    assert!(body.contains("\"code\":\"checkpoint\""), "{body}");
+    stop(ka);
+    stop(service);
+    stop(witness);
+    let _ = std::fs::remove_dir_all(&tmp);
+}

@@ -143,7 +143,7 @@ impl Follower {
         view: &dyn LogView,
         anchors: &TrustAnchors,
     ) -> Result<(SignedCheckpoint, Checkpoint), Refusal> {
-        let signed = view.checkpoint().map_err(Refusal::Checkpoint)?;
+        let signed = view.checkpoint().map_err(Refusal::LogUnreadable)?;
         let cp = anchors
             .verify_checkpoint(&signed)
             .map_err(|e| Refusal::Checkpoint(e.to_string()))?
@@ -177,7 +177,7 @@ impl Follower {
         while tree.size() < cp.size {
             let from = tree.size();
             let to = (from + PAGE).min(cp.size);
-            let got = view.entries(from, to).map_err(Refusal::Checkpoint)?;
+            let got = view.entries(from, to).map_err(Refusal::LogUnreadable)?;
             if got.is_empty() {
                 return Err(Refusal::Checkpoint(format!(
                     "the service returned no log entries from {from}"

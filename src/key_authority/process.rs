@@ -127,9 +127,9 @@ const ANCHORS_KEY: &[u8] = b"ka/anchors";
 fn check_material(client: &Client, material: &[(&str, String)]) -> Result<(), Refusal> {
     let (status, _, body) =
         crate::party::http::http(client.addr(), "GET", "/v1/fhe/public", &[], b"")
-            .map_err(|e| Refusal::Checkpoint(format!("cannot reach the service: {e}")))?;
+            .map_err(|e| Refusal::LogUnreadable(format!("cannot reach the service: {e}")))?;
     if status != 200 {
-        return Err(Refusal::Checkpoint(format!(
+        return Err(Refusal::LogUnreadable(format!(
             "GET /v1/fhe/public: HTTP {status}"
         )));
     }
@@ -286,7 +286,8 @@ pub fn run(
                     };
                     match p.authority.follow_log(&p.view) {
                         // A log that cannot be relied on (a fork, a rollback, a checkpoint
-                        // that does not verify) is evidence: always an error.
+                        // that does not verify) is evidence: always an error. A log it cannot
+                        // read (the service down) is not: a warning, once per change.
                         Err(e @ crate::key_authority::Refusal::Checkpoint(_)) => {
                             tracing::error!(error = %e, "the log cannot be followed");
                         }

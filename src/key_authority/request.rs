@@ -48,9 +48,16 @@ pub(crate) fn system_clock() -> u64 {
 /// request is logged through the service ([`Refusal::code`] is the logged reason).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    /// The log could not be followed: checkpoint unverifiable, fork, rollback, bad entries.
+    /// The log could not be followed: what the service sent does not verify (checkpoint
+    /// unverifiable, fork, rollback, entries that do not hash to the root). Evidence against
+    /// the service.
     #[error("the log cannot be relied on: {0}")]
     Checkpoint(String),
+    /// The service's log could not be read (the service unreachable, an answer that is no
+    /// checkpoint or no entries, an entry withheld): no decision without it, but nothing the
+    /// service signed is wrong.
+    #[error("the service's log could not be read: {0}")]
+    LogUnreadable(String),
     /// The named index is no logged query (beyond the checkpoint, or another entry).
     #[error("no logged query at index {0}")]
     UnloggedQuery(u64),
@@ -122,8 +129,9 @@ pub enum Refusal {
 
 impl Refusal {
     /// Every [`Refusal::code`]: the reasons the service accepts in a logged refusal.
-    pub const CODES: [&'static str; 17] = [
+    pub const CODES: [&'static str; 18] = [
         "checkpoint",
+        "log-unreadable",
         "unlogged-query",
         "unasked",
         "day-window",
@@ -146,6 +154,7 @@ impl Refusal {
     pub fn code(&self) -> &'static str {
         match self {
             Refusal::Checkpoint(_) => "checkpoint",
+            Refusal::LogUnreadable(_) => "log-unreadable",
             Refusal::UnloggedQuery(_) => "unlogged-query",
             Refusal::Unasked(_) => "unasked",
             Refusal::DayOutOfWindow { .. } => "day-window",
@@ -186,7 +195,7 @@ pub fn refusal_status(code: &str) -> u16 {
     match code {
         "day-window" => 400,
         "consent" | "unasked" => 403,
-        "checkpoint" | "unavailable" | "fhe-material" => 503,
+        "checkpoint" | "log-unreadable" | "unavailable" | "fhe-material" => 503,
         "budget" => 429,
         "not-evaluating" => 409,
         "internal" => 500,
