@@ -197,6 +197,18 @@ fn main() -> Result<(), Error> {
         "\nsealed xinyidai query, {} attributes from {} holders, {n} queries after one warm-up, as the bank sees it",
         apart.attributes, apart.holders
     );
+    // The plan is compiled for the query's day, and its cost depends on the day's digits.
+    let cost = credence::fhe::engine::Engine::plan_cost(
+        &builtin("xinyidai").ok_or("xinyidai is shipped")?,
+        today(),
+    )?;
+    println!(
+        "asked for today, day {}: the plan has {} bootstraps, depth {} (`credence policy cost xinyidai --day {}`)",
+        today(),
+        cost.bootstraps,
+        cost.depth,
+        today()
+    );
     println!("{:<66} {:>10} {:>10}", "deployment", "p50 ms", "p95 ms");
     for (name, r) in [
         (
