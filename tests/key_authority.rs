@@ -1103,6 +1103,89 @@ fn a_forked_or_rolled_back_log_is_refused() {
     assert!(matches!(r, Refusal::Checkpoint(_)), "{r:?}");
 }
 
+/// The service forks its log, then hides the fork behind entries it does not hand over: it
+/// signs the forked checkpoint but answers the entries past what the key authority verified
+/// with an error. That is its doing, not an outage: refused as `checkpoint` (evidence), not as
+/// `log-unreadable`, and nothing of the fork is kept. A checkpoint it does not hand over at all
+/// is `log-unreadable`.
+#[test]
+fn a_fork_behind_withheld_entries_is_still_evidence() {
+    struct Withholding<'a>(&'a DishonestLog, u64, bool);
+    impl LogView for Withholding<'_> {
+        fn checkpoint(&self) -> Result<SignedCheckpoint, String> {
+            if self.2 {
+                return Err("HTTP 503".into());
+            }
+            self.0.checkpoint()
+        }
+        fn entries(&self, from: u64, to: u64) -> Result<Vec<(u64, LogLeaf)>, String> {
+            if to > self.1 {
+                return Err(format!("the service withheld entry {}", self.1.max(from)));
+            }
+            self.0.entries(from, to)
+        }
+        fn upload(&self, hash: &Hash) -> Result<Vec<u8>, String> {
+            self.0.upload(hash)
+        }
+        fn consent(&self, hash: &Hash) -> Result<Vec<u8>, String> {
+            self.0.consent(hash)
+        }
+        fn policy_text(&self, hash: &Hash) -> Result<String, String> {
+            self.0.policy_text(hash)
+        }
+        fn record_refusal(&self, query_index: u64, reason: &str) -> Result<u64, String> {
+            self.0.record_refusal(query_index, reason)
+        }
+    }
+    let _s = serial();
+    let ka = authority();
+    let log = DishonestLog::new();
+    let policy = builtin("public_procurement").unwrap();
+    let who = subject(12);
+    let records = procurement(who, 0, 1, 1);
+    let hashes: Vec<Hash> = records.iter().map(|r| log.submit(r)).collect();
+    let q = log.query(who, &policy, D);
+    let output = evaluate_records(&policy, D, &records);
+    log.evaluation(q, &policy, &hashes, &output);
+    assert_eq!(
+        decide(&ka, &log, q, &output).unwrap(),
+        Outcome::Eligible(true)
+    );
+    let seen = ka.log_size();
+
+    // The fork: an earlier entry rewritten (the subject now listed), more logged after it.
+    {
+        let listed = seal("credit", who, 1, &[("credit.serious_dishonesty", 60_000)]);
+        let mut i = log.inner();
+        let LogEntry::AttributeSubmitted { content_hash, .. } = &mut i.leaves[7].entry else {
+            panic!("entry 7 is the credit submission")
+        };
+        *content_hash = listed.submission.hash();
+    }
+    let q2 = log.query(who, &policy, D);
+    log.evaluation(q2, &policy, &hashes, &output);
+    let request = DecideRequest {
+        query_index: q2,
+        output: output.clone(),
+    };
+    let r = ka
+        .decide(&Withholding(&log, seen, false), &request)
+        .unwrap_err();
+    assert!(matches!(r, Refusal::Checkpoint(_)), "{r:?}");
+    assert_eq!(r.code(), "checkpoint");
+    assert_eq!(ka.log_size(), seen, "nothing of the forked log is kept");
+    // No checkpoint at all: it cannot follow, and says so without accusing anyone.
+    let r = ka
+        .decide(&Withholding(&log, seen, true), &request)
+        .unwrap_err();
+    assert!(matches!(r, Refusal::LogUnreadable(_)), "{r:?}");
+    assert_eq!(ka.log_size(), seen);
+    // Handed over, the fork itself is caught.
+    let r = decide(&ka, &log, q2, &output).unwrap_err();
+    assert!(matches!(r, Refusal::Checkpoint(_)), "{r:?}");
+    assert_eq!(ka.log_size(), seen);
+}
+
 /// Its copy of the log is durable: after a restart it still knows what it verified, so a
 /// service that rewrote history in the meantime is caught.
 #[test]

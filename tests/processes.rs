@@ -787,11 +787,14 @@ fn copy_dir(from: &Path, to: &Path) {
 /// The operator forks its log behind the key authority's back: it rolls the service's
 /// directory back — and the witness's, as an operator running its own witness could — and logs
 /// other entries where the key authority had verified some. The key authority's background
-/// follower (`--follow-every`) reports it at error level, where the service merely down was one
-/// warning; it decides nothing on the forked log, and it still refuses after a restart.
+/// follower (`--follow-every`) reports it at error level, where the service merely down was a
+/// warning; every request on the forked log is refused as `checkpoint` before its query is
+/// read, and still after a restart.
 #[test]
 fn a_forked_log_is_reported_by_the_background_follower_and_decides_nothing() {
-    let tmp = std::env::temp_dir().join(format!("credence-fork-{}", std::process::id()));
+    // (Not named after what it tests: the key authority prints its directory, and the test
+    // looks for "fork" in what it prints.)
+    let tmp = std::env::temp_dir().join(format!("credence-fk-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).unwrap();
     let (ka_dir, data, wdir) = (tmp.join("ka"), tmp.join("data"), tmp.join("witness"));
@@ -912,9 +915,11 @@ fn a_forked_log_is_reported_by_the_background_follower_and_decides_nothing() {
     });
     std::thread::sleep(std::time::Duration::from_millis(1500));
     {
+        // One warning per change of what it meets (a connection refused, or reset while the
+        // service stops), not one per second.
         let err = stderr.lock().unwrap();
         assert!(warned && !err.contains("ERROR"), "{err}");
-        assert_eq!(err.matches("could not be read").count(), 1, "{err}");
+        assert!(err.matches("could not be read").count() <= 2, "{err}");
     }
 
     // The fork: both directories as they were, then other entries past what it verified.
@@ -926,20 +931,21 @@ fn a_forked_log_is_reported_by_the_background_follower_and_decides_nothing() {
     for i in 0..6 {
         register(&format!("bank.fork.{i}"));
     }
+    // Its own fork detection (the root it recomputes), not any checkpoint problem.
     let reported = (0..300).any(|_| {
         std::thread::sleep(std::time::Duration::from_millis(100));
-        stderr
-            .lock()
-            .unwrap()
-            .lines()
-            .any(|l| l.contains("ERROR") && l.contains("the log cannot be followed"))
+        stderr.lock().unwrap().lines().any(|l| {
+            l.contains("ERROR") && l.contains("the log cannot be followed") && l.contains("fork")
+        })
     });
     let err = stderr.lock().unwrap().clone();
     assert!(reported, "no error event for the fork:\n{err}");
-    assert!(err.contains("fork"), "{err}");
+    // A request is refused as `checkpoint` (before the query is even read: index 0 would
+    // otherwise be `unlogged-query`), naming the fork.
     let (status, body) = decide(&ka_addr, &service_key, 0, b"x");
     assert_ne!(status, 200, "{body}");
     assert!(body.contains("\"code\":\"checkpoint\""), "{body}");
+    assert!(body.contains("fork"), "{body}");
     assert!(!body.contains("\"verdict\""), "{body}");
 
     // Restarted, it still knows what it verified: the fork is refused again.

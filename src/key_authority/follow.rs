@@ -177,7 +177,16 @@ impl Follower {
         while tree.size() < cp.size {
             let from = tree.size();
             let to = (from + PAGE).min(cp.size);
-            let got = view.entries(from, to).map_err(Refusal::LogUnreadable)?;
+            // The service signed a checkpoint this size: entries it then does not hand over
+            // (an error, a withheld or malformed entry) are its doing, not an outage — else a
+            // fork could hide behind them as one.
+            let got = view.entries(from, to).map_err(|e| {
+                Refusal::Checkpoint(format!(
+                    "the service signed a checkpoint of size {} but does not hand over its \
+                     entries from {from}: {e}",
+                    cp.size
+                ))
+            })?;
             if got.is_empty() {
                 return Err(Refusal::Checkpoint(format!(
                     "the service returned no log entries from {from}"

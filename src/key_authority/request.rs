@@ -53,9 +53,10 @@ pub enum Refusal {
     /// the service.
     #[error("the log cannot be relied on: {0}")]
     Checkpoint(String),
-    /// The service's log could not be read (the service unreachable, an answer that is no
-    /// checkpoint or no entries, an entry withheld): no decision without it, but nothing the
-    /// service signed is wrong.
+    /// The service's checkpoint could not be read (the service unreachable, an answer that is
+    /// no checkpoint): no decision without it, but nothing the service signed is wrong. (Entries
+    /// a signed checkpoint covers that the service then does not hand over are
+    /// [`Refusal::Checkpoint`].)
     #[error("the service's log could not be read: {0}")]
     LogUnreadable(String),
     /// The named index is no logged query (beyond the checkpoint, or another entry).

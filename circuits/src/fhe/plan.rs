@@ -1938,8 +1938,8 @@ mod costs {
         );
         assert!(c.bootstraps < plan.nodes.len());
         // Day 20415 is a good day: its listings' threshold 20416 is a multiple of 64, so their
-        // three low digits cannot matter. Over every day of a year (each pattern of low digits,
-        // as queries meet them), measured at this commit: 47 on most days (722 of the 1100 days
+        // three low digits cannot matter. Over every third day of a year (each pattern of the
+        // three low digits, as queries meet them), measured at this commit: 47 on most days (722 of the 1100 days
         // from 20000), 55 at most (240), 23 at fewest (1); these pin what a typical query costs.
         let mut year: Vec<usize> = (20_400..20_400 + 365)
             .step_by(3)
