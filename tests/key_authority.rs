@@ -1059,26 +1059,23 @@ fn relogged_mislabelled_or_rekeyed_uploads_are_refused() {
     check(&log, q, &output, "bad-input");
 }
 
-#[test]
-fn a_forked_or_rolled_back_log_is_refused() {
-    let _s = serial();
-    let ka = authority();
-    let log = DishonestLog::new();
+/// An honest query about `subject(n)` decided from `log`; then the service rewrites history
+/// (the subject's credit record now lists it: the new log has the same size and more, under
+/// another root) and logs the question again with the honest output. Returns the new query's
+/// index, that output, and the log size the key authority had verified.
+fn decided_then_forked(ka: &KeyAuthority, log: &DishonestLog, n: u8) -> (u64, Vec<u8>, u64) {
     let policy = builtin("public_procurement").unwrap();
-    let who = subject(11);
+    let who = subject(n);
     let records = procurement(who, 0, 1, 1);
     let hashes: Vec<Hash> = records.iter().map(|r| log.submit(r)).collect();
     let q = log.query(who, &policy, D);
     let output = evaluate_records(&policy, D, &records);
     log.evaluation(q, &policy, &hashes, &output);
     assert_eq!(
-        decide(&ka, &log, q, &output).unwrap(),
+        decide(ka, log, q, &output).unwrap(),
         Outcome::Eligible(true)
     );
     let seen = ka.log_size();
-
-    // The service rewrites history: the subject's credit record now lists it. The new log has
-    // the same size and more, under another root.
     {
         let listed = seal("credit", who, 1, &[("credit.serious_dishonesty", 60_000)]);
         let mut i = log.inner();
@@ -1089,6 +1086,15 @@ fn a_forked_or_rolled_back_log_is_refused() {
     }
     let q2 = log.query(who, &policy, D);
     log.evaluation(q2, &policy, &hashes, &output);
+    (q2, output, seen)
+}
+
+#[test]
+fn a_forked_or_rolled_back_log_is_refused() {
+    let _s = serial();
+    let ka = authority();
+    let log = DishonestLog::new();
+    let (q2, output, seen) = decided_then_forked(&ka, &log, 11);
     let r = decide(&ka, &log, q2, &output).unwrap_err();
     assert!(matches!(r, Refusal::Checkpoint(_)), "{r:?}");
     assert_eq!(ka.log_size(), seen, "nothing of the forked log is kept");
@@ -1140,30 +1146,7 @@ fn a_fork_behind_withheld_entries_is_still_evidence() {
     let _s = serial();
     let ka = authority();
     let log = DishonestLog::new();
-    let policy = builtin("public_procurement").unwrap();
-    let who = subject(12);
-    let records = procurement(who, 0, 1, 1);
-    let hashes: Vec<Hash> = records.iter().map(|r| log.submit(r)).collect();
-    let q = log.query(who, &policy, D);
-    let output = evaluate_records(&policy, D, &records);
-    log.evaluation(q, &policy, &hashes, &output);
-    assert_eq!(
-        decide(&ka, &log, q, &output).unwrap(),
-        Outcome::Eligible(true)
-    );
-    let seen = ka.log_size();
-
-    // The fork: an earlier entry rewritten (the subject now listed), more logged after it.
-    {
-        let listed = seal("credit", who, 1, &[("credit.serious_dishonesty", 60_000)]);
-        let mut i = log.inner();
-        let LogEntry::AttributeSubmitted { content_hash, .. } = &mut i.leaves[7].entry else {
-            panic!("entry 7 is the credit submission")
-        };
-        *content_hash = listed.submission.hash();
-    }
-    let q2 = log.query(who, &policy, D);
-    log.evaluation(q2, &policy, &hashes, &output);
+    let (q2, output, seen) = decided_then_forked(&ka, &log, 12);
     let request = DecideRequest {
         query_index: q2,
         output: output.clone(),

@@ -222,18 +222,26 @@ fn ciphertext<T: tfhe::named::Named + tfhe::Versionize + serde::Serialize>(ct: &
     b
 }
 
-/// What a dishonest service logs: (what, logged inputs, output, query day, expected refusal).
-type Case<'a> = (&'a str, Vec<Hash>, Vec<u8>, u32, &'a str);
+/// A fresh temporary directory (`credence-<tag>-<pid>`) with a key authority's (it makes the
+/// TFHE keys) and a service's initialised in it (the service gets the public part only), and
+/// free addresses for both.
+struct Initialised {
+    tmp: PathBuf,
+    ka_dir: PathBuf,
+    data: PathBuf,
+    wdir: PathBuf,
+    /// What `key-authority init` printed: its public key.
+    ka_key: String,
+    ka_addr: String,
+    svc_addr: String,
+}
 
-#[test]
-fn the_key_authority_apart_decides_only_what_the_log_justifies() {
-    let tmp = std::env::temp_dir().join(format!("credence-processes-{}", std::process::id()));
+fn initialised(tag: &str) -> Initialised {
+    let tmp = std::env::temp_dir().join(format!("credence-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).unwrap();
     let (ka_dir, data, wdir) = (tmp.join("ka"), tmp.join("data"), tmp.join("witness"));
     let s = |p: &Path| p.to_str().unwrap().to_string();
-
-    // The key authority makes the TFHE keys; the service gets the public part only.
     let ka_key = run(&["key-authority", "init", "--dir", &s(&ka_dir)]);
     let ka_addr = format!("127.0.0.1:{}", common::free_port());
     let svc_addr = format!("127.0.0.1:{}", common::free_port());
@@ -247,6 +255,32 @@ fn the_key_authority_apart_decides_only_what_the_log_justifies() {
         "--fhe-public",
         &s(&ka_dir.join("keys/public")),
     ]);
+    Initialised {
+        tmp,
+        ka_dir,
+        data,
+        wdir,
+        ka_key,
+        ka_addr,
+        svc_addr,
+    }
+}
+
+/// What a dishonest service logs: (what, logged inputs, output, query day, expected refusal).
+type Case<'a> = (&'a str, Vec<Hash>, Vec<u8>, u32, &'a str);
+
+#[test]
+fn the_key_authority_apart_decides_only_what_the_log_justifies() {
+    let Initialised {
+        tmp,
+        ka_dir,
+        data,
+        wdir,
+        ka_key,
+        ka_addr,
+        svc_addr,
+    } = initialised("processes");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
     assert_no_authority_secrets(&data, &ka_dir);
     let wkey = run(&["witness", "init", "--dir", &s(&wdir)]);
     let log_vkey = std::fs::read_to_string(data.join("log.vkey")).unwrap();
@@ -794,25 +828,17 @@ fn copy_dir(from: &Path, to: &Path) {
 fn a_forked_log_is_reported_by_the_background_follower_and_decides_nothing() {
     // (Not named after what it tests: the key authority prints its directory, and the test
     // looks for "fork" in what it prints.)
-    let tmp = std::env::temp_dir().join(format!("credence-fk-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).unwrap();
-    let (ka_dir, data, wdir) = (tmp.join("ka"), tmp.join("data"), tmp.join("witness"));
+    let Initialised {
+        tmp,
+        ka_dir,
+        data,
+        wdir,
+        ka_key: _,
+        ka_addr,
+        svc_addr,
+    } = initialised("fk");
     let s = |p: &Path| p.to_str().unwrap().to_string();
-    let ka_key = run(&["key-authority", "init", "--dir", &s(&ka_dir)]);
-    let ka_addr = format!("127.0.0.1:{}", common::free_port());
-    let svc_addr = format!("127.0.0.1:{}", common::free_port());
     let w_addr = format!("127.0.0.1:{}", common::free_port());
-    run(&[
-        "serve",
-        "init",
-        "--dir",
-        &s(&data),
-        "--key-authority",
-        &format!("{}@{ka_addr}", ka_key.trim()),
-        "--fhe-public",
-        &s(&ka_dir.join("keys/public")),
-    ]);
     let wkey = run(&["witness", "init", "--dir", &s(&wdir)]);
     let log_vkey = std::fs::read_to_string(data.join("log.vkey")).unwrap();
     let wflag = format!("{}@{w_addr}", wkey.trim());
