@@ -33,18 +33,24 @@ fn lookup_key() -> &'static LookupKey {
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn check(name: &str, pairs: &[(&str, u64)]) {
+    check_on(name, D, pairs)
+}
+
+fn check_on(name: &str, day: u32, pairs: &[(&str, u64)]) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (ck, sk) = keys();
     set_server_key(sk.clone());
     let policy = builtin(name).unwrap();
     let inputs = Inputs::new(&Catalog::builtin(), pairs.iter().copied()).unwrap();
-    let oracle = evaluate(&policy, &inputs, D);
+    let oracle = evaluate(&policy, &inputs, day);
     let encrypted = EncryptedInputs::encrypt(&policy, &inputs, ck);
-    let naive = evaluate_naive(&policy, &encrypted, D).unwrap().decrypt(ck);
+    let naive = evaluate_naive(&policy, &encrypted, day)
+        .unwrap()
+        .decrypt(ck);
     assert_eq!(naive, oracle, "naive: {name} on {pairs:?}");
 
     let present: Vec<&str> = pairs.iter().map(|(a, _)| *a).collect();
-    let plan = Plan::compile(&policy, D, &present).unwrap();
+    let plan = Plan::compile(&policy, day, &present).unwrap();
     let values: Vec<u64> = plan
         .inputs
         .iter()
@@ -110,6 +116,75 @@ fn xinyidai_full_plan_with_shared_bootstraps() {
         let inputs = Inputs::new(&catalog, pairs.iter().copied()).unwrap();
         assert_eq!(evaluate(&policy, &inputs, D), Outcome::Eligible(expected));
         check("xinyidai", &pairs);
+    }
+}
+
+/// A day whose listings are decided lexicographically (threshold 20785, digits 1 1 0 1 0 3 0
+/// 1: raw digits, class lookups on packed pairs, a compression, one sign lookup; 47
+/// bootstraps, 55 by columns alone): every attribute present, each listing just below the
+/// threshold in a different digit, then one of them at the threshold, one above it in a low
+/// digit only, and one equal in the top digits and above below them.
+#[test]
+fn lexicographic_listings_on_ciphertexts() {
+    let day = 20_784u32;
+    let t = u64::from(day) + 1;
+    let policy = builtin("xinyidai").unwrap();
+    let all: Vec<&str> = policy.reads.iter().map(|r| r.0.as_str()).collect();
+    assert!(Plan::compile(&policy, day, &all).unwrap().cost().bootstraps <= 47);
+    let listings: Vec<&'static str> = policy
+        .reads
+        .iter()
+        .filter(|(_, kind, ..)| *kind == Kind::Until)
+        .map(|(id, ..)| &*Box::leak(id.as_str().to_string().into_boxed_str()))
+        .collect();
+    assert_eq!(listings.len(), 8);
+    // Below T: by one, and lower in one digit each (digits 0..=7, where T's digit is not 0).
+    let below: Vec<u64> = [
+        t - 1,
+        t - 1 - 4,
+        t - 16,
+        t - 4 * 16 * 4,
+        t - 1024,
+        0,
+        t - 16384,
+        65,
+    ]
+    .into_iter()
+    .collect();
+    assert!(below.iter().all(|v| *v < t));
+    let pairs = |over: Option<(usize, u64)>| -> Vec<(&'static str, u64)> {
+        let mut pairs: Vec<(&'static str, u64)> = policy
+            .reads
+            .iter()
+            .filter(|(_, kind, ..)| *kind != Kind::Until)
+            .map(|(id, ..)| (&*Box::leak(id.as_str().to_string().into_boxed_str()), 60))
+            .collect();
+        for (i, l) in listings.iter().enumerate() {
+            let v = match over {
+                Some((j, v)) if j == i => v,
+                _ => below[i],
+            };
+            pairs.push((l, v));
+        }
+        pairs
+    };
+    let catalog = Catalog::builtin();
+    // T's digits (least significant first): 1 0 3 0 1 0 1 1.
+    for (over, expected) in [
+        (None, true),
+        (Some((0, t)), false),
+        (Some((3, t + 2)), false),          // above in digit 1 only
+        (Some((5, t - 1 + 16 * 4)), false), // equal above digit 3, above in it
+        (Some((7, 65_535)), false),
+    ] {
+        let pairs = pairs(over);
+        let inputs = Inputs::new(&catalog, pairs.iter().copied()).unwrap();
+        assert_eq!(
+            evaluate(&policy, &inputs, day),
+            Outcome::Eligible(expected),
+            "{over:?}"
+        );
+        check_on("xinyidai", day, &pairs);
     }
 }
 
