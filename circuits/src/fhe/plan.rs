@@ -318,6 +318,9 @@ struct Builder<'p> {
     /// Whether one input against a threshold may also be decided lexicographically
     /// ([`Builder::lexicographic`]; off only in tests, to compare with the column path).
     lexicographic: bool,
+    /// The inputs a lexicographic decision was tried for, and whether one came twice.
+    lex_seen: Vec<u16>,
+    lex_repeated: bool,
 }
 
 /// Why a policy could not be compiled.
@@ -954,6 +957,11 @@ impl Builder<'_> {
         };
         let mut lex = None;
         if let (Some(input), true) = (single, self.lexicographic) {
+            if self.lex_seen.contains(&input) {
+                self.lex_repeated = true;
+            } else {
+                self.lex_seen.push(input);
+            }
             let mut trial = self.clone();
             if let Ok(Some(v)) = trial.lexicographic(input, theta) {
                 lex = Some((trial, v));
@@ -1548,7 +1556,26 @@ impl Plan {
     /// (the others take their public default). Without a record of every attribute the policy
     /// requires, an eligibility plan is the constant "not eligible".
     pub fn compile(policy: &Policy, day: u32, present: &[&str]) -> Result<Plan, PlanError> {
-        Self::compile_choosing(policy, day, present, true)
+        // Single-input thresholds are also decided lexicographically, one comparison at a
+        // time. Where one input is compared twice (`listed(x)` with `not_listed(x)`, `==`, a
+        // flag) the column path's values may fuse better later (found by review), so such a
+        // policy is also compiled without, and the cheaper kept; on a tie, the first.
+        let (with, repeated) = Self::compile_choosing(policy, day, present, true);
+        if !repeated {
+            return with;
+        }
+        let (without, _) = Self::compile_choosing(policy, day, present, false);
+        match (with, without) {
+            (Ok(a), Ok(b)) => {
+                let key = |p: &Plan| {
+                    let c = p.cost();
+                    (c.bootstraps, c.depth)
+                };
+                Ok(if key(&b) < key(&a) { b } else { a })
+            }
+            (Ok(p), Err(_)) | (Err(_), Ok(p)) => Ok(p),
+            (Err(e), Err(_)) => Err(e),
+        }
     }
 
     /// [`Plan::compile`] without deciding single-input thresholds lexicographically: the
@@ -1559,7 +1586,7 @@ impl Plan {
         day: u32,
         present: &[&str],
     ) -> Result<Plan, PlanError> {
-        Self::compile_choosing(policy, day, present, false)
+        Self::compile_choosing(policy, day, present, false).0
     }
 
     fn compile_choosing(
@@ -1567,15 +1594,17 @@ impl Plan {
         day: u32,
         present: &[&str],
         lexicographic: bool,
-    ) -> Result<Plan, PlanError> {
+    ) -> (Result<Plan, PlanError>, bool) {
         // Wide or narrow column groups, with or without columns halved whatever their carry
         // in: the fewest bootstraps (then the shallowest) of those that compile. Without
         // either is the compiler as it was before them, so what compiled then still does.
         let mut best: Option<Plan> = None;
         let mut first_error = None;
+        let mut repeated = false;
         for (narrow, ripple) in [(false, false), (true, false), (false, true), (true, true)] {
             match Self::compile_with(policy, day, present, narrow, ripple, lexicographic) {
-                Ok(plan) => {
+                Ok((plan, twice)) => {
+                    repeated |= twice;
                     let key = |p: &Plan| {
                         let c = p.cost();
                         (c.bootstraps, c.depth)
@@ -1589,12 +1618,13 @@ impl Plan {
                 }
             }
         }
-        best.ok_or_else(|| {
+        let plan = best.ok_or_else(|| {
             first_error.unwrap_or_else(|| PlanError {
                 policy: policy.name.clone(),
                 reason: "internal: nothing compiled".into(),
             })
-        })
+        });
+        (plan, repeated)
     }
 
     fn compile_with(
@@ -1604,7 +1634,7 @@ impl Plan {
         narrow: bool,
         ripple: bool,
         lexicographic: bool,
-    ) -> Result<Plan, PlanError> {
+    ) -> Result<(Plan, bool), PlanError> {
         let inputs = policy
             .reads
             .iter()
@@ -1625,6 +1655,8 @@ impl Plan {
             narrow,
             ripple,
             lexicographic,
+            lex_seen: Vec::new(),
+            lex_repeated: false,
         };
         let (outputs, kind) = match &policy.output {
             // A required record is missing: "not eligible", without reading anything.
@@ -1658,7 +1690,8 @@ impl Plan {
                 (outs, OutputKind::Grade)
             }
         };
-        Ok(Plan {
+        let repeated = b.lex_repeated;
+        let plan = Plan {
             policy: policy.name.clone(),
             policy_hash: policy.hash(),
             day,
@@ -1670,7 +1703,8 @@ impl Plan {
                 .collect(),
             outputs,
             kind,
-        })
+        };
+        Ok((plan, repeated))
     }
 
     /// The plan in a canonical byte form: inputs, every node (its combination, table, sign

@@ -17,9 +17,11 @@
 //!   where it spans up to twice that.
 //!
 //! A small search over these choices (the state is the position, the lower part's span and
-//! the noise used) finds the fewest lookups; the builder then keeps this or the column path,
-//! whichever needs fewer. On a typical day this saves a lookup per listing where the column
-//! path would chain carries through the digits one by one.
+//! the noise used) finds the fewest lookups (cached per threshold: a plan's listings share
+//! one); the builder then keeps this or the column path, whichever needs fewer. That choice is
+//! made one comparison at a time, so a policy comparing one input twice is also compiled
+//! without it and the cheaper plan kept ([`super::Plan::compile`]). On about one day in ten
+//! this saves a lookup per listing where the column path chains carries digit by digit.
 
 use super::{Builder, Lin, PlanError, Source, Val, BLOCK_SPACE, NOISE_BUDGET};
 use std::collections::HashMap;
@@ -241,7 +243,20 @@ impl Builder<'_> {
             return Ok(None);
         }
         let t: Vec<i64> = (0..n).map(|k| ((theta >> (2 * k)) & 3) as i64).collect();
-        let Some(steps) = steps(&t) else {
+        // The search depends on T's digits only: a plan's listings (and its four variants)
+        // share one.
+        thread_local! {
+            static FOUND: std::cell::RefCell<HashMap<Vec<i64>, Option<Vec<Step>>>> =
+                std::cell::RefCell::new(HashMap::new());
+        }
+        let found = FOUND.with(|f| {
+            let mut f = f.borrow_mut();
+            if f.len() > 256 {
+                f.clear();
+            }
+            f.entry(t.clone()).or_insert_with(|| steps(&t)).clone()
+        });
+        let Some(steps) = found else {
             return Ok(None);
         };
         let digit = |k: usize, c: i64| Lin {
@@ -426,6 +441,8 @@ mod tests {
             narrow: false,
             ripple: false,
             lexicographic: true,
+            lex_seen: Vec::new(),
+            lex_repeated: false,
         };
         let v = b.lexicographic(0, theta).unwrap()?;
         let out = match v.constant() {
@@ -522,3 +539,6 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod review;
