@@ -425,7 +425,7 @@ mod tests {
 
     /// `[attribute ≥ theta]` compiled by the lexicographic path alone, whatever the column
     /// path would cost.
-    fn forced(p: &crate::policy::Policy, attribute: &str, theta: i128) -> Option<Plan> {
+    pub(super) fn forced(p: &crate::policy::Policy, attribute: &str, theta: i128) -> Option<Plan> {
         let r = p.reads.iter().find(|r| r.0.as_str() == attribute).unwrap();
         let mut b = Builder {
             policy: p,

@@ -4,58 +4,21 @@
 //! alone, long inputs, random policies (listings, flags, scores with constants and repeated
 //! inputs) on any day, and no policy costlier than by columns alone.
 
+/// A catalogue of the given attributes (id, kind, max, default).
+fn catalog_with(extra: &[(&str, &str, u64, u64)]) -> crate::catalog::Catalog {
+    let mut text = String::from("version = 1\n");
+    for (id, kind, max, default) in extra {
+        text.push_str(&format!(
+            "[[attribute]]\nid = \"{id}\"\nholder = \"x\"\nkind = \"{kind}\"\nmax = {max}\ndefault = {default}\ncategory = \"c\"\ndisclosure = \"public\"\nname = \"n\"\n"
+        ));
+    }
+    crate::catalog::Catalog::parse(&text).unwrap()
+}
+
 mod attack_review {
-    use super::super::super::{OutputKind, Plan, PlanInput};
-    use super::super::*;
+    use super::super::tests::forced;
+    use super::catalog_with;
     use credence_protocols::log::entry::Outcome;
-
-    fn catalog_with(extra: &[(&str, &str, u64, u64)]) -> crate::catalog::Catalog {
-        let mut text = String::from("version = 1\n");
-        for (id, kind, max, default) in extra {
-            text.push_str(&format!(
-                "[[attribute]]\nid = \"{id}\"\nholder = \"x\"\nkind = \"{kind}\"\nmax = {max}\ndefault = {default}\ncategory = \"c\"\ndisclosure = \"public\"\nname = \"n\"\n"
-            ));
-        }
-        crate::catalog::Catalog::parse(&text).unwrap()
-    }
-
-    /// `[attribute ≥ theta]` by the lexicographic path alone.
-    fn forced(p: &crate::policy::Policy, attribute: &str, theta: i128) -> Option<Plan> {
-        let r = p.reads.iter().find(|r| r.0.as_str() == attribute).unwrap();
-        let mut b = Builder {
-            policy: p,
-            day: 0,
-            inputs: vec![PlanInput {
-                attribute: r.0.clone(),
-                max: r.2,
-                digits: super::super::super::digits_of(r.2),
-            }],
-            nodes: Vec::new(),
-            node_bounds: Vec::new(),
-            node_values: Vec::new(),
-            narrow: false,
-            ripple: false,
-            lexicographic: true,
-            lex_seen: Vec::new(),
-            lex_repeated: false,
-        };
-        let v = b
-            .lexicographic(0, theta)
-            .unwrap_or_else(|e| panic!("theta {theta}: {e}"))?;
-        let out = match v.constant() {
-            Some(c) => Lin::constant(c),
-            None => Lin::source(b.materialise(&v).unwrap()),
-        };
-        Some(Plan {
-            policy: p.name.clone(),
-            policy_hash: p.hash(),
-            day: 0,
-            inputs: b.inputs,
-            nodes: b.nodes.into_iter().map(|n| (*n).clone()).collect(),
-            outputs: vec![out],
-            kind: OutputKind::Eligible,
-        })
-    }
 
     /// Values that probe every dominance: for each digit position p and digit value,
     /// digits above p as theta's, below p all 0, all 3, or theta's; plus neighbours.
@@ -357,18 +320,9 @@ mod attack_review_policies {
 
 mod attack_review_custom {
     use super::super::super::Plan;
+    use super::catalog_with;
     use crate::eval::{evaluate, Inputs};
     use rand::{Rng, SeedableRng};
-
-    fn catalog_with(extra: &[(&str, &str, u64, u64)]) -> crate::catalog::Catalog {
-        let mut text = String::from("version = 1\n");
-        for (id, kind, max, default) in extra {
-            text.push_str(&format!(
-                "[[attribute]]\nid = \"{id}\"\nholder = \"x\"\nkind = \"{kind}\"\nmax = {max}\ndefault = {default}\ncategory = \"c\"\ndisclosure = \"public\"\nname = \"n\"\n"
-            ));
-        }
-        crate::catalog::Catalog::parse(&text).unwrap()
-    }
 
     /// Two or three comparisons on one bounded score, combined (shared digits fused), every
     /// value; odd maxima from a custom catalogue.
