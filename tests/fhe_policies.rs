@@ -122,8 +122,8 @@ fn xinyidai_full_plan_with_shared_bootstraps() {
 /// A day whose listings are decided lexicographically (threshold 20785, digits 1 1 0 1 0 3 0
 /// 1: raw digits, class lookups on packed pairs, a compression, one sign lookup; 47
 /// bootstraps, 55 by columns alone): every attribute present, each listing just below the
-/// threshold in a different digit, then one of them at the threshold, one above it in a low
-/// digit only, and one equal in the top digits and above below them.
+/// threshold in a different digit, then one of them at the threshold, one above it in the
+/// lowest digit only, one equal above digit 3 and above in it, and one at the last day.
 #[test]
 fn lexicographic_listings_on_ciphertexts() {
     let day = 20_784u32;
@@ -173,7 +173,7 @@ fn lexicographic_listings_on_ciphertexts() {
     for (over, expected) in [
         (None, true),
         (Some((0, t)), false),
-        (Some((3, t + 2)), false),          // above in digit 1 only
+        (Some((3, t + 2)), false),          // above in digit 0 only
         (Some((5, t - 1 + 16 * 4)), false), // equal above digit 3, above in it
         (Some((7, 65_535)), false),
     ] {
