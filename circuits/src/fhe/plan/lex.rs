@@ -103,6 +103,50 @@ struct Search<'t> {
     memo: HashMap<State, Option<(usize, Step)>>,
 }
 
+/// The state after `step` from `s`, if the step is allowed there (the final lookup has none).
+fn after(t: &[i64], s: State, step: Step) -> Option<State> {
+    let next = match step {
+        Step::Final => return None,
+        Step::Raw(c) => {
+            let (g, b) = raw(s.g, s.b, *t.get(s.k)?, c)?;
+            State {
+                k: s.k + 1,
+                g,
+                b,
+                noise: s.noise + c as u64,
+            }
+        }
+        Step::Class(len) => {
+            let (values, g, b) = class(s.g, s.b, t.get(s.k..s.k + len)?);
+            let spread = values.iter().max().unwrap_or(&0) - values.iter().min().unwrap_or(&0);
+            if spread >= BLOCK_SPACE {
+                return None;
+            }
+            State {
+                k: s.k + len,
+                g,
+                b,
+                noise: s.noise + 1,
+            }
+        }
+        Step::Compress if s.g < 0 || s.noise <= 1 || s.g + s.b >= BLOCK_SPACE => return None,
+        Step::CompressSign if s.g < 0 || s.noise <= 1 => return None,
+        Step::Compress => State {
+            g: 0,
+            b: 1,
+            noise: 1,
+            ..s
+        },
+        Step::CompressSign => State {
+            g: 0,
+            b: 2,
+            noise: 1,
+            ..s
+        },
+    };
+    (next.g <= MAX_G && next.b <= MAX_B && next.noise <= NOISE_BUDGET).then_some(next)
+}
+
 impl Search<'_> {
     /// Fewest lookups from `s` to the decision, and the first step.
     fn go(&mut self, s: State) -> Option<(usize, Step)> {
@@ -110,66 +154,29 @@ impl Search<'_> {
             return *r;
         }
         let t = self.t;
+        let mut choices = Vec::new();
+        if s.k == t.len() {
+            if s.g >= 0 {
+                choices.push(Step::Final);
+            }
+        } else {
+            choices.extend((1..=(NOISE_BUDGET - s.noise) as i64).map(Step::Raw));
+            choices.extend(segments(t, s.k).into_iter().map(Step::Class));
+        }
+        choices.extend([Step::Compress, Step::CompressSign]);
         let mut best: Option<(usize, Step)> = None;
-        let mut consider = |cost: Option<usize>, step: Step| {
+        for step in choices {
+            let cost = match (step, after(t, s, step)) {
+                (Step::Final, _) => Some(1),
+                (_, None) => None,
+                (Step::Raw(_), Some(n)) => self.go(n).map(|(c, _)| c),
+                (_, Some(n)) => self.go(n).map(|(c, _)| c + 1),
+            };
             if let Some(c) = cost {
                 if best.is_none_or(|(b, _)| c < b) {
                     best = Some((c, step));
                 }
             }
-        };
-        if s.k == t.len() {
-            if s.g >= 0 {
-                consider(Some(1), Step::Final);
-            }
-        } else {
-            for c in 1..=(NOISE_BUDGET - s.noise) as i64 {
-                if let Some((g, b)) = raw(s.g, s.b, t[s.k], c) {
-                    if g <= MAX_G && b <= MAX_B {
-                        let next = State {
-                            k: s.k + 1,
-                            g,
-                            b,
-                            noise: s.noise + c as u64,
-                        };
-                        consider(self.go(next).map(|(n, _)| n), Step::Raw(c));
-                    }
-                }
-            }
-            if s.noise < NOISE_BUDGET {
-                for len in segments(t, s.k) {
-                    let (values, g, b) = class(s.g, s.b, &t[s.k..s.k + len]);
-                    let spread =
-                        values.iter().max().unwrap_or(&0) - values.iter().min().unwrap_or(&0);
-                    if spread < BLOCK_SPACE && g <= MAX_G && b <= MAX_B {
-                        let next = State {
-                            k: s.k + len,
-                            g,
-                            b,
-                            noise: s.noise + 1,
-                        };
-                        consider(self.go(next).map(|(n, _)| n + 1), Step::Class(len));
-                    }
-                }
-            }
-        }
-        if s.g >= 0 && s.noise > 1 {
-            if s.g + s.b < BLOCK_SPACE {
-                let next = State {
-                    g: 0,
-                    b: 1,
-                    noise: 1,
-                    ..s
-                };
-                consider(self.go(next).map(|(n, _)| n + 1), Step::Compress);
-            }
-            let next = State {
-                g: 0,
-                b: 2,
-                noise: 1,
-                ..s
-            };
-            consider(self.go(next).map(|(n, _)| n + 1), Step::CompressSign);
         }
         self.memo.insert(s, best);
         best
@@ -194,39 +201,10 @@ fn steps(t: &[i64]) -> Option<Vec<Step>> {
     loop {
         let (_, step) = search.go(s)?;
         out.push(step);
-        s = match step {
-            Step::Final => return Some(out),
-            Step::Raw(c) => {
-                let (g, b) = raw(s.g, s.b, t[s.k], c).expect("searched");
-                State {
-                    k: s.k + 1,
-                    g,
-                    b,
-                    noise: s.noise + c as u64,
-                }
-            }
-            Step::Class(len) => {
-                let (_, g, b) = class(s.g, s.b, &t[s.k..s.k + len]);
-                State {
-                    k: s.k + len,
-                    g,
-                    b,
-                    noise: s.noise + 1,
-                }
-            }
-            Step::Compress => State {
-                g: 0,
-                b: 1,
-                noise: 1,
-                ..s
-            },
-            Step::CompressSign => State {
-                g: 0,
-                b: 2,
-                noise: 1,
-                ..s
-            },
-        };
+        match after(t, s, step) {
+            Some(next) => s = next,
+            None => return Some(out),
+        }
     }
 }
 

@@ -4,6 +4,30 @@
 //! alone, long inputs, random policies (listings, flags, scores with constants and repeated
 //! inputs) on any day, and no policy costlier than by columns alone.
 
+/// Asserts that `plan` on `vals` (one per plan input) decides what the oracle does.
+fn agrees(
+    plan: &super::super::Plan,
+    policy: &crate::policy::Policy,
+    catalog: &crate::catalog::Catalog,
+    day: u32,
+    vals: &[u64],
+    context: &str,
+) {
+    let inputs = crate::eval::Inputs::new(
+        catalog,
+        plan.inputs
+            .iter()
+            .zip(vals)
+            .map(|(i, v)| (i.attribute.as_str(), *v)),
+    )
+    .unwrap();
+    assert_eq!(
+        plan.simulate(vals),
+        crate::eval::evaluate(policy, &inputs, day),
+        "{context} day {day} values {vals:?}"
+    );
+}
+
 /// A catalogue of the given attributes (id, kind, max, default).
 fn catalog_with(extra: &[(&str, &str, u64, u64)]) -> crate::catalog::Catalog {
     let mut text = String::from("version = 1\n");
@@ -257,19 +281,14 @@ mod attack_review_policies {
                     .iter()
                     .map(|i| value(&mut rng, i.max, day))
                     .collect();
-                let inputs = Inputs::new(
-                    &catalog,
-                    plan.inputs
-                        .iter()
-                        .zip(&vals)
-                        .map(|(i, v)| (i.attribute.as_str(), *v)),
-                )
-                .unwrap();
                 cases += 1;
-                assert_eq!(
-                    plan.simulate(&vals),
-                    evaluate(&p, &inputs, day),
-                    "{text} day {day} present {present:?} values {vals:?}"
+                super::agrees(
+                    &plan,
+                    &p,
+                    &catalog,
+                    day,
+                    &vals,
+                    &format!("{text} present {present:?}"),
                 );
             }
         }
@@ -442,7 +461,6 @@ mod attack_review_custom {
 
 mod attack_review_lex_days {
     use super::super::super::Plan;
-    use crate::eval::{evaluate, Inputs};
     use rand::{Rng, SeedableRng};
 
     fn probes(t: u64, max: u64) -> Vec<u64> {
@@ -516,20 +534,8 @@ mod attack_review_lex_days {
                             m => rng.gen_range(0..=m),
                         })
                         .collect();
-                    let inputs = Inputs::new(
-                        &catalog,
-                        plan.inputs
-                            .iter()
-                            .zip(&vals)
-                            .map(|(i, v)| (i.attribute.as_str(), *v)),
-                    )
-                    .unwrap();
                     cases += 1;
-                    assert_eq!(
-                        plan.simulate(&vals),
-                        evaluate(&p, &inputs, day),
-                        "{text} day {day} values {vals:?}"
-                    );
+                    super::agrees(&plan, &p, &catalog, day, &vals, &text);
                 }
             }
         }
