@@ -469,6 +469,59 @@ fn summary() {
         p.engine.block_cache_stats()
     );
     p.engine.set_block_cache(0);
+    reading_through_a_table(p);
+}
+
+/// A stored block read through a table (`credence_circuits::fhe::packed`: the table applied in
+/// the decompression's own blind rotation) against what a plan pays today for a digit through
+/// a function: decompress (tfhe), then one lookup.
+fn reading_through_a_table(p: &Pipeline) {
+    use credence_circuits::fhe::packed::{PackingKey, ReadKey};
+    use tfhe::integer::ciphertext::IntegerCiphertext;
+    const N: usize = 32;
+    let sk = &p.engine.public().server_key;
+    set_server_key(sk.clone());
+    let largest = p.stored.iter().max_by_key(|r| r.attributes.len()).unwrap();
+    let list: tfhe::CompressedCiphertextList = tfhe::safe_serialization::safe_deserialize(
+        largest.bytes.as_slice(),
+        credence::fhe::engine::MAX_STORED_BYTES,
+    )
+    .unwrap();
+    let n = N.min(list.len());
+    let (blocks, decompress) = time(|| {
+        (0..n)
+            .map(|i| {
+                let v: tfhe::FheUint2 = list.get(i).unwrap().unwrap();
+                let (radix, ..) = v.into_raw_parts();
+                radix.blocks()[0].clone()
+            })
+            .collect::<Vec<_>>()
+    });
+    let (integer, ..) = sk.clone().into_raw_parts();
+    let shortint = integer.into_raw_parts();
+    let lut = shortint.generate_lookup_table(|d| [11, 0, 4, 15][d as usize % 4]);
+    let (_, lookup) = time(|| {
+        for b in &blocks {
+            let _ = black_box(shortint.apply_lookup_table(b, &lut));
+        }
+    });
+    let packing = PackingKey::new(sk).unwrap();
+    let reader = ReadKey::new(sk).unwrap();
+    let packed = packing.pack(&blocks).unwrap();
+    let (_, read) = time(|| {
+        for i in 0..n {
+            let _ = black_box(reader.read(&packed, i, &[11, 0, 4, 15]).unwrap());
+        }
+    });
+    let per = |d: Duration| d.as_secs_f64() * 1e3 / n as f64;
+    println!(
+        "a digit through a function, per block over {n} blocks (one thread): tfhe decompress {:.1} ms + lookup {:.1} ms = {:.1} ms; read through the table {:.1} ms ({:.2}x)",
+        per(decompress),
+        per(lookup),
+        per(decompress + lookup),
+        per(read),
+        (decompress + lookup).as_secs_f64() / read.as_secs_f64()
+    );
 }
 
 criterion_group! {

@@ -14,6 +14,8 @@
 pub mod exec;
 #[cfg(feature = "fhe")]
 mod naive;
+#[cfg(feature = "fhe")]
+pub mod packed;
 pub mod plan;
 
 #[cfg(feature = "fhe")]
