@@ -86,6 +86,8 @@ pub struct PackingKey {
 pub struct ReadKey {
     /// The shape every packed GLWE must have (the compression key's output).
     glwe: GlweCiphertextConformanceParams<u64>,
+    /// The modulus every packed GLWE is stored at (the compression key's).
+    storage_log_modulus: CiphertextModulusLog,
     bsk: FourierLweBootstrapKeyOwned,
     switch: ModulusSwitchConfiguration<u64>,
     lwe_per_glwe: usize,
@@ -202,10 +204,11 @@ impl ReadKey {
     /// parameters Credence uses), and the packed shape its compression key makes.
     pub fn new(server_key: &ServerKey) -> Result<Self, PackError> {
         let (_, _, compression, decompression, ..) = server_key.clone().into_raw_parts();
-        let pksk = compression
+        let compression = compression
             .ok_or_else(|| PackError::Key("no compression key".into()))?
-            .into_raw_parts()
-            .packing_key_switching_key;
+            .into_raw_parts();
+        let storage_log_modulus = compression.storage_log_modulus;
+        let pksk = compression.packing_key_switching_key;
         let glwe = GlweCiphertextConformanceParams {
             glwe_dim: pksk.output_glwe_size().to_glwe_dimension(),
             polynomial_size: pksk.output_polynomial_size(),
@@ -232,6 +235,7 @@ impl ReadKey {
             {
                 Ok(ReadKey {
                     glwe,
+                    storage_log_modulus,
                     output_dimension: bsk.output_lwe_dimension(),
                     bsk,
                     switch: modulus_switch_noise_reduction_key,
@@ -252,7 +256,7 @@ impl ReadKey {
     }
 
     /// Whether `packed` has the shape these keys pack: every GLWE conformant to the
-    /// compression key's output, all full but the last, `len` blocks in all. A stored list
+    /// compression key's output and stored at its modulus, all full but the last, `len` blocks in all. A stored list
     /// is checked before anything reads it, so a malformed one is refused, never a panic.
     pub fn check(&self, packed: &PackedBlocks) -> Result<(), PackError> {
         let shape = |why: String| Err(PackError::Shape(why));
@@ -272,6 +276,15 @@ impl ReadKey {
         for (i, g) in packed.glwes.iter().enumerate() {
             if !g.is_conformant(&self.glwe) {
                 return shape(format!("GLWE {i} is not of the compression key's shape"));
+            }
+            // One stored form only: another storage modulus reads, but is not what these keys
+            // store (found by review).
+            if g.packed_integers().log_modulus() != self.storage_log_modulus {
+                return shape(format!(
+                    "GLWE {i} is stored at {} bits, the key stores at {}",
+                    g.packed_integers().log_modulus().0,
+                    self.storage_log_modulus.0
+                ));
             }
             let want = (packed.len - i * self.lwe_per_glwe).min(self.lwe_per_glwe);
             if g.bodies_count().0 != want {
@@ -534,6 +547,20 @@ mod tests {
             }
         }
         assert_eq!(k.read.check(&packed), Ok(()));
+        // The same GLWE stored at another modulus: it would read, but it is not the one form
+        // these keys store.
+        for log in [1usize, 13, 64] {
+            let mut other = packed.clone();
+            other.glwes[0] = CompressedModulusSwitchedGlweCiphertext::compress(
+                &packed.glwes[0].extract(),
+                CiphertextModulusLog(log),
+                LweCiphertextCount(blocks.len()),
+            );
+            match k.read.read(&other, 0, &[0, 1, 2, 3]) {
+                Err(PackError::Shape(s)) => assert!(s.contains("stored at"), "{s}"),
+                other => panic!("log {log}: {other:?}"),
+            }
+        }
         let s = &k.shortint_server;
         // A block with a carry (3 + 3), one that is not fresh, one under the small key.
         let full = s.unchecked_add(&blocks[0], &blocks[1]);
